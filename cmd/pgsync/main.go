@@ -1,0 +1,15 @@
+// Command pgsync reconciles PostgreSQL clusters on Kubernetes with the
+// Cluster files in a Git repository. The same binary is the instance manager
+// that runs as PID 1 in every Postgres container (`pgsync instance …`).
+//
+// This package only turns flags into typed arguments and calls into
+// internal/…; it holds no logic of its own.
+package main
+
+import (
+	"os"
+)
+
+func main() {
+	os.Exit(run(os.Args[1:]))
+}
