@@ -1,0 +1,254 @@
+package cluster
+
+import (
+	"fmt"
+	"regexp"
+	"sort"
+	"strings"
+)
+
+// Defaults, as in CloudNativePG except where noted.
+const (
+	DefaultInstances             = 1
+	DefaultNamespace             = "default"
+	DefaultPrimaryUpdateStrategy = "unsupervised"
+	// DefaultPrimaryUpdateMethod differs from CloudNativePG ("restart"):
+	// pgsync's purpose is the seed's rolling update with a switchover.
+	DefaultPrimaryUpdateMethod = "switchover"
+	DefaultImagePullPolicy     = "IfNotPresent"
+	DefaultStartDelay          = 3600
+	DefaultStopDelay           = 1800
+	DefaultSwitchoverDelay     = 3600
+	DefaultTopologyKey         = "kubernetes.io/hostname"
+	DefaultPodAntiAffinityType = "preferred"
+
+	// MaxNameLength leaves room for the longest derived object name,
+	// NAME-replication, within Kubernetes' 63-character label limit.
+	MaxNameLength = 50
+)
+
+// Set is the result of loading a repository: the clusters, sorted by
+// namespace/name, and what the caller should tell the user.
+type Set struct {
+	Clusters []*Cluster
+	// Warnings do not stop anything (an image pinned only by digest).
+	Warnings []Diagnostic
+	// Skipped documents are not pgsync Clusters (other kinds, other groups).
+	Skipped []Skipped
+}
+
+// Load decodes, defaults and validates every Cluster in files. It returns
+// Errors listing every problem found, in file order; on error the Set still
+// holds what was skipped and warned about, but no cluster is trustworthy.
+func Load(files []File) (Set, error) {
+	var (
+		set      Set
+		problems Errors
+		seen     = map[Key]*Cluster{}
+	)
+	for _, f := range files {
+		clusters, skipped, warnings, probs := decodeFile(f)
+		set.Skipped = append(set.Skipped, skipped...)
+		set.Warnings = append(set.Warnings, warnings...)
+		problems = append(problems, probs...)
+		for _, c := range clusters {
+			setDefaults(c)
+			warnings, probs := validate(c)
+			set.Warnings = append(set.Warnings, warnings...)
+			if len(probs) > 0 {
+				problems = append(problems, probs...)
+				continue
+			}
+			if first, dup := seen[c.Key()]; dup {
+				problems = append(problems, Diagnostic{
+					Pos:     c.Pos("metadata.name"),
+					Field:   "metadata.name",
+					Message: fmt.Sprintf("cluster %s is defined twice: here and at %s", c.Key(), first.Pos("metadata.name")),
+				})
+				continue
+			}
+			seen[c.Key()] = c
+			set.Clusters = append(set.Clusters, c)
+		}
+	}
+	sort.Slice(set.Clusters, func(i, j int) bool {
+		a, b := set.Clusters[i].Key(), set.Clusters[j].Key()
+		if a.Namespace != b.Namespace {
+			return a.Namespace < b.Namespace
+		}
+		return a.Name < b.Name
+	})
+	if len(problems) > 0 {
+		return set, problems
+	}
+	return set, nil
+}
+
+func setDefaults(c *Cluster) {
+	s := &c.Spec
+	if c.Metadata.Namespace == "" {
+		c.Metadata.Namespace = DefaultNamespace
+	}
+	if _, written := c.Positions["spec.instances"]; !written {
+		s.Instances = DefaultInstances
+	}
+	if s.PrimaryUpdateStrategy == "" {
+		s.PrimaryUpdateStrategy = DefaultPrimaryUpdateStrategy
+	}
+	if s.PrimaryUpdateMethod == "" {
+		s.PrimaryUpdateMethod = DefaultPrimaryUpdateMethod
+	}
+	if s.ImagePullPolicy == "" {
+		s.ImagePullPolicy = DefaultImagePullPolicy
+	}
+	if _, written := c.Positions["spec.startDelay"]; !written {
+		s.StartDelay = DefaultStartDelay
+	}
+	if _, written := c.Positions["spec.stopDelay"]; !written {
+		s.StopDelay = DefaultStopDelay
+	}
+	if _, written := c.Positions["spec.switchoverDelay"]; !written {
+		s.SwitchoverDelay = DefaultSwitchoverDelay
+	}
+	if s.Storage.ResizeInUseVolumes == nil {
+		t := true
+		s.Storage.ResizeInUseVolumes = &t
+	}
+	if s.Affinity.EnablePodAntiAffinity == nil {
+		t := true
+		s.Affinity.EnablePodAntiAffinity = &t
+	}
+	if s.Affinity.TopologyKey == "" {
+		s.Affinity.TopologyKey = DefaultTopologyKey
+	}
+	if s.Affinity.PodAntiAffinityType == "" {
+		s.Affinity.PodAntiAffinityType = DefaultPodAntiAffinityType
+	}
+}
+
+var (
+	dns1035Label = regexp.MustCompile(`^[a-z]([-a-z0-9]*[a-z0-9])?$`)
+	dns1123Label = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`)
+	// paramName is PostgreSQL's GUC name syntax, with one dot allowed for
+	// extension (custom) parameters.
+	paramName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_$]*(\.[A-Za-z_][A-Za-z0-9_$]*)?$`)
+)
+
+// validate checks one defaulted cluster. It returns warnings and problems,
+// each at the position of the field concerned.
+func validate(c *Cluster) (warnings, problems []Diagnostic) {
+	bad := func(field, format string, args ...any) {
+		problems = append(problems, Diagnostic{Pos: c.Pos(field), Field: field, Message: fmt.Sprintf(format, args...)})
+	}
+	oneOf := func(field, value string, allowed ...string) {
+		for _, a := range allowed {
+			if value == a {
+				return
+			}
+		}
+		bad(field, "invalid value %q (allowed: %s)", value, strings.Join(allowed, ", "))
+	}
+	s := &c.Spec
+
+	switch name := c.Metadata.Name; {
+	case name == "":
+		bad("metadata.name", "required")
+	case len(name) > MaxNameLength:
+		bad("metadata.name", "%q is %d characters long; at most %d are allowed so that derived names (NAME-replication) stay valid", name, len(name), MaxNameLength)
+	case !dns1035Label.MatchString(name):
+		bad("metadata.name", "%q is not a valid name: lower-case letters, digits and '-', starting with a letter and ending with a letter or digit", name)
+	}
+	if ns := c.Metadata.Namespace; len(ns) > 63 || !dns1123Label.MatchString(ns) {
+		bad("metadata.namespace", "%q is not a valid namespace: lower-case letters, digits and '-', at most 63 characters", ns)
+	}
+
+	if s.ImageName == "" {
+		bad("spec.imageName", "required: the PostgreSQL image, with the version as its tag (e.g. quay.io/enterprisedb/postgresql:13.1)")
+	} else if v, err := ParseVersion(s.ImageName); err != nil {
+		bad("spec.imageName", "%v", err)
+	} else if !v.Known {
+		warnings = append(warnings, Diagnostic{Pos: c.Pos("spec.imageName"), Field: "spec.imageName",
+			Message: "image is pinned by digest only: its PostgreSQL version is unknown, so version checks (major upgrades, parameter names) are off"})
+	}
+	oneOf("spec.imagePullPolicy", s.ImagePullPolicy, "Always", "IfNotPresent", "Never")
+	if s.Instances < 1 {
+		bad("spec.instances", "must be at least 1 (got %d)", s.Instances)
+	}
+	oneOf("spec.primaryUpdateStrategy", s.PrimaryUpdateStrategy, "unsupervised", "supervised")
+	oneOf("spec.primaryUpdateMethod", s.PrimaryUpdateMethod, "switchover", "restart")
+	for _, f := range []struct {
+		field string
+		value int
+	}{{"spec.startDelay", s.StartDelay}, {"spec.stopDelay", s.StopDelay}, {"spec.switchoverDelay", s.SwitchoverDelay}} {
+		if f.value < 1 {
+			bad(f.field, "must be a positive number of seconds (got %d)", f.value)
+		}
+	}
+
+	if s.Storage.Size == "" {
+		bad("spec.storage.size", "required: the size of each instance's volume (e.g. 10Gi)")
+	} else if q, err := s.Storage.Size.Parse(); err == nil && q.Sign() <= 0 {
+		bad("spec.storage.size", "must be greater than zero (got %s)", s.Storage.Size)
+	}
+	if sc := s.Storage.StorageClass; sc != nil && !dns1123Subdomain(*sc) {
+		bad("spec.storage.storageClass", "%q is not a valid storage class name", *sc)
+	}
+
+	for _, name := range sortedKeys(s.PostgreSQL.Parameters) {
+		if !paramName.MatchString(name) {
+			bad("spec.postgresql.parameters."+name, "%q is not a valid parameter name", name)
+		}
+	}
+	for i, line := range s.PostgreSQL.PgHBA {
+		if strings.TrimSpace(line) == "" || strings.ContainsAny(line, "\n\r") {
+			bad(fmt.Sprintf("spec.postgresql.pg_hba[%d]", i), "must be one non-empty pg_hba.conf line")
+		}
+	}
+
+	validateResources(s.Resources, bad)
+
+	oneOf("spec.affinity.podAntiAffinityType", s.Affinity.PodAntiAffinityType, "preferred", "required")
+	for i, t := range s.Affinity.Tolerations {
+		field := fmt.Sprintf("spec.affinity.tolerations[%d]", i)
+		if t.Operator != "" {
+			oneOf(field+".operator", t.Operator, "Exists", "Equal")
+		}
+		if t.Effect != "" {
+			oneOf(field+".effect", t.Effect, "NoSchedule", "PreferNoSchedule", "NoExecute")
+		}
+		if t.Operator == "Exists" && t.Value != "" {
+			bad(field+".value", "must be empty when operator is Exists")
+		}
+	}
+	return warnings, problems
+}
+
+func validateResources(r ResourceRequirements, bad func(field, format string, args ...any)) {
+	for _, kind := range []struct {
+		name string
+		m    map[string]Quantity
+	}{{"requests", r.Requests}, {"limits", r.Limits}} {
+		for _, res := range sortedKeys(kind.m) {
+			if res != "cpu" && res != "memory" && res != "ephemeral-storage" && !strings.HasPrefix(res, "hugepages-") {
+				bad("spec.resources."+kind.name+"."+res, "unknown resource %q (allowed: cpu, memory, ephemeral-storage, hugepages-<size>)", res)
+			}
+		}
+	}
+	for _, res := range sortedKeys(r.Requests) {
+		if limit, ok := r.Limits[res]; ok && r.Requests[res].Cmp(limit) > 0 {
+			bad("spec.resources.requests."+res, "request %s is greater than the limit %s", r.Requests[res], limit)
+		}
+	}
+}
+
+func dns1123Subdomain(s string) bool {
+	if s == "" || len(s) > 253 {
+		return false
+	}
+	for _, part := range strings.Split(s, ".") {
+		if !dns1123Label.MatchString(part) {
+			return false
+		}
+	}
+	return true
+}

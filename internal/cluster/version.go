@@ -1,0 +1,92 @@
+package cluster
+
+import (
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
+)
+
+// Supported PostgreSQL major versions.
+const (
+	MinMajor = 13
+	MaxMajor = 17
+)
+
+// Version is the PostgreSQL version an image carries in its tag.
+type Version struct {
+	Major, Minor int
+	// Known is false for an image pinned only by digest: there is no tag
+	// to read a version from, so version checks are off.
+	Known bool
+}
+
+func (v Version) String() string {
+	if !v.Known {
+		return "unknown"
+	}
+	return fmt.Sprintf("%d.%d", v.Major, v.Minor)
+}
+
+// Image is a parsed container image reference.
+type Image struct {
+	// Repository is everything before the tag and digest.
+	Repository string
+	Tag        string
+	Digest     string
+}
+
+// ParseImage splits REPOSITORY[:TAG][@DIGEST]. A colon belongs to the tag
+// only when it comes after the last slash (registry.local:5000/pg has none).
+func ParseImage(ref string) (Image, error) {
+	var img Image
+	rest := ref
+	if at := strings.IndexByte(rest, '@'); at >= 0 {
+		img.Digest = rest[at+1:]
+		rest = rest[:at]
+		algo, hex, ok := strings.Cut(img.Digest, ":")
+		if !ok || algo == "" || hex == "" {
+			return Image{}, fmt.Errorf("invalid digest %q (expected ALGORITHM:HEX, e.g. sha256:…)", img.Digest)
+		}
+	}
+	if colon := strings.LastIndexByte(rest, ':'); colon > strings.LastIndexByte(rest, '/') {
+		img.Tag = rest[colon+1:]
+		rest = rest[:colon]
+	}
+	img.Repository = rest
+	if img.Repository == "" || strings.ContainsAny(img.Repository, " \t") {
+		return Image{}, fmt.Errorf("invalid image reference %q", ref)
+	}
+	if img.Tag == "" && img.Digest == "" {
+		return Image{}, fmt.Errorf("image %q has neither a tag nor a digest; write the PostgreSQL version as its tag (e.g. %s:16.4)", ref, ref)
+	}
+	return img, nil
+}
+
+// versionTag reads MAJOR[.MINOR] from the start of a tag, allowing the
+// suffixes image builders add: 13.1, 16.4-30-bookworm, 17-bullseye, 15.18.
+var versionTag = regexp.MustCompile(`^(\d+)(?:\.(\d+))?(?:[-_+.].*)?$`)
+
+// ParseVersion returns the PostgreSQL version of an image reference.
+func ParseVersion(ref string) (Version, error) {
+	img, err := ParseImage(ref)
+	if err != nil {
+		return Version{}, err
+	}
+	if img.Tag == "" {
+		return Version{}, nil // digest only: unknown, not an error
+	}
+	m := versionTag.FindStringSubmatch(img.Tag)
+	if m == nil {
+		return Version{}, fmt.Errorf("cannot read a PostgreSQL version from tag %q; use a tag that starts with MAJOR.MINOR (e.g. 16.4) or pin the image by digest", img.Tag)
+	}
+	major, _ := strconv.Atoi(m[1])
+	minor := 0
+	if m[2] != "" {
+		minor, _ = strconv.Atoi(m[2])
+	}
+	if major < MinMajor || major > MaxMajor {
+		return Version{}, fmt.Errorf("PostgreSQL %d (tag %q) is not supported; supported major versions are %d to %d", major, img.Tag, MinMajor, MaxMajor)
+	}
+	return Version{Major: major, Minor: minor, Known: true}, nil
+}
