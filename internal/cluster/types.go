@@ -64,7 +64,7 @@ type Spec struct {
 type StorageConfiguration struct {
 	// StorageClass is the PVC's storage class; nil means the cluster's
 	// default class.
-	StorageClass *string `json:"storageClass"`
+	StorageClass *string  `json:"storageClass"`
 	Size         Quantity `json:"size"`
 	// ResizeInUseVolumes allows growing PVCs of running instances
 	// (default true, as in CloudNativePG).
