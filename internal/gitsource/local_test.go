@@ -1,0 +1,281 @@
+package gitsource
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/ProtonMail/go-crypto/openpgp"
+	"github.com/ProtonMail/go-crypto/openpgp/armor"
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/pgsync/pgsync/internal/cluster"
+)
+
+// history builds main: c1 → c2 → c3, branch feature at c2, lightweight tag
+// v1 at c1, annotated tag v2 at c2. c1 and c2 carry the files Files is
+// tested on.
+type history struct {
+	f          *fixture
+	c1, c2, c3 string
+}
+
+func newHistory(t testing.TB) history {
+	f := newFixture(t)
+	f.write(map[string]string{
+		"README.md":                "# repo\n",
+		"top.yaml":                 "kind: Top\n",
+		"clusters/a.yaml":          "name: a\n",
+		"clusters/b.yml":           "name: b\n",
+		"clusters/notes.txt":       "not yaml\n",
+		"clusters/sub/c.yaml":      "name: c\n",
+		"clusters/sub/d.json":      "{}\n",
+		"clusters/a0.yaml":         "name: a0\n",
+		"clusters/a-b/e.yaml":      "name: e\n",
+		"other/x.yaml":             "name: x\n",
+		"other/deep/er/y.YAML":     "name: y\n",
+		"clusters/yaml.txt":        "named yaml but is not\n",
+		"clusters/sub/.hidden.yml": "name: hidden\n",
+	})
+	c1 := f.commit("c1", nil)
+	f.write(map[string]string{
+		"clusters/a.yaml":       "name: a\nversion: 2\n",
+		"clusters/b.yml":        "",
+		"clusters/new/f.yaml":   "name: f\n",
+		"clusters/sub/c.yaml":   "",
+		"clusters/sub/keep.txt": "sub stays a directory\n",
+	})
+	// A symbolic link named like YAML: its blob is a path, not content.
+	if err := os.Symlink("a.yaml", filepath.Join(f.dir, "clusters", "link.yaml")); err != nil {
+		t.Fatal(err)
+	}
+	c2 := f.commit("c2", nil)
+	f.write(map[string]string{"README.md": "# repo, third\n"})
+	c3 := f.commit("c3", nil)
+	f.branch("feature", c2)
+	f.lightweightTag("v1", c1)
+	f.annotatedTag("v2", c2)
+	return history{f: f, c1: c1, c2: c2, c3: c3}
+}
+
+func TestOpenLocalFromSubdirectory(t *testing.T) {
+	h := newHistory(t)
+	r := mustOpen(t, Options{Repo: filepath.Join(h.f.dir, "clusters", "sub")})
+	if got := mustResolve(t, r, "HEAD"); got != h.c3 {
+		t.Fatalf("HEAD = %s, want %s", got, h.c3)
+	}
+	want, _ := filepath.EvalSymlinks(h.f.dir)
+	got, _ := filepath.EvalSymlinks(r.Dir())
+	if got != want {
+		t.Fatalf("Dir() = %s, want the work tree %s (opened in place)", got, want)
+	}
+}
+
+func TestOpenLocalNotARepository(t *testing.T) {
+	dir := t.TempDir()
+	_, err := Open(t.Context(), Options{Repo: dir})
+	if err == nil || !strings.Contains(err.Error(), "not inside a git repository") {
+		t.Fatalf("err = %v, want 'not inside a git repository'", err)
+	}
+	_, err = Open(t.Context(), Options{Repo: filepath.Join(dir, "missing")})
+	if err == nil || !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("err = %v, want a not-exist error", err)
+	}
+}
+
+func TestResolveLocal(t *testing.T) {
+	h := newHistory(t)
+	r := mustOpen(t, Options{Repo: h.f.dir})
+	for _, tc := range []struct{ rev, want string }{
+		{"main", h.c3},
+		{"refs/heads/main", h.c3},
+		{"feature", h.c2},
+		{"v1", h.c1}, // lightweight tag
+		{"v2", h.c2}, // annotated tag: its commit, not the tag object
+		{"refs/tags/v2", h.c2},
+		{h.c1, h.c1},     // full SHA
+		{h.c2[:7], h.c2}, // short SHA
+		{h.c1[:9], h.c1}, // odd-length short SHA
+		{"HEAD", h.c3},
+		{"", h.c3},
+		{"HEAD~1", h.c2},
+		{"HEAD~2", h.c1},
+		{"main^", h.c2},
+		{"main^^", h.c1},
+		{"main^1", h.c2},
+		{"v2~1", h.c1},
+		{"feature~1", h.c1},
+	} {
+		if got := mustResolve(t, r, tc.rev); got != tc.want {
+			t.Errorf("Resolve(%q) = %s, want %s", tc.rev, got, tc.want)
+		}
+	}
+	for _, rev := range []string{"nope", "origin/main", "HEAD~3", "main^2", strings.Repeat("ab", 20), "0000000", "v9"} {
+		_, err := r.Resolve(rev)
+		if err == nil {
+			t.Errorf("Resolve(%q) succeeded, want not found", rev)
+			continue
+		}
+		if !errors.Is(err, ErrRevisionNotFound) || !strings.Contains(err.Error(), `"`+rev+`"`) || !strings.Contains(err.Error(), "not found") {
+			t.Errorf("Resolve(%q) error = %q, want it to name the revision and say not found", rev, err)
+		}
+	}
+}
+
+func paths(files []cluster.File) []string {
+	var p []string
+	for _, f := range files {
+		p = append(p, f.Path)
+	}
+	return p
+}
+
+func TestFiles(t *testing.T) {
+	h := newHistory(t)
+	r := mustOpen(t, Options{Repo: h.f.dir})
+
+	for _, tc := range []struct {
+		name, commit, dir string
+		want              []string
+	}{
+		{"whole tree c1", h.c1, "", []string{
+			"clusters/a-b/e.yaml", "clusters/a.yaml", "clusters/a0.yaml", "clusters/b.yml",
+			"clusters/sub/.hidden.yml", "clusters/sub/c.yaml", "other/deep/er/y.YAML", "other/x.yaml", "top.yaml"}},
+		{"dot is the root", h.c1, ".", []string{
+			"clusters/a-b/e.yaml", "clusters/a.yaml", "clusters/a0.yaml", "clusters/b.yml",
+			"clusters/sub/.hidden.yml", "clusters/sub/c.yaml", "other/deep/er/y.YAML", "other/x.yaml", "top.yaml"}},
+		{"dir c1", h.c1, "clusters", []string{
+			"clusters/a-b/e.yaml", "clusters/a.yaml", "clusters/a0.yaml", "clusters/b.yml",
+			"clusters/sub/.hidden.yml", "clusters/sub/c.yaml"}},
+		{"dir c2: b removed, new added, link skipped", h.c2, "clusters", []string{
+			"clusters/a-b/e.yaml", "clusters/a.yaml", "clusters/a0.yaml", "clusters/new/f.yaml",
+			"clusters/sub/.hidden.yml"}},
+		{"dir spelled ./x/", h.c1, "./clusters/sub/", []string{"clusters/sub/.hidden.yml", "clusters/sub/c.yaml"}},
+		{"nested dir", h.c1, "other/deep", []string{"other/deep/er/y.YAML"}},
+		{"a revision, not only a SHA", "v2", "clusters/new", []string{"clusters/new/f.yaml"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			files, err := r.Files(tc.commit, tc.dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(tc.want, paths(files)); diff != "" {
+				t.Fatalf("paths (-want +got):\n%s", diff)
+			}
+			if !sort.SliceIsSorted(files, func(i, j int) bool { return files[i].Path < files[j].Path }) {
+				t.Fatal("files not sorted by Path")
+			}
+		})
+	}
+
+	// Content is the blob at that commit, not the work tree's.
+	for _, tc := range []struct{ commit, want string }{
+		{h.c1, "name: a\n"},
+		{h.c2, "name: a\nversion: 2\n"},
+	} {
+		files, err := r.Files(tc.commit, "clusters")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range files {
+			if f.Path == "clusters/a.yaml" && string(f.Data) != tc.want {
+				t.Errorf("a.yaml at %s = %q, want %q", tc.commit[:7], f.Data, tc.want)
+			}
+		}
+	}
+}
+
+func TestFilesErrors(t *testing.T) {
+	h := newHistory(t)
+	r := mustOpen(t, Options{Repo: h.f.dir})
+	for _, tc := range []struct {
+		name, commit, dir, want string
+		is                      error
+	}{
+		{"missing dir", h.c1, "nope", `directory "nope" does not exist at commit ` + h.c1, ErrPathNotFound},
+		{"dir only in a later commit", h.c1, "clusters/new", `directory "clusters/new" does not exist`, ErrPathNotFound},
+		{"a file, not a dir", h.c1, "top.yaml", `"top.yaml" at commit ` + h.c1 + " is not a directory", nil},
+		{"escapes the repo", h.c1, "../x", "leaves the repository", nil},
+		{"absolute", h.c1, "/clusters", "relative to the repository root", nil},
+		{"unknown commit", "nope", "", `revision "nope" not found`, ErrRevisionNotFound},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := r.Files(tc.commit, tc.dir)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("err = %v, want it to contain %q", err, tc.want)
+			}
+			if tc.is != nil && !errors.Is(err, tc.is) {
+				t.Fatalf("err = %v, want errors.Is %v", err, tc.is)
+			}
+		})
+	}
+}
+
+func newSigner(t testing.TB, name, email string) (*openpgp.Entity, string) {
+	t.Helper()
+	e, err := openpgp.NewEntity(name, "", email, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	w, err := armor.Encode(&buf, openpgp.PublicKeyType, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Serialize(w); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return e, buf.String()
+}
+
+func TestVerifyCommit(t *testing.T) {
+	alice, aliceRing := newSigner(t, "Alice", "alice@example.com")
+	_, malloryRing := newSigner(t, "Mallory", "mallory@example.com")
+
+	f := newFixture(t)
+	f.write(map[string]string{"a.yaml": "a: 1\n"})
+	unsigned := f.commit("unsigned", nil)
+	f.write(map[string]string{"a.yaml": "a: 2\n"})
+	signed := f.commit("signed", alice)
+	r := mustOpen(t, Options{Repo: f.dir})
+
+	signer, err := r.VerifyCommit(signed, aliceRing)
+	if err != nil {
+		t.Fatalf("signed commit: %v", err)
+	}
+	if signer != "Alice <alice@example.com>" {
+		t.Fatalf("signer = %q", signer)
+	}
+	// Both keys in the ring: still Alice.
+	if signer, err := r.VerifyCommit("HEAD", malloryRing+"\n"+aliceRing); err != nil || signer != "Alice <alice@example.com>" {
+		t.Fatalf("two-key ring: signer %q, err %v", signer, err)
+	}
+
+	for _, tc := range []struct {
+		name, commit, ring, want string
+		is                       error
+	}{
+		{"unsigned", unsigned, aliceRing, "is not signed", ErrUnsigned},
+		{"wrong key", signed, malloryRing, "signature not valid", nil},
+		{"empty ring", signed, "", "holds no OpenPGP public key", nil},
+		{"garbage ring", signed, "not a key", "holds no OpenPGP public key", nil},
+		{"unknown commit", "nope", aliceRing, "not found", ErrRevisionNotFound},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			signer, err := r.VerifyCommit(tc.commit, tc.ring)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("signer %q, err = %v, want it to contain %q", signer, err, tc.want)
+			}
+			if tc.is != nil && !errors.Is(err, tc.is) {
+				t.Fatalf("err = %v, want errors.Is %v", err, tc.is)
+			}
+		})
+	}
+}
