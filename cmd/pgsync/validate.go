@@ -1,0 +1,85 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"github.com/pgsync/pgsync/internal/cluster"
+	"github.com/pgsync/pgsync/internal/plan"
+)
+
+func init() { commands = append(commands, newValidateCmd) }
+
+type validateArgs struct {
+	source   sourceArgs
+	logLevel string
+}
+
+func newValidateCmd() *cobra.Command {
+	var args validateArgs
+	cmd := &cobra.Command{
+		Use:   "validate",
+		Short: "Check every Cluster file of a Git repository",
+		Long: `Validate loads every Cluster at --ref under --path and checks it strictly:
+YAML syntax, unknown fields, types, values, PostgreSQL parameters and duplicate
+clusters. Each problem is printed on stderr as FILE:LINE:COL: message, with FILE
+relative to the repository root.
+
+Exit status: 0 when every Cluster is valid, 1 otherwise.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runValidate(cmd, args)
+		},
+	}
+	args.source.register(cmd)
+	cmd.Flags().StringVar(&args.logLevel, "log-level", "info", "debug, info, warn or error")
+	return cmd
+}
+
+func runValidate(cmd *cobra.Command, args validateArgs) error {
+	stderr := cmd.ErrOrStderr()
+	log, err := cliLogger(stderr, args.logLevel)
+	if err != nil {
+		return err
+	}
+	repo, err := openSource(cmd.Context(), args.source)
+	if err != nil {
+		return err
+	}
+	got, err := loadAt(repo, args.source.ref, args.source.path, log)
+	var problems cluster.Errors
+	if err != nil && !errors.As(err, &problems) {
+		return err
+	}
+	for _, c := range got.set.Clusters {
+		_, p := plan.CheckParameters(c)
+		problems = append(problems, p...)
+	}
+	for _, w := range got.set.Warnings {
+		fmt.Fprintf(stderr, "%s: warning: %s\n", w.Pos, messageOf(w))
+	}
+	for _, p := range problems {
+		fmt.Fprintln(stderr, p.String())
+	}
+	if len(problems) > 0 {
+		return exitError{code: 1}
+	}
+	fmt.Fprintf(cmd.OutOrStdout(), "%d %s valid in %s at %s\n", len(got.set.Clusters), pluralize(len(got.set.Clusters), "cluster", "clusters"), displayDir(args.source.path), shortSHA(got.commit))
+	return nil
+}
+
+func messageOf(d cluster.Diagnostic) string {
+	if d.Field != "" {
+		return d.Field + ": " + d.Message
+	}
+	return d.Message
+}
+
+func pluralize(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
+}

@@ -1,0 +1,158 @@
+package plan
+
+import "github.com/pgsync/pgsync/internal/cluster"
+
+// FormatVersion is the version of the JSON plan format. Bump it for any
+// incompatible change; additions keep it.
+const FormatVersion = "1"
+
+// Action is what a plan does to a whole cluster.
+type Action string
+
+const (
+	ActionCreate Action = "create"
+	ActionUpdate Action = "update"
+	ActionDelete Action = "delete"
+	ActionOrphan Action = "orphan"
+	ActionNoOp   Action = "no-op"
+)
+
+// Actions lists cluster actions in summary order.
+var Actions = []Action{ActionCreate, ActionUpdate, ActionDelete, ActionOrphan, ActionNoOp}
+
+// StepAction is what one step does.
+type StepAction string
+
+const (
+	StepCreateInstance  StepAction = "create-instance"
+	StepRestartInstance StepAction = "restart-instance"
+	StepSwitchover      StepAction = "switchover"
+	StepAwaitApproval   StepAction = "await-approval"
+	StepReloadConfig    StepAction = "reload-config"
+	StepRemoveInstance  StepAction = "remove-instance"
+	StepResizeVolume    StepAction = "resize-volume"
+	StepDeleteCluster   StepAction = "delete-cluster"
+	StepUpdateObjects   StepAction = "update-objects"
+)
+
+// Role of an instance when its step runs.
+type Role string
+
+const (
+	RolePrimary Role = "primary"
+	RoleStandby Role = "standby"
+)
+
+// Plan is the whole plan: one entry per cluster, sorted by namespace/name.
+type Plan struct {
+	// Base and Head are the commits compared; Base is empty for --offline
+	// and for live plans.
+	Base, Head string
+	Clusters   []ClusterPlan
+}
+
+// ClusterPlan is what happens to one cluster.
+type ClusterPlan struct {
+	Namespace, Name string
+	Action          Action
+	Changes         []Change
+	Steps           []Step
+	Warnings        []string
+}
+
+// Change is one field that differs between observed and desired. A nil
+// Before or After means the field is unset on that side.
+type Change struct {
+	Path          string
+	Before, After *string
+}
+
+// Step is one unit of work that apply carries out, observing the cluster
+// again before the next.
+type Step struct {
+	Action StepAction
+	// Instance is "<cluster>-<ordinal>"; empty for cluster-wide steps.
+	Instance string
+	// Role is the instance's role when the step runs.
+	Role Role
+	// From and To: the images of a restart, the old and new primary of a
+	// switchover, the sizes of a resize.
+	From, To string
+	Reason   string
+	// Downtime marks steps during which the cluster takes no writes.
+	Downtime bool
+}
+
+// Summary counts clusters by action.
+func (p *Plan) Summary() map[Action]int {
+	s := map[Action]int{}
+	for _, a := range Actions {
+		s[a] = 0
+	}
+	for _, c := range p.Clusters {
+		s[c.Action]++
+	}
+	return s
+}
+
+// HasChanges reports whether applying the plan would change anything; it
+// decides exit code 2 under --detailed-exitcode.
+func (p *Plan) HasChanges() bool {
+	for _, c := range p.Clusters {
+		if c.Action != ActionNoOp {
+			return true
+		}
+	}
+	return false
+}
+
+// Observed is the state the plan starts from.
+type Observed struct {
+	Clusters []ObservedCluster
+}
+
+// ObservedCluster is one cluster as it runs.
+type ObservedCluster struct {
+	// Spec is the spec the running objects were last applied from.
+	Spec *cluster.Cluster
+	// Primary is the ordinal of the current primary.
+	Primary int
+	// Instances are the running instances, by ordinal.
+	Instances []ObservedInstance
+	// VolumeSize is the size the PVCs have now.
+	VolumeSize cluster.Quantity
+}
+
+// ObservedInstance is one running instance.
+type ObservedInstance struct {
+	Ordinal int
+	Image   string
+	// Revision identifies everything the instance's process was started
+	// with that only a restart can change (see Revision).
+	Revision string
+	Ready    bool
+	// LagBytes is how far the instance's replay is behind the primary.
+	LagBytes int64
+}
+
+// Options steer planning.
+type Options struct {
+	// Prune deletes clusters removed from Git instead of orphaning them.
+	Prune bool
+}
+
+// Converged returns the observed state of a set of clusters as if each had
+// fully converged to its spec, with the primary at ordinal 0: the offline
+// plan's view of the base commit.
+func Converged(specs []*cluster.Cluster) Observed {
+	var o Observed
+	for _, c := range specs {
+		oc := ObservedCluster{Spec: c, Primary: 0, VolumeSize: c.Spec.Storage.Size}
+		rev := Revision(c)
+		for i := 0; i < c.Spec.Instances; i++ {
+			oc.Instances = append(oc.Instances, ObservedInstance{Ordinal: i, Image: c.Spec.ImageName, Revision: rev, Ready: true})
+		}
+		o.Clusters = append(o.Clusters, oc)
+	}
+	return o
+}

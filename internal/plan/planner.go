@@ -1,0 +1,479 @@
+package plan
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/pgsync/pgsync/internal/cluster"
+)
+
+// Make plans every cluster: desired from Git, observed from Kubernetes or a
+// base commit. It returns cluster.Errors, positioned in the desired files,
+// when a change must be refused; nothing is planned then, so nothing is
+// half-applied.
+func Make(desired []*cluster.Cluster, observed Observed, opts Options) (*Plan, error) {
+	obs := map[cluster.Key]*ObservedCluster{}
+	keys := map[cluster.Key]bool{}
+	for i := range observed.Clusters {
+		oc := &observed.Clusters[i]
+		obs[oc.Spec.Key()] = oc
+		keys[oc.Spec.Key()] = true
+	}
+	want := map[cluster.Key]*cluster.Cluster{}
+	for _, c := range desired {
+		want[c.Key()] = c
+		keys[c.Key()] = true
+	}
+	sorted := make([]cluster.Key, 0, len(keys))
+	for k := range keys {
+		sorted = append(sorted, k)
+	}
+	sort.Slice(sorted, func(i, j int) bool {
+		if sorted[i].Namespace != sorted[j].Namespace {
+			return sorted[i].Namespace < sorted[j].Namespace
+		}
+		return sorted[i].Name < sorted[j].Name
+	})
+
+	p := &Plan{}
+	var problems cluster.Errors
+	for _, k := range sorted {
+		d, o := want[k], obs[k]
+		var cp ClusterPlan
+		switch {
+		case o == nil:
+			cp, problems = planCreate(d), append(problems, refusals(d, nil)...)
+		case d == nil:
+			cp = planRemoved(o, opts)
+		default:
+			var refused []cluster.Diagnostic
+			cp, refused = planUpdate(d, o)
+			problems = append(problems, refused...)
+		}
+		cp.Namespace, cp.Name = k.Namespace, k.Name
+		p.Clusters = append(p.Clusters, cp)
+	}
+	if len(problems) > 0 {
+		return nil, problems
+	}
+	return p, nil
+}
+
+// Revision identifies what an instance's postgres process was started with
+// that only a restart can change: the image, the restart-only parameters,
+// resources and placement. Two specs with the same Revision need no restart
+// between them.
+func Revision(c *cluster.Cluster) string {
+	key := struct {
+		Image     string
+		Params    map[string]string
+		Resources cluster.ResourceRequirements
+		Affinity  cluster.AffinityConfiguration
+	}{c.Spec.ImageName, restartParameters(c), c.Spec.Resources, c.Spec.Affinity}
+	raw, _ := json.Marshal(key) // plain data: maps marshal sorted, so this is canonical
+	sum := sha256.Sum256(raw)
+	return hex.EncodeToString(sum[:6])
+}
+
+func instanceName(c *cluster.Cluster, ordinal int) string {
+	return fmt.Sprintf("%s-%d", c.Metadata.Name, ordinal)
+}
+
+// refusals are the changes from o (nil: nothing runs yet) to d that pgsync
+// will not make, each at the offending field.
+func refusals(d *cluster.Cluster, o *ObservedCluster) []cluster.Diagnostic {
+	var out []cluster.Diagnostic
+	refuse := func(field, format string, args ...any) {
+		out = append(out, cluster.Diagnostic{Pos: d.Pos(field), Field: field, Message: fmt.Sprintf(format, args...)})
+	}
+	_, paramProblems := CheckParameters(d)
+	out = append(out, paramProblems...)
+	if o == nil {
+		return out
+	}
+	before, _ := cluster.ParseVersion(o.Spec.Spec.ImageName)
+	after, _ := cluster.ParseVersion(d.Spec.ImageName)
+	if before.Known && after.Known && before.Major != after.Major {
+		refuse("spec.imageName", "refused: a major version change (PostgreSQL %d → %d) cannot be rolled out; a major upgrade needs pg_upgrade or a logical migration into a new cluster", before.Major, after.Major)
+	}
+	size := o.VolumeSize
+	if size == "" {
+		size = o.Spec.Spec.Storage.Size
+	}
+	if d.Spec.Storage.Size.Cmp(size) < 0 {
+		refuse("spec.storage.size", "refused: storage cannot shrink (%s → %s); volumes can only grow", size, d.Spec.Storage.Size)
+	}
+	if b, a := deref(o.Spec.Spec.Storage.StorageClass), deref(d.Spec.Storage.StorageClass); b != a {
+		refuse("spec.storage.storageClass", "refused: the storage class of existing volumes cannot change (%s → %s)", orUnset(b), orUnset(a))
+	}
+	return out
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}
+
+func orUnset(s string) string {
+	if s == "" {
+		return "(cluster default)"
+	}
+	return s
+}
+
+func planCreate(d *cluster.Cluster) ClusterPlan {
+	cp := ClusterPlan{Action: ActionCreate, Changes: diffSpecs(nil, d)}
+	cp.Warnings, _ = CheckParameters(d)
+	cp.Steps = append(cp.Steps, Step{
+		Action: StepUpdateObjects,
+		Reason: fmt.Sprintf("create the cluster's objects: Secrets (generated, never in Git), ServiceAccount, Role, RoleBinding, Services %[1]s-rw, %[1]s-ro, %[1]s-r, %[1]s-hl, Lease %[1]s-primary, PodDisruptionBudget and StatefulSet %[1]s", d.Metadata.Name),
+	})
+	primary := instanceName(d, 0)
+	cp.Steps = append(cp.Steps, Step{Action: StepCreateInstance, Instance: primary, Role: RolePrimary, To: d.Spec.ImageName,
+		Reason: "new primary: initdb, then wait until it is ready"})
+	for i := 1; i < d.Spec.Instances; i++ {
+		cp.Steps = append(cp.Steps, Step{Action: StepCreateInstance, Instance: instanceName(d, i), Role: RoleStandby, To: d.Spec.ImageName,
+			Reason: fmt.Sprintf("new standby: base backup from %s, then wait until it is ready and streaming", primary)})
+	}
+	if d.Spec.Instances == 1 {
+		cp.Warnings = append(cp.Warnings, "a single instance has no standby: any update of the image or of restart-only parameters means downtime")
+	}
+	return cp
+}
+
+func planRemoved(o *ObservedCluster, opts Options) ClusterPlan {
+	if !opts.Prune {
+		return ClusterPlan{Action: ActionOrphan, Warnings: []string{
+			"removed from Git: left running and no longer managed by pgsync; plan with --prune to delete it (volumes and Secrets are always kept)",
+		}}
+	}
+	return ClusterPlan{Action: ActionDelete, Steps: []Step{{
+		Action:   StepDeleteCluster,
+		Reason:   fmt.Sprintf("removed from Git: delete StatefulSet %[1]s and its pods, Services, Lease, PodDisruptionBudget and RBAC objects; PersistentVolumeClaims (the data) and Secrets are kept", o.Spec.Metadata.Name),
+		Downtime: true,
+	}}, Warnings: []string{"the cluster stops serving: all its instances are deleted"}}
+}
+
+// planUpdate plans a cluster that runs and stays in Git. Steps come in
+// fixed phases: objects, reload, volumes, scale down, scale up, rolling
+// restarts (standbys, then the primary).
+func planUpdate(d *cluster.Cluster, o *ObservedCluster) (ClusterPlan, []cluster.Diagnostic) {
+	if refused := refusals(d, o); len(refused) > 0 {
+		return ClusterPlan{}, refused
+	}
+	cp := ClusterPlan{Action: ActionUpdate, Changes: diffSpecs(o.Spec, d)}
+	cp.Warnings, _ = CheckParameters(d)
+	if before, after := versionOf(o.Spec), versionOf(d); before.Known && after.Known && after.Minor < before.Minor {
+		cp.Warnings = append(cp.Warnings, fmt.Sprintf("minor downgrade %s → %s", before, after))
+	}
+	revision := Revision(d)
+	desired := d.Spec.Instances
+	primary := o.Primary
+
+	// Phase 1: objects. Any spec change is applied to the objects first;
+	// with updateStrategy OnDelete this restarts nothing.
+	if len(cp.Changes) > 0 || len(o.Instances) != desired {
+		reason := "apply the new spec to the cluster's objects (StatefulSet template, configuration, Services); no pod restarts: the StatefulSet updates OnDelete"
+		if d.Spec.Storage.Size.Cmp(o.volumeSize()) > 0 {
+			reason += "; the StatefulSet's volume claim template is immutable, so the StatefulSet object is re-created without deleting its pods"
+		}
+		cp.Steps = append(cp.Steps, Step{Action: StepUpdateObjects, Reason: reason})
+	}
+
+	// Phase 2: reload-only configuration.
+	if reload := reloadChanges(o.Spec, d); len(reload) > 0 {
+		cp.Steps = append(cp.Steps, Step{Action: StepReloadConfig,
+			Reason: "reload the configuration on every instance, nothing restarts: " + strings.Join(reload, ", ")})
+	}
+
+	// Phase 3: volumes grow in place.
+	if d.Spec.Storage.Size.Cmp(o.volumeSize()) > 0 {
+		for _, in := range o.Instances {
+			if in.Ordinal >= desired {
+				continue
+			}
+			st := Step{Action: StepResizeVolume, Instance: instanceName(d, in.Ordinal), Role: roleOf(in.Ordinal, primary),
+				From: string(o.volumeSize()), To: string(d.Spec.Storage.Size),
+				Reason: fmt.Sprintf("grow PersistentVolumeClaim pgdata-%s", instanceName(d, in.Ordinal))}
+			if !*d.Spec.Storage.ResizeInUseVolumes {
+				st.Reason += " (resizeInUseVolumes is false: the storage driver resizes it while the instance restarts)"
+			}
+			cp.Steps = append(cp.Steps, st)
+		}
+	}
+
+	halted := haltedBy(o, revision)
+	if halted != "" {
+		cp.Warnings = append(cp.Warnings, fmt.Sprintf("rollout halted: %s runs the new spec but is not ready; nothing further is touched until a commit fixes the spec", halted))
+	}
+
+	// Phase 4: scale down, highest ordinals first; the primary never goes
+	// without a switchover first.
+	remaining := o.Instances
+	if len(o.Instances) > desired && halted == "" {
+		if primary >= desired {
+			target, ok := switchoverTarget(o, revision, desired)
+			if !ok {
+				cp.Warnings = append(cp.Warnings, "scale down would remove the primary and no ready standby remains to take over")
+				return finish(cp), nil
+			}
+			cp.Steps = append(cp.Steps, switchoverStep(d, primary, target, "the primary is among the instances removed by the scale down"))
+			primary = target
+		}
+		for i := len(o.Instances) - 1; i >= 0; i-- {
+			in := o.Instances[i]
+			if in.Ordinal < desired {
+				continue
+			}
+			cp.Steps = append(cp.Steps, Step{Action: StepRemoveInstance, Instance: instanceName(d, in.Ordinal), Role: RoleStandby,
+				Reason: fmt.Sprintf("scale down %d → %d; PersistentVolumeClaim pgdata-%s and its data are kept", len(o.Instances), desired, instanceName(d, in.Ordinal))})
+		}
+		remaining = nil
+		for _, in := range o.Instances {
+			if in.Ordinal < desired {
+				remaining = append(remaining, in)
+			}
+		}
+	}
+
+	// Phase 5: scale up, one new standby at a time, from the new template.
+	if len(o.Instances) < desired && halted == "" {
+		for i := len(o.Instances); i < desired; i++ {
+			cp.Steps = append(cp.Steps, Step{Action: StepCreateInstance, Instance: instanceName(d, i), Role: RoleStandby, To: d.Spec.ImageName,
+				Reason: fmt.Sprintf("scale up %d → %d: base backup from %s, then wait until it is ready and streaming", len(o.Instances), desired, instanceName(d, primary))})
+		}
+	}
+
+	// Phase 6: rolling restarts.
+	if halted == "" {
+		cp.Steps = append(cp.Steps, rollingRestart(d, o, remaining, primary, revision, &cp.Warnings)...)
+	}
+	return finish(cp), nil
+}
+
+// finish turns an update with nothing to do into a no-op.
+func finish(cp ClusterPlan) ClusterPlan {
+	if len(cp.Steps) == 0 && len(cp.Changes) == 0 {
+		cp.Action = ActionNoOp
+	}
+	return cp
+}
+
+func (o *ObservedCluster) volumeSize() cluster.Quantity {
+	if o.VolumeSize != "" {
+		return o.VolumeSize
+	}
+	return o.Spec.Spec.Storage.Size
+}
+
+func versionOf(c *cluster.Cluster) cluster.Version {
+	v, _ := cluster.ParseVersion(c.Spec.ImageName)
+	return v
+}
+
+func roleOf(ordinal, primary int) Role {
+	if ordinal == primary {
+		return RolePrimary
+	}
+	return RoleStandby
+}
+
+// haltedBy names an instance that already runs the desired revision but is
+// not ready: the new spec does not work, so the rollout stops (invariant
+// 5). Instances that are not ready on an old revision do not halt it:
+// restarting them onto a fixed spec is how a fixing commit resumes.
+func haltedBy(o *ObservedCluster, revision string) string {
+	for _, in := range o.Instances {
+		if in.Revision == revision && !in.Ready {
+			return instanceName(o.Spec, in.Ordinal)
+		}
+	}
+	return ""
+}
+
+// rollingRestart restarts every outdated instance one at a time: standbys
+// first (not-ready ones, then most lagging, then highest ordinal), then
+// the primary by switchover or in place.
+func rollingRestart(d *cluster.Cluster, o *ObservedCluster, instances []ObservedInstance, primary int, revision string, warnings *[]string) []Step {
+	var standbys []ObservedInstance
+	primaryOutdated := false
+	for _, in := range instances {
+		if in.Revision == revision {
+			continue
+		}
+		if in.Ordinal == primary {
+			primaryOutdated = true
+			continue
+		}
+		standbys = append(standbys, in)
+	}
+	sort.SliceStable(standbys, func(i, j int) bool {
+		a, b := standbys[i], standbys[j]
+		if a.Ready != b.Ready {
+			return !a.Ready
+		}
+		if a.LagBytes != b.LagBytes {
+			return a.LagBytes > b.LagBytes
+		}
+		return a.Ordinal > b.Ordinal
+	})
+	var steps []Step
+	reason := restartReason(o.Spec, d)
+	for _, in := range standbys {
+		steps = append(steps, restartStep(d, in, RoleStandby, "standby: "+reason))
+	}
+	if !primaryOutdated {
+		return steps
+	}
+	var primaryIn ObservedInstance
+	for _, in := range instances {
+		if in.Ordinal == primary {
+			primaryIn = in
+		}
+	}
+	if d.Spec.PrimaryUpdateStrategy == "supervised" {
+		steps = append(steps, Step{Action: StepAwaitApproval, Instance: instanceName(d, primary), Role: RolePrimary,
+			Reason: "primaryUpdateStrategy is supervised: the standbys are updated; the primary waits for approval"})
+	}
+	switch {
+	case len(instances) == 1:
+		*warnings = append(*warnings, "a single instance: updating it restarts the primary, with downtime")
+		st := restartStep(d, primaryIn, RolePrimary, "the only instance: "+reason)
+		st.Downtime = true
+		return append(steps, st)
+	case d.Spec.PrimaryUpdateMethod == "restart":
+		*warnings = append(*warnings, "primaryUpdateMethod is restart: the primary restarts in place and writes stop until it is back")
+		st := restartStep(d, primaryIn, RolePrimary, "primary, in place (primaryUpdateMethod restart): "+reason)
+		st.Downtime = true
+		return append(steps, st)
+	}
+	// After the standby restarts every other instance is updated; the
+	// target is the one the observer saw most advanced (least lag).
+	after := make([]ObservedInstance, 0, len(instances))
+	for _, in := range instances {
+		in.Revision, in.Ready = revision, true
+		after = append(after, in)
+	}
+	target, _ := switchoverTarget(&ObservedCluster{Spec: o.Spec, Primary: primary, Instances: after}, revision, len(instances))
+	steps = append(steps, switchoverStep(d, primary, target, "move the primary to an updated standby before updating it"))
+	return append(steps, restartStep(d, primaryIn, RoleStandby,
+		fmt.Sprintf("former primary, now a standby of %s: %s", instanceName(d, target), reason)))
+}
+
+// switchoverTarget picks the updated, ready standby with the least lag
+// (then the lowest ordinal) among ordinals below limit.
+func switchoverTarget(o *ObservedCluster, revision string, limit int) (int, bool) {
+	best, found := ObservedInstance{}, false
+	for _, in := range o.Instances {
+		if in.Ordinal == o.Primary || in.Ordinal >= limit || !in.Ready || in.Revision != revision {
+			continue
+		}
+		if !found || in.LagBytes < best.LagBytes || (in.LagBytes == best.LagBytes && in.Ordinal < best.Ordinal) {
+			best, found = in, true
+		}
+	}
+	return best.Ordinal, found
+}
+
+func switchoverStep(d *cluster.Cluster, from, to int, why string) Step {
+	return Step{Action: StepSwitchover, Instance: instanceName(d, from), Role: RolePrimary,
+		From: instanceName(d, from), To: instanceName(d, to),
+		Reason: why + ": checkpoint, stop the primary, promote the standby once it has replayed all WAL; writes pause briefly, no commit is lost"}
+}
+
+func restartStep(d *cluster.Cluster, in ObservedInstance, role Role, reason string) Step {
+	st := Step{Action: StepRestartInstance, Instance: instanceName(d, in.Ordinal), Role: role, Reason: reason}
+	if in.Image != d.Spec.ImageName {
+		st.From, st.To = in.Image, d.Spec.ImageName
+	}
+	return st
+}
+
+// restartReason says which restart-only settings changed.
+func restartReason(before, after *cluster.Cluster) string {
+	var what []string
+	if before.Spec.ImageName != after.Spec.ImageName {
+		what = append(what, fmt.Sprintf("image %s → %s", tagOf(before.Spec.ImageName), tagOf(after.Spec.ImageName)))
+	}
+	b, a := restartParameters(before), restartParameters(after)
+	for _, name := range unionKeys(b, a) {
+		if b[name] != a[name] {
+			what = append(what, fmt.Sprintf("%s %s → %s", name, valueOrDefault(b, name), valueOrDefault(a, name)))
+		}
+	}
+	if !jsonEqual(before.Spec.Resources, after.Spec.Resources) {
+		what = append(what, "resources")
+	}
+	if !jsonEqual(before.Spec.Affinity, after.Spec.Affinity) {
+		what = append(what, "affinity")
+	}
+	if len(what) == 0 {
+		return "restart onto the current spec"
+	}
+	return "restart for " + strings.Join(what, ", ")
+}
+
+// reloadChanges lists the reload-only parameter and pg_hba changes.
+func reloadChanges(before, after *cluster.Cluster) []string {
+	restartB, restartA := restartParameters(before), restartParameters(after)
+	b, a := lowerKeys(before.Spec.PostgreSQL.Parameters), lowerKeys(after.Spec.PostgreSQL.Parameters)
+	var out []string
+	for _, name := range unionKeys(b, a) {
+		_, rb := restartB[name]
+		_, ra := restartA[name]
+		if b[name] == a[name] || rb || ra {
+			continue
+		}
+		out = append(out, fmt.Sprintf("%s %s → %s", name, valueOrDefault(b, name), valueOrDefault(a, name)))
+	}
+	if strings.Join(before.Spec.PostgreSQL.PgHBA, "\n") != strings.Join(after.Spec.PostgreSQL.PgHBA, "\n") {
+		out = append(out, "pg_hba rules")
+	}
+	return out
+}
+
+func lowerKeys(m map[string]string) map[string]string {
+	out := make(map[string]string, len(m))
+	for k, v := range m {
+		out[strings.ToLower(k)] = v
+	}
+	return out
+}
+
+func unionKeys(a, b map[string]string) []string {
+	set := map[string]bool{}
+	for k := range a {
+		set[k] = true
+	}
+	for k := range b {
+		set[k] = true
+	}
+	return sortedKeys(set)
+}
+
+func valueOrDefault(m map[string]string, k string) string {
+	if v, ok := m[k]; ok {
+		return v
+	}
+	return "(default)"
+}
+
+func tagOf(image string) string {
+	img, err := cluster.ParseImage(image)
+	if err != nil || img.Tag == "" {
+		return image
+	}
+	return img.Tag
+}
+
+func jsonEqual(a, b any) bool {
+	ra, _ := json.Marshal(a)
+	rb, _ := json.Marshal(b)
+	return string(ra) == string(rb)
+}
