@@ -1,0 +1,101 @@
+// Command gen writes one of pgconf's data files (data/pgNN.tsv) from the
+// pg_settings of a live PostgreSQL server started from the given binaries.
+//
+// Usage (from internal/pgconf, which is what //go:generate does):
+//
+//	go run ./gen -bindir /usr/lib/postgresql/15/bin -o data/pg15.tsv
+//
+// It runs initdb into a temporary directory, starts the server on a Unix
+// socket only (as user "postgres" when run as root), reads
+// "SELECT name, context, vartype FROM pg_settings" and writes the core
+// parameters, sorted, as name<TAB>context<TAB>vartype under a header that
+// records the exact server version. Custom (dotted) names and the
+// distribution-added parameters listed in pgconf.DistributionParameters are
+// left out, so the file describes upstream PostgreSQL.
+//
+// Any major whose binaries are installed can be regenerated this way; the
+// files for majors without local binaries were transcribed from upstream
+// sources (see docs/parameters.md).
+package main
+
+import (
+	"bytes"
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/pgsync/pgsync/internal/pgconf"
+	"github.com/pgsync/pgsync/internal/pgconf/pgsettings"
+)
+
+func main() {
+	binDir := flag.String("bindir", "/usr/lib/postgresql/15/bin", "directory holding initdb, pg_ctl, psql and postgres")
+	out := flag.String("o", "", "output file (default: stdout)")
+	runAs := flag.String("user", "postgres", "account to run postgres as when invoked as root")
+	flag.Parse()
+
+	logger := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	if err := run(context.Background(), *binDir, *runAs, *out); err != nil {
+		logger.Error("generate pgconf data", "err", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, binDir, runAs, out string) error {
+	res, err := pgsettings.Dump(ctx, pgsettings.Options{BinDir: binDir, User: runAs})
+	if err != nil {
+		return fmt.Errorf("read pg_settings from %s: %w", binDir, err)
+	}
+	body, err := render(res, binDir)
+	if err != nil {
+		return err
+	}
+	if out == "" {
+		_, err = os.Stdout.Write(body)
+		return err
+	}
+	tmp := out + ".tmp"
+	if err := os.WriteFile(tmp, body, 0o644); err != nil {
+		return fmt.Errorf("write %s: %w", tmp, err)
+	}
+	if err := os.Rename(tmp, out); err != nil {
+		return fmt.Errorf("rename %s: %w", tmp, err)
+	}
+	return nil
+}
+
+func render(res pgsettings.Result, binDir string) ([]byte, error) {
+	major := res.Major()
+	if !pgconf.Supported(major) {
+		return nil, fmt.Errorf("server at %s is PostgreSQL %d, not one of %v", binDir, major, pgconf.Majors())
+	}
+	var b bytes.Buffer
+	fmt.Fprintf(&b, "# PostgreSQL %d core configuration parameters: name<TAB>context<TAB>vartype, as pg_settings lists them.\n", major)
+	fmt.Fprintf(&b, "# Source: live pg_settings of a throwaway PostgreSQL server (server_version_num %d,\n", res.ServerVersionNum)
+	fmt.Fprintf(&b, "#   binaries %s), read by internal/pgconf/gen. Generated file; regenerate, do not edit:\n", filepath.Clean(binDir))
+	fmt.Fprintf(&b, "#   cd internal/pgconf && go run ./gen -bindir %s -o data/pg%d.tsv\n", filepath.Clean(binDir), major)
+	fmt.Fprintf(&b, "# Left out: custom (dotted) names and distribution-added parameters (%s).\n",
+		strings.Join(pgconf.DistributionParameters(), ", "))
+	n := 0
+	for _, r := range res.Rows {
+		if pgconf.IsCustom(r.Name) || pgconf.IsDistributionParameter(r.Name) {
+			continue
+		}
+		if !pgconf.Context(r.Context).Valid() {
+			return nil, fmt.Errorf("parameter %s: unknown context %q", r.Name, r.Context)
+		}
+		if !pgconf.VarType(r.Vartype).Valid() {
+			return nil, fmt.Errorf("parameter %s: unknown vartype %q", r.Name, r.Vartype)
+		}
+		fmt.Fprintf(&b, "%s\t%s\t%s\n", r.Name, r.Context, r.Vartype)
+		n++
+	}
+	if n == 0 {
+		return nil, fmt.Errorf("pg_settings at %s returned no core parameters", binDir)
+	}
+	return b.Bytes(), nil
+}
