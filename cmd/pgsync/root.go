@@ -1,9 +1,10 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
-	"os"
+	"io"
 
 	"github.com/spf13/cobra"
 )
@@ -34,10 +35,12 @@ func newRootCmd() *cobra.Command {
 
 // run executes the command line and returns the process exit code:
 // 0 success, 1 error, 2 success with changes (plan --detailed-exitcode).
-func run(args []string) int {
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	root := newRootCmd()
 	root.SetArgs(args)
-	err := root.Execute()
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	err := root.ExecuteContext(ctx)
 	if err == nil {
 		return 0
 	}
@@ -45,6 +48,6 @@ func run(args []string) int {
 	if errors.As(err, &ee) {
 		return ee.code
 	}
-	fmt.Fprintln(os.Stderr, "pgsync:", err)
+	fmt.Fprintln(stderr, "pgsync:", err)
 	return 1
 }

@@ -140,8 +140,8 @@ func TestLoadErrors(t *testing.T) {
 			name: "missing size and image",
 			yaml: strings.Replace(strings.Replace(valid, "    size: 1Gi\n", "    storageClass: fast\n", 1), "  imageName: ghcr.io/cloudnative-pg/postgresql:16.4\n", "", 1),
 			want: []string{
-				"c.yaml:1:1: spec.imageName: required: the PostgreSQL image, with the version as its tag (e.g. quay.io/enterprisedb/postgresql:13.1)",
-				"c.yaml:1:1: spec.storage.size: required: the size of each instance's volume (e.g. 10Gi)",
+				"c.yaml:7:3: spec.imageName: required: the PostgreSQL image, with the version as its tag (e.g. quay.io/enterprisedb/postgresql:13.1)",
+				"c.yaml:9:5: spec.storage.size: required: the size of each instance's volume (e.g. 10Gi)",
 			},
 		},
 		{

@@ -1,5 +1,7 @@
 package cluster
 
+import "strings"
+
 // Cluster is one PostgreSQL cluster as declared in Git, in the shape
 // CloudNativePG and EDB Postgres for Kubernetes users already write.
 // Field names and JSON tags follow CloudNativePG's v1 API so files move
@@ -132,11 +134,19 @@ func (k Key) String() string { return k.Namespace + "/" + k.Name }
 // Key returns the cluster's namespace/name.
 func (c *Cluster) Key() Key { return Key{Namespace: c.Metadata.Namespace, Name: c.Metadata.Name} }
 
-// Pos returns where the field at path is written, or the document start
-// when the field was not written (it took its default).
+// Pos returns where the field at path is written. For a field that was not
+// written (required, or defaulted) it returns where its nearest written
+// parent is, else the document start.
 func (c *Cluster) Pos(path string) Position {
-	if p, ok := c.Positions[path]; ok {
-		return p
+	for path != "" {
+		if p, ok := c.Positions[path]; ok {
+			return p
+		}
+		cut := strings.LastIndexAny(path, ".[")
+		if cut < 0 {
+			break
+		}
+		path = path[:cut]
 	}
 	return c.Source
 }

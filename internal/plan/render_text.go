@@ -55,6 +55,10 @@ func RenderText(w io.Writer, p *Plan, opts TextOptions) error {
 		color := actionColors[c.Action]
 		fmt.Fprintf(&b, "%s %s %s\n", paint(color, symbols[c.Action]), paint(ansiBold, c.Namespace+"/"+c.Name), paint(color, "will be "+pastTense(c.Action)))
 		for _, ch := range c.Changes {
+			if c.Action == ActionCreate {
+				fmt.Fprintf(&b, "    %s = %s\n", ch.Path, quoteOrUnset(ch.After))
+				continue
+			}
 			fmt.Fprintf(&b, "    %s: %s → %s\n", ch.Path, quoteOrUnset(ch.Before), quoteOrUnset(ch.After))
 		}
 		if len(c.Steps) > 0 {
@@ -74,7 +78,7 @@ func RenderText(w io.Writer, p *Plan, opts TextOptions) error {
 	}
 	s := p.Summary()
 	if !p.HasChanges() {
-		fmt.Fprintf(&b, "No changes. %d %s match Git.\n", s[ActionNoOp], plural(s[ActionNoOp], "cluster", "clusters"))
+		fmt.Fprintf(&b, "No changes. %d %s Git.\n", s[ActionNoOp], plural(s[ActionNoOp], "cluster matches", "clusters match"))
 	} else {
 		fmt.Fprintf(&b, "%s %d to create, %d to update, %d to delete, %d to orphan, %d unchanged.\n",
 			paint(ansiBold, "Plan:"), s[ActionCreate], s[ActionUpdate], s[ActionDelete], s[ActionOrphan], s[ActionNoOp])

@@ -1,0 +1,312 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+// gitRepo is a real Git repository in a temporary directory, driven with
+// the git command line.
+type gitRepo struct {
+	t   testing.TB
+	dir string
+}
+
+func newGitRepo(t testing.TB) *gitRepo {
+	t.Helper()
+	if _, err := exec.LookPath("git"); err != nil {
+		t.Skip("git is not installed")
+	}
+	r := &gitRepo{t: t, dir: t.TempDir()}
+	r.git("init", "-q", "-b", "main")
+	return r
+}
+
+func (r *gitRepo) git(args ...string) string {
+	r.t.Helper()
+	cmd := exec.Command("git", args...)
+	cmd.Dir = r.dir
+	cmd.Env = append(os.Environ(),
+		"GIT_AUTHOR_NAME=test", "GIT_AUTHOR_EMAIL=test@example.com", "GIT_AUTHOR_DATE=2026-01-01T00:00:00Z",
+		"GIT_COMMITTER_NAME=test", "GIT_COMMITTER_EMAIL=test@example.com", "GIT_COMMITTER_DATE=2026-01-01T00:00:00Z",
+		"GIT_CONFIG_NOSYSTEM=1", "HOME="+r.dir)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		r.t.Fatalf("git %v: %v\n%s", args, err, out)
+	}
+	return strings.TrimSpace(string(out))
+}
+
+// commit writes files (path → content; empty content deletes) and commits.
+func (r *gitRepo) commit(msg string, files map[string]string) string {
+	r.t.Helper()
+	for path, content := range files {
+		full := filepath.Join(r.dir, path)
+		if content == "" {
+			if err := os.Remove(full); err != nil {
+				r.t.Fatal(err)
+			}
+			continue
+		}
+		if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
+			r.t.Fatal(err)
+		}
+		if err := os.WriteFile(full, []byte(content), 0o644); err != nil {
+			r.t.Fatal(err)
+		}
+	}
+	r.git("add", "-A")
+	r.git("commit", "-q", "--allow-empty", "-m", msg)
+	return r.git("rev-parse", "HEAD")
+}
+
+type result struct {
+	code           int
+	stdout, stderr string
+}
+
+func pgsync(t testing.TB, args ...string) result {
+	t.Helper()
+	var stdout, stderr bytes.Buffer
+	code := run(context.Background(), args, &stdout, &stderr)
+	return result{code: code, stdout: stdout.String(), stderr: stderr.String()}
+}
+
+func seed(t testing.TB) string {
+	t.Helper()
+	data, err := os.ReadFile("../../internal/cluster/testdata/seed-website.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(data)
+}
+
+func TestValidate(t *testing.T) {
+	good := seed(t)
+	tests := []struct {
+		name     string
+		files    map[string]string
+		code     int
+		stderr   []string // exact lines
+		stdoutRe string
+	}{
+		{
+			name:     "the seed verbatim",
+			files:    map[string]string{"clusters/website.yaml": good},
+			code:     0,
+			stderr:   []string{"clusters/website.yaml:7:1: warning: indentation contains non-breaking spaces (U+00A0, common in YAML copied from web pages); they were read as spaces"},
+			stdoutRe: "1 cluster valid in clusters at ",
+		},
+		{
+			name:   "malformed YAML",
+			files:  map[string]string{"clusters/bad.yaml": "apiVersion: postgresql.cnpg.io/v1\nkind: Cluster\nspec: x: y\n"},
+			code:   1,
+			stderr: []string{"clusters/bad.yaml:3:1: invalid YAML: mapping values are not allowed in this context"},
+		},
+		{
+			name: "unknown field, wrong type and instances 0, in two files",
+			files: map[string]string{
+				"clusters/a.yaml": "apiVersion: postgresql.cnpg.io/v1\nkind: Cluster\nmetadata: {name: a, namespace: x}\nspec:\n  imageName: pg:15.4\n  instances: 0\n  storage: {size: 1Gi}\n",
+				"clusters/b.yaml": "apiVersion: postgresql.cnpg.io/v1\nkind: Cluster\nmetadata: {name: b, namespace: x}\nspec:\n  imageName: pg:15.4\n  instancez: 2\n  storage: {size: true}\n",
+			},
+			code: 1,
+			stderr: []string{
+				"clusters/a.yaml:6:14: spec.instances: must be at least 1 (got 0)",
+				`clusters/b.yaml:6:3: spec.instancez: unknown field "instancez" (allowed: affinity, description, imageName, imagePullPolicy, instances, postgresql, primaryUpdateMethod, primaryUpdateStrategy, resources, startDelay, stopDelay, storage, switchoverDelay)`,
+				"clusters/b.yaml:7:19: spec.storage.size: expected a quantity such as 10Gi or 500m, got the boolean true",
+			},
+		},
+		{
+			name: "duplicate cluster in two files",
+			files: map[string]string{
+				"clusters/one.yaml": good,
+				"clusters/two.yaml": good,
+			},
+			code: 1,
+			stderr: []string{
+				"clusters/one.yaml:7:1: warning: indentation contains non-breaking spaces (U+00A0, common in YAML copied from web pages); they were read as spaces",
+				"clusters/two.yaml:7:1: warning: indentation contains non-breaking spaces (U+00A0, common in YAML copied from web pages); they were read as spaces",
+				"clusters/two.yaml:7:9: metadata.name: cluster website/website is defined twice: here and at clusters/one.yaml:7:9",
+			},
+		},
+		{
+			name:   "unknown parameter",
+			files:  map[string]string{"clusters/p.yaml": "apiVersion: postgresql.cnpg.io/v1\nkind: Cluster\nmetadata: {name: p}\nspec:\n  imageName: pg:15.4\n  storage: {size: 1Gi}\n  postgresql:\n    parameters: {shared_bufers: 1GB}\n"},
+			code:   1,
+			stderr: []string{`clusters/p.yaml:8:33: spec.postgresql.parameters.shared_bufers: unknown parameter "shared_bufers" for PostgreSQL 15 (extension parameters are written with a dot, e.g. pg_stat_statements.max)`},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			repo := newGitRepo(t)
+			repo.commit("clusters", tt.files)
+			res := pgsync(t, "validate", "--repo", repo.dir, "--path", "clusters")
+			if res.code != tt.code {
+				t.Errorf("exit code = %d, want %d\nstderr:\n%s", res.code, tt.code, res.stderr)
+			}
+			if diff := cmp.Diff(tt.stderr, lines(res.stderr)); diff != "" {
+				t.Errorf("stderr (-want +got):\n%s", diff)
+			}
+			if !strings.Contains(res.stdout, tt.stdoutRe) {
+				t.Errorf("stdout = %q, want it to contain %q", res.stdout, tt.stdoutRe)
+			}
+		})
+	}
+}
+
+func lines(s string) []string {
+	s = strings.TrimRight(s, "\n")
+	if s == "" {
+		return nil
+	}
+	return strings.Split(s, "\n")
+}
+
+// The seed's scenario end to end: the YAML committed verbatim, then
+// imageName bumped to 13.2 in a second commit; plan --base HEAD~1.
+func TestPlanSeedUpgradeJSON(t *testing.T) {
+	repo := newGitRepo(t)
+	base := repo.commit("website 13.1", map[string]string{"clusters/website.yaml": seed(t)})
+	head := repo.commit("website 13.2", map[string]string{"clusters/website.yaml": strings.Replace(seed(t), "postgresql:13.1", "postgresql:13.2", 1)})
+
+	res := pgsync(t, "plan", "--repo", repo.dir, "--base", "HEAD~1", "--format", "json", "--detailed-exitcode")
+	if res.code != 2 {
+		t.Fatalf("exit code = %d, want 2 (changes)\nstderr: %s", res.code, res.stderr)
+	}
+	var doc struct {
+		FormatVersion string  `json:"format_version"`
+		Base          *string `json:"base"`
+		Head          string  `json:"head"`
+		Clusters      []struct {
+			Namespace, Name, Action string
+			Changes                 []struct{ Path, Before, After string }
+			Steps                   []struct{ Action, Instance, Role, From, To, Reason string }
+			Warnings                []string
+		}
+		Summary map[string]int
+	}
+	if err := json.Unmarshal([]byte(res.stdout), &doc); err != nil {
+		t.Fatalf("output is not JSON: %v\n%s", err, res.stdout)
+	}
+	if doc.FormatVersion != "1" || doc.Base == nil || *doc.Base != base || doc.Head != head {
+		t.Errorf("header = %q %v %q, want 1 %s %s", doc.FormatVersion, doc.Base, doc.Head, base, head)
+	}
+	if len(doc.Clusters) != 1 || doc.Clusters[0].Action != "update" {
+		t.Fatalf("clusters = %+v", doc.Clusters)
+	}
+	c := doc.Clusters[0]
+	if len(c.Changes) != 1 || c.Changes[0].Path != "spec.imageName" || c.Changes[0].Before != "quay.io/enterprisedb/postgresql:13.1" || c.Changes[0].After != "quay.io/enterprisedb/postgresql:13.2" {
+		t.Errorf("changes = %+v", c.Changes)
+	}
+	var got []string
+	for _, s := range c.Steps {
+		got = append(got, strings.TrimSpace(strings.Join([]string{s.Action, s.Instance, s.Role, s.From, s.To}, " ")))
+	}
+	want := []string{
+		"update-objects",
+		"restart-instance website-2 standby quay.io/enterprisedb/postgresql:13.1 quay.io/enterprisedb/postgresql:13.2",
+		"restart-instance website-1 standby quay.io/enterprisedb/postgresql:13.1 quay.io/enterprisedb/postgresql:13.2",
+		"switchover website-0 primary website-0 website-1",
+		"restart-instance website-0 standby quay.io/enterprisedb/postgresql:13.1 quay.io/enterprisedb/postgresql:13.2",
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("steps (-want +got):\n%s", diff)
+	}
+	wantSummary := map[string]int{"create": 0, "update": 1, "delete": 0, "orphan": 0, "no-op": 0}
+	if diff := cmp.Diff(wantSummary, doc.Summary); diff != "" {
+		t.Errorf("summary (-want +got):\n%s", diff)
+	}
+}
+
+func TestPlanExitCodesAndFormats(t *testing.T) {
+	repo := newGitRepo(t)
+	repo.commit("website", map[string]string{"clusters/website.yaml": seed(t)})
+	repo.commit("readme only", map[string]string{"README.md": "hello\n"})
+
+	// No changes: 0 with and without --detailed-exitcode.
+	for _, args := range [][]string{{}, {"--detailed-exitcode"}} {
+		res := pgsync(t, append([]string{"plan", "--repo", repo.dir, "--base", "HEAD~1"}, args...)...)
+		if res.code != 0 || !strings.Contains(res.stdout, "No changes. 1 cluster matches Git.") {
+			t.Errorf("plan %v: code %d, stdout %q, stderr %q", args, res.code, res.stdout, res.stderr)
+		}
+	}
+	// Offline: everything is created; 0 without --detailed-exitcode.
+	res := pgsync(t, "plan", "--repo", repo.dir, "--offline")
+	if res.code != 0 || !strings.Contains(res.stdout, "Plan: 1 to create, 0 to update, 0 to delete, 0 to orphan, 0 unchanged.") {
+		t.Errorf("offline: code %d stdout %q", res.code, res.stdout)
+	}
+	if strings.Contains(res.stdout, "\x1b[") {
+		t.Errorf("colour written to a non-terminal")
+	}
+	// Markdown to a file.
+	out := filepath.Join(t.TempDir(), "plan.md")
+	res = pgsync(t, "plan", "--repo", repo.dir, "--offline", "--format", "markdown", "--out", out)
+	md, err := os.ReadFile(out)
+	if res.code != 0 || err != nil || res.stdout != "" {
+		t.Fatalf("markdown --out: code %d err %v stdout %q", res.code, err, res.stdout)
+	}
+	for _, want := range []string{"### pgsync plan", "| `website/website` | + create |", "<details><summary><code>website/website</code>: create, 4 steps</summary>"} {
+		if !strings.Contains(string(md), want) {
+			t.Errorf("markdown lacks %q:\n%s", want, md)
+		}
+	}
+	// Usage errors exit 1.
+	for _, args := range [][]string{
+		{"plan", "--repo", repo.dir},
+		{"plan", "--repo", repo.dir, "--offline", "--base", "HEAD~1"},
+		{"plan", "--repo", repo.dir, "--offline", "--format", "yaml"},
+		{"plan", "--repo", repo.dir, "--base", "no-such-branch"},
+		{"plan", "--repo", filepath.Join(repo.dir, "missing"), "--offline"},
+	} {
+		if res := pgsync(t, args...); res.code != 1 || res.stderr == "" {
+			t.Errorf("%v: code %d stderr %q, want 1 and a message", args, res.code, res.stderr)
+		}
+	}
+}
+
+func TestPlanRefusedChangeExits1(t *testing.T) {
+	repo := newGitRepo(t)
+	repo.commit("website", map[string]string{"clusters/website.yaml": seed(t)})
+	repo.commit("major", map[string]string{"clusters/website.yaml": strings.Replace(seed(t), "postgresql:13.1", "postgresql:14.1", 1)})
+	res := pgsync(t, "plan", "--repo", repo.dir, "--base", "HEAD~1", "--format", "json")
+	if res.code != 1 || res.stdout != "" {
+		t.Fatalf("code %d stdout %q, want 1 and no plan", res.code, res.stdout)
+	}
+	if !strings.Contains(res.stderr, "clusters/website.yaml:15:14: spec.imageName: refused: a major version change (PostgreSQL 13 → 14)") {
+		t.Errorf("stderr = %q", res.stderr)
+	}
+}
+
+func TestPlanRemovedClusters(t *testing.T) {
+	repo := newGitRepo(t)
+	repo.commit("two clusters", map[string]string{"clusters/website.yaml": seed(t), "clusters/other.yaml": strings.Replace(strings.ReplaceAll(seed(t), "website", "other"), "Backend database for our other application", "x", 1)})
+	repo.commit("remove other", map[string]string{"clusters/other.yaml": ""})
+
+	res := pgsync(t, "plan", "--repo", repo.dir, "--base", "HEAD~1", "--detailed-exitcode")
+	if res.code != 2 || !strings.Contains(res.stdout, "? other/other will be orphaned") || !strings.Contains(res.stdout, "0 to delete, 1 to orphan, 1 unchanged") {
+		t.Errorf("orphan: code %d stdout:\n%s", res.code, res.stdout)
+	}
+	res = pgsync(t, "plan", "--repo", repo.dir, "--base", "HEAD~1", "--prune", "--format", "json")
+	if res.code != 0 || !strings.Contains(res.stdout, `"action": "delete-cluster"`) || !strings.Contains(res.stdout, "PersistentVolumeClaims (the data) and Secrets are kept") {
+		t.Errorf("prune: code %d stdout:\n%s", res.code, res.stdout)
+	}
+}
+
+// An invalid base cannot be a starting point; the error says so.
+func TestPlanInvalidBase(t *testing.T) {
+	repo := newGitRepo(t)
+	repo.commit("broken", map[string]string{"c.yaml": "apiVersion: postgresql.cnpg.io/v1\nkind: Cluster\nmetadata: {name: a}\nspec: {instances: 0}\n"})
+	repo.commit("fixed", map[string]string{"c.yaml": "apiVersion: postgresql.cnpg.io/v1\nkind: Cluster\nmetadata: {name: a}\nspec: {imageName: 'pg:15.4', storage: {size: 1Gi}}\n"})
+	res := pgsync(t, "plan", "--repo", repo.dir, "--base", "HEAD~1")
+	if res.code != 1 || !strings.Contains(res.stderr, "the base HEAD~1 is invalid") || !strings.Contains(res.stderr, "c.yaml:4:19: spec.instances: must be at least 1 (got 0)") {
+		t.Errorf("code %d stderr %q", res.code, res.stderr)
+	}
+}
