@@ -25,6 +25,7 @@ var ErrPathNotFound = errors.New("path not found")
 // Resolve; any revision Resolve accepts works. Symbolic links and
 // submodules are skipped: their blobs are not YAML content.
 func (r *Repository) Files(commit, dir string) ([]cluster.File, error) {
+	defer r.release()
 	prefix, err := cleanDir(dir)
 	if err != nil {
 		return nil, err

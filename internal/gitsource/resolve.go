@@ -17,6 +17,7 @@ var ErrRevisionNotFound = errors.New("revision not found")
 // commit), a full or short SHA, HEAD, and suffixes such as ~N, ^ and ^N.
 // "" means HEAD.
 func (r *Repository) Resolve(rev string) (string, error) {
+	defer r.release()
 	c, err := r.commit(rev)
 	if err != nil {
 		return "", err

@@ -21,6 +21,7 @@ var ErrUnsigned = errors.New("commit is not signed")
 // "Alice <alice@example.com>"). An unsigned commit, a signature by a key not
 // in the ring, or a commit altered after signing is an error.
 func (r *Repository) VerifyCommit(commit string, armoredKeyRing string) (signer string, err error) {
+	defer r.release()
 	c, err := r.commit(commit)
 	if err != nil {
 		return "", err
