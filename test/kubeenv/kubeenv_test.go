@@ -1,0 +1,93 @@
+package kubeenv
+
+import (
+	"context"
+	"os"
+	"strings"
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+)
+
+func TestMain(m *testing.M) { os.Exit(Main(m)) }
+
+func TestAPIServerServesVersionAndRBAC(t *testing.T) {
+	cfg := APIServer(t)
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := cs.Discovery().ServerVersion()
+	if err != nil {
+		t.Fatalf("server version: %v", err)
+	}
+	root, err := repoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	vers, err := versions(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v.GitVersion != vers["KUBE_VERSION"] {
+		t.Errorf("server version %q, want %q (the -X ldflags of hack/kube/build.sh)", v.GitVersion, vers["KUBE_VERSION"])
+	}
+	// RBAC is on: an unprivileged identity is refused.
+	anon := *cfg
+	anon.Impersonate.UserName = "someone"
+	acs, err := kubernetes.NewForConfig(&anon)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = acs.CoreV1().Secrets("default").List(context.Background(), metav1.ListOptions{})
+	if !apierrors.IsForbidden(err) {
+		t.Errorf("list secrets as an unprivileged user: got %v, want Forbidden", err)
+	}
+}
+
+func TestNamespaceEnforcesRestricted(t *testing.T) {
+	cfg := APIServer(t)
+	ns := Namespace(t, cfg)
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	pod := func(name string, sc *corev1.SecurityContext) *corev1.Pod {
+		return &corev1.Pod{
+			ObjectMeta: metav1.ObjectMeta{Name: name},
+			Spec: corev1.PodSpec{Containers: []corev1.Container{{
+				Name: "c", Image: "localhost:5000/none:1", SecurityContext: sc,
+			}}},
+		}
+	}
+	_, err = cs.CoreV1().Pods(ns).Create(ctx, pod("root", nil), metav1.CreateOptions{})
+	if !apierrors.IsForbidden(err) || !strings.Contains(err.Error(), "restricted") {
+		t.Errorf("pod without a security context: got %v, want a PodSecurity restricted refusal", err)
+	}
+	no, yes := false, true
+	_, err = cs.CoreV1().Pods(ns).Create(ctx, pod("ok", &corev1.SecurityContext{
+		RunAsNonRoot:             &yes,
+		AllowPrivilegeEscalation: &no,
+		Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
+		SeccompProfile:           &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
+	}), metav1.CreateOptions{})
+	if err != nil {
+		t.Errorf("restricted-compliant pod refused: %v", err)
+	}
+}
+
+func TestNamePrefix(t *testing.T) {
+	for in, want := range map[string]string{
+		"TestX":                             "t-testx-",
+		"TestA/sub_case":                    "t-testa-sub-case-",
+		"Test" + strings.Repeat("Long", 20): "t-" + ("test" + strings.Repeat("long", 20))[:38] + "-",
+	} {
+		if got := namePrefix(in); got != want {
+			t.Errorf("namePrefix(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
