@@ -141,7 +141,7 @@ func TestValidate(t *testing.T) {
 			name:   "unknown parameter",
 			files:  map[string]string{"clusters/p.yaml": "apiVersion: postgresql.cnpg.io/v1\nkind: Cluster\nmetadata: {name: p}\nspec:\n  imageName: pg:15.4\n  storage: {size: 1Gi}\n  postgresql:\n    parameters: {shared_bufers: 1GB}\n"},
 			code:   1,
-			stderr: []string{`clusters/p.yaml:8:33: spec.postgresql.parameters.shared_bufers: unknown parameter "shared_bufers" for PostgreSQL 15 (extension parameters are written with a dot, e.g. pg_stat_statements.max)`},
+			stderr: []string{`clusters/p.yaml:8:33: spec.postgresql.parameters.shared_bufers: unknown configuration parameter: "shared_bufers" in PostgreSQL 15 (did you mean "shared_buffers"?)`},
 		},
 	}
 	for _, tt := range tests {

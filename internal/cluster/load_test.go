@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -258,5 +259,19 @@ func TestDigestOnlyImageWarns(t *testing.T) {
 	}
 	if len(set.Warnings) != 1 || set.Warnings[0].Pos.String() != "d.yaml:7:14" || !strings.Contains(set.Warnings[0].Message, "version checks") {
 		t.Errorf("warnings = %v", set.Warnings)
+	}
+}
+
+// BenchmarkLoad decodes and validates 1,000 cluster files.
+func BenchmarkLoad(b *testing.B) {
+	var files []File
+	for i := 0; i < 1000; i++ {
+		files = append(files, File{Path: fmt.Sprintf("c%04d.yaml", i), Data: []byte(strings.Replace(valid, "name: shop", fmt.Sprintf("name: db-%04d", i), 1))})
+	}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := Load(files); err != nil {
+			b.Fatal(err)
+		}
 	}
 }

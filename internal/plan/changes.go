@@ -1,10 +1,11 @@
 package plan
 
 import (
-	"encoding/json"
 	"fmt"
+	"reflect"
 	"sort"
 	"strconv"
+	"strings"
 
 	"github.com/pgsync/pgsync/internal/cluster"
 )
@@ -40,58 +41,54 @@ func diffSpecs(before, after *cluster.Cluster) []Change {
 }
 
 // flatten maps field paths of a cluster's metadata labels/annotations and
-// spec to their values as strings. Unset and empty values are left out, so
-// a default written out and the same default implied compare equal.
+// spec to their values as strings, walking the types by their json tags
+// (the names users write). Unset and empty values are left out, so a
+// default written out and the same default implied compare equal.
 func flatten(c *cluster.Cluster) map[string]string {
 	out := map[string]string{}
 	if c == nil {
 		return out
 	}
-	doc := map[string]any{
-		"metadata": map[string]any{"labels": c.Metadata.Labels, "annotations": c.Metadata.Annotations},
-		"spec":     c.Spec,
-	}
-	raw, err := json.Marshal(doc)
-	if err != nil {
-		panic(fmt.Sprintf("plan: cluster spec does not marshal: %v", err)) // only plain data types
-	}
-	var tree any
-	if err := json.Unmarshal(raw, &tree); err != nil {
-		panic(fmt.Sprintf("plan: cluster spec does not unmarshal: %v", err))
-	}
-	flattenInto(out, "", tree)
+	flattenValue(out, "metadata.labels", reflect.ValueOf(c.Metadata.Labels))
+	flattenValue(out, "metadata.annotations", reflect.ValueOf(c.Metadata.Annotations))
+	flattenValue(out, "spec", reflect.ValueOf(c.Spec))
 	return out
 }
 
-func flattenInto(out map[string]string, path string, v any) {
-	switch v := v.(type) {
-	case nil:
-	case map[string]any:
-		keys := make([]string, 0, len(v))
-		for k := range v {
-			keys = append(keys, k)
+func flattenValue(out map[string]string, path string, v reflect.Value) {
+	switch v.Kind() {
+	case reflect.Pointer, reflect.Interface:
+		if !v.IsNil() {
+			flattenValue(out, path, v.Elem())
 		}
-		sort.Strings(keys)
-		for _, k := range keys {
-			p := k
-			if path != "" {
-				p = path + "." + k
+	case reflect.Struct:
+		t := v.Type()
+		for i := 0; i < t.NumField(); i++ {
+			name, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ",")
+			if name == "" || name == "-" {
+				continue
 			}
-			flattenInto(out, p, v[k])
+			flattenValue(out, path+"."+name, v.Field(i))
 		}
-	case []any:
-		for i, item := range v {
-			flattenInto(out, path+"["+strconv.Itoa(i)+"]", item)
+	case reflect.Map:
+		keys := v.MapKeys()
+		sort.Slice(keys, func(i, j int) bool { return keys[i].String() < keys[j].String() })
+		for _, k := range keys {
+			flattenValue(out, path+"."+k.String(), v.MapIndex(k))
 		}
-	case string:
-		if v != "" {
-			out[path] = v
+	case reflect.Slice:
+		for i := 0; i < v.Len(); i++ {
+			flattenValue(out, path+"["+strconv.Itoa(i)+"]", v.Index(i))
 		}
-	case float64:
-		out[path] = strconv.FormatFloat(v, 'f', -1, 64)
-	case bool:
-		out[path] = strconv.FormatBool(v)
+	case reflect.String:
+		if s := v.String(); s != "" {
+			out[path] = s
+		}
+	case reflect.Int:
+		out[path] = strconv.FormatInt(v.Int(), 10)
+	case reflect.Bool:
+		out[path] = strconv.FormatBool(v.Bool())
 	default:
-		out[path] = fmt.Sprint(v)
+		panic(fmt.Sprintf("plan: cannot flatten %s at %s", v.Type(), path))
 	}
 }

@@ -1,6 +1,7 @@
 package plan
 
 import (
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -52,37 +53,36 @@ func classifyParameter(version cluster.Version, name string) (paramEffect, error
 	if why, ok := managedParameters[lower]; ok {
 		return paramEffect{}, fmt.Errorf("parameter %q is managed by pgsync and cannot be set (%s)", name, why)
 	}
+	unknownCustom := paramEffect{restart: true, note: fmt.Sprintf("parameter %q is an extension parameter pgsync does not know; planned as needing a restart", name)}
+	if version.Known {
+		p, err := pgconf.Check(version.Major, lower)
+		switch {
+		case errors.Is(err, pgconf.ErrUnknownCustom):
+			return unknownCustom, nil
+		case err != nil:
+			return paramEffect{}, err
+		}
+		return paramEffect{restart: pgconf.NeedsRestart(p.Context)}, nil
+	}
+	// Version unknown: accept a name any supported major knows, and
+	// restart if any of them would.
 	if pgconf.IsCustom(lower) {
 		if ctx, ok := pgconf.LookupCustom(lower); ok {
 			return paramEffect{restart: pgconf.NeedsRestart(ctx)}, nil
 		}
-		return paramEffect{restart: true, note: fmt.Sprintf("parameter %q is an extension parameter pgsync does not know; planned as needing a restart", name)}, nil
+		return unknownCustom, nil
 	}
-	majors := []int{version.Major}
-	if !version.Known {
-		majors = majors[:0]
-		for m := cluster.MinMajor; m <= cluster.MaxMajor; m++ {
-			majors = append(majors, m)
-		}
+	majors := pgconf.MajorsWith(lower)
+	if len(majors) == 0 {
+		return paramEffect{}, fmt.Errorf("%w: %q in PostgreSQL %d to %d", pgconf.ErrUnknownParameter, name, cluster.MinMajor, cluster.MaxMajor)
 	}
-	found := false
 	var effect paramEffect
 	for _, m := range majors {
-		ctx, ok := pgconf.Lookup(m, lower)
-		if !ok {
-			continue
+		ctx, _ := pgconf.Lookup(m, lower)
+		if !pgconf.Settable(ctx) {
+			return paramEffect{}, fmt.Errorf("%w: %q is read-only", pgconf.ErrNotSettable, name)
 		}
-		if ctx == pgconf.Context("internal") {
-			return paramEffect{}, fmt.Errorf("parameter %q is read-only (fixed when PostgreSQL was built or initialized)", name)
-		}
-		found = true
 		effect.restart = effect.restart || pgconf.NeedsRestart(ctx)
-	}
-	if !found {
-		if version.Known {
-			return paramEffect{}, fmt.Errorf("unknown parameter %q for PostgreSQL %d (extension parameters are written with a dot, e.g. pg_stat_statements.max)", name, version.Major)
-		}
-		return paramEffect{}, fmt.Errorf("unknown parameter %q in PostgreSQL %d to %d", name, cluster.MinMajor, cluster.MaxMajor)
 	}
 	return effect, nil
 }

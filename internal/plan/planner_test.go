@@ -314,7 +314,7 @@ func TestPlanRefusals(t *testing.T) {
 		{
 			name: "unknown parameter",
 			head: website(img131, 3, "  postgresql:\n    parameters:\n      shared_bufers: 1GB\n"),
-			want: `c0.yaml:15:22: spec.postgresql.parameters.shared_bufers: unknown parameter "shared_bufers" for PostgreSQL 13`,
+			want: `c0.yaml:15:22: spec.postgresql.parameters.shared_bufers: unknown configuration parameter: "shared_bufers" in PostgreSQL 13 (did you mean "shared_buffers"?)`,
 		},
 		{
 			name: "parameter managed by pgsync",
@@ -324,7 +324,7 @@ func TestPlanRefusals(t *testing.T) {
 		{
 			name: "parameter of a later major",
 			head: website(img131, 3, "  postgresql:\n    parameters:\n      transaction_timeout: 10s\n"),
-			want: `unknown parameter "transaction_timeout" for PostgreSQL 13`,
+			want: `spec.postgresql.parameters.transaction_timeout: unknown configuration parameter: "transaction_timeout" does not exist in PostgreSQL 13 (it exists in 17)`,
 		},
 	}
 	for _, tt := range tests {
