@@ -165,7 +165,15 @@ func sshAuth(loc location, a Auth) (transport.AuthMethod, error) {
 	if user == "" {
 		user = "git"
 	}
-	keys, err := gitssh.NewPublicKeysFromFile(user, a.SSHKeyPath, a.SSHKeyPassphrase)
+	pemBytes, err := os.ReadFile(a.SSHKeyPath)
+	if err != nil {
+		return nil, fmt.Errorf("reading ssh key: %w", err)
+	}
+	var missing *ssh.PassphraseMissingError
+	if _, err := ssh.ParsePrivateKey(pemBytes); errors.As(err, &missing) && a.SSHKeyPassphrase == "" {
+		return nil, fmt.Errorf("reading ssh key %s: it is encrypted: set %s", a.SSHKeyPath, EnvSSHKeyPassphrase)
+	}
+	keys, err := gitssh.NewPublicKeys(user, pemBytes, a.SSHKeyPassphrase)
 	if err != nil {
 		return nil, fmt.Errorf("reading ssh key %s: %w", a.SSHKeyPath, err)
 	}

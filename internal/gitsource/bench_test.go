@@ -108,3 +108,34 @@ func BenchmarkFiles1000(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkOpenUpToDate is what every run pays on a cached clone when the
+// remote has not moved: connect, compare refs, fetch nothing. The baseline
+// opens the same cache entry in place, with no network round trip.
+func BenchmarkOpenUpToDate(b *testing.B) {
+	requireGit(b)
+	f := newFixture(b)
+	f.write(manyFiles("clusters", 1000))
+	f.commit("c1", nil)
+	bare := filepath.Join(b.TempDir(), "fleet.git")
+	f.push(bare)
+	cache := b.TempDir()
+	r, err := Open(b.Context(), Options{Repo: "file://" + bare, CacheDir: cache})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Run("baseline-open-cache-in-place", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := Open(b.Context(), Options{Repo: r.Dir()}); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("file-url-fetch", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := Open(b.Context(), Options{Repo: "file://" + bare, CacheDir: cache}); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}

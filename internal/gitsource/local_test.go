@@ -11,6 +11,7 @@ import (
 
 	"github.com/ProtonMail/go-crypto/openpgp"
 	"github.com/ProtonMail/go-crypto/openpgp/armor"
+	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/pgsync/pgsync/internal/cluster"
@@ -244,6 +245,21 @@ func TestVerifyCommit(t *testing.T) {
 	unsigned := f.commit("unsigned", nil)
 	f.write(map[string]string{"a.yaml": "a: 2\n"})
 	signed := f.commit("signed", alice)
+	// The signed commit with its message changed and Alice's signature kept.
+	orig, err := f.repo.CommitObject(plumbing.NewHash(signed))
+	if err != nil {
+		t.Fatal(err)
+	}
+	forged := *orig
+	forged.Message = "signed, then altered\n"
+	obj := f.repo.Storer.NewEncodedObject()
+	if err := forged.Encode(obj); err != nil {
+		t.Fatal(err)
+	}
+	forgedHash, err := f.repo.Storer.SetEncodedObject(obj)
+	if err != nil {
+		t.Fatal(err)
+	}
 	r := mustOpen(t, Options{Repo: f.dir})
 
 	signer, err := r.VerifyCommit(signed, aliceRing)
@@ -264,6 +280,7 @@ func TestVerifyCommit(t *testing.T) {
 	}{
 		{"unsigned", unsigned, aliceRing, "is not signed", ErrUnsigned},
 		{"wrong key", signed, malloryRing, "signature not valid", nil},
+		{"altered after signing", forgedHash.String(), aliceRing, "signature not valid", nil},
 		{"empty ring", signed, "", "holds no OpenPGP public key", nil},
 		{"garbage ring", signed, "not a key", "holds no OpenPGP public key", nil},
 		{"unknown commit", "nope", aliceRing, "not found", ErrRevisionNotFound},

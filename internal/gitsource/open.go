@@ -43,7 +43,7 @@ type Repository struct {
 	repo  *git.Repository
 	store *filesystem.Storage
 	loc   location
-	dir  string // the work tree / repository directory, or the cache entry
+	dir   string // the work tree / repository directory, or the cache entry
 }
 
 // Dir is the directory the repository is read from: the local repository,

@@ -2,6 +2,7 @@ package gitsource
 
 import (
 	"bytes"
+	"context"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -13,6 +14,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/fluxcd/pkg/gittestserver"
 	"github.com/go-git/go-git/v5/plumbing"
@@ -387,5 +389,52 @@ func TestHTTPTokenInURLSharesCacheWithEnvToken(t *testing.T) {
 	b := mustOpen(t, Options{Repo: strings.Replace(rem.url, "http://", "http://git:"+testToken+"@", 1), CacheDir: cache})
 	if a.Dir() != b.Dir() {
 		t.Errorf("same repository, two cache entries: %s and %s", a.Dir(), b.Dir())
+	}
+}
+
+// TestOpenWaitsForTheCacheLock: while another process holds a cache entry
+// (here: the lock taken directly), Open waits, and gives up with the
+// context.
+func TestOpenWaitsForTheCacheLock(t *testing.T) {
+	requireGit(t)
+	hermeticEnv(t)
+	rem := fileRemote(t)
+	f := newFixture(t)
+	f.write(map[string]string{"a.yaml": "a: 1\n"})
+	c1 := f.commit("c1", nil)
+	f.push(rem.bareDir)
+	cache := t.TempDir()
+	loc, err := parseLocation(rem.url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	unlock, err := lockFile(t.Context(), filepath.Join(cache, loc.cacheKey()+".lock"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
+	defer cancel()
+	if _, err := Open(ctx, Options{Repo: rem.url, CacheDir: cache}); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Open with the entry locked: err %v, want the context's deadline", err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		r, err := Open(t.Context(), Options{Repo: rem.url, CacheDir: cache})
+		if err == nil {
+			var sha string
+			if sha, err = r.Resolve("main"); err == nil && sha != c1 {
+				err = errors.New("main = " + sha)
+			}
+		}
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		t.Fatalf("Open returned (%v) while the lock was held", err)
+	case <-time.After(100 * time.Millisecond):
+	}
+	unlock()
+	if err := <-done; err != nil {
+		t.Fatalf("Open after the lock was released: %v", err)
 	}
 }

@@ -64,32 +64,35 @@ func startSSHServer(t *testing.T, clientKey ssh.PublicKey) sshServer {
 	}
 }
 
-// clientKey writes an ed25519 private key (OpenSSH format, encrypted when
-// passphrase is set) and returns its path and public key.
-func clientKey(t *testing.T, passphrase string) (string, ssh.PublicKey) {
+// clientKey writes one ed25519 private key twice in OpenSSH format: plain,
+// and encrypted with passphrase. It returns both paths and the public key.
+func clientKey(t *testing.T, passphrase string) (plain, encrypted string, _ ssh.PublicKey) {
 	t.Helper()
 	pub, priv, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var block *pem.Block
-	if passphrase == "" {
-		block, err = ssh.MarshalPrivateKey(priv, "pgsync test")
-	} else {
-		block, err = ssh.MarshalPrivateKeyWithPassphrase(priv, "pgsync test", []byte(passphrase))
-	}
+	dir := t.TempDir()
+	plain, encrypted = filepath.Join(dir, "id_ed25519"), filepath.Join(dir, "id_ed25519_encrypted")
+	block, err := ssh.MarshalPrivateKey(priv, "pgsync test")
 	if err != nil {
 		t.Fatal(err)
 	}
-	path := filepath.Join(t.TempDir(), "id_ed25519")
-	if err := os.WriteFile(path, pem.EncodeToMemory(block), 0o600); err != nil {
+	if err := os.WriteFile(plain, pem.EncodeToMemory(block), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	block, err = ssh.MarshalPrivateKeyWithPassphrase(priv, "pgsync test", []byte(passphrase))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(encrypted, pem.EncodeToMemory(block), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	sshPub, err := ssh.NewPublicKey(pub)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return path, sshPub
+	return plain, encrypted, sshPub
 }
 
 // knownHosts writes a known_hosts file with one line per host pattern.
@@ -127,7 +130,9 @@ func otherRSAHostKey(t *testing.T) string {
 
 func TestSSH(t *testing.T) {
 	const passphrase = "ssh-Passphrase-never-printed"
-	keyPath, pub := clientKey(t, passphrase)
+	// Decrypting a key runs bcrypt; only the cases about the passphrase
+	// pay for it.
+	keyPath, encKeyPath, pub := clientKey(t, passphrase)
 	srv := startSSHServer(t, pub)
 	f := newFixture(t)
 	f.write(map[string]string{"clusters/a.yaml": "a: 1\n"})
@@ -137,7 +142,7 @@ func TestSSH(t *testing.T) {
 	good := knownHosts(t, khLine(t, srv.hostPort, srv.hostKey))
 	wrongKey := knownHosts(t, khLine(t, srv.hostPort, otherRSAHostKey(t)))
 	otherHost := knownHosts(t, "[git.example.com]:22 "+srv.hostKey)
-	otherKeyPath, _ := clientKey(t, "")
+	otherKeyPath, _, _ := clientKey(t, "x")
 	host, port, _ := net.SplitHostPort(srv.hostPort)
 	scpLike := "git@" + host + ":" + port + ":repo.git"
 
@@ -149,23 +154,27 @@ func TestSSH(t *testing.T) {
 		wantErr string // "" = success
 	}{
 		{name: "ssh URL, right known_hosts", url: srv.url,
-			env: map[string]string{EnvSSHKey: keyPath, EnvSSHKeyPassphrase: passphrase, EnvKnownHosts: good}},
+			env: map[string]string{EnvSSHKey: keyPath, EnvKnownHosts: good}},
+		{name: "encrypted key", url: srv.url,
+			env: map[string]string{EnvSSHKey: encKeyPath, EnvSSHKeyPassphrase: passphrase, EnvKnownHosts: good}},
 		{name: "scp-like URL", url: scpLike,
-			env: map[string]string{EnvSSHKey: keyPath, EnvSSHKeyPassphrase: passphrase, EnvKnownHosts: good}},
+			env: map[string]string{EnvSSHKey: keyPath, EnvKnownHosts: good}},
 		{name: "known_hosts from HOME", url: srv.url, home: good,
 			env: map[string]string{EnvSSHKey: keyPath, EnvSSHKeyPassphrase: passphrase}},
 		{name: "wrong host key", url: srv.url, wantErr: "does NOT match",
-			env: map[string]string{EnvSSHKey: keyPath, EnvSSHKeyPassphrase: passphrase, EnvKnownHosts: wrongKey}},
+			env: map[string]string{EnvSSHKey: keyPath, EnvKnownHosts: wrongKey}},
 		{name: "unknown host", url: srv.url, wantErr: "is not in " + otherHost,
-			env: map[string]string{EnvSSHKey: keyPath, EnvSSHKeyPassphrase: passphrase, EnvKnownHosts: otherHost}},
+			env: map[string]string{EnvSSHKey: keyPath, EnvKnownHosts: otherHost}},
 		{name: "no known_hosts file", url: srv.url, wantErr: "needs a known_hosts file",
-			env: map[string]string{EnvSSHKey: keyPath, EnvSSHKeyPassphrase: passphrase, EnvKnownHosts: filepath.Join(t.TempDir(), "none")}},
+			env: map[string]string{EnvSSHKey: keyPath, EnvKnownHosts: filepath.Join(t.TempDir(), "none")}},
 		{name: "no known_hosts in HOME", url: srv.url, home: "-", wantErr: "needs a known_hosts file",
 			env: map[string]string{EnvSSHKey: keyPath, EnvSSHKeyPassphrase: passphrase}},
 		{name: "no key", url: srv.url, wantErr: EnvSSHKey,
 			env: map[string]string{EnvKnownHosts: good}},
 		{name: "wrong passphrase", url: srv.url, wantErr: "reading ssh key",
-			env: map[string]string{EnvSSHKey: keyPath, EnvSSHKeyPassphrase: "nope", EnvKnownHosts: good}},
+			env: map[string]string{EnvSSHKey: encKeyPath, EnvSSHKeyPassphrase: "nope", EnvKnownHosts: good}},
+		{name: "encrypted key without passphrase", url: srv.url, wantErr: "it is encrypted: set " + EnvSSHKeyPassphrase,
+			env: map[string]string{EnvSSHKey: encKeyPath, EnvKnownHosts: good}},
 		{name: "key the server does not accept", url: srv.url, wantErr: "unable to authenticate",
 			env: map[string]string{EnvSSHKey: otherKeyPath, EnvKnownHosts: good}},
 	} {
