@@ -1,0 +1,93 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/pgsync/pgsync/internal/instance"
+)
+
+func init() { commands = append(commands, newInstanceCmd) }
+
+func newInstanceCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "instance",
+		Short: "The instance manager that runs inside each Postgres pod",
+	}
+	cmd.AddCommand(newInstanceRunCmd(), newInstanceBootstrapCmd())
+	return cmd
+}
+
+func envOr(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
+}
+
+func newInstanceRunCmd() *cobra.Command {
+	var c instance.Config
+	cmd := &cobra.Command{
+		Use:   "run",
+		Short: "Run as PID 1 of the postgres container: supervise postgres and align its role with the cluster",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			log := slog.New(slog.NewJSONHandler(os.Stdout, &slog.HandlerOptions{Level: slog.LevelInfo}))
+			creds, err := instance.LoadCredentials(os.Getenv, os.ReadFile)
+			if err != nil {
+				return err
+			}
+			c.Credentials = creds
+			if c.AdvertiseAddress == "" && c.Instance != "" && c.Cluster != "" && c.Namespace != "" {
+				c.AdvertiseAddress = fmt.Sprintf("%s.%s-hl.%s.svc:%d", c.Instance, c.Cluster, c.Namespace, c.Port)
+			}
+			if err := instance.Run(context.Background(), c, log); err != nil {
+				log.Error("instance manager failed", "error", err.Error())
+				return exitError{1}
+			}
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&c.Cluster, "cluster", envOr("PGSYNC_CLUSTER", ""), "Cluster name (env PGSYNC_CLUSTER)")
+	f.StringVar(&c.Namespace, "namespace", envOr("POD_NAMESPACE", ""), "namespace (env POD_NAMESPACE)")
+	f.StringVar(&c.Instance, "instance", envOr("POD_NAME", ""), "this instance's name, the pod name (env POD_NAME)")
+	f.StringVar(&c.PGData, "pgdata", envOr("PGDATA", "/var/lib/postgresql/data/pgdata"), "database directory (env PGDATA)")
+	f.StringVar(&c.RunDir, "run-dir", "/run/pgsync", "directory for sockets and the password file")
+	f.StringVar(&c.PGBin, "pg-bin", envOr("PGSYNC_PG_BIN", ""), "PostgreSQL bin directory (default: PATH, pg_config, /usr/lib/postgresql/*/bin …)")
+	f.IntVar(&c.Port, "port", 5432, "PostgreSQL port")
+	f.StringVar(&c.ListenAddresses, "listen-addresses", "*", "PostgreSQL listen_addresses")
+	f.StringVar(&c.AdvertiseAddress, "advertise-address", envOr("PGSYNC_ADVERTISE_ADDRESS", ""), "host:port standbys use to reach this instance (default INSTANCE.CLUSTER-hl.NAMESPACE.svc:PORT)")
+	f.StringVar(&c.PodIP, "pod-ip", envOr("POD_IP", ""), "address written to the CLUSTER-rw EndpointSlice (env POD_IP)")
+	f.StringVar(&c.HTTPAddr, "http-addr", ":8000", "address of /healthz, /readyz and /status")
+	f.StringVar(&c.ParametersFile, "parameters-file", envOr("PGSYNC_PARAMETERS_FILE", ""), "JSON object of postgresql.parameters (a mounted ConfigMap), re-read while running")
+	f.DurationVar(&c.StopDelay, "stop-delay", 30*time.Second, "on SIGTERM, smart shutdown for this long, then fast")
+	f.DurationVar(&c.LeaseDuration, "lease-duration", 15*time.Second, "primary Lease duration; the primary stops writing before it runs out")
+	f.StringVar(&c.Kubeconfig, "kubeconfig", "", "kubeconfig (default: KUBECONFIG, then in-cluster)")
+	return cmd
+}
+
+func newInstanceBootstrapCmd() *cobra.Command {
+	var to string
+	cmd := &cobra.Command{
+		Use:   "bootstrap --to DIR",
+		Short: "Copy this binary into DIR (the init container's job)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			dst, err := instance.CopyBinary(to)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintln(cmd.OutOrStdout(), dst)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&to, "to", "", "destination directory")
+	_ = cmd.MarkFlagRequired("to")
+	return cmd
+}

@@ -1,0 +1,119 @@
+package instance
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Config is everything `pgsync instance run` needs, from flags and env.
+type Config struct {
+	Cluster   string // Cluster name (Lease NAME-primary, Service NAME-rw)
+	Namespace string
+	Instance  string // this instance (= pod name)
+
+	PGData string // the database directory (a subdirectory of the volume)
+	RunDir string // sockets, password file; a tmpfs (/run) in the pod
+	PGBin  string // explicit PostgreSQL bin directory ("" = discover)
+
+	Port             int
+	ListenAddresses  string
+	AdvertiseAddress string // host:port standbys use to reach this instance
+	PodIP            string // the address written to the -rw EndpointSlice
+	HTTPAddr         string
+
+	// ParametersFile holds the Cluster's postgresql.parameters as a JSON
+	// object (a mounted ConfigMap); re-read while running.
+	ParametersFile string
+
+	StopDelay     time.Duration // smart shutdown, then fast
+	LeaseDuration time.Duration
+
+	Kubeconfig string // "" = in-cluster
+
+	Credentials Credentials
+}
+
+// Credentials come from the cluster's Secrets, mounted as files or passed as
+// environment variables; never read through the API.
+type Credentials struct {
+	SuperuserPassword   string
+	ReplicationPassword string
+	AppUser             string
+	AppDatabase         string
+	AppPassword         string
+}
+
+// LoadCredentials reads PGSYNC_SUPERUSER_PASSWORD, PGSYNC_REPLICATION_PASSWORD
+// and PGSYNC_APP_PASSWORD, each also as NAME_FILE (a path), plus
+// PGSYNC_APP_USER and PGSYNC_APP_DATABASE.
+func LoadCredentials(getenv func(string) string, readFile func(string) ([]byte, error)) (Credentials, error) {
+	get := func(name string, required bool) (string, error) {
+		if v := getenv(name); v != "" {
+			return v, nil
+		}
+		if p := getenv(name + "_FILE"); p != "" {
+			b, err := readFile(p)
+			if err != nil {
+				return "", fmt.Errorf("read %s_FILE: %w", name, err)
+			}
+			return strings.TrimRight(string(b), "\r\n"), nil
+		}
+		if required {
+			return "", fmt.Errorf("%s (or %s_FILE) is not set", name, name)
+		}
+		return "", nil
+	}
+	var c Credentials
+	var err error
+	var errs []error
+	if c.SuperuserPassword, err = get("PGSYNC_SUPERUSER_PASSWORD", true); err != nil {
+		errs = append(errs, err)
+	}
+	if c.ReplicationPassword, err = get("PGSYNC_REPLICATION_PASSWORD", true); err != nil {
+		errs = append(errs, err)
+	}
+	if c.AppPassword, err = get("PGSYNC_APP_PASSWORD", false); err != nil {
+		errs = append(errs, err)
+	}
+	c.AppUser, c.AppDatabase = getenv("PGSYNC_APP_USER"), getenv("PGSYNC_APP_DATABASE")
+	if c.AppUser != "" && c.AppPassword == "" {
+		errs = append(errs, errors.New("PGSYNC_APP_USER is set without PGSYNC_APP_PASSWORD"))
+	}
+	return c, errors.Join(errs...)
+}
+
+// Validate reports missing or inconsistent settings.
+func (c *Config) Validate() error {
+	var errs []error
+	for _, f := range []struct{ name, v string }{
+		{"cluster", c.Cluster}, {"namespace", c.Namespace}, {"instance", c.Instance},
+		{"pgdata", c.PGData}, {"run-dir", c.RunDir}, {"advertise-address", c.AdvertiseAddress},
+	} {
+		if f.v == "" {
+			errs = append(errs, fmt.Errorf("--%s is required", f.name))
+		}
+	}
+	if c.Port <= 0 || c.Port > 65535 {
+		errs = append(errs, fmt.Errorf("--port %d out of range", c.Port))
+	}
+	if c.LeaseDuration < 3*time.Second {
+		errs = append(errs, fmt.Errorf("--lease-duration %s: at least 3s", c.LeaseDuration))
+	}
+	return errors.Join(errs...)
+}
+
+// postgresEnv is the server's environment: the manager's, minus anything
+// that could carry a secret or pgsync's own settings.
+func postgresEnv(environ []string) []string {
+	var out []string
+	for _, kv := range environ {
+		name, _, _ := strings.Cut(kv, "=")
+		if strings.HasPrefix(name, "PGSYNC_") || name == "KUBECONFIG" || name == "PGPASSWORD" || name == "PGPASSFILE" {
+			continue
+		}
+		out = append(out, kv)
+	}
+	return out
+}

@@ -1,0 +1,171 @@
+package instance
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/pgsync/pgsync/internal/instance/pgbin"
+	"github.com/pgsync/pgsync/internal/instance/pgconf"
+	"github.com/pgsync/pgsync/internal/instance/role"
+)
+
+// writeFileAtomic replaces path with data (mode 0600) by rename.
+func writeFileAtomic(path string, data []byte) error {
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, data, 0o600); err != nil {
+		return fmt.Errorf("write %s: %w", tmp, err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("rename %s: %w", tmp, err)
+	}
+	return nil
+}
+
+// passFile is the libpq password file the manager writes into the run
+// directory for primary_conninfo, pg_basebackup and pg_rewind.
+func (m *Manager) passFile() string { return filepath.Join(m.cfg.RunDir, "pgpass") }
+
+func (m *Manager) writePassFile() error {
+	return writeFileAtomic(m.passFile(), []byte(pgconf.PassFile(
+		pgconf.PassEntry{Host: "*", Port: "*", User: pgconf.ReplicationUser, Password: m.cfg.Credentials.ReplicationPassword},
+		pgconf.PassEntry{Host: "*", Port: "*", User: "postgres", Password: m.cfg.Credentials.SuperuserPassword},
+	)))
+}
+
+// splitAddress parses host:port.
+func splitAddress(addr string) (string, int, error) {
+	h, p, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", 0, fmt.Errorf("address %q: %w", addr, err)
+	}
+	port, err := strconv.Atoi(p)
+	if err != nil {
+		return "", 0, fmt.Errorf("address %q: %w", addr, err)
+	}
+	return h, port, nil
+}
+
+// writeConfig renders pgsync.conf and pg_hba.conf, makes postgresql.conf
+// include pgsync.conf, and creates or removes standby.signal. upstream ""
+// on a standby means "no primary to follow yet".
+func (m *Manager) writeConfig(standby bool, upstream string) error {
+	s := pgconf.Settings{
+		Port: m.cfg.Port, ListenAddresses: m.cfg.ListenAddresses, SocketDir: m.cfg.RunDir,
+		Parameters: m.params,
+	}
+	if standby && upstream != "" {
+		h, p, err := splitAddress(upstream)
+		if err != nil {
+			return err
+		}
+		s.PrimaryConnInfo = pgconf.ConnInfo(h, p, pgconf.ReplicationUser, m.cfg.Instance, m.passFile())
+	}
+	conf, rejected := pgconf.Render(s)
+	m.status.update(func(st *Status) { st.RejectedParameters = rejected })
+	if len(rejected) > 0 {
+		m.log.Warn("ignoring parameters that pgsync manages", "parameters", rejected)
+	}
+	if err := writeFileAtomic(filepath.Join(m.cfg.PGData, pgconf.FileName), []byte(conf)); err != nil {
+		return err
+	}
+	if err := writeFileAtomic(filepath.Join(m.cfg.PGData, "pg_hba.conf"), []byte(pgconf.HBA())); err != nil {
+		return err
+	}
+	if err := ensureInclude(filepath.Join(m.cfg.PGData, "postgresql.conf")); err != nil {
+		return err
+	}
+	sig := filepath.Join(m.cfg.PGData, "standby.signal")
+	if standby {
+		if err := os.WriteFile(sig, nil, 0o600); err != nil {
+			return fmt.Errorf("write standby.signal: %w", err)
+		}
+	} else if err := os.Remove(sig); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("remove standby.signal: %w", err)
+	}
+	m.upstream = ""
+	if standby {
+		m.upstream = upstream
+	}
+	return nil
+}
+
+func ensureInclude(path string) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("read postgresql.conf: %w", err)
+	}
+	if strings.Contains(string(b), pgconf.IncludeLine) {
+		return nil
+	}
+	if len(b) > 0 && b[len(b)-1] != '\n' {
+		b = append(b, '\n')
+	}
+	b = append(b, []byte(pgconf.IncludeLine+"\n")...)
+	return writeFileAtomic(path, b)
+}
+
+// hasData reports whether PGDATA holds a database cluster.
+func (m *Manager) hasData() (bool, error) {
+	_, err := pgbin.ReadVersion(m.cfg.PGData)
+	if errors.Is(err, pgbin.ErrNoData) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+// controlData is the part of pg_controldata's output the manager uses.
+type controlData struct {
+	State      string
+	Checkpoint role.LSN
+	TimeLineID uint32
+	SystemID   string
+}
+
+func (m *Manager) controlData() (controlData, error) {
+	out, err := m.output(m.bin.Path("pg_controldata"), "-D", m.cfg.PGData)
+	if err != nil {
+		return controlData{}, fmt.Errorf("pg_controldata: %w", err)
+	}
+	return parseControlData(out)
+}
+
+func parseControlData(out string) (controlData, error) {
+	var cd controlData
+	var haveCkpt bool
+	sc := bufio.NewScanner(strings.NewReader(out))
+	for sc.Scan() {
+		k, v, ok := strings.Cut(sc.Text(), ":")
+		if !ok {
+			continue
+		}
+		v = strings.TrimSpace(v)
+		switch strings.TrimSpace(k) {
+		case "Database cluster state":
+			cd.State = v
+		case "Latest checkpoint location":
+			l, err := role.ParseLSN(v)
+			if err != nil {
+				return cd, err
+			}
+			cd.Checkpoint, haveCkpt = l, true
+		case "Latest checkpoint's TimeLineID":
+			n, err := strconv.ParseUint(v, 10, 32)
+			if err != nil {
+				return cd, fmt.Errorf("pg_controldata TimeLineID %q: %w", v, err)
+			}
+			cd.TimeLineID = uint32(n)
+		case "Database system identifier":
+			cd.SystemID = v
+		}
+	}
+	if !haveCkpt || cd.State == "" {
+		return cd, fmt.Errorf("pg_controldata: unexpected output %q", out)
+	}
+	return cd, nil
+}

@@ -1,0 +1,345 @@
+package instance_test
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/pgsync/pgsync/internal/instance"
+	"github.com/pgsync/pgsync/internal/instance/insttest"
+	"github.com/pgsync/pgsync/internal/instance/reaper"
+	"github.com/pgsync/pgsync/test/kubeenv"
+)
+
+func TestMain(m *testing.M) { os.Exit(kubeenv.Main(m)) }
+
+const (
+	bootTimeout = 90 * time.Second
+	stepTimeout = 60 * time.Second
+)
+
+func isPrimary(s instance.Status) bool {
+	return s.Role == "primary" && s.Accepting && s.LeaseHolder == s.Instance && (s.Action == "wait" || s.Action == "renew")
+}
+
+func isStreamingStandbyOf(addr string) func(instance.Status) bool {
+	return func(s instance.Status) bool {
+		return s.Role == "standby" && s.Streaming && s.Upstream == addr
+	}
+}
+
+// TestInstanceManagers runs three instance managers (real PostgreSQL, a
+// real kube-apiserver) through bootstrap, switchovers under write load,
+// crashes and a Lease that can no longer be renewed. The steps share one
+// cluster and run in order; a failed step stops the rest.
+func TestInstanceManagers(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts PostgreSQL and a kube-apiserver")
+	}
+	c := insttest.NewCluster(t, "db", 3)
+	ctx := context.Background()
+	app := c.DSN("app", insttest.AppPassword, "app")
+
+	steps := []struct {
+		name string
+		f    func(t *testing.T)
+	}{
+		{"bootstrap primary and two standbys", func(t *testing.T) {
+			c.Start(0)
+			p := c.WaitStatus(0, bootTimeout, "primary", isPrimary)
+			if p.Timeline != 1 || p.ServerVersion == "" {
+				t.Errorf("primary status: %+v", p)
+			}
+			c.Start(1)
+			c.Start(2)
+			for i := 1; i <= 2; i++ {
+				c.WaitStatus(i, bootTimeout, "streaming standby", isStreamingStandbyOf(c.Instances[0].Address()))
+				if !c.Ready(i) {
+					t.Errorf("%s: /readyz not ok while streaming", c.Instances[i].Name)
+				}
+			}
+			checkRouting(t, c, 0)
+			// initdb settings and the credentials path.
+			conn, err := pgx.Connect(ctx, c.InstanceDSN(0, "postgres", insttest.SuperuserPassword, "postgres"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close(ctx)
+			for setting, want := range map[string]string{"data_checksums": "on", "password_encryption": "scram-sha-256", "max_connections": "50"} {
+				var got string
+				if err := conn.QueryRow(ctx, "SELECT current_setting($1)", setting).Scan(&got); err != nil || got != want {
+					t.Errorf("%s = %q (%v), want %q", setting, got, err, want)
+				}
+			}
+			var verifier string
+			if err := conn.QueryRow(ctx, `SELECT rolpassword FROM pg_authid WHERE rolname = 'streaming_replica'`).Scan(&verifier); err != nil || !strings.HasPrefix(verifier, "SCRAM-SHA-256$4096:") {
+				t.Errorf("replication role password stored as %q (%v)", verifier[:min(len(verifier), 14)], err)
+			}
+			if err := insttest.CreateProbeTable(ctx, app); err != nil {
+				t.Fatalf("app user cannot write through the multi-host DSN: %v", err)
+			}
+			checkNoSecrets(t, c)
+			checkJSONLogs(t, c, 0)
+		}},
+		{"switchover under write load loses no commit", func(t *testing.T) {
+			switchover(t, c, app, 0, 1, 1_000_000)
+		}},
+		{"switchover back", func(t *testing.T) {
+			switchover(t, c, app, 1, 0, 2_000_000)
+		}},
+		{"parameters: reload, and restart-only ones reported as pending", func(t *testing.T) {
+			if err := os.WriteFile(c.ParametersFile, []byte(`{"max_connections": "50", "work_mem": "7MB", "shared_buffers": "64MB"}`), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			for i := range c.Instances {
+				c.WaitStatus(i, stepTimeout, "shared_buffers pending restart", func(s instance.Status) bool {
+					return len(s.PendingRestart) == 1 && s.PendingRestart[0] == "shared_buffers"
+				})
+			}
+			conn, err := pgx.Connect(ctx, c.InstanceDSN(2, "postgres", insttest.SuperuserPassword, "postgres"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close(ctx)
+			var wm string
+			if err := conn.QueryRow(ctx, "SHOW work_mem").Scan(&wm); err != nil || wm != "7MB" {
+				t.Errorf("work_mem after reload = %q (%v), want 7MB", wm, err)
+			}
+		}},
+		{"kill -9 of a standby's postmaster restarts it", func(t *testing.T) {
+			before := c.WaitStatus(2, stepTimeout, "streaming", isStreamingStandbyOf(c.Instances[0].Address()))
+			if err := syscall.Kill(before.PostmasterPID, syscall.SIGKILL); err != nil {
+				t.Fatal(err)
+			}
+			after := c.WaitStatus(2, stepTimeout, "restarted and streaming", func(s instance.Status) bool {
+				return s.PostmasterPID != 0 && s.PostmasterPID != before.PostmasterPID && isStreamingStandbyOf(c.Instances[0].Address())(s)
+			})
+			if after.PostgresCrashes != before.PostgresCrashes+1 {
+				t.Errorf("crashes %d -> %d", before.PostgresCrashes, after.PostgresCrashes)
+			}
+		}},
+		{"kill -9 of the primary's postmaster restarts it in place", func(t *testing.T) {
+			before := c.WaitStatus(0, stepTimeout, "primary", isPrimary)
+			w := insttest.StartWriter(app, 3_000_000)
+			defer w.Stop()
+			if err := w.WaitAcks(50, stepTimeout); err != nil {
+				t.Fatal(err)
+			}
+			if err := syscall.Kill(before.PostmasterPID, syscall.SIGKILL); err != nil {
+				t.Fatal(err)
+			}
+			after := c.WaitStatus(0, stepTimeout, "restarted as primary", func(s instance.Status) bool {
+				return s.PostmasterPID != before.PostmasterPID && isPrimary(s)
+			})
+			if err := w.WaitAcks(50, stepTimeout); err != nil {
+				t.Fatalf("no writes after the restart: %v", err)
+			}
+			acks := w.Stop()
+			if after.Timeline != before.Timeline {
+				t.Errorf("timeline %d -> %d: a crash restart must not fail over", before.Timeline, after.Timeline)
+			}
+			l, err := c.Lease(ctx)
+			if err != nil || *l.Spec.HolderIdentity != c.Instances[0].Name {
+				t.Errorf("Lease holder changed: %v %v", l.Spec.HolderIdentity, err)
+			}
+			if missing, err := insttest.Missing(ctx, c.InstanceDSN(0, "app", insttest.AppPassword, "app"), acks); err != nil || len(missing) > 0 {
+				t.Errorf("after crash recovery: %d acknowledged commits missing (%v)", len(missing), err)
+			}
+			// The killed postmaster's backends were orphaned to the manager
+			// (subreaper; PID 1 in a pod) and must have been reaped.
+			time.Sleep(500 * time.Millisecond)
+			if z := reaper.ZombieChildren(c.ManagerPID(0)); len(z) > 0 {
+				t.Errorf("zombies left under the manager: %v", z)
+			}
+		}},
+		{"a primary that cannot renew its Lease stops taking writes before it expires", func(t *testing.T) {
+			c.WaitStatus(0, stepTimeout, "primary", isPrimary)
+			primary := c.InstanceDSN(0, "app", insttest.AppPassword, "app")
+			c.Unbind(ctx)
+			rebound := false
+			defer func() {
+				if !rebound {
+					c.Bind(ctx)
+				}
+			}()
+			// Write directly to the primary until it refuses.
+			var stoppedAt time.Time
+			deadline := time.Now().Add(3 * c.LeaseDuration)
+			for i := int64(4_000_000); time.Now().Before(deadline); i++ {
+				if err := insertOne(ctx, primary, i); err != nil {
+					stoppedAt = time.Now()
+					break
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+			if stoppedAt.IsZero() {
+				t.Fatalf("the primary kept taking writes for %s without renewing its Lease", 3*c.LeaseDuration)
+			}
+			l, err := c.Lease(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			expiry := l.Spec.RenewTime.Add(time.Duration(*l.Spec.LeaseDurationSeconds) * time.Second)
+			if !stoppedAt.Before(expiry) {
+				t.Errorf("writes stopped at %s, after the Lease expired at %s", stoppedAt.Format(time.RFC3339Nano), expiry.Format(time.RFC3339Nano))
+			}
+			s := c.WaitStatus(0, stepTimeout, "fenced", func(s instance.Status) bool { return s.Role == "fenced" })
+			if !strings.Contains(s.LastError, "renew") {
+				t.Errorf("last error does not say why: %q", s.LastError)
+			}
+			c.Bind(ctx)
+			rebound = true
+			c.WaitStatus(0, stepTimeout, "primary again after the Lease could be renewed", isPrimary)
+			if err := insertOne(ctx, primary, 4_999_999); err != nil {
+				t.Errorf("no writes after the renewal: %v", err)
+			}
+		}},
+	}
+	for _, s := range steps {
+		if !t.Run(s.name, s.f) {
+			for i := range c.Instances {
+				t.Logf("%s log tail:\n%s", c.Instances[i].Name, c.LogTail(i, 30))
+			}
+			return
+		}
+	}
+}
+
+func insertOne(ctx context.Context, dsn string, id int64) error {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	c, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		return err
+	}
+	defer c.Close(context.Background())
+	_, err = c.Exec(ctx, `INSERT INTO probe (id) VALUES ($1)`, id)
+	return err
+}
+
+// switchover moves the primary from → to while the writer runs and checks
+// invariant 3 (no acknowledged commit lost) and the rejoin.
+func switchover(t *testing.T, c *insttest.Cluster, dsn string, from, to int, firstID int64) {
+	ctx := context.Background()
+	c.WaitStatus(from, stepTimeout, "primary", isPrimary)
+	c.WaitStatus(to, stepTimeout, "streaming", isStreamingStandbyOf(c.Instances[from].Address()))
+	w := insttest.StartWriter(dsn, firstID)
+	defer w.Stop()
+	if err := w.WaitAcks(100, stepTimeout); err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Now()
+	if err := c.SetTarget(ctx, c.Instances[to].Name); err != nil {
+		t.Fatal(err)
+	}
+	c.WaitStatus(to, stepTimeout, "promoted", isPrimary)
+	if err := w.WaitAcks(100, stepTimeout); err != nil {
+		t.Fatalf("writes did not resume: %v", err)
+	}
+	acks := w.Stop()
+	gap := insttest.MaxGap(acks, t0, time.Now())
+	t.Logf("switchover %s -> %s: %d commits acknowledged, writes stopped for %s", c.Instances[from].Name, c.Instances[to].Name, len(acks), gap)
+	missing, err := insttest.Missing(ctx, c.InstanceDSN(to, "app", insttest.AppPassword, "app"), acks)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(missing) > 0 {
+		t.Fatalf("%d acknowledged commits lost, first %v", len(missing), missing[:min(5, len(missing))])
+	}
+	checkRouting(t, c, to)
+	// The old primary rejoins as a standby of the new one, as does the
+	// bystander.
+	for i := range c.Instances {
+		if i != to {
+			c.WaitStatus(i, stepTimeout, "standby of the new primary", isStreamingStandbyOf(c.Instances[to].Address()))
+		}
+	}
+	s, _ := c.Status(to)
+	if s.Timeline < 2 {
+		t.Errorf("new primary on timeline %d", s.Timeline)
+	}
+}
+
+// checkRouting: NAME-rw's EndpointSlice names the primary's pod IP, and the
+// role labels say who is primary.
+func checkRouting(t *testing.T, c *insttest.Cluster, primary int) {
+	t.Helper()
+	ctx := context.Background()
+	addr, err := c.RWEndpoint(ctx)
+	if err != nil || addr != c.Instances[primary].PodIP {
+		t.Errorf("%s-rw routes to %q (%v), want %s", c.Name, addr, err, c.Instances[primary].PodIP)
+	}
+	got, err := c.RoleLabel(ctx, c.Instances[primary].Name)
+	if err != nil || got != "primary" {
+		t.Errorf("%s labelled %q (%v), want primary", c.Instances[primary].Name, got, err)
+	}
+	for i, inst := range c.Instances {
+		if i == primary {
+			continue
+		}
+		// The previous primary is relabelled by the promoting side; the
+		// others label themselves when they follow.
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			got, err = c.RoleLabel(ctx, inst.Name)
+			if got == "replica" || time.Now().After(deadline) {
+				break
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		if got != "replica" {
+			t.Errorf("%s labelled %q (%v), want replica", inst.Name, got, err)
+		}
+	}
+}
+
+// checkNoSecrets: /status and the logs never carry a password.
+func checkNoSecrets(t *testing.T, c *insttest.Cluster) {
+	t.Helper()
+	for i := range c.Instances {
+		s, err := c.Status(i)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := json.Marshal(s)
+		logs, _ := os.ReadFile(c.Instances[i].LogFile)
+		for _, secret := range []string{insttest.SuperuserPassword, insttest.ReplicationPassword, insttest.AppPassword} {
+			if strings.Contains(string(b), secret) {
+				t.Errorf("%s: /status contains a password", c.Instances[i].Name)
+			}
+			if strings.Contains(string(logs), secret) {
+				t.Errorf("%s: the log contains a password", c.Instances[i].Name)
+			}
+		}
+	}
+}
+
+// checkJSONLogs: every line on the manager's stdout is JSON, postgres's own
+// lines included.
+func checkJSONLogs(t *testing.T, c *insttest.Cluster, i int) {
+	t.Helper()
+	b, err := os.ReadFile(c.Instances[i].LogFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var fromPostgres int
+	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		var rec map[string]any
+		if err := json.Unmarshal([]byte(line), &rec); err != nil {
+			t.Errorf("not a JSON line: %q", line)
+			continue
+		}
+		if rec["logger"] == "postgres" {
+			fromPostgres++
+		}
+	}
+	if fromPostgres == 0 {
+		t.Error("no postgres log lines were relayed")
+	}
+}

@@ -1,0 +1,193 @@
+package insttest
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// Ack is one acknowledged commit.
+type Ack struct {
+	ID int64
+	At time.Time
+}
+
+// Writer inserts rows one at a time through a multi-host DSN with
+// target_session_attrs=read-write and records every acknowledged commit.
+// On any error it drops the connection and reconnects at once (1 ms apart).
+type Writer struct {
+	dsn    string
+	cancel context.CancelFunc
+	done   chan struct{}
+
+	mu     sync.Mutex
+	acks   []Ack
+	errors int
+	next   int64
+}
+
+// CreateProbeTable creates the table the writer inserts into.
+func CreateProbeTable(ctx context.Context, dsn string) error {
+	c, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		return err
+	}
+	defer c.Close(ctx)
+	_, err = c.Exec(ctx, `CREATE TABLE IF NOT EXISTS probe (id bigint PRIMARY KEY, at timestamptz NOT NULL DEFAULT now())`)
+	return err
+}
+
+// StartWriter starts the write loop; ids continue after start.
+func StartWriter(dsn string, start int64) *Writer {
+	ctx, cancel := context.WithCancel(context.Background())
+	w := &Writer{dsn: dsn, cancel: cancel, done: make(chan struct{}), next: start}
+	go w.loop(ctx)
+	return w
+}
+
+func (w *Writer) loop(ctx context.Context) {
+	defer close(w.done)
+	var conn *pgx.Conn
+	defer func() {
+		if conn != nil {
+			conn.Close(context.Background())
+		}
+	}()
+	for ctx.Err() == nil {
+		if conn == nil {
+			cctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+			c, err := pgx.Connect(cctx, w.dsn)
+			cancel()
+			if err != nil {
+				w.fail()
+				sleep(ctx, time.Millisecond)
+				continue
+			}
+			conn = c
+		}
+		w.mu.Lock()
+		id := w.next
+		w.next++
+		w.mu.Unlock()
+		qctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		_, err := conn.Exec(qctx, `INSERT INTO probe (id) VALUES ($1)`, id)
+		cancel()
+		if err != nil {
+			w.fail()
+			conn.Close(context.Background())
+			conn = nil
+			continue
+		}
+		w.mu.Lock()
+		w.acks = append(w.acks, Ack{ID: id, At: time.Now()})
+		w.mu.Unlock()
+	}
+}
+
+func (w *Writer) fail() {
+	w.mu.Lock()
+	w.errors++
+	w.mu.Unlock()
+}
+
+func sleep(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}
+
+// Acks returns a copy of the acknowledged commits so far.
+func (w *Writer) Acks() []Ack {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return append([]Ack(nil), w.acks...)
+}
+
+// Count is the number of acknowledged commits so far.
+func (w *Writer) Count() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return len(w.acks)
+}
+
+// Stop ends the loop and returns every acknowledged commit.
+func (w *Writer) Stop() []Ack {
+	w.cancel()
+	<-w.done
+	return w.Acks()
+}
+
+// WaitAcks waits until n more commits than before were acknowledged.
+func (w *Writer) WaitAcks(n int, timeout time.Duration) error {
+	start := w.Count()
+	deadline := time.Now().Add(timeout)
+	for w.Count() < start+n {
+		if time.Now().After(deadline) {
+			return fmt.Errorf("only %d of %d commits acknowledged within %s", w.Count()-start, n, timeout)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	return nil
+}
+
+// MaxGap is the longest time between consecutive acknowledged commits
+// within [from, to]: the write unavailability of an event in that window.
+func MaxGap(acks []Ack, from, to time.Time) time.Duration {
+	var best time.Duration
+	var prev time.Time
+	for _, a := range acks {
+		if a.At.Before(from) {
+			prev = a.At
+			continue
+		}
+		if !prev.IsZero() {
+			if g := a.At.Sub(prev); g > best {
+				best = g
+			}
+		}
+		prev = a.At
+		if a.At.After(to) {
+			break
+		}
+	}
+	return best
+}
+
+// Missing returns the acknowledged ids absent from the server at dsn.
+func Missing(ctx context.Context, dsn string, acks []Ack) ([]int64, error) {
+	c, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close(ctx)
+	rows, err := c.Query(ctx, `SELECT id FROM probe`)
+	if err != nil {
+		return nil, err
+	}
+	have := map[int64]bool{}
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		have[id] = true
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	var missing []int64
+	for _, a := range acks {
+		if !have[a.ID] {
+			missing = append(missing, a.ID)
+		}
+	}
+	sort.Slice(missing, func(i, j int) bool { return missing[i] < missing[j] })
+	return missing, nil
+}

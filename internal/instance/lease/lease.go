@@ -1,0 +1,369 @@
+// Package lease is the instance manager's Kubernetes side: it watches the
+// cluster's `NAME-primary` Lease (an informer on that one object, never a
+// poll), changes it with optimistic concurrency (renew, release with the
+// final LSN, acquire), and routes `NAME-rw` by rewriting its fixed-name
+// EndpointSlice and the pods' role labels. Typed client-go clients only;
+// nothing here reads a Secret.
+//
+// It must not import pgx or the plan/apply/gitsource packages.
+package lease
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"sync"
+	"time"
+
+	coordv1 "k8s.io/api/coordination/v1"
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/cache"
+
+	"github.com/pgsync/pgsync/internal/instance/role"
+)
+
+// Annotations on the Lease (DESIGN.md §4, §6).
+const (
+	AnnTarget     = "pgsync.io/target-primary"
+	AnnFinalLSN   = "pgsync.io/final-lsn"
+	AnnReleasedBy = "pgsync.io/released-by"
+	AnnAddress    = "pgsync.io/primary-address"
+	AnnSystemID   = "pgsync.io/system-identifier"
+
+	LabelCluster  = "pgsync.io/cluster"
+	LabelInstance = "pgsync.io/instance"
+	LabelRole     = "pgsync.io/role"
+)
+
+// ErrNotHolder is returned when an operation needs a holder it is not.
+var ErrNotHolder = errors.New("the primary Lease is held by someone else")
+
+// Kube talks to the API server for one cluster.
+type Kube struct {
+	client    kubernetes.Interface
+	namespace string
+	cluster   string
+	duration  time.Duration
+	log       *slog.Logger
+	now       func() time.Time
+
+	informer cache.SharedIndexInformer
+	notify   chan struct{}
+
+	mu     sync.Mutex
+	latest *coordv1.Lease // newest copy we wrote or saw
+}
+
+// New returns a Kube for cluster ns/name; the Lease is `name-primary`.
+func New(client kubernetes.Interface, namespace, cluster string, duration time.Duration, now func() time.Time, log *slog.Logger) *Kube {
+	k := &Kube{client: client, namespace: namespace, cluster: cluster, duration: duration, log: log, now: now,
+		notify: make(chan struct{}, 1)}
+	name := k.LeaseName()
+	leases := client.CoordinationV1().Leases(namespace)
+	sel := "metadata.name=" + name
+	lw := &cache.ListWatch{
+		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+			o.FieldSelector = sel
+			return leases.List(ctx, o)
+		},
+		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
+			o.FieldSelector = sel
+			return leases.Watch(ctx, o)
+		},
+	}
+	k.informer = cache.NewSharedIndexInformer(lw, &coordv1.Lease{}, 0, cache.Indexers{})
+	poke := func(any) { k.poke() }
+	_, _ = k.informer.AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc:    poke,
+		UpdateFunc: func(_, n any) { k.poke() },
+		DeleteFunc: poke,
+	})
+	return k
+}
+
+// LeaseName is `cluster-primary`.
+func (k *Kube) LeaseName() string { return k.cluster + "-primary" }
+
+func (k *Kube) poke() {
+	select {
+	case k.notify <- struct{}{}:
+	default:
+	}
+}
+
+// Run runs the watch until ctx ends.
+func (k *Kube) Run(ctx context.Context) { k.informer.RunWithContext(ctx) }
+
+// WaitSynced blocks until the first list arrived.
+func (k *Kube) WaitSynced(ctx context.Context) bool {
+	return cache.WaitForCacheSync(ctx.Done(), k.informer.HasSynced)
+}
+
+// Changed is signalled (coalesced) on every watch event.
+func (k *Kube) Changed() <-chan struct{} { return k.notify }
+
+// get returns the newest known copy: the informer's, or our own write if
+// the watch has not delivered it yet.
+func (k *Kube) get() *coordv1.Lease {
+	var cached *coordv1.Lease
+	if obj, ok, _ := k.informer.GetStore().GetByKey(k.namespace + "/" + k.LeaseName()); ok {
+		cached = obj.(*coordv1.Lease)
+	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if cached == nil {
+		if k.informer.HasSynced() {
+			k.latest = nil
+		}
+		return k.latest
+	}
+	if k.latest != nil && newer(k.latest.ResourceVersion, cached.ResourceVersion) {
+		return k.latest
+	}
+	k.latest = nil
+	return cached
+}
+
+func newer(a, b string) bool {
+	x, err1 := strconv.ParseUint(a, 10, 64)
+	y, err2 := strconv.ParseUint(b, 10, 64)
+	return err1 == nil && err2 == nil && x > y
+}
+
+// Current returns the Lease as the role decision sees it.
+func (k *Kube) Current() role.Lease { return View(k.get()) }
+
+// View converts a Lease object (nil = missing).
+func View(l *coordv1.Lease) role.Lease {
+	if l == nil {
+		return role.Lease{}
+	}
+	v := role.Lease{Exists: true}
+	if l.Spec.HolderIdentity != nil {
+		v.Holder = *l.Spec.HolderIdentity
+	}
+	a := l.Annotations
+	v.Target = a[AnnTarget]
+	v.ReleasedBy = a[AnnReleasedBy]
+	v.PrimaryAddress = a[AnnAddress]
+	v.Initialized = a[AnnSystemID] != ""
+	if s, ok := a[AnnFinalLSN]; ok {
+		if lsn, err := role.ParseLSN(s); err == nil {
+			v.FinalLSN, v.HasFinalLSN = lsn, true
+		}
+	}
+	return v
+}
+
+// RenewTime returns the Lease's renewTime and duration as stored.
+func (k *Kube) RenewTime() (time.Time, time.Duration) {
+	l := k.get()
+	if l == nil || l.Spec.RenewTime == nil || l.Spec.LeaseDurationSeconds == nil {
+		return time.Time{}, 0
+	}
+	return l.Spec.RenewTime.Time, time.Duration(*l.Spec.LeaseDurationSeconds) * time.Second
+}
+
+// update applies mutate to the newest copy and writes it, re-reading once
+// per conflict. mutate returns an error to refuse (precondition failed).
+func (k *Kube) update(ctx context.Context, what string, mutate func(*coordv1.Lease) error) error {
+	cur := k.get()
+	for attempt := 0; ; attempt++ {
+		if cur == nil {
+			var err error
+			cur, err = k.client.CoordinationV1().Leases(k.namespace).Get(ctx, k.LeaseName(), metav1.GetOptions{})
+			if err != nil {
+				return fmt.Errorf("%s: get lease: %w", what, err)
+			}
+		}
+		l := cur.DeepCopy()
+		if l.Annotations == nil {
+			l.Annotations = map[string]string{}
+		}
+		if err := mutate(l); err != nil {
+			return fmt.Errorf("%s: %w", what, err)
+		}
+		out, err := k.client.CoordinationV1().Leases(k.namespace).Update(ctx, l, metav1.UpdateOptions{FieldManager: "pgsync-instance"})
+		if err == nil {
+			k.mu.Lock()
+			k.latest = out
+			k.mu.Unlock()
+			k.poke()
+			return nil
+		}
+		if !apierrors.IsConflict(err) || attempt >= 4 {
+			return fmt.Errorf("%s: update lease: %w", what, err)
+		}
+		cur = nil
+	}
+}
+
+func holder(l *coordv1.Lease) string {
+	if l.Spec.HolderIdentity == nil {
+		return ""
+	}
+	return *l.Spec.HolderIdentity
+}
+
+// Renew extends self's hold. It returns the time the renewal was sent: the
+// Lease now runs until that time plus the duration, as others see it.
+func (k *Kube) Renew(ctx context.Context, self string) (time.Time, error) {
+	sent := k.now()
+	err := k.update(ctx, "renew", func(l *coordv1.Lease) error {
+		if holder(l) != self {
+			return ErrNotHolder
+		}
+		sent = k.now()
+		t := metav1.NewMicroTime(sent)
+		l.Spec.RenewTime = &t
+		l.Spec.LeaseDurationSeconds = ptr(int32(k.duration / time.Second))
+		return nil
+	})
+	return sent, err
+}
+
+// Acquire makes self the holder. Allowed only when the Lease is free (or
+// already ours) and self is the target. address is where standbys connect;
+// systemID is recorded once.
+func (k *Kube) Acquire(ctx context.Context, self, address, systemID string) (time.Time, error) {
+	sent := k.now()
+	err := k.update(ctx, "acquire", func(l *coordv1.Lease) error {
+		h := holder(l)
+		if h != "" && h != self {
+			return fmt.Errorf("%w (%s)", ErrNotHolder, h)
+		}
+		if t := l.Annotations[AnnTarget]; t != self {
+			return fmt.Errorf("target is %q, not %q", t, self)
+		}
+		if id := l.Annotations[AnnSystemID]; id != "" && systemID != "" && id != systemID {
+			return fmt.Errorf("database system identifier %s differs from the cluster's %s", systemID, id)
+		}
+		sent = k.now()
+		t := metav1.NewMicroTime(sent)
+		if h != self {
+			l.Spec.AcquireTime = &t
+			n := int32(1)
+			if l.Spec.LeaseTransitions != nil {
+				n = *l.Spec.LeaseTransitions + 1
+			}
+			l.Spec.LeaseTransitions = &n
+		}
+		l.Spec.HolderIdentity = ptr(self)
+		l.Spec.RenewTime = &t
+		l.Spec.LeaseDurationSeconds = ptr(int32(k.duration / time.Second))
+		l.Annotations[AnnAddress] = address
+		if systemID != "" && l.Annotations[AnnSystemID] == "" {
+			l.Annotations[AnnSystemID] = systemID
+		}
+		delete(l.Annotations, AnnFinalLSN)
+		delete(l.Annotations, AnnReleasedBy)
+		return nil
+	})
+	return sent, err
+}
+
+// Release gives the Lease up after a clean shutdown whose last checkpoint is
+// final, so the target can promote once it replayed that far.
+func (k *Kube) Release(ctx context.Context, self string, final role.LSN) error {
+	return k.update(ctx, "release", func(l *coordv1.Lease) error {
+		if holder(l) != self {
+			return ErrNotHolder
+		}
+		l.Spec.HolderIdentity = nil
+		l.Annotations[AnnFinalLSN] = final.String()
+		l.Annotations[AnnReleasedBy] = self
+		delete(l.Annotations, AnnAddress)
+		return nil
+	})
+}
+
+// RWName is the selector-less Service and EndpointSlice for the primary.
+func (k *Kube) RWName() string { return k.cluster + "-rw" }
+
+// Route points `cluster-rw` at this instance in one EndpointSlice write,
+// then labels this pod role=primary and the previous primary's pod
+// role=replica. Called right after promotion by the promoting side.
+func (k *Kube) Route(ctx context.Context, self, podIP string, port int32, previous string) error {
+	if err := k.writeEndpointSlice(ctx, self, podIP, port); err != nil {
+		return err
+	}
+	if err := k.LabelRole(ctx, self, "primary"); err != nil {
+		return err
+	}
+	if previous != "" && previous != self {
+		if err := k.LabelRole(ctx, previous, "replica"); err != nil && !apierrors.IsNotFound(errors.Unwrap(err)) {
+			k.log.Warn("label previous primary", "pod", previous, "error", err.Error())
+		}
+	}
+	return nil
+}
+
+func (k *Kube) writeEndpointSlice(ctx context.Context, self, podIP string, port int32) error {
+	slices := k.client.DiscoveryV1().EndpointSlices(k.namespace)
+	addrType := discoveryv1.AddressTypeIPv4
+	if ip := podIP; len(ip) > 0 && containsColon(ip) {
+		addrType = discoveryv1.AddressTypeIPv6
+	}
+	want := func(es *discoveryv1.EndpointSlice) {
+		if es.Labels == nil {
+			es.Labels = map[string]string{}
+		}
+		es.Labels[discoveryv1.LabelServiceName] = k.RWName()
+		es.Labels[discoveryv1.LabelManagedBy] = "pgsync.io"
+		es.Labels[LabelCluster] = k.cluster
+		es.AddressType = addrType
+		es.Endpoints = []discoveryv1.Endpoint{{
+			Addresses:  []string{podIP},
+			Conditions: discoveryv1.EndpointConditions{Ready: ptr(true), Serving: ptr(true), Terminating: ptr(false)},
+			TargetRef:  &corev1.ObjectReference{Kind: "Pod", Namespace: k.namespace, Name: self},
+		}}
+		es.Ports = []discoveryv1.EndpointPort{{Name: ptr("postgres"), Port: ptr(port), Protocol: ptr(corev1.ProtocolTCP)}}
+	}
+	for attempt := 0; ; attempt++ {
+		es, err := slices.Get(ctx, k.RWName(), metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			es = &discoveryv1.EndpointSlice{ObjectMeta: metav1.ObjectMeta{Name: k.RWName(), Namespace: k.namespace}}
+			want(es)
+			_, err = slices.Create(ctx, es, metav1.CreateOptions{FieldManager: "pgsync-instance"})
+		} else if err == nil {
+			want(es)
+			_, err = slices.Update(ctx, es, metav1.UpdateOptions{FieldManager: "pgsync-instance"})
+		}
+		if err == nil {
+			return nil
+		}
+		if !(apierrors.IsConflict(err) || apierrors.IsAlreadyExists(err)) || attempt >= 4 {
+			return fmt.Errorf("route %s to %s: %w", k.RWName(), self, err)
+		}
+	}
+}
+
+// LabelRole sets pgsync.io/role on pod.
+func (k *Kube) LabelRole(ctx context.Context, pod, value string) error {
+	patch := fmt.Sprintf(`{"metadata":{"labels":{%q:%q}}}`, LabelRole, value)
+	_, err := k.client.CoreV1().Pods(k.namespace).Patch(ctx, pod, types.MergePatchType, []byte(patch), metav1.PatchOptions{FieldManager: "pgsync-instance"})
+	if err != nil {
+		return fmt.Errorf("label pod %s %s=%s: %w", pod, LabelRole, value, err)
+	}
+	return nil
+}
+
+func containsColon(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] == ':' {
+			return true
+		}
+	}
+	return false
+}
+
+func ptr[T any](v T) *T { return &v }

@@ -1,0 +1,281 @@
+package instance
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/pbkdf2"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/pgsync/pgsync/internal/instance/role"
+)
+
+// localDB is a lazily (re)connected superuser session over the local
+// socket. Not safe for concurrent use: each goroutine has its own.
+type localDB struct {
+	cfg  *pgx.ConnConfig
+	conn *pgx.Conn
+}
+
+func newLocalDB(socketDir string, port int, password string) (*localDB, error) {
+	cc, err := pgx.ParseConfig(fmt.Sprintf("host=%s port=%d user=postgres dbname=postgres connect_timeout=2 sslmode=disable", socketDir, port))
+	if err != nil {
+		return nil, fmt.Errorf("local connection config: %w", err)
+	}
+	cc.Password = password
+	cc.RuntimeParams["application_name"] = "pgsync-instance"
+	return &localDB{cfg: cc}, nil
+}
+
+func (d *localDB) get(ctx context.Context) (*pgx.Conn, error) {
+	if d.conn != nil && !d.conn.IsClosed() {
+		return d.conn, nil
+	}
+	c, err := pgx.ConnectConfig(ctx, d.cfg)
+	if err != nil {
+		return nil, err
+	}
+	d.conn = c
+	return c, nil
+}
+
+func (d *localDB) close() {
+	if d.conn != nil {
+		_ = d.conn.Close(context.Background())
+		d.conn = nil
+	}
+}
+
+// exec runs sql, dropping the connection on error so the next call
+// reconnects.
+func (d *localDB) exec(ctx context.Context, sql string, args ...any) error {
+	c, err := d.get(ctx)
+	if err != nil {
+		return err
+	}
+	if _, err := c.Exec(ctx, sql, args...); err != nil {
+		d.close()
+		return err
+	}
+	return nil
+}
+
+func (d *localDB) queryRow(ctx context.Context, sql string, dest ...any) error {
+	c, err := d.get(ctx)
+	if err != nil {
+		return err
+	}
+	if err := c.QueryRow(ctx, sql).Scan(dest...); err != nil {
+		d.close()
+		return err
+	}
+	return nil
+}
+
+// quick is the per-iteration observation: is it up, in recovery, how far
+// replayed.
+type quick struct {
+	InRecovery bool
+	Replay     role.LSN
+}
+
+func (d *localDB) observe(ctx context.Context) (quick, error) {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	var q quick
+	var replay string
+	err := d.queryRow(ctx, `SELECT pg_is_in_recovery(), coalesce(pg_last_wal_replay_lsn()::text, '')`, &q.InRecovery, &replay)
+	if err != nil {
+		return q, err
+	}
+	if replay != "" {
+		if q.Replay, err = role.ParseLSN(replay); err != nil {
+			return q, err
+		}
+	}
+	return q, nil
+}
+
+// promote asks for promotion and waits for the end of recovery.
+// pg_promote(wait => true) checks only every 100 ms; polling
+// pg_is_in_recovery() here answers within a few milliseconds.
+func (d *localDB) promote(ctx context.Context) error {
+	if err := d.exec(ctx, `SELECT pg_promote(wait => false)`); err != nil {
+		return fmt.Errorf("pg_promote: %w", err)
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		var rec bool
+		if err := d.queryRow(ctx, `SELECT pg_is_in_recovery()`, &rec); err != nil {
+			return fmt.Errorf("wait for promotion: %w", err)
+		}
+		if !rec {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("promotion did not finish within 60s")
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(2 * time.Millisecond):
+		}
+	}
+}
+
+// ensureRoles creates (or re-keys) the replication role and the
+// application owner and database. Passwords travel as SCRAM verifiers, so
+// not even a statement log shows them.
+func (d *localDB) ensureRoles(ctx context.Context, c Credentials) error {
+	if err := d.ensureRole(ctx, "streaming_replica", "LOGIN REPLICATION", c.ReplicationPassword); err != nil {
+		return err
+	}
+	if c.AppUser == "" {
+		return nil
+	}
+	if err := d.ensureRole(ctx, c.AppUser, "LOGIN", c.AppPassword); err != nil {
+		return err
+	}
+	if c.AppDatabase == "" {
+		return nil
+	}
+	var exists bool
+	if err := d.queryRow(ctx, fmt.Sprintf(`SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = %s)`, quoteLiteral(c.AppDatabase)), &exists); err != nil {
+		return fmt.Errorf("look up database %s: %w", c.AppDatabase, err)
+	}
+	if !exists {
+		if err := d.exec(ctx, fmt.Sprintf(`CREATE DATABASE %s OWNER %s`, quoteIdent(c.AppDatabase), quoteIdent(c.AppUser))); err != nil {
+			return fmt.Errorf("create database %s: %w", c.AppDatabase, err)
+		}
+	}
+	return nil
+}
+
+func (d *localDB) ensureRole(ctx context.Context, name, attrs, password string) error {
+	verifier, err := scramVerifier(password)
+	if err != nil {
+		return err
+	}
+	var exists bool
+	if err := d.queryRow(ctx, fmt.Sprintf(`SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = %s)`, quoteLiteral(name)), &exists); err != nil {
+		return fmt.Errorf("look up role %s: %w", name, err)
+	}
+	verb := "CREATE"
+	if exists {
+		verb = "ALTER"
+	}
+	if err := d.exec(ctx, fmt.Sprintf(`%s ROLE %s %s PASSWORD %s`, verb, quoteIdent(name), attrs, quoteLiteral(verifier))); err != nil {
+		return fmt.Errorf("%s role %s: %w", strings.ToLower(verb), name, err)
+	}
+	return nil
+}
+
+func quoteIdent(s string) string { return `"` + strings.ReplaceAll(s, `"`, `""`) + `"` }
+
+func quoteLiteral(s string) string { return `'` + strings.ReplaceAll(s, `'`, `''`) + `'` }
+
+// scramVerifier computes PostgreSQL's SCRAM-SHA-256 password verifier
+// (RFC 5802/7677 with 4096 iterations, as PostgreSQL does).
+func scramVerifier(password string) (string, error) {
+	salt := make([]byte, 16)
+	if _, err := rand.Read(salt); err != nil {
+		return "", fmt.Errorf("scram salt: %w", err)
+	}
+	return scramVerifierWithSalt(password, salt, 4096)
+}
+
+func scramVerifierWithSalt(password string, salt []byte, iter int) (string, error) {
+	salted, err := pbkdf2.Key(sha256.New, password, salt, iter, sha256.Size)
+	if err != nil {
+		return "", fmt.Errorf("scram: %w", err)
+	}
+	mac := func(key []byte, msg string) []byte {
+		h := hmac.New(sha256.New, key)
+		h.Write([]byte(msg))
+		return h.Sum(nil)
+	}
+	clientKey := mac(salted, "Client Key")
+	stored := sha256.Sum256(clientKey)
+	serverKey := mac(salted, "Server Key")
+	b64 := base64.StdEncoding.EncodeToString
+	return fmt.Sprintf("SCRAM-SHA-256$%d:%s$%s:%s", iter, b64(salt), b64(stored[:]), b64(serverKey)), nil
+}
+
+// fullStatus is what /status shows about postgres itself.
+type fullStatus struct {
+	InRecovery     bool
+	Timeline       uint32
+	CurrentLSN     string
+	ReceivedLSN    string
+	ReplayedLSN    string
+	FlushedLSN     string
+	Streaming      bool
+	ReplayLagSecs  float64
+	ServerVersion  string
+	PendingRestart []string
+	LagBytes       int64
+}
+
+const fullStatusSQL = `
+SELECT pg_is_in_recovery(),
+  CASE WHEN pg_is_in_recovery()
+       THEN coalesce((SELECT received_tli FROM pg_stat_wal_receiver), (SELECT timeline_id FROM pg_control_checkpoint()))
+       ELSE ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int END,
+  CASE WHEN pg_is_in_recovery() THEN '' ELSE pg_current_wal_lsn()::text END,
+  coalesce(pg_last_wal_receive_lsn()::text, ''),
+  coalesce(pg_last_wal_replay_lsn()::text, ''),
+  CASE WHEN pg_is_in_recovery() THEN coalesce((SELECT flushed_lsn::text FROM pg_stat_wal_receiver), '')
+       ELSE pg_current_wal_flush_lsn()::text END,
+  coalesce((SELECT status = 'streaming' FROM pg_stat_wal_receiver), false),
+  coalesce(extract(epoch FROM now() - pg_last_xact_replay_timestamp())::float8, 0),
+  current_setting('server_version'),
+  coalesce((SELECT array_agg(name::text ORDER BY name) FROM pg_settings WHERE pending_restart), '{}'),
+  CASE WHEN pg_is_in_recovery()
+       THEN coalesce(pg_wal_lsn_diff(pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn()), 0)::bigint
+       ELSE 0 END`
+
+func (d *localDB) fullStatus(ctx context.Context) (fullStatus, error) {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	var s fullStatus
+	var tli int32
+	err := d.queryRow(ctx, fullStatusSQL, &s.InRecovery, &tli, &s.CurrentLSN, &s.ReceivedLSN, &s.ReplayedLSN,
+		&s.FlushedLSN, &s.Streaming, &s.ReplayLagSecs, &s.ServerVersion, &s.PendingRestart, &s.LagBytes)
+	s.Timeline = uint32(tli)
+	return s, err
+}
+
+// remoteTimeline connects to a primary as superuser and returns its current
+// timeline and that timeline's history.
+func remoteTimeline(ctx context.Context, host string, port int, password string) (uint32, string, error) {
+	cc, err := pgx.ParseConfig(fmt.Sprintf("host=%s port=%d user=postgres dbname=postgres connect_timeout=5 sslmode=prefer", host, port))
+	if err != nil {
+		return 0, "", err
+	}
+	cc.Password = password
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	c, err := pgx.ConnectConfig(ctx, cc)
+	if err != nil {
+		return 0, "", fmt.Errorf("connect to primary %s:%d: %w", host, port, err)
+	}
+	defer c.Close(context.Background())
+	var tli int32
+	if err := c.QueryRow(ctx, `SELECT ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int`).Scan(&tli); err != nil {
+		return 0, "", fmt.Errorf("primary timeline: %w", err)
+	}
+	if tli <= 1 {
+		return uint32(tli), "", nil
+	}
+	var hist string
+	if err := c.QueryRow(ctx, fmt.Sprintf(`SELECT pg_read_file('pg_wal/%08X.history')`, tli)).Scan(&hist); err != nil {
+		return 0, "", fmt.Errorf("primary timeline history: %w", err)
+	}
+	return uint32(tli), hist, nil
+}

@@ -1,0 +1,66 @@
+package pgconf
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestRender(t *testing.T) {
+	conf, rejected := Render(Settings{
+		Port: 5433, ListenAddresses: "*", SocketDir: "/run/pgsync",
+		Parameters: map[string]string{
+			"shared_buffers": "256MB", "Port": "1", "primary_conninfo": "host=evil",
+			"work_mem": "it's", "bad name": "x", "wal_keep_size": "1GB",
+		},
+		PrimaryConnInfo: ConnInfo("db-0.x", 5432, ReplicationUser, "db-1", "/run/pgsync/pgpass"),
+	})
+	for _, want := range []string{
+		"port = '5433'\n",
+		"shared_buffers = '256MB'\n",
+		"work_mem = 'it''s'\n",
+		"wal_keep_size = '1GB'\n",
+		"wal_retrieve_retry_interval = '200ms'\n",
+		"primary_conninfo = 'host=db-0.x port=5432 user=streaming_replica dbname=postgres application_name=db-1 passfile=/run/pgsync/pgpass connect_timeout=5'\n",
+		"log_destination = 'stderr'\n",
+		"unix_socket_directories = '/run/pgsync'\n",
+	} {
+		if !strings.Contains(conf, want) {
+			t.Errorf("missing %q in\n%s", want, conf)
+		}
+	}
+	if strings.Contains(conf, "evil") {
+		t.Errorf("a Cluster parameter overrode primary_conninfo:\n%s", conf)
+	}
+	if got := strings.Join(rejected, ","); got != "Port,bad name,primary_conninfo" {
+		t.Errorf("rejected = %q", got)
+	}
+	primary, _ := Render(Settings{Port: 5432, ListenAddresses: "*", SocketDir: "/tmp"})
+	if strings.Contains(primary, "primary_conninfo") {
+		t.Errorf("primary config carries primary_conninfo:\n%s", primary)
+	}
+	again, _ := Render(Settings{Port: 5432, ListenAddresses: "*", SocketDir: "/tmp"})
+	if again != primary {
+		t.Error("Render is not deterministic")
+	}
+}
+
+func TestConnInfoQuoting(t *testing.T) {
+	got := ConnInfo("h", 1, "o'brien", "", "/a b/pass")
+	want := `host=h port=1 user='o\'brien' dbname=postgres passfile='/a b/pass' connect_timeout=5`
+	if got != want {
+		t.Errorf("ConnInfo = %s, want %s", got, want)
+	}
+}
+
+func TestPassFile(t *testing.T) {
+	got := PassFile(PassEntry{"*", "*", "streaming_replica", `p:w\d`})
+	if got != "*:*:*:streaming_replica:p\\:w\\\\d\n" {
+		t.Errorf("PassFile = %q", got)
+	}
+}
+
+func TestHBAHasNoTrust(t *testing.T) {
+	if strings.Contains(HBA(), "trust") {
+		t.Error("pg_hba.conf must not use trust")
+	}
+}

@@ -1,0 +1,197 @@
+package instance
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"sync"
+	"syscall"
+	"time"
+
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/klog/v2"
+
+	"github.com/pgsync/pgsync/internal/instance/httpapi"
+	"github.com/pgsync/pgsync/internal/instance/lease"
+	"github.com/pgsync/pgsync/internal/instance/pgbin"
+	"github.com/pgsync/pgsync/internal/instance/postmaster"
+	"github.com/pgsync/pgsync/internal/instance/reaper"
+)
+
+// Run is `pgsync instance run`: it wires the reaper, the postmaster owner,
+// the Lease watch, the HTTP server and the alignment loop, and handles the
+// signals PID 1 receives. It returns after postgres has stopped.
+//
+// SIGTERM: smart shutdown, fast after StopDelay. SIGINT: fast. SIGQUIT:
+// immediate. SIGHUP: reload postgres (and re-read the parameters).
+func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	klog.SetSlogLogger(log.With("logger", "client-go"))
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGQUIT, syscall.SIGHUP)
+	defer signal.Stop(sigs)
+
+	bin, err := pgbin.Find(cfg.PGBin, pgbin.DefaultGlobs)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(cfg.RunDir, 0o700); err != nil {
+		return fmt.Errorf("run directory: %w", err)
+	}
+	tracker := reaper.New(log.With("logger", "reaper"))
+	if err := reaper.BecomeSubreaper(); err != nil {
+		log.Warn("cannot become child subreaper; orphans go to PID 1", "error", err.Error())
+	}
+	var wg sync.WaitGroup
+	bg := func(ctx context.Context, f func(context.Context)) {
+		wg.Add(1)
+		go func() { defer wg.Done(); f(ctx) }()
+	}
+	reapCtx, stopReaper := context.WithCancel(context.Background())
+	defer func() { stopReaper(); wg.Wait() }()
+	bg(reapCtx, tracker.RunReaper)
+
+	restCfg, err := restConfig(cfg.Kubeconfig)
+	if err != nil {
+		return err
+	}
+	client, err := kubernetes.NewForConfig(restCfg)
+	if err != nil {
+		return fmt.Errorf("kubernetes client: %w", err)
+	}
+	lk := lease.New(client, cfg.Namespace, cfg.Cluster, cfg.LeaseDuration, time.Now, log.With("logger", "lease"))
+	kubeCtx, stopKube := context.WithCancel(context.Background())
+	defer stopKube()
+	bg(kubeCtx, lk.Run)
+
+	owner := postmaster.New(postmaster.Options{
+		Postgres: bin.Path("postgres"), PGData: cfg.PGData, Env: postgresEnv(os.Environ()),
+		Log: log, Tracker: tracker,
+	})
+	ownerCtx, stopOwner := context.WithCancel(context.Background())
+	defer stopOwner()
+	bg(ownerCtx, owner.Run)
+
+	db, err := newLocalDB(cfg.RunDir, cfg.Port, cfg.Credentials.SuperuserPassword)
+	if err != nil {
+		return err
+	}
+	statusDB, _ := newLocalDB(cfg.RunDir, cfg.Port, cfg.Credentials.SuperuserPassword)
+	m := &Manager{
+		cfg: cfg, log: log, bin: bin, tracker: tracker, owner: owner, lease: lk, db: db, now: time.Now,
+		status: &statusBox{s: Status{Cluster: cfg.Cluster, Instance: cfg.Instance, Role: "stopped", PendingRestart: []string{}}},
+	}
+	if err := m.writePassFile(); err != nil {
+		return err
+	}
+
+	srv := &http.Server{Addr: cfg.HTTPAddr, Handler: httpapi.Handler(m), ReadHeaderTimeout: 5 * time.Second}
+	ln, err := net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("http listen: %w", err)
+	}
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("http server", "error", err.Error())
+		}
+	}()
+	defer srv.Close()
+	statusCtx, stopStatus := context.WithCancel(context.Background())
+	defer stopStatus()
+	bg(statusCtx, func(ctx context.Context) { m.refreshStatus(ctx, statusDB) })
+
+	log.Info("instance manager started", "cluster", cfg.Cluster, "namespace", cfg.Namespace, "instance", cfg.Instance,
+		"pgdata", cfg.PGData, "bin", string(bin), "port", cfg.Port, "http", cfg.HTTPAddr, "pid", os.Getpid())
+
+	alignCtx, stopAlign := context.WithCancel(context.Background())
+	alignDone := make(chan struct{})
+	go func() {
+		defer close(alignDone)
+		if !lk.WaitSynced(alignCtx) {
+			return
+		}
+		m.align(alignCtx)
+	}()
+
+	mode := postmaster.Fast
+wait:
+	for {
+		select {
+		case <-ctx.Done():
+			break wait
+		case s := <-sigs:
+			switch s {
+			case syscall.SIGHUP:
+				if err := owner.Signal(ctx, syscall.SIGHUP); err != nil {
+					log.Warn("forward SIGHUP", "error", err.Error())
+				}
+				continue
+			case syscall.SIGTERM:
+				mode = postmaster.Smart
+			case syscall.SIGQUIT:
+				mode = postmaster.Immediate
+			}
+			log.Info("shutting down", "signal", s.String(), "mode", mode.String())
+			break wait
+		}
+	}
+	stopAlign()
+	<-alignDone
+	m.shutdownPostgres(mode, sigs)
+	db.close()
+	return nil
+}
+
+// shutdownPostgres stops postgres with mode; a smart shutdown escalates to
+// fast after StopDelay (or at once on a second SIGTERM/SIGINT).
+func (m *Manager) shutdownPostgres(mode postmaster.Mode, sigs <-chan os.Signal) {
+	if mode == postmaster.Smart {
+		ctx, cancel := context.WithTimeout(context.Background(), m.cfg.StopDelay)
+		done := make(chan error, 1)
+		go func() { done <- m.owner.Stop(ctx, postmaster.Smart) }()
+		select {
+		case err := <-done:
+			cancel()
+			if err == nil {
+				return
+			}
+		case <-sigs:
+			cancel()
+		}
+		m.log.Info("smart shutdown did not finish: fast shutdown", "stopDelay", m.cfg.StopDelay.String())
+		mode = postmaster.Fast
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if err := m.owner.Stop(ctx, mode); err != nil {
+		m.log.Error("stop postgres", "mode", mode.String(), "error", err.Error())
+		_ = m.owner.Stop(context.Background(), postmaster.Immediate)
+	}
+}
+
+func restConfig(kubeconfig string) (*rest.Config, error) {
+	if kubeconfig == "" {
+		kubeconfig = os.Getenv("KUBECONFIG")
+	}
+	if kubeconfig == "" {
+		c, err := rest.InClusterConfig()
+		if err != nil {
+			return nil, fmt.Errorf("in-cluster Kubernetes config (or --kubeconfig): %w", err)
+		}
+		return c, nil
+	}
+	c, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
+	if err != nil {
+		return nil, fmt.Errorf("kubeconfig %s: %w", kubeconfig, err)
+	}
+	return c, nil
+}
