@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -294,5 +295,77 @@ func TestVerifyCommit(t *testing.T) {
 				t.Fatalf("err = %v, want errors.Is %v", err, tc.is)
 			}
 		})
+	}
+}
+
+// gitCLI runs git in dir with a fixed identity and no user configuration.
+func gitCLI(t *testing.T, dir string, args ...string) string {
+	t.Helper()
+	cmd := exec.Command("git", args...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(),
+		"GIT_CONFIG_GLOBAL=/dev/null", "GIT_CONFIG_NOSYSTEM=1",
+		"GIT_AUTHOR_NAME=Test", "GIT_AUTHOR_EMAIL=test@example.com",
+		"GIT_COMMITTER_NAME=Test", "GIT_COMMITTER_EMAIL=test@example.com")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("git %v: %v\n%s", args, err, out)
+	}
+	return strings.TrimSpace(string(out))
+}
+
+// TestOpenGitCLIRepository: a repository as the git CLI leaves it after
+// gc (packed objects and packed-refs), and a linked work tree of it (a .git
+// file pointing at the common directory).
+func TestOpenGitCLIRepository(t *testing.T) {
+	requireGit(t)
+	dir := t.TempDir()
+	main := filepath.Join(dir, "main")
+	if err := os.MkdirAll(filepath.Join(main, "clusters"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	gitCLI(t, main, "init", "-q", "-b", "main")
+	if err := os.WriteFile(filepath.Join(main, "clusters", "a.yaml"), []byte("a: 1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	gitCLI(t, main, "add", ".")
+	gitCLI(t, main, "commit", "-q", "-m", "c1")
+	c1 := gitCLI(t, main, "rev-parse", "HEAD")
+	gitCLI(t, main, "tag", "-a", "-m", "release", "v1")
+	if err := os.WriteFile(filepath.Join(main, "clusters", "b.yml"), []byte("b: 1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	gitCLI(t, main, "add", ".")
+	gitCLI(t, main, "commit", "-q", "-m", "c2")
+	c2 := gitCLI(t, main, "rev-parse", "HEAD")
+	gitCLI(t, main, "branch", "feature", c1)
+	gitCLI(t, main, "gc", "-q")
+	if loose, _ := filepath.Glob(filepath.Join(main, ".git", "refs", "tags", "*")); len(loose) != 0 {
+		t.Fatalf("git gc left loose tags %v; the test wants packed-refs", loose)
+	}
+	wt := filepath.Join(dir, "wt")
+	gitCLI(t, main, "worktree", "add", "-q", wt, "feature")
+
+	r := mustOpen(t, Options{Repo: main})
+	for rev, want := range map[string]string{"v1": c1, "main": c2, "feature": c1, "HEAD~1": c1, c2[:8]: c2} {
+		if got := mustResolve(t, r, rev); got != want {
+			t.Errorf("Resolve(%q) = %s, want %s", rev, got, want)
+		}
+	}
+	files, err := r.Files("main", "clusters")
+	if err != nil || len(files) != 2 {
+		t.Fatalf("Files(main): %v, %v", paths(files), err)
+	}
+
+	w := mustOpen(t, Options{Repo: filepath.Join(wt, "clusters")})
+	if got := mustResolve(t, w, "HEAD"); got != c1 {
+		t.Errorf("linked work tree: HEAD = %s, want feature %s", got, c1)
+	}
+	if got := mustResolve(t, w, "main"); got != c2 {
+		t.Errorf("linked work tree: main = %s, want %s", got, c2)
+	}
+	files, err = w.Files("HEAD", "")
+	if err != nil || len(files) != 1 {
+		t.Fatalf("Files(HEAD) in the linked work tree: %v, %v", paths(files), err)
 	}
 }

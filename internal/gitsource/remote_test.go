@@ -222,6 +222,16 @@ func TestCachedCloneRefs(t *testing.T) {
 			t.Errorf("after the remote deleted it, Resolve(%q) err = %v, want not found", rev, err)
 		}
 	}
+
+	// A force-push rewinds main: the cache follows, as the remote says.
+	h.f.branch("main", h.c1)
+	h.f.push(rem.bareDir)
+	r = mustOpen(t, Options{Repo: rem.url, CacheDir: cache})
+	for _, rev := range []string{"main", "origin/main", "HEAD"} {
+		if got := mustResolve(t, r, rev); got != h.c1 {
+			t.Errorf("after a force-push, %s = %s, want %s", rev, got, h.c1)
+		}
+	}
 }
 
 // TestCachedCloneRemoteWithoutHEAD: a bare repository whose HEAD names a
