@@ -5,7 +5,7 @@ GO      ?= go
 BIN     := bin/pgsync
 PKGS    := ./...
 
-.PHONY: all build test test-unit lint bench ci example
+.PHONY: all build test lint bench bench-plan check deps example
 
 all: build
 
@@ -26,7 +26,24 @@ lint:
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
 
+# The README's first command: the offline plan of the bundled example.
 example: build
+	$(BIN) validate --repo . --path examples/repo
 	$(BIN) plan --repo . --path examples/repo --offline
+
+# The README's second command, and what .ci/run calls: every tier, with
+# missing prerequisites an error rather than a skip. Needs root on Debian 12.
+check: deps lint
+	PGSYNC_REQUIRE_INTEGRATION=1 $(GO) test -race -count=1 -timeout 30m $(PKGS)
+	$(MAKE) e2e
+
+# Debian packages the tests need (the e2e tier installs its own, kube-deps).
+deps:
+	hack/kube/deps.sh git postgresql-15 postgresql-15-pgaudit
+
+# `pgsync plan --base HEAD~1 --format json` on 1,000 clusters, 100 changed,
+# against a git baseline (results: docs/benchmarks.md).
+bench-plan:
+	$(GO) run ./bench/plan -clusters 1000 -changed 100 -runs 9
 
 -include hack/*.mk
