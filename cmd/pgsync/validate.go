@@ -53,11 +53,13 @@ func runValidate(cmd *cobra.Command, args validateArgs) error {
 	if err != nil && !errors.As(err, &problems) {
 		return err
 	}
+	warnings := got.set.Warnings
 	for _, c := range got.set.Clusters {
-		_, p := plan.CheckParameters(c)
+		w, p := plan.CheckParameters(c)
+		warnings = append(warnings, w...)
 		problems = append(problems, p...)
 	}
-	for _, w := range got.set.Warnings {
+	for _, w := range warnings {
 		fmt.Fprintf(stderr, "%s: warning: %s\n", w.Pos, messageOf(w))
 	}
 	for _, p := range problems {

@@ -90,7 +90,7 @@ func classifyParameter(version cluster.Version, name string) (paramEffect, error
 // CheckParameters validates every parameter of c against the table for its
 // PostgreSQL version, returning positioned problems and warnings. `pgsync
 // validate` calls it; Plan refuses a cluster with problems.
-func CheckParameters(c *cluster.Cluster) (warnings []string, problems []cluster.Diagnostic) {
+func CheckParameters(c *cluster.Cluster) (warnings, problems []cluster.Diagnostic) {
 	version, _ := cluster.ParseVersion(c.Spec.ImageName)
 	for _, name := range sortedKeys(c.Spec.PostgreSQL.Parameters) {
 		field := "spec.postgresql.parameters." + name
@@ -100,7 +100,7 @@ func CheckParameters(c *cluster.Cluster) (warnings []string, problems []cluster.
 			continue
 		}
 		if effect.note != "" {
-			warnings = append(warnings, effect.note)
+			warnings = append(warnings, cluster.Diagnostic{Pos: c.Pos(field), Field: field, Message: effect.note})
 		}
 	}
 	if v := strings.ToLower(c.Spec.PostgreSQL.Parameters["wal_level"]); v == "minimal" {

@@ -128,8 +128,7 @@ func orUnset(s string) string {
 }
 
 func planCreate(d *cluster.Cluster) ClusterPlan {
-	cp := ClusterPlan{Action: ActionCreate, Changes: diffSpecs(nil, d)}
-	cp.Warnings, _ = CheckParameters(d)
+	cp := ClusterPlan{Action: ActionCreate, Changes: diffSpecs(nil, d), Warnings: parameterNotes(d)}
 	cp.Steps = append(cp.Steps, Step{
 		Action: StepUpdateObjects,
 		Reason: fmt.Sprintf("create the cluster's objects: Secrets (generated, never in Git), ServiceAccount, Role, RoleBinding, Services %[1]s-rw, %[1]s-ro, %[1]s-r, %[1]s-hl, Lease %[1]s-primary, PodDisruptionBudget and StatefulSet %[1]s", d.Metadata.Name),
@@ -145,6 +144,16 @@ func planCreate(d *cluster.Cluster) ClusterPlan {
 		cp.Warnings = append(cp.Warnings, "a single instance has no standby: any update of the image or of restart-only parameters means downtime")
 	}
 	return cp
+}
+
+// parameterNotes are the parameter warnings of a cluster, as plan text.
+func parameterNotes(c *cluster.Cluster) []string {
+	warnings, _ := CheckParameters(c)
+	var out []string
+	for _, w := range warnings {
+		out = append(out, w.Message)
+	}
+	return out
 }
 
 func planRemoved(o *ObservedCluster, opts Options) ClusterPlan {
@@ -167,8 +176,7 @@ func planUpdate(d *cluster.Cluster, o *ObservedCluster) (ClusterPlan, []cluster.
 	if refused := refusals(d, o); len(refused) > 0 {
 		return ClusterPlan{}, refused
 	}
-	cp := ClusterPlan{Action: ActionUpdate, Changes: diffSpecs(o.Spec, d)}
-	cp.Warnings, _ = CheckParameters(d)
+	cp := ClusterPlan{Action: ActionUpdate, Changes: diffSpecs(o.Spec, d), Warnings: parameterNotes(d)}
 	if before, after := versionOf(o.Spec), versionOf(d); before.Known && after.Known && after.Minor < before.Minor {
 		cp.Warnings = append(cp.Warnings, fmt.Sprintf("minor downgrade %s → %s", before, after))
 	}
@@ -219,6 +227,9 @@ func planUpdate(d *cluster.Cluster, o *ObservedCluster) (ClusterPlan, []cluster.
 	if len(o.Instances) > desired && halted == "" {
 		if primary >= desired {
 			target, ok := switchoverTarget(o, revision, desired)
+			if !ok {
+				target, ok = switchoverTarget(o, "", desired)
+			}
 			if !ok {
 				cp.Warnings = append(cp.Warnings, "scale down would remove the primary and no ready standby remains to take over")
 				return finish(cp), nil
@@ -366,12 +377,13 @@ func rollingRestart(d *cluster.Cluster, o *ObservedCluster, instances []Observed
 		fmt.Sprintf("former primary, now a standby of %s: %s", instanceName(d, target), reason)))
 }
 
-// switchoverTarget picks the updated, ready standby with the least lag
-// (then the lowest ordinal) among ordinals below limit.
+// switchoverTarget picks the ready standby with the least lag (then the
+// lowest ordinal) among ordinals below limit that runs revision; an empty
+// revision accepts any.
 func switchoverTarget(o *ObservedCluster, revision string, limit int) (int, bool) {
 	best, found := ObservedInstance{}, false
 	for _, in := range o.Instances {
-		if in.Ordinal == o.Primary || in.Ordinal >= limit || !in.Ready || in.Revision != revision {
+		if in.Ordinal == o.Primary || in.Ordinal >= limit || !in.Ready || (revision != "" && in.Revision != revision) {
 			continue
 		}
 		if !found || in.LagBytes < best.LagBytes || (in.LagBytes == best.LagBytes && in.Ordinal < best.Ordinal) {

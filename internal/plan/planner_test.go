@@ -516,3 +516,27 @@ func TestSeedFileCreatesPrimaryThenStandbys(t *testing.T) {
 		t.Errorf("(-want +got):\n%s", diff)
 	}
 }
+
+// Scale down that removes the primary during an image update: the primary
+// first moves to a remaining standby (none is updated yet), then the kept
+// instances roll as usual.
+func TestPlanScaleDownMovesPrimaryDuringUpdate(t *testing.T) {
+	base, head := mustLoad(t, website(img131, 3))[0], mustLoad(t, website(img132, 2))[0]
+	observed := Converged([]*cluster.Cluster{base})
+	observed.Clusters[0].Primary = 2
+	p, err := Make([]*cluster.Cluster{head}, observed, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{
+		"update-objects",
+		"switchover website-2 primary website-2→website-0",
+		"remove-instance website-2 standby",
+		"restart-instance website-1 standby 13.1→13.2",
+		"switchover website-0 primary website-0→website-1",
+		"restart-instance website-0 standby 13.1→13.2",
+	}
+	if diff := cmp.Diff(want, steps(p.Clusters[0])); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
+	}
+}
