@@ -110,6 +110,11 @@ func (m *Manager) align(ctx context.Context) {
 			}
 			err = m.execute(ctx, in, act)
 		}
+		if errors.Is(err, errNotYetPromoted) {
+			m.log.Debug("waiting for the new primary to finish promotion")
+			sleepCtx(ctx, 20*time.Millisecond)
+			continue
+		}
 		if err != nil && ctx.Err() == nil {
 			m.log.Error("alignment step failed", "action", act.Kind.String(), "error", err.Error())
 			m.status.update(func(s *Status) { s.LastError, s.LastErrorTime = err.Error(), m.now() })
@@ -559,3 +564,12 @@ func (m *Manager) Ready() (bool, string) {
 
 // Status implements httpapi.Snapshot.
 func (m *Manager) Status() any { return m.status.Get() }
+
+func sleepCtx(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}

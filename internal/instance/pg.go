@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -251,6 +252,10 @@ func (d *localDB) fullStatus(ctx context.Context) (fullStatus, error) {
 	return s, err
 }
 
+// errNotYetPromoted: the new Lease holder is still finishing its promotion;
+// the rejoin is retried shortly.
+var errNotYetPromoted = errors.New("the new primary is still in recovery")
+
 // remoteTimeline connects to a primary as superuser and returns its current
 // timeline and that timeline's history.
 func remoteTimeline(ctx context.Context, host string, port int, password string) (uint32, string, error) {
@@ -266,6 +271,13 @@ func remoteTimeline(ctx context.Context, host string, port int, password string)
 		return 0, "", fmt.Errorf("connect to primary %s:%d: %w", host, port, err)
 	}
 	defer c.Close(context.Background())
+	var rec bool
+	if err := c.QueryRow(ctx, `SELECT pg_is_in_recovery()`).Scan(&rec); err != nil {
+		return 0, "", fmt.Errorf("primary state: %w", err)
+	}
+	if rec {
+		return 0, "", errNotYetPromoted
+	}
 	var tli int32
 	if err := c.QueryRow(ctx, `SELECT ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int`).Scan(&tli); err != nil {
 		return 0, "", fmt.Errorf("primary timeline: %w", err)

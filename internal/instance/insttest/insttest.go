@@ -177,7 +177,7 @@ func NewCluster(t testing.TB, name string, n int) *Cluster {
 	must(t, os.Chmod(dir, 0o755))
 	t.Cleanup(func() {
 		c.StopAll()
-		if t.Failed() && os.Getenv("PGSYNC_KEEP") != "" {
+		if os.Getenv("PGSYNC_KEEP") != "" {
 			t.Logf("kept %s", dir)
 			return
 		}

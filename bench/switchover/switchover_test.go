@@ -1,0 +1,349 @@
+// Package switchover measures how long writes stop during a switchover
+// driven by pgsync's instance managers (target annotation on the Lease →
+// demote → promote), against a raw baseline on the same data directories
+// with the same client: CHECKPOINT, fast stop, wait for replay, promote.
+//
+// Run (root or a user owning its temp dir; PostgreSQL 15 server binaries;
+// the test/kubeenv kube-apiserver):
+//
+//	go test -run '^$' -bench Switchover -benchtime=1x -timeout 30m ./bench/switchover
+//
+// BENCH_SWITCHOVERS sets the number of switchovers of each kind (10).
+package switchover
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/pgsync/pgsync/internal/instance"
+	"github.com/pgsync/pgsync/internal/instance/insttest"
+	"github.com/pgsync/pgsync/internal/instance/pgconf"
+	"github.com/pgsync/pgsync/internal/instance/role"
+	"github.com/pgsync/pgsync/test/kubeenv"
+)
+
+func TestMain(m *testing.M) { os.Exit(kubeenv.Main(m)) }
+
+type result struct {
+	gaps []time.Duration
+	lost int
+}
+
+func (r result) stats() (med, lo, hi time.Duration) {
+	s := slices.Clone(r.gaps)
+	slices.Sort(s)
+	n := len(s)
+	if n == 0 {
+		return
+	}
+	med = s[n/2]
+	if n%2 == 0 {
+		med = (s[n/2-1] + s[n/2]) / 2
+	}
+	return med, s[0], s[n-1]
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+func BenchmarkSwitchover(b *testing.B) {
+	n := 10
+	if v, err := strconv.Atoi(os.Getenv("BENCH_SWITCHOVERS")); err == nil && v > 0 {
+		n = v
+	}
+	c := insttest.NewCluster(b, "bench", 3)
+	for i := range c.Instances {
+		c.Start(i)
+		c.WaitStatus(i, 2*time.Minute, "ready", func(s instance.Status) bool {
+			return s.Accepting && (s.Role == "primary" || s.Streaming)
+		})
+	}
+	ctx := context.Background()
+	dsn := c.DSN("app", insttest.AppPassword, "app")
+	if err := insttest.CreateProbeTable(ctx, dsn); err != nil {
+		b.Fatal(err)
+	}
+
+	b.ResetTimer()
+	managed, primary := runManaged(b, c, dsn, n)
+	baseline := runBaseline(b, c, dsn, primary, n)
+	b.StopTimer()
+
+	mMed, mMin, mMax := managed.stats()
+	bMed, bMin, bMax := baseline.stats()
+	b.ReportMetric(ms(mMed), "median-ms")
+	b.ReportMetric(ms(mMin), "min-ms")
+	b.ReportMetric(ms(mMax), "max-ms")
+	b.ReportMetric(float64(managed.lost), "lost")
+	b.ReportMetric(ms(bMed), "baseline-median-ms")
+	b.ReportMetric(ms(bMin), "baseline-min-ms")
+	b.ReportMetric(ms(bMax), "baseline-max-ms")
+	b.ReportMetric(float64(baseline.lost), "baseline-lost")
+	if bMed > 0 {
+		b.ReportMetric(float64(mMed)/float64(bMed), "ratio")
+	}
+	b.Logf("pgsync:   %d switchovers, write stop median %.1f ms (min %.1f, max %.1f), lost %d; each: %v",
+		len(managed.gaps), ms(mMed), ms(mMin), ms(mMax), managed.lost, managed.gaps)
+	b.Logf("baseline: %d switchovers, write stop median %.1f ms (min %.1f, max %.1f), lost %d; each: %v",
+		len(baseline.gaps), ms(bMed), ms(bMin), ms(bMax), baseline.lost, baseline.gaps)
+}
+
+// runManaged performs n switchovers through the Lease annotation, rotating
+// the primary over the instances, and returns the index of the last primary.
+func runManaged(b *testing.B, c *insttest.Cluster, dsn string, n int) (result, int) {
+	ctx := context.Background()
+	w := insttest.StartWriter(dsn, 1)
+	var r result
+	primary := 0
+	for k := 0; k < n; k++ {
+		to := (primary + 1) % len(c.Instances)
+		for i := range c.Instances {
+			if i != primary {
+				c.WaitStatus(i, time.Minute, "streaming from the primary", func(s instance.Status) bool {
+					return s.Role == "standby" && s.Streaming && s.Upstream == c.Instances[primary].Address()
+				})
+			}
+		}
+		if err := w.WaitAcks(200, time.Minute); err != nil {
+			b.Fatal(err)
+		}
+		t0 := time.Now()
+		if err := c.SetTarget(ctx, c.Instances[to].Name); err != nil {
+			b.Fatal(err)
+		}
+		c.WaitStatus(to, time.Minute, "primary", func(s instance.Status) bool {
+			return s.Role == "primary" && s.LeaseHolder == s.Instance
+		})
+		if err := w.WaitAcks(200, time.Minute); err != nil {
+			b.Fatal(err)
+		}
+		r.gaps = append(r.gaps, insttest.MaxGap(w.Acks(), t0, time.Now()))
+		primary = to
+	}
+	acks := w.Stop()
+	missing, err := insttest.Missing(ctx, c.InstanceDSN(primary, "app", insttest.AppPassword, "app"), acks)
+	if err != nil {
+		b.Fatal(err)
+	}
+	r.lost = len(missing)
+	// Let the last old primary rejoin before the managers stop, so the
+	// baseline starts from one primary and streaming standbys.
+	for i := range c.Instances {
+		if i != primary {
+			c.WaitStatus(i, time.Minute, "streaming from the primary", func(s instance.Status) bool {
+				return s.Role == "standby" && s.Streaming && s.Upstream == c.Instances[primary].Address()
+			})
+		}
+	}
+	return r, primary
+}
+
+// rawServer is a postgres started directly by the benchmark (as the
+// managers do: a child process, waited for, no pg_ctl polling).
+type rawServer struct {
+	inst *insttest.Instance
+	cmd  *exec.Cmd
+	done chan struct{}
+}
+
+func startRaw(b *testing.B, c *insttest.Cluster, inst *insttest.Instance) *rawServer {
+	logf, err := os.OpenFile(inst.LogFile+".baseline", os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		b.Fatal(err)
+	}
+	cmd := exec.Command(c.PGBin.Path("postgres"), "-D", inst.PGData)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: c.Cred, Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	logf.Close()
+	s := &rawServer{inst: inst, cmd: cmd, done: make(chan struct{})}
+	go func() { _ = cmd.Wait(); close(s.done) }()
+	return s
+}
+
+func (s *rawServer) stopFast() {
+	_ = s.cmd.Process.Signal(syscall.SIGINT)
+	<-s.done
+}
+
+func superDSN(inst *insttest.Instance) string {
+	return fmt.Sprintf("host=%s port=%d user=postgres password=%s dbname=postgres sslmode=disable connect_timeout=2",
+		inst.RunDir, inst.Port, insttest.SuperuserPassword)
+}
+
+func connectRetry(b *testing.B, dsn string) *pgx.Conn {
+	deadline := time.Now().Add(time.Minute)
+	for {
+		c, err := pgx.Connect(context.Background(), dsn)
+		if err == nil {
+			return c
+		}
+		if time.Now().After(deadline) {
+			b.Fatalf("connect: %v", err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// writeStandbyConf makes inst a standby of primary with the same generated
+// configuration the manager writes.
+func writeStandbyConf(b *testing.B, c *insttest.Cluster, inst *insttest.Instance, primary *insttest.Instance) {
+	params := map[string]string{}
+	if raw, err := os.ReadFile(c.ParametersFile); err == nil {
+		_ = jsonUnmarshal(raw, &params)
+	}
+	conf, _ := pgconf.Render(pgconf.Settings{
+		Port: inst.Port, ListenAddresses: "127.0.0.1", SocketDir: inst.RunDir, Parameters: params,
+		PrimaryConnInfo: pgconf.ConnInfo("127.0.0.1", primary.Port, pgconf.ReplicationUser, inst.Name, filepath.Join(inst.RunDir, "pgpass")),
+	})
+	write := func(name string, data []byte) {
+		p := filepath.Join(inst.PGData, name)
+		if err := os.WriteFile(p, data, 0o600); err != nil {
+			b.Fatal(err)
+		}
+		if c.Cred != nil {
+			_ = os.Chown(p, int(c.Cred.Uid), int(c.Cred.Gid))
+		}
+	}
+	write(pgconf.FileName, []byte(conf))
+	write("standby.signal", nil)
+}
+
+// runBaseline stops the managers and performs n raw switchovers on the same
+// data directories with the same client.
+func runBaseline(b *testing.B, c *insttest.Cluster, dsn string, primary, n int) result {
+	ctx := context.Background()
+	c.StopAll()
+	servers := make([]*rawServer, len(c.Instances))
+	for i, inst := range c.Instances {
+		servers[i] = startRaw(b, c, inst)
+	}
+	defer func() {
+		for _, s := range servers {
+			s.stopFast()
+		}
+	}()
+	for _, inst := range c.Instances {
+		connectRetry(b, superDSN(inst)).Close(ctx)
+	}
+	w := insttest.StartWriter(dsn, 10_000_000)
+	var r result
+	for k := 0; k < n; k++ {
+		to := (primary + 1) % len(c.Instances)
+		waitStreaming(b, c, primary)
+		if err := w.WaitAcks(200, time.Minute); err != nil {
+			b.Fatal(err)
+		}
+		t0 := time.Now()
+		// 1. CHECKPOINT on the primary (writes continue meanwhile).
+		pc := connectRetry(b, superDSN(c.Instances[primary]))
+		if _, err := pc.Exec(ctx, "CHECKPOINT"); err != nil {
+			b.Fatal(err)
+		}
+		pc.Close(ctx)
+		// 2. Fast stop; its final checkpoint LSN.
+		servers[primary].stopFast()
+		out, err := exec.Command(c.PGBin.Path("pg_controldata"), "-D", c.Instances[primary].PGData).Output()
+		if err != nil {
+			b.Fatal(err)
+		}
+		final, err := checkpointLSN(string(out))
+		if err != nil {
+			b.Fatal(err)
+		}
+		// 3. Wait for the target to replay it; 4. promote.
+		tc := connectRetry(b, superDSN(c.Instances[to]))
+		for {
+			var s string
+			if err := tc.QueryRow(ctx, "SELECT pg_last_wal_replay_lsn()::text").Scan(&s); err != nil {
+				b.Fatal(err)
+			}
+			if l, _ := role.ParseLSN(s); l >= final {
+				break
+			}
+			time.Sleep(2 * time.Millisecond)
+		}
+		if _, err := tc.Exec(ctx, "SELECT pg_promote(wait => false)"); err != nil {
+			b.Fatal(err)
+		}
+		for {
+			var rec bool
+			if err := tc.QueryRow(ctx, "SELECT pg_is_in_recovery()").Scan(&rec); err != nil {
+				b.Fatal(err)
+			}
+			if !rec {
+				break
+			}
+			time.Sleep(2 * time.Millisecond)
+		}
+		tc.Close(ctx)
+		if err := w.WaitAcks(200, time.Minute); err != nil {
+			b.Fatal(err)
+		}
+		r.gaps = append(r.gaps, insttest.MaxGap(w.Acks(), t0, time.Now()))
+		// Outside the measured window: the old primary rejoins, the
+		// bystander follows.
+		writeStandbyConf(b, c, c.Instances[primary], c.Instances[to])
+		servers[primary] = startRaw(b, c, c.Instances[primary])
+		for i := range c.Instances {
+			if i != primary && i != to {
+				writeStandbyConf(b, c, c.Instances[i], c.Instances[to])
+				_ = servers[i].cmd.Process.Signal(syscall.SIGHUP)
+			}
+		}
+		primary = to
+	}
+	acks := w.Stop()
+	missing, err := insttest.Missing(ctx, c.InstanceDSN(primary, "app", insttest.AppPassword, "app"), acks)
+	if err != nil {
+		b.Fatal(err)
+	}
+	r.lost = len(missing)
+	return r
+}
+
+// waitStreaming waits until every other instance streams from primary.
+func waitStreaming(b *testing.B, c *insttest.Cluster, primary int) {
+	ctx := context.Background()
+	pc := connectRetry(b, superDSN(c.Instances[primary]))
+	defer pc.Close(ctx)
+	deadline := time.Now().Add(time.Minute)
+	for {
+		var k int
+		if err := pc.QueryRow(ctx, "SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming'").Scan(&k); err != nil {
+			b.Fatal(err)
+		}
+		if k == len(c.Instances)-1 {
+			return
+		}
+		if time.Now().After(deadline) {
+			b.Fatalf("only %d standbys stream from %s", k, c.Instances[primary].Name)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }
+
+// checkpointLSN reads "Latest checkpoint location" from pg_controldata.
+func checkpointLSN(out string) (role.LSN, error) {
+	for _, line := range strings.Split(out, "\n") {
+		if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "Latest checkpoint location" {
+			return role.ParseLSN(v)
+		}
+	}
+	return 0, fmt.Errorf("no checkpoint location in %q", out)
+}
