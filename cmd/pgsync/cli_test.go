@@ -9,7 +9,12 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/ProtonMail/go-crypto/openpgp"
+	"github.com/ProtonMail/go-crypto/openpgp/armor"
+	"github.com/go-git/go-git/v5"
+	"github.com/go-git/go-git/v5/plumbing/object"
 	"github.com/google/go-cmp/cmp"
 )
 
@@ -309,4 +314,74 @@ func TestPlanInvalidBase(t *testing.T) {
 	if res.code != 1 || !strings.Contains(res.stderr, "the base HEAD~1 is invalid") || !strings.Contains(res.stderr, "c.yaml:4:19: spec.instances: must be at least 1 (got 0)") {
 		t.Errorf("code %d stderr %q", res.code, res.stderr)
 	}
+}
+
+// --verify-key refuses a head commit not signed by a trusted key, before
+// reading anything from it.
+func TestVerifyKey(t *testing.T) {
+	trusted, trustedRing := newSigner(t, "Release", "release@example.com")
+	_, otherRing := newSigner(t, "Other", "other@example.com")
+	dir := t.TempDir()
+	repo, err := git.PlainInit(dir, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wt, err := repo.Worktree()
+	if err != nil {
+		t.Fatal(err)
+	}
+	commit := func(content string, key *openpgp.Entity) {
+		if err := os.WriteFile(filepath.Join(dir, "website.yaml"), []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := wt.Add("website.yaml"); err != nil {
+			t.Fatal(err)
+		}
+		sig := &object.Signature{Name: "t", Email: "t@example.com", When: time.Unix(1767225600, 0)}
+		if _, err := wt.Commit("c", &git.CommitOptions{Author: sig, Committer: sig, SignKey: key}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	keys := t.TempDir()
+	writeKey := func(name, ring string) string {
+		p := filepath.Join(keys, name)
+		if err := os.WriteFile(p, []byte(ring), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	trustedPath, otherPath := writeKey("trusted.asc", trustedRing), writeKey("other.asc", otherRing)
+
+	commit(seed(t), trusted)
+	if res := pgsync(t, "validate", "--repo", dir, "--verify-key", trustedPath); res.code != 0 {
+		t.Errorf("signed by the trusted key: code %d stderr %q", res.code, res.stderr)
+	}
+	if res := pgsync(t, "plan", "--repo", dir, "--offline", "--verify-key", otherPath); res.code != 1 || !strings.Contains(res.stderr, "is not signed by a key in") || res.stdout != "" {
+		t.Errorf("signed by another key: code %d stdout %q stderr %q", res.code, res.stdout, res.stderr)
+	}
+	commit(strings.Replace(seed(t), "instances: 3", "instances: 0", 1), nil)
+	res := pgsync(t, "validate", "--repo", dir, "--verify-key", trustedPath)
+	if res.code != 1 || !strings.Contains(res.stderr, "is not signed by a key in") || strings.Contains(res.stderr, "instances") {
+		t.Errorf("unsigned head: code %d stderr %q (want a signature error before any content is read)", res.code, res.stderr)
+	}
+}
+
+func newSigner(t testing.TB, name, email string) (*openpgp.Entity, string) {
+	t.Helper()
+	e, err := openpgp.NewEntity(name, "", email, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	w, err := armor.Encode(&buf, openpgp.PublicKeyType, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Serialize(w); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return e, buf.String()
 }

@@ -76,14 +76,14 @@ func runPlan(cmd *cobra.Command, args planArgs) error {
 	if err != nil {
 		return err
 	}
-	head, err := loadAt(repo, args.source.ref, args.source.path, log)
+	head, err := loadAt(repo, args.source.ref, args.source.path, log, verifyHead(repo, args.source, log))
 	if err != nil {
 		return reportProblems(stderr, err, "")
 	}
 	var observed plan.Observed
 	var baseCommit string
 	if args.base != "" {
-		base, err := loadAt(repo, args.base, args.source.path, log)
+		base, err := loadAt(repo, args.base, args.source.path, log, nil)
 		if err != nil {
 			return reportProblems(stderr, err, fmt.Sprintf("the base %s is invalid, so the plan cannot start from it:", args.base))
 		}

@@ -48,7 +48,7 @@ func runValidate(cmd *cobra.Command, args validateArgs) error {
 	if err != nil {
 		return err
 	}
-	got, err := loadAt(repo, args.source.ref, args.source.path, log)
+	got, err := loadAt(repo, args.source.ref, args.source.path, log, verifyHead(repo, args.source, log))
 	var problems cluster.Errors
 	if err != nil && !errors.As(err, &problems) {
 		return err
