@@ -385,3 +385,23 @@ func newSigner(t testing.TB, name, email string) (*openpgp.Entity, string) {
 	}
 	return e, buf.String()
 }
+
+// A remote repository (file:// URL) is cloned into the cache, and a later
+// run sees a new commit after an incremental fetch.
+func TestPlanRemoteRepository(t *testing.T) {
+	t.Setenv("XDG_CACHE_HOME", t.TempDir())
+	t.Setenv("HOME", t.TempDir())
+	origin := newGitRepo(t)
+	origin.commit("website 13.1", map[string]string{"clusters/website.yaml": seed(t)})
+	url := "file://" + origin.dir
+
+	res := pgsync(t, "plan", "--repo", url, "--ref", "main", "--path", "clusters", "--offline", "--detailed-exitcode")
+	if res.code != 2 || !strings.Contains(res.stdout, "+ website/website will be created") {
+		t.Fatalf("first run: code %d stdout %q stderr %q", res.code, res.stdout, res.stderr)
+	}
+	origin.commit("website 13.2", map[string]string{"clusters/website.yaml": strings.Replace(seed(t), ":13.1", ":13.2", 1)})
+	res = pgsync(t, "plan", "--repo", url, "--ref", "main", "--path", "clusters", "--base", "main~1", "--format", "json")
+	if res.code != 0 || !strings.Contains(res.stdout, `"action": "switchover"`) {
+		t.Fatalf("after a push: code %d stdout %q stderr %q", res.code, res.stdout, res.stderr)
+	}
+}
