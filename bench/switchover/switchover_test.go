@@ -26,9 +26,11 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/pgsync/pgsync/internal/instance"
 	"github.com/pgsync/pgsync/internal/instance/insttest"
+	"github.com/pgsync/pgsync/internal/instance/lease"
 	"github.com/pgsync/pgsync/internal/instance/pgconf"
 	"github.com/pgsync/pgsync/internal/instance/role"
 	"github.com/pgsync/pgsync/test/kubeenv"
@@ -58,26 +60,37 @@ func (r result) stats() (med, lo, hi time.Duration) {
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
 func BenchmarkSwitchover(b *testing.B) {
-	n := 10
+	n, block := 10, 2
 	if v, err := strconv.Atoi(os.Getenv("BENCH_SWITCHOVERS")); err == nil && v > 0 {
 		n = v
 	}
 	c := insttest.NewCluster(b, "bench", 3)
-	for i := range c.Instances {
-		c.Start(i)
-		c.WaitStatus(i, 2*time.Minute, "ready", func(s instance.Status) bool {
-			return s.Accepting && (s.Role == "primary" || s.Streaming)
-		})
-	}
+	startManagers(b, c)
 	ctx := context.Background()
 	dsn := c.DSN("app", insttest.AppPassword, "app")
 	if err := insttest.CreateProbeTable(ctx, dsn); err != nil {
 		b.Fatal(err)
 	}
+	// One client for both kinds: it reconnects through the multi-host DSN
+	// and never knows which kind of switchover happens.
+	w := insttest.StartWriter(dsn, 1)
+	defer w.Stop()
 
+	// Blocks of `block` switchovers of each kind alternate, so both see
+	// the same machine load (2 shared cores).
 	b.ResetTimer()
-	managed, primary := runManaged(b, c, dsn, n)
-	baseline := runBaseline(b, c, dsn, primary, n)
+	var managed, baseline result
+	lost := map[int64]bool{}
+	primary := 0
+	for done := 0; done < n; done += block {
+		k := min(block, n-done)
+		primary = runManaged(b, c, w, primary, k, &managed)
+		managed.lost += newlyMissing(b, c, w, primary, lost)
+		c.StopAll()
+		primary = runBaseline(b, c, w, primary, k, &baseline, lost)
+		handLeaseTo(b, c, primary)
+		startManagers(b, c)
+	}
 	b.StopTimer()
 
 	mMed, mMin, mMax := managed.stats()
@@ -99,22 +112,63 @@ func BenchmarkSwitchover(b *testing.B) {
 		len(baseline.gaps), ms(bMed), ms(bMin), ms(bMax), baseline.lost, baseline.gaps)
 }
 
-// runManaged performs n switchovers through the Lease annotation, rotating
-// the primary over the instances, and returns the index of the last primary.
-func runManaged(b *testing.B, c *insttest.Cluster, dsn string, n int) (result, int) {
-	ctx := context.Background()
-	w := insttest.StartWriter(dsn, 1)
-	var r result
-	primary := 0
-	for k := 0; k < n; k++ {
-		to := (primary + 1) % len(c.Instances)
-		for i := range c.Instances {
-			if i != primary {
-				c.WaitStatus(i, time.Minute, "streaming from the primary", func(s instance.Status) bool {
-					return s.Role == "standby" && s.Streaming && s.Upstream == c.Instances[primary].Address()
-				})
-			}
+func startManagers(b *testing.B, c *insttest.Cluster) {
+	for i := range c.Instances {
+		c.Start(i)
+	}
+	for i := range c.Instances {
+		c.WaitStatus(i, 2*time.Minute, "ready", func(s instance.Status) bool {
+			return s.Accepting && ((s.Role == "primary" && s.Action == "wait") || s.Streaming)
+		})
+	}
+}
+
+// newlyMissing counts acknowledged commits absent from the primary that
+// were not already counted.
+func newlyMissing(b *testing.B, c *insttest.Cluster, w *insttest.Writer, primary int, seen map[int64]bool) int {
+	missing, err := insttest.Missing(context.Background(), c.InstanceDSN(primary, "app", insttest.AppPassword, "app"), w.Acks())
+	if err != nil {
+		b.Fatal(err)
+	}
+	n := 0
+	for _, id := range missing {
+		if !seen[id] {
+			seen[id] = true
+			n++
 		}
+	}
+	return n
+}
+
+// handLeaseTo makes the Lease say what the baseline left: primary holds it
+// and is the target (what pgsync's daemon would find after a manual
+// switchover).
+func handLeaseTo(b *testing.B, c *insttest.Cluster, primary int) {
+	ctx := context.Background()
+	l, err := c.Lease(ctx)
+	if err != nil {
+		b.Fatal(err)
+	}
+	name := c.Instances[primary].Name
+	now := metav1.NewMicroTime(time.Now())
+	l.Spec.HolderIdentity = &name
+	l.Spec.RenewTime = &now
+	l.Annotations[lease.AnnTarget] = name
+	l.Annotations[lease.AnnAddress] = c.Instances[primary].Address()
+	delete(l.Annotations, lease.AnnFinalLSN)
+	delete(l.Annotations, lease.AnnReleasedBy)
+	if _, err := c.Admin.CoordinationV1().Leases(c.Namespace).Update(ctx, l, metav1.UpdateOptions{}); err != nil {
+		b.Fatal(err)
+	}
+}
+
+// runManaged performs k switchovers through the Lease annotation, rotating
+// the primary over the instances, and returns the last primary.
+func runManaged(b *testing.B, c *insttest.Cluster, w *insttest.Writer, primary, k int, r *result) int {
+	ctx := context.Background()
+	for j := 0; j < k; j++ {
+		to := (primary + 1) % len(c.Instances)
+		waitManagedStandbys(b, c, primary)
 		if err := w.WaitAcks(200, time.Minute); err != nil {
 			b.Fatal(err)
 		}
@@ -131,14 +185,13 @@ func runManaged(b *testing.B, c *insttest.Cluster, dsn string, n int) (result, i
 		r.gaps = append(r.gaps, insttest.MaxGap(w.Acks(), t0, time.Now()))
 		primary = to
 	}
-	acks := w.Stop()
-	missing, err := insttest.Missing(ctx, c.InstanceDSN(primary, "app", insttest.AppPassword, "app"), acks)
-	if err != nil {
-		b.Fatal(err)
-	}
-	r.lost = len(missing)
-	// Let the last old primary rejoin before the managers stop, so the
+	// The last old primary rejoins before the managers stop, so the
 	// baseline starts from one primary and streaming standbys.
+	waitManagedStandbys(b, c, primary)
+	return primary
+}
+
+func waitManagedStandbys(b *testing.B, c *insttest.Cluster, primary int) {
 	for i := range c.Instances {
 		if i != primary {
 			c.WaitStatus(i, time.Minute, "streaming from the primary", func(s instance.Status) bool {
@@ -146,7 +199,6 @@ func runManaged(b *testing.B, c *insttest.Cluster, dsn string, n int) (result, i
 			})
 		}
 	}
-	return r, primary
 }
 
 // rawServer is a postgres started directly by the benchmark (as the
@@ -222,11 +274,10 @@ func writeStandbyConf(b *testing.B, c *insttest.Cluster, inst *insttest.Instance
 	write("standby.signal", nil)
 }
 
-// runBaseline stops the managers and performs n raw switchovers on the same
-// data directories with the same client.
-func runBaseline(b *testing.B, c *insttest.Cluster, dsn string, primary, n int) result {
+// runBaseline performs k raw switchovers on the same data directories
+// (the managers are stopped) and returns the last primary.
+func runBaseline(b *testing.B, c *insttest.Cluster, w *insttest.Writer, primary, k int, r *result, seen map[int64]bool) int {
 	ctx := context.Background()
-	c.StopAll()
 	servers := make([]*rawServer, len(c.Instances))
 	for i, inst := range c.Instances {
 		servers[i] = startRaw(b, c, inst)
@@ -239,9 +290,7 @@ func runBaseline(b *testing.B, c *insttest.Cluster, dsn string, primary, n int) 
 	for _, inst := range c.Instances {
 		connectRetry(b, superDSN(inst)).Close(ctx)
 	}
-	w := insttest.StartWriter(dsn, 10_000_000)
-	var r result
-	for k := 0; k < n; k++ {
+	for j := 0; j < k; j++ {
 		to := (primary + 1) % len(c.Instances)
 		waitStreaming(b, c, primary)
 		if err := w.WaitAcks(200, time.Minute); err != nil {
@@ -306,13 +355,9 @@ func runBaseline(b *testing.B, c *insttest.Cluster, dsn string, primary, n int) 
 		}
 		primary = to
 	}
-	acks := w.Stop()
-	missing, err := insttest.Missing(ctx, c.InstanceDSN(primary, "app", insttest.AppPassword, "app"), acks)
-	if err != nil {
-		b.Fatal(err)
-	}
-	r.lost = len(missing)
-	return r
+	waitStreaming(b, c, primary)
+	r.lost += newlyMissing(b, c, w, primary, seen)
+	return primary
 }
 
 // waitStreaming waits until every other instance streams from primary.

@@ -25,7 +25,8 @@ type LeaseStore interface {
 	Current() role.Lease
 	Changed() <-chan struct{}
 	Renew(ctx context.Context, self string) (time.Time, error)
-	Acquire(ctx context.Context, self, address, systemID string) (time.Time, error)
+	Acquire(ctx context.Context, self, systemID string) (time.Time, error)
+	Publish(ctx context.Context, self, address string) error
 	Release(ctx context.Context, self string, final role.LSN) error
 	Route(ctx context.Context, self, podIP string, port int32, previous string) error
 	LabelRole(ctx context.Context, pod, value string) error
@@ -182,11 +183,7 @@ func (m *Manager) execute(ctx context.Context, in role.Input, act role.Action) e
 		if err := m.db.ensureRoles(ctx, m.cfg.Credentials); err != nil {
 			return err
 		}
-		if err := m.lease.Route(ctx, m.cfg.Instance, m.cfg.PodIP, int32(m.cfg.Port), ""); err != nil {
-			return err
-		}
-		m.routed, m.labelled = true, "primary"
-		return nil
+		return m.route(ctx, "")
 	case role.Fence:
 		m.log.Warn("fencing: stopping postgres", "reason", act.Reason)
 		m.status.update(func(s *Status) { s.Fenced = true })
@@ -215,7 +212,7 @@ func (m *Manager) startPrimary(ctx context.Context, take bool) error {
 		if err != nil {
 			return err
 		}
-		sent, err := m.lease.Acquire(ctx, m.cfg.Instance, m.cfg.AdvertiseAddress, cd.SystemID)
+		sent, err := m.lease.Acquire(ctx, m.cfg.Instance, cd.SystemID)
 		if err != nil {
 			return err
 		}
@@ -270,7 +267,7 @@ func (m *Manager) promote(ctx context.Context, in role.Input) error {
 	t0 := m.now()
 	previous := in.Lease.ReleasedBy
 	if in.Lease.Holder != m.cfg.Instance {
-		sent, err := m.lease.Acquire(ctx, m.cfg.Instance, m.cfg.AdvertiseAddress, "")
+		sent, err := m.lease.Acquire(ctx, m.cfg.Instance, "")
 		if err != nil {
 			return err
 		}
@@ -281,10 +278,9 @@ func (m *Manager) promote(ctx context.Context, in role.Input) error {
 		return err
 	}
 	t2 := m.now()
-	if err := m.lease.Route(ctx, m.cfg.Instance, m.cfg.PodIP, int32(m.cfg.Port), previous); err != nil {
+	if err := m.route(ctx, previous); err != nil {
+		// Retried by the Route action of the next iterations.
 		m.log.Error("route -rw after promotion", "error", err.Error())
-	} else {
-		m.routed, m.labelled = true, "primary"
 	}
 	t3 := m.now()
 	// Drop primary_conninfo from the generated file; no reload needed.
@@ -313,7 +309,7 @@ func (m *Manager) initPrimary(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	sent, err := m.lease.Acquire(ctx, m.cfg.Instance, m.cfg.AdvertiseAddress, cd.SystemID)
+	sent, err := m.lease.Acquire(ctx, m.cfg.Instance, cd.SystemID)
 	if err != nil {
 		return err
 	}
@@ -330,10 +326,20 @@ func (m *Manager) initPrimary(ctx context.Context) error {
 	if err := m.db.ensureRoles(ctx, m.cfg.Credentials); err != nil {
 		return err
 	}
-	if err := m.lease.Route(ctx, m.cfg.Instance, m.cfg.PodIP, int32(m.cfg.Port), ""); err != nil {
+	return m.route(ctx, "")
+}
+
+// route points -rw here (one EndpointSlice write), relabels the pods, then
+// publishes this primary's address so standbys follow it.
+func (m *Manager) route(ctx context.Context, previous string) error {
+	if err := m.lease.Route(ctx, m.cfg.Instance, m.cfg.PodIP, int32(m.cfg.Port), previous); err != nil {
 		return err
 	}
-	m.routed, m.labelled = true, "primary"
+	m.labelled = "primary"
+	if err := m.lease.Publish(ctx, m.cfg.Instance, m.cfg.AdvertiseAddress); err != nil {
+		return err
+	}
+	m.routed = true
 	return nil
 }
 

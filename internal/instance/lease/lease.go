@@ -232,9 +232,11 @@ func (k *Kube) Renew(ctx context.Context, self string) (time.Time, error) {
 }
 
 // Acquire makes self the holder. Allowed only when the Lease is free (or
-// already ours) and self is the target. address is where standbys connect;
-// systemID is recorded once.
-func (k *Kube) Acquire(ctx context.Context, self, address, systemID string) (time.Time, error) {
+// already ours) and self is the target; systemID (the database system
+// identifier) is recorded once and must match afterwards. The address is
+// cleared: standbys follow only once Publish says the new primary is
+// promoted and serving.
+func (k *Kube) Acquire(ctx context.Context, self, systemID string) (time.Time, error) {
 	sent := k.now()
 	err := k.update(ctx, "acquire", func(l *coordv1.Lease) error {
 		h := holder(l)
@@ -256,11 +258,11 @@ func (k *Kube) Acquire(ctx context.Context, self, address, systemID string) (tim
 				n = *l.Spec.LeaseTransitions + 1
 			}
 			l.Spec.LeaseTransitions = &n
+			delete(l.Annotations, AnnAddress)
 		}
 		l.Spec.HolderIdentity = ptr(self)
 		l.Spec.RenewTime = &t
 		l.Spec.LeaseDurationSeconds = ptr(int32(k.duration / time.Second))
-		l.Annotations[AnnAddress] = address
 		if systemID != "" && l.Annotations[AnnSystemID] == "" {
 			l.Annotations[AnnSystemID] = systemID
 		}
@@ -269,6 +271,21 @@ func (k *Kube) Acquire(ctx context.Context, self, address, systemID string) (tim
 		return nil
 	})
 	return sent, err
+}
+
+// Publish records where the holder serves (host:port), once it is a
+// writable primary; standbys clone from and follow that address.
+func (k *Kube) Publish(ctx context.Context, self, address string) error {
+	if l := k.get(); l != nil && holder(l) == self && l.Annotations[AnnAddress] == address {
+		return nil
+	}
+	return k.update(ctx, "publish address", func(l *coordv1.Lease) error {
+		if holder(l) != self {
+			return ErrNotHolder
+		}
+		l.Annotations[AnnAddress] = address
+		return nil
+	})
 }
 
 // Release gives the Lease up after a clean shutdown whose last checkpoint is

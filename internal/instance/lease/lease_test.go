@@ -69,13 +69,19 @@ func TestLeaseProtocol(t *testing.T) {
 	}
 	waitView(t, b, "created Lease", func(v role.Lease) bool { return v.Exists && v.Target == "pg-0" && !v.Initialized })
 
-	if _, err := b.Acquire(ctx, "pg-1", "h1:5432", "42"); err == nil {
+	if _, err := b.Acquire(ctx, "pg-1", "42"); err == nil {
 		t.Fatal("a non-target acquired the Lease")
 	}
-	if _, err := a.Acquire(ctx, "pg-0", "h0:5432", "42"); err != nil {
+	if _, err := a.Acquire(ctx, "pg-0", "42"); err != nil {
 		t.Fatal(err)
 	}
-	v := waitView(t, b, "holder pg-0", func(v role.Lease) bool { return v.Holder == "pg-0" })
+	if err := b.Publish(ctx, "pg-1", "h1:5432"); !errors.Is(err, lease.ErrNotHolder) {
+		t.Errorf("publish by a non-holder: %v", err)
+	}
+	if err := a.Publish(ctx, "pg-0", "h0:5432"); err != nil {
+		t.Fatal(err)
+	}
+	v := waitView(t, b, "holder pg-0 published", func(v role.Lease) bool { return v.Holder == "pg-0" && v.PrimaryAddress != "" })
 	if v.PrimaryAddress != "h0:5432" || !v.Initialized {
 		t.Errorf("after acquire: %+v", v)
 	}
@@ -99,7 +105,7 @@ func TestLeaseProtocol(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitView(t, a, "target pg-1", func(v role.Lease) bool { return v.Target == "pg-1" })
-	if _, err := b.Acquire(ctx, "pg-1", "h1:5432", ""); err == nil {
+	if _, err := b.Acquire(ctx, "pg-1", ""); err == nil {
 		t.Fatal("the target took the Lease before the holder released it")
 	}
 	if err := a.Release(ctx, "pg-0", 0x4029368); err != nil {
@@ -109,17 +115,24 @@ func TestLeaseProtocol(t *testing.T) {
 	if !v.HasFinalLSN || v.FinalLSN != 0x4029368 || v.ReleasedBy != "pg-0" || v.PrimaryAddress != "" {
 		t.Errorf("after release: %+v", v)
 	}
-	if _, err := a.Acquire(ctx, "pg-0", "h0:5432", ""); err == nil {
+	if _, err := a.Acquire(ctx, "pg-0", ""); err == nil {
 		t.Fatal("the old holder took the Lease back while the target is pg-1")
 	}
-	if _, err := b.Acquire(ctx, "pg-1", "h1:5432", "43"); err == nil {
+	if _, err := b.Acquire(ctx, "pg-1", "43"); err == nil {
 		t.Fatal("an instance of another database system (identifier) acquired the Lease")
 	}
-	if _, err := b.Acquire(ctx, "pg-1", "h1:5432", "42"); err != nil {
+	if _, err := b.Acquire(ctx, "pg-1", "42"); err != nil {
 		t.Fatal(err)
 	}
 	v = waitView(t, a, "holder pg-1", func(v role.Lease) bool { return v.Holder == "pg-1" })
-	if v.HasFinalLSN || v.ReleasedBy != "" || v.PrimaryAddress != "h1:5432" {
+	if v.HasFinalLSN || v.ReleasedBy != "" || v.PrimaryAddress != "" {
+		t.Errorf("after the second acquire (not yet published): %+v", v)
+	}
+	if err := b.Publish(ctx, "pg-1", "h1:5432"); err != nil {
+		t.Fatal(err)
+	}
+	v = waitView(t, a, "pg-1 published", func(v role.Lease) bool { return v.PrimaryAddress != "" })
+	if v.PrimaryAddress != "h1:5432" {
 		t.Errorf("after the second acquire: %+v", v)
 	}
 	l, err := cs.CoordinationV1().Leases(ns).Get(ctx, "pg-primary", metav1.GetOptions{})
