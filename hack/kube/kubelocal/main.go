@@ -1,0 +1,81 @@
+// Command kubelocal runs a real single-node Kubernetes on this machine, built
+// from upstream sources: etcd, kube-apiserver, kube-controller-manager,
+// kube-scheduler, containerd + runc, kubelet, kube-proxy and CoreDNS as host
+// processes, plus a loopback image registry and a local-directory volume
+// provisioner that it serves itself. See docs/local-kubernetes.md.
+//
+//	kubelocal up       build what is missing, start everything, wait until the
+//	                   node is Ready; the last line printed is `export KUBECONFIG=…`
+//	kubelocal down     stop everything by PID and remove what the cluster left on
+//	                   the host (iptables chains, bridge, netns, mounts, cgroups)
+//	kubelocal status   show the processes and the node
+//	kubelocal images   build the images into the cache only
+//
+// It owns the processes, host network set-up and state under its state
+// directory; it must not import any pgsync package under internal/.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	if len(os.Args) < 2 {
+		usage()
+		os.Exit(2)
+	}
+	slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo})))
+	p, err := defaultPaths()
+	if err != nil {
+		fatal(err)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	switch os.Args[1] {
+	case "up":
+		err = up(ctx, p)
+	case "down":
+		err = down(p)
+	case "status":
+		err = status(ctx, p)
+	case "images":
+		err = buildImages(ctx, p)
+	case "run": // the supervisor `up` starts in the background
+		err = supervise(ctx, p)
+	case "env":
+		fmt.Printf("export KUBECONFIG=%s\n", p.kubeconfig())
+	default:
+		usage()
+		os.Exit(2)
+	}
+	if err != nil {
+		fatal(err)
+	}
+}
+
+func usage() {
+	fmt.Fprintln(os.Stderr, "usage: kubelocal up|down|status|images|env")
+}
+
+func fatal(err error) {
+	var ee exitError
+	if errors.As(err, &ee) {
+		fmt.Fprintln(os.Stderr, "kubelocal:", ee.msg)
+		os.Exit(ee.code)
+	}
+	fmt.Fprintln(os.Stderr, "kubelocal:", err)
+	os.Exit(1)
+}
+
+type exitError struct {
+	code int
+	msg  string
+}
+
+func (e exitError) Error() string { return e.msg }

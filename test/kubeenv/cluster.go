@@ -1,0 +1,130 @@
+package kubeenv
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+)
+
+// E2EEnv asks Cluster to start the local cluster when it is not running
+// (`make e2e` sets it); without it, or PGSYNC_REQUIRE_INTEGRATION=1, a test
+// needing the cluster skips.
+const E2EEnv = "PGSYNC_E2E"
+
+// Env is the local single-node cluster as one test sees it.
+type Env struct {
+	Config     *rest.Config         // admin (system:masters)
+	Client     kubernetes.Interface // built from Config
+	Namespace  string               // unique to the test, PodSecurity `restricted` enforced
+	Kubeconfig string               // path of the admin kubeconfig, for kubectl
+}
+
+// KubeconfigPath is where `make kube-up` writes the admin kubeconfig.
+func KubeconfigPath() string {
+	state := os.Getenv("PGSYNC_KUBE_STATE")
+	if state == "" {
+		state = "/var/lib/pgsync/kube"
+	}
+	return filepath.Join(state, "admin.kubeconfig")
+}
+
+var cluster struct {
+	once    sync.Once
+	cfg     *rest.Config
+	missing string
+	err     error
+}
+
+// Cluster returns the running local cluster (hack/kube: `make kube-up`) with a
+// namespace for t, deleted when t ends. When the cluster is not running it is
+// started with hack/kube's kubelocal if PGSYNC_E2E=1 or
+// PGSYNC_REQUIRE_INTEGRATION=1 (and left running for the next tests; `make
+// kube-down` stops it); otherwise t skips.
+func Cluster(t testing.TB) *Env {
+	t.Helper()
+	cluster.once.Do(func() { cluster.cfg, cluster.missing, cluster.err = connectCluster(t) })
+	if cluster.missing != "" {
+		unavailable(t, "kubeenv: %s", cluster.missing)
+	}
+	if cluster.err != nil {
+		t.Fatalf("kubeenv: local cluster: %v", cluster.err)
+	}
+	cfg := rest.CopyConfig(cluster.cfg)
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		t.Fatalf("kubeenv: client: %v", err)
+	}
+	return &Env{Config: cfg, Client: cs, Namespace: Namespace(t, cfg), Kubeconfig: KubeconfigPath()}
+}
+
+func connectCluster(t testing.TB) (*rest.Config, string, error) {
+	path := KubeconfigPath()
+	if cfg, err := readyConfig(path); err == nil {
+		return cfg, "", nil
+	}
+	if os.Getenv(E2EEnv) != "1" && os.Getenv(RequireEnv) != "1" {
+		return nil, fmt.Sprintf("the local cluster is not running (no ready API server behind %s): run `make kube-up`, or `make e2e`", path), nil
+	}
+	if os.Geteuid() != 0 {
+		return nil, "starting the local cluster needs root (containerd, kubelet, iptables)", nil
+	}
+	if d, ok := t.(interface{ Deadline() (time.Time, bool) }); ok {
+		if dl, has := d.Deadline(); has && time.Until(dl) < 15*time.Minute {
+			return nil, "the local cluster is not running and starting it (builds included) may outlast this test binary's -timeout: run `make kube-up` first", nil
+		}
+	}
+	root, err := repoRoot()
+	if err != nil {
+		return nil, "", err
+	}
+	bin := filepath.Join(cacheRoot(), "kubelocal")
+	t.Logf("kubeenv: starting the local cluster with %s up", bin)
+	build := exec.Command("go", "build", "-trimpath", "-o", bin, "./hack/kube/kubelocal")
+	build.Dir = root
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		return nil, "", fmt.Errorf("build kubelocal: %w\n%s", err, out)
+	}
+	upCmd := exec.Command(bin, "up")
+	upCmd.Dir = root
+	if out, err := upCmd.CombinedOutput(); err != nil {
+		return nil, "", fmt.Errorf("kubelocal up: %w\n%s", err, tail(out, 4000))
+	}
+	cfg, err := readyConfig(path)
+	return cfg, "", err
+}
+
+// readyConfig loads the kubeconfig at path and checks /readyz.
+func readyConfig(path string) (*rest.Config, error) {
+	cfg, err := clientcmd.BuildConfigFromFlags("", path)
+	if err != nil {
+		return nil, err
+	}
+	cfg.QPS, cfg.Burst = 50, 100
+	client, err := rest.HTTPClientFor(cfg)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, cfg.Host+"/readyz", nil)
+	resp, err := client.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("%s/readyz: HTTP %d", cfg.Host, resp.StatusCode)
+	}
+	return cfg, nil
+}
