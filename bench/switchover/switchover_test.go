@@ -201,41 +201,6 @@ func waitManagedStandbys(b *testing.B, c *insttest.Cluster, primary int) {
 	}
 }
 
-// rawServer is a postgres started directly by the benchmark (as the
-// managers do: a child process, waited for, no pg_ctl polling).
-type rawServer struct {
-	inst *insttest.Instance
-	cmd  *exec.Cmd
-	done chan struct{}
-}
-
-func startRaw(b *testing.B, c *insttest.Cluster, inst *insttest.Instance) *rawServer {
-	logf, err := os.OpenFile(inst.LogFile+".baseline", os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		b.Fatal(err)
-	}
-	cmd := exec.Command(c.PGBin.Path("postgres"), "-D", inst.PGData)
-	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: c.Cred, Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		b.Fatal(err)
-	}
-	logf.Close()
-	s := &rawServer{inst: inst, cmd: cmd, done: make(chan struct{})}
-	go func() { _ = cmd.Wait(); close(s.done) }()
-	return s
-}
-
-func (s *rawServer) stopFast() {
-	_ = s.cmd.Process.Signal(syscall.SIGINT)
-	<-s.done
-}
-
-func superDSN(inst *insttest.Instance) string {
-	return fmt.Sprintf("host=%s port=%d user=postgres password=%s dbname=postgres sslmode=disable connect_timeout=2",
-		inst.RunDir, inst.Port, insttest.SuperuserPassword)
-}
-
 func connectRetry(b *testing.B, dsn string) *pgx.Conn {
 	deadline := time.Now().Add(time.Minute)
 	for {
@@ -262,12 +227,8 @@ func writeStandbyConf(b *testing.B, c *insttest.Cluster, inst *insttest.Instance
 		PrimaryConnInfo: pgconf.ConnInfo("127.0.0.1", primary.Port, pgconf.ReplicationUser, inst.Name, filepath.Join(inst.RunDir, "pgpass")),
 	})
 	write := func(name string, data []byte) {
-		p := filepath.Join(inst.PGData, name)
-		if err := os.WriteFile(p, data, 0o600); err != nil {
+		if err := c.WriteFileAs(filepath.Join(inst.PGData, name), data); err != nil {
 			b.Fatal(err)
-		}
-		if c.Cred != nil {
-			_ = os.Chown(p, int(c.Cred.Uid), int(c.Cred.Gid))
 		}
 	}
 	write(pgconf.FileName, []byte(conf))
@@ -278,17 +239,17 @@ func writeStandbyConf(b *testing.B, c *insttest.Cluster, inst *insttest.Instance
 // (the managers are stopped) and returns the last primary.
 func runBaseline(b *testing.B, c *insttest.Cluster, w *insttest.Writer, primary, k int, r *result, seen map[int64]bool) int {
 	ctx := context.Background()
-	servers := make([]*rawServer, len(c.Instances))
-	for i, inst := range c.Instances {
-		servers[i] = startRaw(b, c, inst)
+	servers := make([]*insttest.Raw, len(c.Instances))
+	for i := range c.Instances {
+		servers[i] = c.StartRaw(i)
 	}
 	defer func() {
 		for _, s := range servers {
-			s.stopFast()
+			s.StopFast()
 		}
 	}()
-	for _, inst := range c.Instances {
-		connectRetry(b, superDSN(inst)).Close(ctx)
+	for i := range c.Instances {
+		connectRetry(b, c.SuperuserSocketDSN(i)).Close(ctx)
 	}
 	for j := 0; j < k; j++ {
 		to := (primary + 1) % len(c.Instances)
@@ -298,13 +259,13 @@ func runBaseline(b *testing.B, c *insttest.Cluster, w *insttest.Writer, primary,
 		}
 		t0 := time.Now()
 		// 1. CHECKPOINT on the primary (writes continue meanwhile).
-		pc := connectRetry(b, superDSN(c.Instances[primary]))
+		pc := connectRetry(b, c.SuperuserSocketDSN(primary))
 		if _, err := pc.Exec(ctx, "CHECKPOINT"); err != nil {
 			b.Fatal(err)
 		}
 		pc.Close(ctx)
 		// 2. Fast stop; its final checkpoint LSN.
-		servers[primary].stopFast()
+		servers[primary].StopFast()
 		out, err := exec.Command(c.PGBin.Path("pg_controldata"), "-D", c.Instances[primary].PGData).Output()
 		if err != nil {
 			b.Fatal(err)
@@ -314,7 +275,7 @@ func runBaseline(b *testing.B, c *insttest.Cluster, w *insttest.Writer, primary,
 			b.Fatal(err)
 		}
 		// 3. Wait for the target to replay it; 4. promote.
-		tc := connectRetry(b, superDSN(c.Instances[to]))
+		tc := connectRetry(b, c.SuperuserSocketDSN(to))
 		for {
 			var s string
 			if err := tc.QueryRow(ctx, "SELECT pg_last_wal_replay_lsn()::text").Scan(&s); err != nil {
@@ -346,11 +307,11 @@ func runBaseline(b *testing.B, c *insttest.Cluster, w *insttest.Writer, primary,
 		// Outside the measured window: the old primary rejoins, the
 		// bystander follows.
 		writeStandbyConf(b, c, c.Instances[primary], c.Instances[to])
-		servers[primary] = startRaw(b, c, c.Instances[primary])
+		servers[primary] = c.StartRaw(primary)
 		for i := range c.Instances {
 			if i != primary && i != to {
 				writeStandbyConf(b, c, c.Instances[i], c.Instances[to])
-				_ = servers[i].cmd.Process.Signal(syscall.SIGHUP)
+				servers[i].Signal(syscall.SIGHUP)
 			}
 		}
 		primary = to
@@ -363,7 +324,7 @@ func runBaseline(b *testing.B, c *insttest.Cluster, w *insttest.Writer, primary,
 // waitStreaming waits until every other instance streams from primary.
 func waitStreaming(b *testing.B, c *insttest.Cluster, primary int) {
 	ctx := context.Background()
-	pc := connectRetry(b, superDSN(c.Instances[primary]))
+	pc := connectRetry(b, c.SuperuserSocketDSN(primary))
 	defer pc.Close(ctx)
 	deadline := time.Now().Add(time.Minute)
 	for {

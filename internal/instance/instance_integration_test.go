@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"os"
+	"os/exec"
 	"strings"
 	"syscall"
 	"testing"
@@ -156,6 +157,61 @@ func TestInstanceManagers(t *testing.T) {
 			time.Sleep(500 * time.Millisecond)
 			if z := reaper.ZombieChildren(c.ManagerPID(0)); len(z) > 0 {
 				t.Errorf("zombies left under the manager: %v", z)
+			}
+		}},
+		{"SIGTERM: smart shutdown, the manager exits, a new manager rejoins", func(t *testing.T) {
+			c.WaitStatus(2, stepTimeout, "streaming", isStreamingStandbyOf(c.Instances[0].Address()))
+			c.Stop(2, syscall.SIGTERM)
+			out, err := exec.Command(string(c.PGBin.Path("pg_controldata")), "-D", c.Instances[2].PGData).Output()
+			if err != nil || !strings.Contains(string(out), "shut down in recovery") {
+				t.Errorf("standby not cleanly shut down: %v\n%s", err, out)
+			}
+			if strings.Contains(c.LogTail(2, 30), "smart shutdown did not finish") {
+				t.Error("an idle standby needed the fast shutdown: the manager's own sessions kept the smart shutdown waiting")
+			}
+			c.Start(2)
+			c.WaitStatus(2, stepTimeout, "streaming again", isStreamingStandbyOf(c.Instances[0].Address()))
+		}},
+		{"a standby whose timeline diverged is rewound before it follows", func(t *testing.T) {
+			c.Stop(2, syscall.SIGINT)
+			// Promote it by hand and write on its own timeline.
+			raw := c.StartRaw(2)
+			var conn *pgx.Conn
+			deadline := time.Now().Add(stepTimeout)
+			for {
+				var err error
+				if conn, err = pgx.Connect(ctx, c.SuperuserSocketDSN(2)); err == nil {
+					break
+				}
+				if time.Now().After(deadline) {
+					raw.StopFast()
+					t.Fatal(err)
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
+			if _, err := conn.Exec(ctx, "SELECT pg_promote(wait => true)"); err != nil {
+				t.Fatal(err)
+			}
+			conn.Close(ctx)
+			if err := insertOne(ctx, c.InstanceDSN(2, "app", insttest.AppPassword, "app"), 5_000_000); err != nil {
+				t.Fatal(err)
+			}
+			raw.StopFast()
+			// Its manager sees the Lease held by db-0 and must rewind.
+			c.Start(2)
+			c.WaitStatus(2, stepTimeout, "rewound and streaming", isStreamingStandbyOf(c.Instances[0].Address()))
+			b, _ := os.ReadFile(c.Instances[2].LogFile)
+			if !strings.Contains(string(b), "timelines diverged: running pg_rewind") {
+				t.Error("no pg_rewind in the log")
+			}
+			conn, err := pgx.Connect(ctx, c.InstanceDSN(2, "app", insttest.AppPassword, "app"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close(ctx)
+			var n int
+			if err := conn.QueryRow(ctx, "SELECT count(*) FROM probe WHERE id = 5000000").Scan(&n); err != nil || n != 0 {
+				t.Errorf("the diverged write survived the rewind: count %d (%v)", n, err)
 			}
 		}},
 		{"a primary that cannot renew its Lease stops taking writes before it expires", func(t *testing.T) {

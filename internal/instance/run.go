@@ -107,7 +107,8 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	defer srv.Close()
 	statusCtx, stopStatus := context.WithCancel(context.Background())
 	defer stopStatus()
-	bg(statusCtx, func(ctx context.Context) { m.refreshStatus(ctx, statusDB) })
+	statusDone := make(chan struct{})
+	go func() { defer close(statusDone); m.refreshStatus(statusCtx, statusDB) }()
 
 	log.Info("instance manager started", "cluster", cfg.Cluster, "namespace", cfg.Namespace, "instance", cfg.Instance,
 		"pgdata", cfg.PGData, "bin", string(bin), "port", cfg.Port, "http", cfg.HTTPAddr, "pid", os.Getpid())
@@ -144,10 +145,14 @@ wait:
 			break wait
 		}
 	}
+	// The manager's own sessions go first: a smart shutdown waits for
+	// every session to end, ours included.
 	stopAlign()
 	<-alignDone
-	m.shutdownPostgres(mode, sigs)
+	stopStatus()
+	<-statusDone
 	db.close()
+	m.shutdownPostgres(mode, sigs)
 	return nil
 }
 

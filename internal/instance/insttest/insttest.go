@@ -516,3 +516,55 @@ func (c *Cluster) InstanceDSN(i int, user, password, db string) string {
 	return fmt.Sprintf("host=127.0.0.1 port=%d user=%s password=%s dbname=%s connect_timeout=2 sslmode=disable",
 		c.Instances[i].Port, user, password, db)
 }
+
+// Raw is a postgres started directly by the test, without a manager (as
+// the cluster's OS user, a child process that is waited for).
+type Raw struct {
+	cmd  *exec.Cmd
+	done chan struct{}
+}
+
+// StartRaw starts postgres on instance i's PGDATA; its output is appended
+// to the instance log + ".raw".
+func (c *Cluster) StartRaw(i int) *Raw {
+	c.T.Helper()
+	inst := c.Instances[i]
+	logf, err := os.OpenFile(inst.LogFile+".raw", os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	must(c.T, err)
+	cmd := exec.Command(c.PGBin.Path("postgres"), "-D", inst.PGData)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: c.Cred, Setpgid: true}
+	must(c.T, cmd.Start())
+	logf.Close()
+	r := &Raw{cmd: cmd, done: make(chan struct{})}
+	go func() { _ = cmd.Wait(); close(r.done) }()
+	return r
+}
+
+// Signal sends sig to the postmaster.
+func (r *Raw) Signal(sig syscall.Signal) { _ = r.cmd.Process.Signal(sig) }
+
+// StopFast stops it (SIGINT) and waits for the exit.
+func (r *Raw) StopFast() {
+	_ = r.cmd.Process.Signal(syscall.SIGINT)
+	<-r.done
+}
+
+// SuperuserSocketDSN connects to instance i over its Unix socket as the
+// superuser.
+func (c *Cluster) SuperuserSocketDSN(i int) string {
+	inst := c.Instances[i]
+	return fmt.Sprintf("host=%s port=%d user=postgres password=%s dbname=postgres sslmode=disable connect_timeout=2",
+		inst.RunDir, inst.Port, SuperuserPassword)
+}
+
+// WriteFileAs writes a file owned by the cluster's OS user.
+func (c *Cluster) WriteFileAs(path string, data []byte) error {
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		return err
+	}
+	if c.Cred != nil {
+		return os.Chown(path, int(c.Cred.Uid), int(c.Cred.Gid))
+	}
+	return nil
+}
