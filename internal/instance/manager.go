@@ -54,13 +54,14 @@ type Manager struct {
 	status  *statusBox
 
 	// State of the loop (only the loop goroutine touches these).
-	params       map[string]string
-	paramsRaw    string
-	upstream     string
-	routed       bool
-	labelled     string // the role label last written for this pod
-	lastRenew    time.Time
-	nextRenewTry time.Time
+	params         map[string]string
+	paramsRaw      string
+	nextParamsRead time.Time
+	upstream       string
+	routed         bool
+	labelled       string // the role label last written for this pod
+	lastRenew      time.Time
+	nextRenewTry   time.Time
 }
 
 // observe builds the decision's input.
@@ -463,9 +464,10 @@ func (m *Manager) output(path string, args ...string) (string, error) {
 // pgsync.conf and reloads a running server (restart-only parameters then
 // show in /status as pending restart).
 func (m *Manager) reloadParameters(ctx context.Context) {
-	if m.cfg.ParametersFile == "" {
+	if m.cfg.ParametersFile == "" || m.now().Before(m.nextParamsRead) {
 		return
 	}
+	m.nextParamsRead = m.now().Add(time.Second)
 	b, err := os.ReadFile(m.cfg.ParametersFile)
 	if errors.Is(err, os.ErrNotExist) {
 		b, err = []byte("{}"), nil
