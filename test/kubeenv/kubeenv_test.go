@@ -3,6 +3,7 @@ package kubeenv
 import (
 	"context"
 	"os"
+	"os/exec"
 	"strings"
 	"testing"
 
@@ -89,5 +90,62 @@ func TestNamePrefix(t *testing.T) {
 		if got := namePrefix(in); got != want {
 			t.Errorf("namePrefix(%q) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+// BenchmarkAPIServerStart measures a fresh etcd + kube-apiserver start to
+// /readyz and its stop: the baseline the local cluster's warm start is
+// compared with (hack/kube/bench.sh).
+func BenchmarkAPIServerStart(b *testing.B) {
+	etcd, err := exec.LookPath("etcd")
+	if err != nil {
+		b.Skip("etcd is not installed")
+	}
+	root, err := repoRoot()
+	if err != nil {
+		b.Fatal(err)
+	}
+	vers, err := versions(root)
+	if err != nil {
+		b.Fatal(err)
+	}
+	bin, err := kubeBin(b, root, vers["KUBE_VERSION"], "kube-apiserver")
+	if err != nil {
+		b.Skip(err)
+	}
+	for b.Loop() {
+		s, err := startOnce(etcd, bin)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := s.stop(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func TestClusterNamespaceIsRestrictedAndGoesAway(t *testing.T) {
+	var name string
+	var cs kubernetes.Interface
+	t.Run("use", func(t *testing.T) {
+		env := Cluster(t)
+		name, cs = env.Namespace, env.Client
+		ns, err := cs.CoreV1().Namespaces().Get(context.Background(), name, metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := ns.Labels["pod-security.kubernetes.io/enforce"]; got != "restricted" {
+			t.Errorf("enforce label = %q, want restricted", got)
+		}
+	})
+	if cs == nil {
+		t.Skip("no cluster")
+	}
+	ns, err := cs.CoreV1().Namespaces().Get(context.Background(), name, metav1.GetOptions{})
+	if err == nil && ns.DeletionTimestamp == nil {
+		t.Errorf("namespace %s was not deleted after its test", name)
+	}
+	if err != nil && !apierrors.IsNotFound(err) {
+		t.Fatal(err)
 	}
 }

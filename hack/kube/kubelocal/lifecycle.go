@@ -199,7 +199,7 @@ func status(ctx context.Context, p paths) error {
 		return exitError{code: 3, msg: "cluster is not running"}
 	}
 	_, rerr := os.Stat(p.readyFile())
-	fmt.Printf("supervisor  pid %-7d ready=%v\n", pid, rerr == nil)
+	fmt.Printf("%-24s pid %-7d ready=%-7v %s (registry, provisioner)\n", "supervisor", pid, rerr == nil, rssOf(pid))
 	for i := len(componentNames) - 1; i >= 0; i-- {
 		n := componentNames[i]
 		cpid, ok := pidAliveAs(p.pidFile(n), n)
