@@ -35,6 +35,9 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
+	if os.Geteuid() == 0 {
+		return errors.New("the instance manager must not run as root (PostgreSQL refuses to); run it as the image's postgres user")
+	}
 	klog.SetSlogLogger(log.With("logger", "client-go"))
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGQUIT, syscall.SIGHUP)
