@@ -94,6 +94,24 @@ func TestInstanceManagers(t *testing.T) {
 		{"switchover back", func(t *testing.T) {
 			switchover(t, c, app, 1, 0, 2_000_000)
 		}},
+		{"a switchover to a target that does not stream is refused", func(t *testing.T) {
+			if err := c.SetTarget(ctx, "db-9"); err != nil {
+				t.Fatal(err)
+			}
+			s := c.WaitStatus(0, stepTimeout, "refusal", func(s instance.Status) bool {
+				return strings.Contains(s.LastError, "switchover to db-9 refused")
+			})
+			if s.Role != "primary" || !s.Accepting {
+				t.Errorf("the primary stopped for a target that cannot take over: %+v", s)
+			}
+			if err := insertOne(ctx, c.InstanceDSN(0, "app", insttest.AppPassword, "app"), 2_999_999); err != nil {
+				t.Errorf("writes refused while the switchover waits: %v", err)
+			}
+			if err := c.SetTarget(ctx, c.Instances[0].Name); err != nil {
+				t.Fatal(err)
+			}
+			c.WaitStatus(0, stepTimeout, "primary", isPrimary)
+		}},
 		{"parameters: reload, and restart-only ones reported as pending", func(t *testing.T) {
 			if err := os.WriteFile(c.ParametersFile, []byte(`{"max_connections": "50", "work_mem": "7MB", "shared_buffers": "64MB"}`), 0o644); err != nil {
 				t.Fatal(err)

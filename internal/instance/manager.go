@@ -232,6 +232,16 @@ func (m *Manager) startPrimary(ctx context.Context, take bool) error {
 func (m *Manager) demote(ctx context.Context, in role.Input) error {
 	t0 := m.now()
 	if in.Local.Up && in.Local.Accepting && !in.Local.InRecovery {
+		// Invariant 2, checked where it matters: never stop the primary
+		// for a target that is not streaming from it.
+		var streaming bool
+		if err := m.db.queryRow(ctx, fmt.Sprintf(`SELECT EXISTS (SELECT 1 FROM pg_stat_replication WHERE application_name = %s AND state = 'streaming')`,
+			quoteLiteral(in.Lease.Target)), &streaming); err != nil {
+			return fmt.Errorf("check the switchover target: %w", err)
+		}
+		if !streaming {
+			return fmt.Errorf("switchover to %s refused: it is not streaming from this primary", in.Lease.Target)
+		}
 		cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 		err := m.db.exec(cctx, "CHECKPOINT")
 		cancel()

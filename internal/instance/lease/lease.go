@@ -309,15 +309,21 @@ func (k *Kube) RWName() string { return k.cluster + "-rw" }
 // Route points `cluster-rw` at this instance in one EndpointSlice write,
 // then labels this pod role=primary and the previous primary's pod
 // role=replica. Called right after promotion by the promoting side.
+//
+// The EndpointSlice is what moves `-rw`, so its failure is returned (and
+// the caller retries); without a pod IP (not in a pod) it is skipped. Labels
+// steer only the -ro/-r Services: their failures are logged.
 func (k *Kube) Route(ctx context.Context, self, podIP string, port int32, previous string) error {
-	if err := k.writeEndpointSlice(ctx, self, podIP, port); err != nil {
+	if podIP == "" {
+		k.log.Warn("no pod IP (--pod-ip / POD_IP): the -rw EndpointSlice is not written", "slice", k.RWName())
+	} else if err := k.writeEndpointSlice(ctx, self, podIP, port); err != nil {
 		return err
 	}
 	if err := k.LabelRole(ctx, self, "primary"); err != nil {
-		return err
+		k.log.Warn("label this pod", "pod", self, "error", err.Error())
 	}
 	if previous != "" && previous != self {
-		if err := k.LabelRole(ctx, previous, "replica"); err != nil && !apierrors.IsNotFound(errors.Unwrap(err)) {
+		if err := k.LabelRole(ctx, previous, "replica"); err != nil {
 			k.log.Warn("label previous primary", "pod", previous, "error", err.Error())
 		}
 	}

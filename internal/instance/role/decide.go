@@ -176,13 +176,20 @@ func decideEmpty(in Input) Action {
 
 func decideHolder(in Input) Action {
 	l, pg := in.Lease, in.Local
-	if l.Target != "" && l.Target != in.Self {
+	moving := l.Target != "" && l.Target != in.Self
+	if in.RenewOverdue && pg.Up {
+		return Action{Kind: Fence, Reason: "cannot renew the primary Lease before it expires"}
+	}
+	if moving {
+		if in.RenewDue && !in.RenewOverdue {
+			// Keep holding while the switchover waits for its
+			// preconditions (the executor refuses to demote towards a
+			// target that does not stream from here).
+			return Action{Kind: Renew, Reason: "renew while a switchover is pending"}
+		}
 		return Action{Kind: Demote, Reason: fmt.Sprintf("switchover to %s", l.Target)}
 	}
 	if in.RenewOverdue {
-		if pg.Up {
-			return Action{Kind: Fence, Reason: "cannot renew the primary Lease before it expires"}
-		}
 		if in.RenewDue {
 			return Action{Kind: Renew, Reason: "renew the primary Lease before starting as primary"}
 		}
