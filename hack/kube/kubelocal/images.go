@@ -133,6 +133,48 @@ func putImage(lp layout.Path, ref string, img v1.Image) error {
 		return fmt.Errorf("store image %s: %w", ref, err)
 	}
 	slog.Info("image stored", "ref", registryHost+"/"+ref, "digest", dg.String())
+	return removeUnreferencedBlobs(lp)
+}
+
+// removeUnreferencedBlobs deletes blobs no image of the layout refers to
+// (those of a replaced pgsync image).
+func removeUnreferencedBlobs(lp layout.Path) error {
+	idx, err := lp.ImageIndex()
+	if err != nil {
+		return err
+	}
+	im, err := idx.IndexManifest()
+	if err != nil {
+		return err
+	}
+	keep := map[v1.Hash]bool{}
+	for _, d := range im.Manifests {
+		keep[d.Digest] = true
+		img, err := idx.Image(d.Digest)
+		if err != nil {
+			return err
+		}
+		m, err := img.Manifest()
+		if err != nil {
+			return err
+		}
+		keep[m.Config.Digest] = true
+		for _, l := range m.Layers {
+			keep[l.Digest] = true
+		}
+	}
+	dir := filepath.Join(string(lp), "blobs", "sha256")
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		if !keep[v1.Hash{Algorithm: "sha256", Hex: e.Name()}] {
+			if err := os.Remove(filepath.Join(dir, e.Name())); err != nil {
+				return err
+			}
+		}
+	}
 	return nil
 }
 
