@@ -172,9 +172,17 @@ func TestInstanceManagers(t *testing.T) {
 			}
 			// The killed postmaster's backends were orphaned to the manager
 			// (subreaper; PID 1 in a pod) and must have been reaped.
-			time.Sleep(500 * time.Millisecond)
-			if z := reaper.ZombieChildren(c.ManagerPID(0)); len(z) > 0 {
+			var z []int
+			for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+				if z = reaper.ZombieChildren(c.ManagerPID(0)); len(z) == 0 {
+					break
+				}
+			}
+			if len(z) > 0 {
 				t.Errorf("zombies left under the manager: %v", z)
+			}
+			if logs, _ := os.ReadFile(c.Instances[0].LogFile); !strings.Contains(string(logs), `"msg":"reaped orphan"`) {
+				t.Error("the manager reaped no orphan: the killed postmaster's children were not re-parented to it")
 			}
 		}},
 		{"SIGTERM: smart shutdown, the manager exits, a new manager rejoins", func(t *testing.T) {
@@ -186,6 +194,24 @@ func TestInstanceManagers(t *testing.T) {
 			}
 			if strings.Contains(c.LogTail(2, 30), "smart shutdown did not finish") {
 				t.Error("an idle standby needed the fast shutdown: the manager's own sessions kept the smart shutdown waiting")
+			}
+			c.Start(2)
+			c.WaitStatus(2, stepTimeout, "streaming again", isStreamingStandbyOf(c.Instances[0].Address()))
+
+			// A client session keeps a smart shutdown waiting: after
+			// --stop-delay the manager escalates to a fast shutdown.
+			conn, err := pgx.Connect(ctx, c.InstanceDSN(2, "app", insttest.AppPassword, "app"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close(ctx)
+			c.Stop(2, syscall.SIGTERM)
+			if !strings.Contains(c.LogTail(2, 40), "smart shutdown did not finish: fast shutdown") {
+				t.Errorf("no escalation to a fast shutdown with a session open:\n%s", c.LogTail(2, 20))
+			}
+			out, err = exec.Command(string(c.PGBin.Path("pg_controldata")), "-D", c.Instances[2].PGData).Output()
+			if err != nil || !strings.Contains(string(out), "shut down in recovery") {
+				t.Errorf("standby not cleanly shut down after the escalation: %v", err)
 			}
 			c.Start(2)
 			c.WaitStatus(2, stepTimeout, "streaming again", isStreamingStandbyOf(c.Instances[0].Address()))

@@ -361,7 +361,7 @@ func (c *Cluster) Start(i int) {
 		"--advertise-address", inst.Address(), "--pod-ip", inst.PodIP,
 		"--http-addr", fmt.Sprintf("127.0.0.1:%d", inst.HTTPPort),
 		"--parameters-file", c.ParametersFile,
-		"--lease-duration", c.LeaseDuration.String(), "--stop-delay", "5s",
+		"--lease-duration", c.LeaseDuration.String(), "--stop-delay", "2s",
 		"--kubeconfig", c.Kubeconfig)
 	cmd.Env = []string{
 		"PATH=/usr/local/bin:/usr/bin:/bin",

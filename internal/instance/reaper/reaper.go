@@ -129,7 +129,7 @@ func (t *Tracker) ReapOnce() {
 		got, err := unix.Wait4(pid, &ws, unix.WNOHANG, nil)
 		if err == nil && got == pid {
 			t.reaped++
-			t.log.Debug("reaped orphan", "pid", pid, "status", ws.ExitStatus())
+			t.log.Info("reaped orphan", "pid", pid, "status", ws.ExitStatus())
 		}
 	}
 }
