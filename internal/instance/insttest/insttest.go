@@ -18,7 +18,6 @@ import (
 	"os/exec"
 	"os/user"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -123,8 +122,11 @@ func Binary(t testing.TB) string {
 			buildErr = err
 			return
 		}
-		_, file, _, _ := runtime.Caller(0)
-		root := filepath.Join(filepath.Dir(file), "..", "..", "..")
+		root, err := moduleRoot()
+		if err != nil {
+			buildErr = err
+			return
+		}
 		buildPath = filepath.Join(dir, "pgsync")
 		cmd := exec.Command("go", "build", "-trimpath", "-o", buildPath, "./cmd/pgsync")
 		cmd.Dir = root
@@ -137,6 +139,25 @@ func Binary(t testing.TB) string {
 		t.Fatalf("build pgsync: %v", buildErr)
 	}
 	return buildPath
+}
+
+// moduleRoot is the nearest directory above the working directory (go test
+// runs in the package's) holding go.mod.
+func moduleRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", fmt.Errorf("go.mod not found above the working directory")
+		}
+		dir = parent
+	}
 }
 
 // NewCluster prepares n instances (not started) of cluster "name": a
