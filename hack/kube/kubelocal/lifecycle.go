@@ -37,11 +37,33 @@ func supervisorPID(p paths) int {
 	return pid
 }
 
+// lock serializes up and down (parallel test packages may all ask for the
+// cluster): the lock file sits beside the state directory, which they share.
+func lock(p paths) (unlock func(), err error) {
+	if err := os.MkdirAll(filepath.Dir(p.state), 0o755); err != nil {
+		return nil, err
+	}
+	f, err := os.OpenFile(p.state+".lock", os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("lock %s: %w", f.Name(), err)
+	}
+	return func() { f.Close() }, nil
+}
+
 func up(ctx context.Context, p paths) error {
 	if err := requireRoot(); err != nil {
 		return err
 	}
 	t0 := time.Now()
+	unlock, err := lock(p)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	if pid := supervisorPID(p); pid != 0 {
 		if _, err := os.Stat(p.readyFile()); err == nil {
 			fmt.Fprintf(os.Stderr, "kubelocal: cluster already running (supervisor pid %d)\n", pid)
@@ -128,8 +150,11 @@ func up(ctx context.Context, p paths) error {
 			}
 			tail, _ := exec.Command("tail", "-n", "30", p.logFile("supervisor")).Output()
 			fmt.Fprintf(os.Stderr, "%s\n", tail)
-			_ = down(p)
-			return fmt.Errorf("cluster did not come up: %s (logs were in %s)", reason, filepath.Dir(p.logFile("x")))
+			kept := filepath.Join(p.cache, "failed-logs")
+			_ = os.RemoveAll(kept)
+			_ = exec.Command("cp", "-a", filepath.Dir(p.logFile("x")), kept).Run()
+			_ = downLocked(p, time.Now())
+			return fmt.Errorf("cluster did not come up: %s (logs kept in %s)", reason, kept)
 		}
 		time.Sleep(250 * time.Millisecond)
 	}
@@ -146,6 +171,15 @@ func down(p paths) error {
 		return err
 	}
 	t0 := time.Now()
+	unlock, err := lock(p)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	return downLocked(p, t0)
+}
+
+func downLocked(p paths, t0 time.Time) error {
 	if pid := supervisorPID(p); pid != 0 {
 		_ = syscall.Kill(pid, syscall.SIGTERM)
 		if err := waitGone([]int{pid}, 3*time.Minute); err != nil {
