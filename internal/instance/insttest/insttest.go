@@ -188,7 +188,7 @@ func NewCluster(t testing.TB, name string, n int) *Cluster {
 		t.Fatal(err)
 	}
 	c := &Cluster{T: t, Name: name, Namespace: ns, Admin: admin, Bin: Binary(t), PGBin: bin, Cred: cred,
-		LeaseDuration: 6 * time.Second}
+		LeaseDuration: 8 * time.Second}
 
 	dir, err := os.MkdirTemp("", "pgi-")
 	if err != nil {
