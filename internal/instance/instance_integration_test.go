@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/pgsync/pgsync/internal/instance"
 	"github.com/pgsync/pgsync/internal/instance/insttest"
@@ -299,6 +300,35 @@ func TestInstanceManagers(t *testing.T) {
 			if err := insertOne(ctx, primary, 4_999_999); err != nil {
 				t.Errorf("no writes after the renewal: %v", err)
 			}
+		}},
+		{"a holder that stopped before promoting starts in recovery and promotes", func(t *testing.T) {
+			before := c.WaitStatus(0, stepTimeout, "primary", isPrimary)
+			c.WaitStatus(1, stepTimeout, "streaming", isStreamingStandbyOf(c.Instances[0].Address()))
+			// The primary stops first (its standbys receive everything),
+			// then db-1; the Lease then says db-1 took it over, as if its
+			// manager had died right after the acquisition.
+			c.Stop(0, syscall.SIGINT)
+			c.Stop(1, syscall.SIGINT)
+			l, err := c.Lease(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			name := c.Instances[1].Name
+			l.Spec.HolderIdentity = &name
+			l.Annotations["pgsync.io/target-primary"] = name
+			delete(l.Annotations, "pgsync.io/primary-address")
+			if _, err := c.Admin.CoordinationV1().Leases(c.Namespace).Update(ctx, l, metav1.UpdateOptions{}); err != nil {
+				t.Fatal(err)
+			}
+			c.Start(1)
+			after := c.WaitStatus(1, stepTimeout, "primary", isPrimary)
+			if after.Timeline != before.Timeline+1 {
+				t.Errorf("timeline %d -> %d: the standby must be promoted, not restarted as a primary on the old timeline", before.Timeline, after.Timeline)
+			}
+			c.Start(0)
+			c.WaitStatus(0, stepTimeout, "old primary follows", isStreamingStandbyOf(c.Instances[1].Address()))
+			c.WaitStatus(2, stepTimeout, "bystander follows", isStreamingStandbyOf(c.Instances[1].Address()))
+			checkRouting(t, c, 1)
 		}},
 	}
 	for _, s := range steps {

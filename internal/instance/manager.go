@@ -219,7 +219,11 @@ func (m *Manager) startPrimary(ctx context.Context, take bool) error {
 		}
 		m.lastRenew = sent
 	}
-	if err := m.writeConfig(false, ""); err != nil {
+	// Data left as a standby (a manager that stopped between taking the
+	// Lease and promoting) starts in recovery; the next decision promotes
+	// it, onto a new timeline like any promotion. Removing standby.signal
+	// instead would silently continue the old timeline.
+	if err := m.writeConfig(m.isStandbyConfigured(), ""); err != nil {
 		return err
 	}
 	m.routed = false
