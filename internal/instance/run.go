@@ -67,6 +67,13 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	// Protobuf for built-in types, and a client-side rate limit that never
+	// delays the handful of writes a switchover makes in a burst (the
+	// default is 5 QPS, burst 10).
+	restCfg.ContentType = "application/vnd.kubernetes.protobuf"
+	restCfg.AcceptContentTypes = "application/vnd.kubernetes.protobuf,application/json"
+	restCfg.QPS, restCfg.Burst = 50, 100
+	restCfg.UserAgent = "pgsync-instance/" + cfg.Instance
 	client, err := kubernetes.NewForConfig(restCfg)
 	if err != nil {
 		return fmt.Errorf("kubernetes client: %w", err)
