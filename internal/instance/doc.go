@@ -10,7 +10,11 @@
 //   - lease: the Kubernetes side (Lease watch and writes, -rw routing);
 //   - httpapi: /healthz, /readyz, /status;
 //   - this package: the alignment loop that observes, asks role.Decide,
-//     and carries the action out (bootstrap, demote, promote, rejoin…).
+//     and carries the action out: manager.go (the loop), switchover.go
+//     (demote, promote, route), bootstrap.go (initdb, base backup, rejoin
+//     with pg_rewind), files.go (configuration files, pg_control), pg.go
+//     (the local SQL session), params.go, statusloop.go, run.go (wiring
+//     and signals).
 //
 // The loop (Manager.align) never runs a remembered list of steps: every
 // iteration observes the Lease (from a watch) and postgres (over a local

@@ -209,3 +209,9 @@ func parseControlFile(b []byte) (controlData, bool) {
 		TimeLineID: le.Uint32(b[48:]),
 	}, true
 }
+
+// isStandbyConfigured: PGDATA holds standby.signal.
+func (m *Manager) isStandbyConfigured() bool {
+	_, err := os.Stat(filepath.Join(m.cfg.PGData, "standby.signal"))
+	return err == nil
+}

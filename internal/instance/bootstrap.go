@@ -1,0 +1,126 @@
+package instance
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/pgsync/pgsync/internal/instance/role"
+)
+
+// initPrimary: initdb (data checksums, SCRAM), take the Lease, start,
+// create the roles, route -rw.
+func (m *Manager) initPrimary(ctx context.Context) error {
+	pw := m.cfg.RunDir + "/initdb.pw"
+	if err := os.WriteFile(pw, []byte(m.cfg.Credentials.SuperuserPassword+"\n"), 0o600); err != nil {
+		return fmt.Errorf("write initdb password file: %w", err)
+	}
+	defer os.Remove(pw)
+	m.status.update(func(s *Status) { s.Role = "bootstrapping" })
+	if err := m.runLogged(ctx, "initdb", m.bin.Path("initdb"), "-D", m.cfg.PGData, "-U", "postgres",
+		"--pwfile="+pw, "--auth-local=scram-sha-256", "--auth-host=scram-sha-256",
+		"--data-checksums", "-E", "UTF8", "--locale=C"); err != nil {
+		return err
+	}
+	cd, err := m.controlData()
+	if err != nil {
+		return err
+	}
+	sent, err := m.lease.Acquire(ctx, m.cfg.Instance, cd.SystemID)
+	if err != nil {
+		return err
+	}
+	m.lastRenew = sent
+	if err := m.writeConfig(false, ""); err != nil {
+		return err
+	}
+	if err := m.owner.Start(ctx); err != nil {
+		return err
+	}
+	if err := m.waitAccepting(ctx, 60*time.Second); err != nil {
+		return err
+	}
+	if err := m.db.ensureRoles(ctx, m.cfg.Credentials); err != nil {
+		return err
+	}
+	return m.route(ctx, "")
+}
+
+// clone takes a base backup from the primary and starts as its standby.
+func (m *Manager) clone(ctx context.Context, upstream string) error {
+	h, p, err := splitAddress(upstream)
+	if err != nil {
+		return err
+	}
+	m.status.update(func(s *Status) { s.Role = "bootstrapping" })
+	if err := m.writePassFile(); err != nil {
+		return err
+	}
+	if err := os.RemoveAll(m.cfg.PGData); err != nil {
+		return fmt.Errorf("clear PGDATA: %w", err)
+	}
+	conninfo := fmt.Sprintf("host=%s port=%d user=streaming_replica passfile=%s application_name=%s", h, p, m.passFile(), m.cfg.Instance)
+	if err := m.runLogged(ctx, "pg_basebackup", m.bin.Path("pg_basebackup"), "-D", m.cfg.PGData,
+		"-d", conninfo, "-X", "stream", "-c", "fast", "--no-password"); err != nil {
+		return err
+	}
+	if err := m.writeConfig(true, upstream); err != nil {
+		return err
+	}
+	m.labelOnce(ctx, "replica")
+	return m.owner.Start(ctx)
+}
+
+// rejoin starts a stopped instance as a standby of upstream, rewinding it
+// first only if its timeline diverged from the primary's.
+func (m *Manager) rejoin(ctx context.Context, upstream string) error {
+	h, p, err := splitAddress(upstream)
+	if err != nil {
+		return err
+	}
+	if err := m.writePassFile(); err != nil {
+		return err
+	}
+	cd, err := m.controlData()
+	if err != nil {
+		return err
+	}
+	ptli, hist, err := remoteTimeline(ctx, h, p, m.cfg.Credentials.SuperuserPassword)
+	if err != nil {
+		return err
+	}
+	entries, err := role.ParseHistory(hist)
+	if err != nil {
+		return err
+	}
+	if role.NeedsRewind(cd.TimeLineID, cd.Checkpoint, ptli, entries) {
+		m.log.Warn("timelines diverged: running pg_rewind", "localTimeline", cd.TimeLineID,
+			"localCheckpoint", cd.Checkpoint.String(), "primaryTimeline", ptli)
+		src := fmt.Sprintf("host=%s port=%d user=postgres dbname=postgres passfile=%s", h, p, m.passFile())
+		if err := m.runLogged(ctx, "pg_rewind", m.bin.Path("pg_rewind"), "-D", m.cfg.PGData, "--source-server="+src); err != nil {
+			return err
+		}
+	}
+	if err := m.writeConfig(true, upstream); err != nil {
+		return err
+	}
+	m.labelOnce(ctx, "replica")
+	return m.owner.Start(ctx)
+}
+
+func (m *Manager) waitAccepting(ctx context.Context, limit time.Duration) error {
+	deadline := m.now().Add(limit)
+	for {
+		if _, err := m.db.observe(ctx); err == nil {
+			return nil
+		} else if m.now().After(deadline) {
+			return fmt.Errorf("postgres did not accept connections within %s: %w", limit, err)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
