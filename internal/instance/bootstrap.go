@@ -65,6 +65,7 @@ func (m *Manager) clone(ctx context.Context, upstream string) error {
 		"-d", conninfo, "-X", "stream", "-c", "fast", "--no-password"); err != nil {
 		return err
 	}
+	m.takeover = false
 	if err := m.writeConfig(true, upstream); err != nil {
 		return err
 	}
@@ -102,6 +103,7 @@ func (m *Manager) rejoin(ctx context.Context, upstream string) error {
 			return err
 		}
 	}
+	m.takeover = false
 	if err := m.writeConfig(true, upstream); err != nil {
 		return err
 	}

@@ -59,6 +59,12 @@ func (m *Manager) writeConfig(standby bool, upstream string) error {
 	s := pgconf.Settings{
 		Port: m.cfg.Port, ListenAddresses: m.cfg.ListenAddresses, SocketDir: m.cfg.RunDir,
 		Parameters: m.params,
+		// Only a standby that is about to take over needs it; any other
+		// configuration written drops it.
+		TakeoverRetry: standby && m.takeover,
+	}
+	if !standby {
+		m.takeover = false
 	}
 	if standby && upstream != "" {
 		h, p, err := splitAddress(upstream)

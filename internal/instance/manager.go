@@ -51,6 +51,7 @@ type Manager struct {
 	// State of the loop (only the loop goroutine touches these).
 	params         map[string]string
 	paramsRaw      string
+	takeover       bool // rendered as the switchover target (pgconf.Settings.TakeoverRetry)
 	nextParamsRead time.Time
 	upstream       string
 	routed         bool
@@ -67,7 +68,7 @@ func (m *Manager) observe(ctx context.Context) (role.Input, error) {
 	if err != nil {
 		return in, err
 	}
-	in.Local = role.Local{HasData: has, Up: st.Wanted, Upstream: m.upstream, Routed: m.routed}
+	in.Local = role.Local{HasData: has, Up: st.Wanted, Upstream: m.upstream, Routed: m.routed, Prepared: m.takeover}
 	if st.Wanted && st.Running {
 		q, err := m.db.observe(ctx)
 		if err == nil {
@@ -158,10 +159,17 @@ func (m *Manager) execute(ctx context.Context, in role.Input, act role.Action) e
 	case role.Rejoin:
 		return m.rejoin(ctx, act.Upstream)
 	case role.Follow:
+		m.takeover = false
 		if err := m.writeConfig(true, act.Upstream); err != nil {
 			return err
 		}
 		m.labelOnce(ctx, "replica")
+		return m.owner.Signal(ctx, syscall.SIGHUP)
+	case role.Prepare:
+		m.takeover = true
+		if err := m.writeConfig(true, act.Upstream); err != nil {
+			return err
+		}
 		return m.owner.Signal(ctx, syscall.SIGHUP)
 	case role.Renew:
 		sent, err := m.lease.Renew(ctx, m.cfg.Instance)

@@ -140,7 +140,14 @@ func (w *Writer) WaitAcks(n int, timeout time.Duration) error {
 // MaxGap is the longest time between consecutive acknowledged commits
 // within [from, to]: the write unavailability of an event in that window.
 func MaxGap(acks []Ack, from, to time.Time) time.Duration {
+	g, _, _ := GapBounds(acks, from, to)
+	return g
+}
+
+// GapBounds is MaxGap with the two acknowledgements around the gap.
+func GapBounds(acks []Ack, from, to time.Time) (time.Duration, time.Time, time.Time) {
 	var best time.Duration
+	var start, end time.Time
 	var prev time.Time
 	for _, a := range acks {
 		if a.At.Before(from) {
@@ -149,7 +156,7 @@ func MaxGap(acks []Ack, from, to time.Time) time.Duration {
 		}
 		if !prev.IsZero() {
 			if g := a.At.Sub(prev); g > best {
-				best = g
+				best, start, end = g, prev, a.At
 			}
 		}
 		prev = a.At
@@ -157,7 +164,7 @@ func MaxGap(acks []Ack, from, to time.Time) time.Duration {
 			break
 		}
 	}
-	return best
+	return best, start, end
 }
 
 // Missing returns the acknowledged ids absent from the server at dsn.

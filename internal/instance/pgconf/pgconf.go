@@ -52,6 +52,8 @@ type Settings struct {
 	// PrimaryConnInfo is set for a standby (see ConnInfo); empty on a
 	// primary.
 	PrimaryConnInfo string
+	// TakeoverRetry: this standby is the switchover target (see Render).
+	TakeoverRetry bool
 }
 
 // Render returns the content of pgsync.conf and the parameter names it
@@ -76,8 +78,15 @@ func Render(s Settings) (string, []string) {
 	vals["password_encryption"] = "scram-sha-256"
 	vals["recovery_target_timeline"] = "latest"
 	// A standby waits this long before it retries the WAL stream after the
-	// primary went away; the 5 s default can delay a promotion (DESIGN §6).
+	// primary went away. A promotion noticed while the WAL receiver is
+	// being restarted waits out this interval too (the 5 s default is the
+	// stall of DESIGN §6), so a switchover target renders a much shorter
+	// one while it takes over; the others keep one that does not flood the
+	// log with reconnection attempts during an outage.
 	vals["wal_retrieve_retry_interval"] = "200ms"
+	if s.TakeoverRetry {
+		vals["wal_retrieve_retry_interval"] = "10ms"
+	}
 	if s.PrimaryConnInfo != "" {
 		vals["primary_conninfo"] = s.PrimaryConnInfo
 	}

@@ -34,6 +34,10 @@ func TestRender(t *testing.T) {
 	if got := strings.Join(rejected, ","); got != "Port,bad name,primary_conninfo" {
 		t.Errorf("rejected = %q", got)
 	}
+	target, _ := Render(Settings{Port: 5432, ListenAddresses: "*", SocketDir: "/tmp", PrimaryConnInfo: "host=x", TakeoverRetry: true})
+	if !strings.Contains(target, "wal_retrieve_retry_interval = '10ms'\n") {
+		t.Errorf("a switchover target keeps the slow WAL retry:\n%s", target)
+	}
 	primary, _ := Render(Settings{Port: 5432, ListenAddresses: "*", SocketDir: "/tmp"})
 	if strings.Contains(primary, "primary_conninfo") {
 		t.Errorf("primary config carries primary_conninfo:\n%s", primary)

@@ -50,6 +50,9 @@ type Local struct {
 	// Routed: the -rw EndpointSlice and pod labels were last written for
 	// this instance as primary.
 	Routed bool
+	// Prepared: the running standby's configuration is the switchover
+	// target's (a short WAL retry interval).
+	Prepared bool
 }
 
 // Input is everything Decide looks at.
@@ -82,8 +85,13 @@ const (
 	// Rejoin: the stopped instance checks timelines against Upstream
 	// (pg_rewind if they diverged), then starts as its standby.
 	Rejoin
-	// Follow: a running standby switches primary_conninfo to Upstream.
+	// Follow: a running standby switches primary_conninfo to Upstream
+	// (and drops the target's configuration if it has it).
 	Follow
+	// Prepare: the switchover target, still streaming from the old
+	// primary, reloads with a short WAL retry interval so that its
+	// promotion cannot wait out a WAL receiver restart.
+	Prepare
 	// Renew the Lease.
 	Renew
 	// Demote: CHECKPOINT, fast stop, publish the final LSN, release.
@@ -96,7 +104,7 @@ const (
 	Fence
 )
 
-var kindNames = [...]string{"wait", "init-primary", "clone", "start-primary", "start-standby", "rejoin", "follow", "renew", "demote", "promote", "route", "fence"}
+var kindNames = [...]string{"wait", "init-primary", "clone", "start-primary", "start-standby", "rejoin", "follow", "prepare", "renew", "demote", "promote", "route", "fence"}
 
 func (k Kind) String() string {
 	if int(k) < len(kindNames) {
@@ -155,6 +163,12 @@ func Decide(in Input) Action {
 		}
 		if pg.Upstream != l.PrimaryAddress {
 			return Action{Kind: Follow, Upstream: l.PrimaryAddress, Reason: fmt.Sprintf("primary is now %s", l.Holder)}
+		}
+		if l.Target == in.Self && pg.Accepting && pg.InRecovery && !pg.Prepared {
+			return Action{Kind: Prepare, Upstream: l.PrimaryAddress, Reason: "switchover target: prepare to take over"}
+		}
+		if l.Target != in.Self && pg.Prepared {
+			return Action{Kind: Follow, Upstream: l.PrimaryAddress, Reason: "no longer the switchover target"}
 		}
 		return wait("standby of %s", l.Holder)
 	}
