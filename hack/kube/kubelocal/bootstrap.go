@@ -23,8 +23,9 @@ const (
 
 // bootstrapObjects creates what the cluster needs before its nodes and DNS
 // come up: the default StorageClass `standard`, the kube-dns Service with a
-// hand-made EndpointSlice pointing at CoreDNS on the node, and CoreDNS's RBAC.
-func bootstrapObjects(ctx context.Context, cfg *rest.Config, nodeIP string) error {
+// hand-made EndpointSlice pointing at CoreDNS on the bridge address, and
+// CoreDNS's RBAC.
+func bootstrapObjects(ctx context.Context, cfg *rest.Config) error {
 	cs, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
 		return err
@@ -94,7 +95,7 @@ func bootstrapObjects(ctx context.Context, cfg *rest.Config, nodeIP string) erro
 		},
 		AddressType: discoveryv1.AddressTypeIPv4,
 		Endpoints: []discoveryv1.Endpoint{{
-			Addresses:  []string{nodeIP},
+			Addresses:  []string{podGateway},
 			Conditions: discoveryv1.EndpointConditions{Ready: &ready},
 			NodeName:   ptr(nodeName),
 		}},

@@ -20,7 +20,7 @@ func writeConfigs(p paths, nodeIP string) error {
 		filepath.Join(p.cniConfDir(), "10-pgsync.conflist"): cniConfig(p),
 		p.conf("kubelet.yaml"):                              kubeletConfig(p, nodeIP),
 		p.conf("kube-proxy.yaml"):                           kubeProxyConfig(p, nodeIP),
-		p.conf("Corefile"):                                  corefile(p, nodeIP),
+		p.conf("Corefile"):                                  corefile(p, podGateway),
 		p.conf("resolv.conf"):                               "# pods use cluster DNS (" + dnsServiceIP + "); the host's resolvers are not handed to them\n",
 	}
 	for name, text := range files {
@@ -165,9 +165,9 @@ iptables:
 `, p.conf("kube-proxy.kubeconfig"), podSupernet, nodeName, nodeIP, nodeIP)
 }
 
-// corefile serves cluster.local only; with no forward plugin no query ever
-// leaves the machine.
-func corefile(p paths, nodeIP string) string {
+// corefile serves cluster.local only, on addr (the bridge address kube-up
+// creates); with no forward plugin no query ever leaves the machine.
+func corefile(p paths, addr string) string {
 	return fmt.Sprintf(`.:53 {
     bind %s
     errors
@@ -179,7 +179,7 @@ func corefile(p paths, nodeIP string) string {
     }
     cache 5
 }
-`, nodeIP, clusterDomain, p.conf("coredns.kubeconfig"))
+`, addr, clusterDomain, p.conf("coredns.kubeconfig"))
 }
 
 // component is one host process of the cluster, in start order.

@@ -66,13 +66,13 @@ func TestConfigsCarryTheNetworkLayout(t *testing.T) {
 		{cniConfig(p), `"subnet": "198.18.0.0/24"`},
 		{cniConfig(p), `"ipMasq": false`},
 		{containerdConfig(p), `restrict_oom_score_adj = true`},
-		{corefile(p, ip), "bind " + ip},
+		{corefile(p, podGateway), "bind " + podGateway},
 	} {
 		if !strings.Contains(tc.text, tc.want) {
 			t.Errorf("config lacks %q:\n%s", tc.want, tc.text)
 		}
 	}
-	if strings.Contains(corefile(p, ip), "forward") {
+	if strings.Contains(corefile(p, podGateway), "forward") {
 		t.Error("the Corefile forwards queries: they could leave the machine")
 	}
 	args := map[string][]string{}

@@ -91,7 +91,7 @@ func (s *supervisor) start(ctx context.Context) error {
 			if err := waitURL(ctx, c, admin.Host+"/readyz", "ok"); err != nil {
 				return err
 			}
-			return bootstrapObjects(ctx, admin, s.nodeIP)
+			return bootstrapObjects(ctx, admin)
 		}},
 		{"kube-controller-manager", func(ctx context.Context) error {
 			return waitURL(ctx, insecureClient(), "https://127.0.0.1:10257/healthz", "ok")
