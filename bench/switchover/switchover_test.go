@@ -182,7 +182,12 @@ func runManaged(b *testing.B, c *insttest.Cluster, w *insttest.Writer, primary, 
 		if err := w.WaitAcks(200, time.Minute); err != nil {
 			b.Fatal(err)
 		}
-		r.gaps = append(r.gaps, insttest.MaxGap(w.Acks(), t0, time.Now()))
+		gap, from, until := insttest.GapBounds(w.Acks(), t0, time.Now())
+		r.gaps = append(r.gaps, gap)
+		if os.Getenv("BENCH_VERBOSE") != "" {
+			b.Logf("pgsync %s -> %s: writes stopped %s from %s to %s", c.Instances[primary].Name, c.Instances[to].Name,
+				gap, from.UTC().Format("15:04:05.000"), until.UTC().Format("15:04:05.000"))
+		}
 		primary = to
 	}
 	// The last old primary rejoins before the managers stop, so the
