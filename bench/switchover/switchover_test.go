@@ -8,7 +8,9 @@
 //
 //	go test -run '^$' -bench Switchover -benchtime=1x -timeout 30m ./bench/switchover
 //
-// BENCH_SWITCHOVERS sets the number of switchovers of each kind (10).
+// BENCH_SWITCHOVERS sets the number of switchovers of each kind (10);
+// BENCH_VERBOSE=1 logs each managed switchover's gap and its bounds;
+// PGSYNC_KEEP=1 keeps the data directories and logs.
 package switchover
 
 import (
