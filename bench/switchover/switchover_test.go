@@ -33,7 +33,7 @@ import (
 	"github.com/pgsync/pgsync/internal/instance"
 	"github.com/pgsync/pgsync/internal/instance/insttest"
 	"github.com/pgsync/pgsync/internal/instance/lease"
-	"github.com/pgsync/pgsync/internal/instance/pgconf"
+	"github.com/pgsync/pgsync/internal/instance/conffile"
 	"github.com/pgsync/pgsync/internal/instance/role"
 	"github.com/pgsync/pgsync/test/kubeenv"
 )
@@ -229,16 +229,16 @@ func writeStandbyConf(b *testing.B, c *insttest.Cluster, inst *insttest.Instance
 	if raw, err := os.ReadFile(c.ParametersFile); err == nil {
 		_ = jsonUnmarshal(raw, &params)
 	}
-	conf, _ := pgconf.Render(pgconf.Settings{
+	conf, _ := conffile.Render(conffile.Settings{
 		Port: inst.Port, ListenAddresses: "127.0.0.1", SocketDir: inst.RunDir, Parameters: params,
-		PrimaryConnInfo: pgconf.ConnInfo("127.0.0.1", primary.Port, pgconf.ReplicationUser, inst.Name, filepath.Join(inst.RunDir, "pgpass")),
+		PrimaryConnInfo: conffile.ConnInfo("127.0.0.1", primary.Port, conffile.ReplicationUser, inst.Name, filepath.Join(inst.RunDir, "pgpass")),
 	})
 	write := func(name string, data []byte) {
 		if err := c.WriteFileAs(filepath.Join(inst.PGData, name), data); err != nil {
 			b.Fatal(err)
 		}
 	}
-	write(pgconf.FileName, []byte(conf))
+	write(conffile.FileName, []byte(conf))
 	write("standby.signal", nil)
 }
 

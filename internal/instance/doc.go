@@ -4,7 +4,7 @@
 //
 //   - reaper: PID-1 zombie reaping (its own package, with the why);
 //   - postmaster: the one goroutine that owns the postgres process;
-//   - pgconf, pglog, pgbin: pure configuration rendering, log relaying and
+//   - conffile, pglog, pgbin: pure configuration rendering, log relaying and
 //     binary discovery;
 //   - role: the pure decision "what next?" from (Lease, local postgres);
 //   - lease: the Kubernetes side (Lease watch and writes, -rw routing);

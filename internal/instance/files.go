@@ -12,7 +12,7 @@ import (
 	"strings"
 
 	"github.com/pgsync/pgsync/internal/instance/pgbin"
-	"github.com/pgsync/pgsync/internal/instance/pgconf"
+	"github.com/pgsync/pgsync/internal/instance/conffile"
 	"github.com/pgsync/pgsync/internal/instance/role"
 )
 
@@ -33,9 +33,9 @@ func writeFileAtomic(path string, data []byte) error {
 func (m *Manager) passFile() string { return filepath.Join(m.cfg.RunDir, "pgpass") }
 
 func (m *Manager) writePassFile() error {
-	return writeFileAtomic(m.passFile(), []byte(pgconf.PassFile(
-		pgconf.PassEntry{Host: "*", Port: "*", User: pgconf.ReplicationUser, Password: m.cfg.Credentials.ReplicationPassword},
-		pgconf.PassEntry{Host: "*", Port: "*", User: "postgres", Password: m.cfg.Credentials.SuperuserPassword},
+	return writeFileAtomic(m.passFile(), []byte(conffile.PassFile(
+		conffile.PassEntry{Host: "*", Port: "*", User: conffile.ReplicationUser, Password: m.cfg.Credentials.ReplicationPassword},
+		conffile.PassEntry{Host: "*", Port: "*", User: "postgres", Password: m.cfg.Credentials.SuperuserPassword},
 	)))
 }
 
@@ -56,7 +56,7 @@ func splitAddress(addr string) (string, int, error) {
 // include pgsync.conf, and creates or removes standby.signal. upstream ""
 // on a standby means "no primary to follow yet".
 func (m *Manager) writeConfig(standby bool, upstream string) error {
-	s := pgconf.Settings{
+	s := conffile.Settings{
 		Port: m.cfg.Port, ListenAddresses: m.cfg.ListenAddresses, SocketDir: m.cfg.RunDir,
 		Parameters: m.params,
 		// Only a standby that is about to take over needs it; any other
@@ -71,17 +71,17 @@ func (m *Manager) writeConfig(standby bool, upstream string) error {
 		if err != nil {
 			return err
 		}
-		s.PrimaryConnInfo = pgconf.ConnInfo(h, p, pgconf.ReplicationUser, m.cfg.Instance, m.passFile())
+		s.PrimaryConnInfo = conffile.ConnInfo(h, p, conffile.ReplicationUser, m.cfg.Instance, m.passFile())
 	}
-	conf, rejected := pgconf.Render(s)
+	conf, rejected := conffile.Render(s)
 	m.status.update(func(st *Status) { st.RejectedParameters = rejected })
 	if len(rejected) > 0 {
 		m.log.Warn("ignoring parameters that pgsync manages", "parameters", rejected)
 	}
-	if err := writeFileAtomic(filepath.Join(m.cfg.PGData, pgconf.FileName), []byte(conf)); err != nil {
+	if err := writeFileAtomic(filepath.Join(m.cfg.PGData, conffile.FileName), []byte(conf)); err != nil {
 		return err
 	}
-	if err := writeFileAtomic(filepath.Join(m.cfg.PGData, "pg_hba.conf"), []byte(pgconf.HBA())); err != nil {
+	if err := writeFileAtomic(filepath.Join(m.cfg.PGData, "pg_hba.conf"), []byte(conffile.HBA())); err != nil {
 		return err
 	}
 	if err := ensureInclude(filepath.Join(m.cfg.PGData, "postgresql.conf")); err != nil {
@@ -107,13 +107,13 @@ func ensureInclude(path string) error {
 	if err != nil {
 		return fmt.Errorf("read postgresql.conf: %w", err)
 	}
-	if strings.Contains(string(b), pgconf.IncludeLine) {
+	if strings.Contains(string(b), conffile.IncludeLine) {
 		return nil
 	}
 	if len(b) > 0 && b[len(b)-1] != '\n' {
 		b = append(b, '\n')
 	}
-	b = append(b, []byte(pgconf.IncludeLine+"\n")...)
+	b = append(b, []byte(conffile.IncludeLine+"\n")...)
 	return writeFileAtomic(path, b)
 }
 

@@ -51,7 +51,7 @@ type Manager struct {
 	// State of the loop (only the loop goroutine touches these).
 	params         map[string]string
 	paramsRaw      string
-	takeover       bool // rendered as the switchover target (pgconf.Settings.TakeoverRetry)
+	takeover       bool // rendered as the switchover target (conffile.Settings.TakeoverRetry)
 	nextParamsRead time.Time
 	upstream       string
 	routed         bool

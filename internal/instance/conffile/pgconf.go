@@ -1,10 +1,10 @@
-// Package pgconf renders the part of PostgreSQL's configuration that the
+// Package conffile renders the part of PostgreSQL's configuration that the
 // instance manager owns: `pgsync.conf` (included from postgresql.conf) with
 // the Cluster's parameters and the replication settings, and pg_hba.conf.
 // Everything here is pure text in, text out.
 //
 // It must not import client-go, pgx or any other pgsync package.
-package pgconf
+package conffile
 
 import (
 	"fmt"
