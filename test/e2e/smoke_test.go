@@ -315,7 +315,8 @@ func waitUpdateRevision(ctx context.Context, t *testing.T, cs kubernetes.Interfa
 }
 
 // checkDNSFromPod runs a pod (restricted-compliant, the 15.18 image) that
-// resolves host and connects to PostgreSQL through it.
+// resolves host, connects to PostgreSQL through it, and opens a connection to
+// the API server through the kubernetes Service.
 func checkDNSFromPod(ctx context.Context, t *testing.T, cs kubernetes.Interface, ns, host string) {
 	t.Helper()
 	yes, no := true, false
@@ -330,7 +331,10 @@ func checkDNSFromPod(ctx context.Context, t *testing.T, cs kubernetes.Interface,
 			},
 			Containers: []corev1.Container{{
 				Name: "check", Image: image1518, ImagePullPolicy: corev1.PullIfNotPresent,
-				Command: []string{"sh", "-c", fmt.Sprintf("getent hosts %[1]s && pg_isready -h %[1]s -p 5432 -t 20", host)},
+				// Also the API server through the kubernetes Service, as
+				// pgsync's instance manager reaches it from its pod.
+				Command: []string{"bash", "-c", fmt.Sprintf("getent hosts %[1]s && pg_isready -h %[1]s -p 5432 -t 20 && "+
+					"timeout 10 bash -c 'exec 3<>/dev/tcp/kubernetes.default.svc.cluster.local/443' && echo API server reachable", host)},
 				SecurityContext: &corev1.SecurityContext{
 					AllowPrivilegeEscalation: &no, RunAsNonRoot: &yes,
 					Capabilities: &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
