@@ -31,9 +31,9 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/pgsync/pgsync/internal/instance"
+	"github.com/pgsync/pgsync/internal/instance/conffile"
 	"github.com/pgsync/pgsync/internal/instance/insttest"
 	"github.com/pgsync/pgsync/internal/instance/lease"
-	"github.com/pgsync/pgsync/internal/instance/conffile"
 	"github.com/pgsync/pgsync/internal/instance/role"
 	"github.com/pgsync/pgsync/test/kubeenv"
 )

@@ -11,8 +11,8 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/pgsync/pgsync/internal/instance/pgbin"
 	"github.com/pgsync/pgsync/internal/instance/conffile"
+	"github.com/pgsync/pgsync/internal/instance/pgbin"
 	"github.com/pgsync/pgsync/internal/instance/role"
 )
 
