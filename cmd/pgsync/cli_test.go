@@ -16,6 +16,8 @@ import (
 	"github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/plumbing/object"
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/pgsync/pgsync/test/prereq"
 )
 
 // gitRepo is a real Git repository in a temporary directory, driven with
@@ -28,7 +30,7 @@ type gitRepo struct {
 func newGitRepo(t testing.TB) *gitRepo {
 	t.Helper()
 	if _, err := exec.LookPath("git"); err != nil {
-		t.Skip("git is not installed")
+		prereq.Missing(t, "git is not installed: these tests drive real repositories with it")
 	}
 	r := &gitRepo{t: t, dir: t.TempDir()}
 	r.git("init", "-q", "-b", "main")

@@ -14,6 +14,8 @@ import (
 	"github.com/go-git/go-git/v5/config"
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/object"
+
+	"github.com/pgsync/pgsync/test/prereq"
 )
 
 func TestMain(m *testing.M) {
@@ -30,10 +32,7 @@ func requireGit(t testing.TB) {
 	t.Helper()
 	for _, bin := range []string{"git", "git-upload-pack", "git-receive-pack"} {
 		if _, err := exec.LookPath(bin); err != nil {
-			if os.Getenv("PGSYNC_REQUIRE_INTEGRATION") == "1" {
-				t.Fatalf("%s is required (PGSYNC_REQUIRE_INTEGRATION=1): %v", bin, err)
-			}
-			t.Skipf("%s not found on PATH: this test serves repositories with real git", bin)
+			prereq.Missing(t, "%s not found on PATH: this test serves repositories with real git", bin)
 		}
 	}
 }

@@ -8,10 +8,12 @@ import (
 	"strconv"
 	"syscall"
 
-	"github.com/pgsync/pgsync/internal/instance/pgbin"
 	"os"
 	"strings"
 	"testing"
+
+	"github.com/pgsync/pgsync/internal/instance/pgbin"
+	"github.com/pgsync/pgsync/test/prereq"
 )
 
 func TestLoadCredentials(t *testing.T) {
@@ -109,10 +111,7 @@ func TestScramVerifierFormat(t *testing.T) {
 func TestControlFileMatchesPgControldata(t *testing.T) {
 	bin, err := pgbin.Find(os.Getenv("PGSYNC_PG_BIN"), pgbin.DefaultGlobs)
 	if err != nil {
-		if os.Getenv("PGSYNC_REQUIRE_INTEGRATION") == "1" {
-			t.Fatal(err)
-		}
-		t.Skipf("PostgreSQL binaries not found: %v", err)
+		prereq.Missing(t, "PostgreSQL binaries not found: %v", err)
 	}
 	base, err := os.MkdirTemp("", "pgctl-")
 	if err != nil {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/pgsync/pgsync/internal/pgconf"
 	"github.com/pgsync/pgsync/internal/pgconf/pgsettings"
+	"github.com/pgsync/pgsync/test/prereq"
 )
 
 // pg15BinDir is where the PostgreSQL 15 binaries live; override with
@@ -23,16 +24,6 @@ func pg15BinDir() string {
 		return d
 	}
 	return "/usr/lib/postgresql/15/bin"
-}
-
-// skipOrFail skips the test for a missing prerequisite, unless CI demands
-// integration tests (PGSYNC_REQUIRE_INTEGRATION=1), where it fails.
-func skipOrFail(t *testing.T, format string, args ...any) {
-	t.Helper()
-	if os.Getenv("PGSYNC_REQUIRE_INTEGRATION") == "1" {
-		t.Fatalf(format, args...)
-	}
-	t.Skipf(format, args...)
 }
 
 // preloadable returns those of libs whose shared object is installed in the
@@ -66,9 +57,9 @@ func TestPG15TableMatchesLivePgSettings(t *testing.T) {
 	res, err := pgsettings.Dump(context.Background(), pgsettings.Options{BinDir: binDir, Preload: libs})
 	switch {
 	case errors.Is(err, pgsettings.ErrNoBinaries):
-		skipOrFail(t, "PostgreSQL 15 binaries not available (set PGSYNC_PG15_BINDIR): %v", err)
+		prereq.Missing(t, "PostgreSQL 15 binaries not available (set PGSYNC_PG15_BINDIR): %v", err)
 	case errors.Is(err, pgsettings.ErrNoUser):
-		skipOrFail(t, "cannot run postgres as an unprivileged user: %v", err)
+		prereq.Missing(t, "cannot run postgres as an unprivileged user: %v", err)
 	case err != nil:
 		t.Fatalf("dump pg_settings: %v", err)
 	}

@@ -432,25 +432,6 @@ func TestPlanOrdersByLag(t *testing.T) {
 	}
 }
 
-// Scale down that would remove the primary switches over first.
-func TestPlanScaleDownMovesPrimary(t *testing.T) {
-	base, head := mustLoad(t, website(img131, 3))[0], mustLoad(t, website(img131, 2))[0]
-	observed := Converged([]*cluster.Cluster{base})
-	observed.Clusters[0].Primary = 2
-	p, err := Make([]*cluster.Cluster{head}, observed, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := []string{
-		"update-objects",
-		"switchover website-2 primary website-2→website-0",
-		"remove-instance website-2 standby",
-	}
-	if diff := cmp.Diff(want, steps(p.Clusters[0])); diff != "" {
-		t.Errorf("(-want +got):\n%s", diff)
-	}
-}
-
 func TestInvariantOneInstanceAtATimePrimaryLast(t *testing.T) {
 	// Over many shapes, every restart step names one instance, each
 	// instance restarts at most once, and the primary's restart (or the
@@ -517,26 +498,47 @@ func TestSeedFileCreatesPrimaryThenStandbys(t *testing.T) {
 	}
 }
 
-// Scale down that removes the primary during an image update: the primary
-// first moves to a remaining standby (none is updated yet), then the kept
-// instances roll as usual.
-func TestPlanScaleDownMovesPrimaryDuringUpdate(t *testing.T) {
-	base, head := mustLoad(t, website(img131, 3))[0], mustLoad(t, website(img132, 2))[0]
-	observed := Converged([]*cluster.Cluster{base})
-	observed.Clusters[0].Primary = 2
-	p, err := Make([]*cluster.Cluster{head}, observed, Options{})
-	if err != nil {
-		t.Fatal(err)
+// Scale down that would remove the primary switches over first; during an
+// image update no standby is updated yet, so any ready one takes over, and
+// the kept instances then roll as usual.
+func TestPlanScaleDownMovesPrimary(t *testing.T) {
+	tests := []struct {
+		name      string
+		headImage string
+		want      []string
+	}{
+		{
+			name: "scale down only", headImage: img131,
+			want: []string{
+				"update-objects",
+				"switchover website-2 primary website-2→website-0",
+				"remove-instance website-2 standby",
+			},
+		},
+		{
+			name: "scale down during an image update", headImage: img132,
+			want: []string{
+				"update-objects",
+				"switchover website-2 primary website-2→website-0",
+				"remove-instance website-2 standby",
+				"restart-instance website-1 standby 13.1→13.2",
+				"switchover website-0 primary website-0→website-1",
+				"restart-instance website-0 standby 13.1→13.2",
+			},
+		},
 	}
-	want := []string{
-		"update-objects",
-		"switchover website-2 primary website-2→website-0",
-		"remove-instance website-2 standby",
-		"restart-instance website-1 standby 13.1→13.2",
-		"switchover website-0 primary website-0→website-1",
-		"restart-instance website-0 standby 13.1→13.2",
-	}
-	if diff := cmp.Diff(want, steps(p.Clusters[0])); diff != "" {
-		t.Errorf("(-want +got):\n%s", diff)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			base, head := mustLoad(t, website(img131, 3))[0], mustLoad(t, website(tt.headImage, 2))[0]
+			observed := Converged([]*cluster.Cluster{base})
+			observed.Clusters[0].Primary = 2
+			p, err := Make([]*cluster.Cluster{head}, observed, Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(tt.want, steps(p.Clusters[0])); diff != "" {
+				t.Errorf("(-want +got):\n%s", diff)
+			}
+		})
 	}
 }

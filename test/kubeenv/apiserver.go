@@ -19,7 +19,9 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 
+	"github.com/pgsync/pgsync/hack/kube/kubelayout"
 	"github.com/pgsync/pgsync/hack/kube/pki"
+	"github.com/pgsync/pgsync/test/prereq"
 )
 
 // ServiceCIDR is the Service range of every kube-apiserver kubeenv starts; it
@@ -67,7 +69,7 @@ func APIServer(t testing.TB) *rest.Config {
 		}
 	}
 	if shared.missing != "" {
-		unavailable(t, "kubeenv: %s", shared.missing)
+		prereq.Missing(t, "kubeenv: %s", shared.missing)
 	}
 	if shared.err != nil {
 		t.Fatalf("kubeenv: start etcd + kube-apiserver: %v", shared.err)
@@ -102,11 +104,11 @@ func startAPIServer(t testing.TB) (*apiServer, string, error) {
 	if err != nil {
 		return nil, "etcd is not installed (apt-get install etcd-server, or make kube-deps)", nil
 	}
-	root, err := repoRoot()
+	root, err := kubelayout.Root()
 	if err != nil {
 		return nil, "", err
 	}
-	vers, err := versions(root)
+	vers, err := kubelayout.Versions(root)
 	if err != nil {
 		return nil, "", err
 	}

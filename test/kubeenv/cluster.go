@@ -15,6 +15,9 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/pgsync/pgsync/hack/kube/kubelayout"
+	"github.com/pgsync/pgsync/test/prereq"
 )
 
 // E2EEnv asks Cluster to start the local cluster when it is not running
@@ -55,7 +58,7 @@ func Cluster(t testing.TB) *Env {
 	t.Helper()
 	cluster.once.Do(func() { cluster.cfg, cluster.missing, cluster.err = connectCluster(t) })
 	if cluster.missing != "" {
-		unavailable(t, "kubeenv: %s", cluster.missing)
+		prereq.Missing(t, "kubeenv: %s", cluster.missing)
 	}
 	if cluster.err != nil {
 		t.Fatalf("kubeenv: local cluster: %v", cluster.err)
@@ -73,13 +76,13 @@ func connectCluster(t testing.TB) (*rest.Config, string, error) {
 	if cfg, err := readyConfig(path); err == nil {
 		return cfg, "", nil
 	}
-	if os.Getenv(E2EEnv) != "1" && os.Getenv(RequireEnv) != "1" {
+	if os.Getenv(E2EEnv) != "1" && !prereq.Required() {
 		return nil, fmt.Sprintf("the local cluster is not running (no ready API server behind %s): run `make kube-up`, or `make e2e`", path), nil
 	}
 	if os.Geteuid() != 0 {
 		return nil, "starting the local cluster needs root (containerd, kubelet, iptables)", nil
 	}
-	root, err := repoRoot()
+	root, err := kubelayout.Root()
 	if err != nil {
 		return nil, "", err
 	}
@@ -94,7 +97,7 @@ func connectCluster(t testing.TB) (*rest.Config, string, error) {
 			return nil, fmt.Sprintf("the local cluster is not running and starting it needs about %s, more than this test binary's -timeout leaves: run `make kube-up` first", need), nil
 		}
 	}
-	bin := filepath.Join(cacheRoot(), "kubelocal")
+	bin := filepath.Join(kubelayout.CacheDir(), "kubelocal")
 	t.Logf("kubeenv: starting the local cluster with %s up", bin)
 	build := exec.Command("go", "build", "-trimpath", "-o", bin, "./hack/kube/kubelocal")
 	build.Dir = root
@@ -138,20 +141,20 @@ func readyConfig(path string) (*rest.Config, error) {
 
 // cacheWarm reports whether hack/kube's binaries and images are all cached.
 func cacheWarm(root string) bool {
-	vers, err := versions(root)
+	vers, err := kubelayout.Versions(root)
 	if err != nil {
 		return false
 	}
-	files := []string{filepath.Join(cacheRoot(), "coredns-"+vers["COREDNS_VERSION"], "coredns")}
+	files := []string{kubelayout.CoreDNSBin(kubelayout.CacheDir(), vers["COREDNS_VERSION"])}
 	for _, c := range []string{"kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubelet", "kube-proxy"} {
-		files = append(files, filepath.Join(cacheRoot(), vers["KUBE_VERSION"], "bin", c))
+		files = append(files, kubelayout.KubeBin(kubelayout.CacheDir(), vers["KUBE_VERSION"], c))
 	}
 	for _, f := range files {
 		if _, err := os.Stat(f); err != nil {
 			return false
 		}
 	}
-	index, err := os.ReadFile(filepath.Join(cacheRoot(), "images", "oci", "index.json"))
+	index, err := os.ReadFile(filepath.Join(kubelayout.LayoutDir(kubelayout.CacheDir()), "index.json"))
 	if err != nil {
 		return false
 	}

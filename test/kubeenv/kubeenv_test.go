@@ -11,6 +11,8 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+
+	"github.com/pgsync/pgsync/hack/kube/kubelayout"
 )
 
 func TestMain(m *testing.M) { os.Exit(Main(m)) }
@@ -25,11 +27,11 @@ func TestAPIServerServesVersionAndRBAC(t *testing.T) {
 	if err != nil {
 		t.Fatalf("server version: %v", err)
 	}
-	root, err := repoRoot()
+	root, err := kubelayout.Root()
 	if err != nil {
 		t.Fatal(err)
 	}
-	vers, err := versions(root)
+	vers, err := kubelayout.Versions(root)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -101,11 +103,11 @@ func BenchmarkAPIServerStart(b *testing.B) {
 	if err != nil {
 		b.Skip("etcd is not installed")
 	}
-	root, err := repoRoot()
+	root, err := kubelayout.Root()
 	if err != nil {
 		b.Fatal(err)
 	}
-	vers, err := versions(root)
+	vers, err := kubelayout.Versions(root)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -1,14 +1,13 @@
 package main
 
 import (
-	"bufio"
-	"bytes"
 	"errors"
 	"fmt"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+
+	"github.com/pgsync/pgsync/hack/kube/kubelayout"
 )
 
 // Fixed addresses of the cluster (see docs/local-kubernetes.md, "Network").
@@ -46,78 +45,25 @@ type paths struct {
 }
 
 func defaultPaths() (paths, error) {
-	p := paths{
-		cache: envOr("PGSYNC_KUBE_CACHE", "/var/cache/pgsync/kube"),
-		state: envOr("PGSYNC_KUBE_STATE", "/var/lib/pgsync/kube"),
-		run:   envOr("PGSYNC_KUBE_RUN", "/run/pgsync-kube"),
-	}
-	repo, err := findRepo()
+	p := paths{cache: kubelayout.CacheDir(), state: kubelayout.StateDir(), run: kubelayout.RunDir()}
+	repo, err := kubelayout.Root()
 	if err != nil {
 		return p, err
 	}
 	p.repo = repo
-	data, err := os.ReadFile(filepath.Join(repo, "hack", "kube", "versions.env"))
-	if err != nil {
-		return p, fmt.Errorf("read versions: %w", err)
-	}
-	p.versions = parseEnv(data)
-	if p.versions["KUBE_VERSION"] == "" || p.versions["COREDNS_VERSION"] == "" {
-		return p, errors.New("hack/kube/versions.env lacks KUBE_VERSION or COREDNS_VERSION")
-	}
-	return p, nil
-}
-
-func envOr(k, def string) string {
-	if v := os.Getenv(k); v != "" {
-		return v
-	}
-	return def
-}
-
-func findRepo() (string, error) {
-	if r := os.Getenv("PGSYNC_ROOT"); r != "" {
-		return r, nil
-	}
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "hack", "kube", "versions.env")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("run kubelocal from the pgsync checkout (or set PGSYNC_ROOT)")
-		}
-		dir = parent
-	}
-}
-
-func parseEnv(data []byte) map[string]string {
-	out := map[string]string{}
-	sc := bufio.NewScanner(bytes.NewReader(data))
-	for sc.Scan() {
-		line := strings.TrimSpace(sc.Text())
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
-		}
-		if k, v, ok := strings.Cut(line, "="); ok {
-			out[k] = strings.Trim(v, `"'`)
-		}
-	}
-	return out
+	p.versions, err = kubelayout.Versions(repo)
+	return p, err
 }
 
 func (p paths) kubeBin(name string) string {
-	return filepath.Join(p.cache, p.versions["KUBE_VERSION"], "bin", name)
+	return kubelayout.KubeBin(p.cache, p.versions["KUBE_VERSION"], name)
 }
 func (p paths) corednsBin() string {
-	return filepath.Join(p.cache, "coredns-"+p.versions["COREDNS_VERSION"], "coredns")
+	return kubelayout.CoreDNSBin(p.cache, p.versions["COREDNS_VERSION"])
 }
 func (p paths) imagesDir() string       { return filepath.Join(p.cache, "images") }
-func (p paths) layoutDir() string       { return filepath.Join(p.imagesDir(), "oci") }
-func (p paths) kubeconfig() string      { return filepath.Join(p.state, "admin.kubeconfig") }
+func (p paths) layoutDir() string       { return kubelayout.LayoutDir(p.cache) }
+func (p paths) kubeconfig() string      { return kubelayout.Kubeconfig(p.state) }
 func (p paths) pki(f string) string     { return filepath.Join(p.state, "pki", f) }
 func (p paths) conf(f string) string    { return filepath.Join(p.state, "conf", f) }
 func (p paths) logFile(n string) string { return filepath.Join(p.state, "logs", n+".log") }

@@ -36,24 +36,13 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 
+	"github.com/pgsync/pgsync/hack/kube/kubelayout"
 	"github.com/pgsync/pgsync/internal/instance"
 	"github.com/pgsync/pgsync/internal/instance/lease"
 	"github.com/pgsync/pgsync/internal/instance/pgbin"
 	"github.com/pgsync/pgsync/test/kubeenv"
+	"github.com/pgsync/pgsync/test/prereq"
 )
-
-// RequireEnv makes a missing prerequisite a failure instead of a skip.
-const RequireEnv = "PGSYNC_REQUIRE_INTEGRATION"
-
-// Unavailable skips (or, in CI, fails) for a missing prerequisite.
-func Unavailable(t testing.TB, format string, args ...any) {
-	t.Helper()
-	msg := fmt.Sprintf(format, args...)
-	if os.Getenv(RequireEnv) == "1" {
-		t.Fatalf("%s (%s=1, so this is a failure)", msg, RequireEnv)
-	}
-	t.Skipf("%s (set %s=1 to make this a failure)", msg, RequireEnv)
-}
 
 // Passwords used by the test clusters (test-only values).
 const (
@@ -122,7 +111,7 @@ func Binary(t testing.TB) string {
 			buildErr = err
 			return
 		}
-		root, err := moduleRoot()
+		root, err := kubelayout.Root()
 		if err != nil {
 			buildErr = err
 			return
@@ -141,25 +130,6 @@ func Binary(t testing.TB) string {
 	return buildPath
 }
 
-// moduleRoot is the nearest directory above the working directory (go test
-// runs in the package's) holding go.mod.
-func moduleRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", fmt.Errorf("go.mod not found above the working directory")
-		}
-		dir = parent
-	}
-}
-
 // NewCluster prepares n instances (not started) of cluster "name": a
 // namespace, RBAC for the managers' identity, the Lease with target
 // NAME-0, a selector-less NAME-rw Service, and pod objects to label.
@@ -167,14 +137,14 @@ func NewCluster(t testing.TB, name string, n int) *Cluster {
 	t.Helper()
 	bin, err := pgbin.Find(os.Getenv("PGSYNC_PG_BIN"), pgbin.DefaultGlobs)
 	if err != nil {
-		Unavailable(t, "PostgreSQL server binaries not found: %v", err)
+		prereq.Missing(t, "PostgreSQL server binaries not found: %v", err)
 	}
 	var cred *syscall.Credential
 	owner := [2]int{os.Getuid(), os.Getgid()}
 	if os.Getuid() == 0 {
 		u, err := user.Lookup("postgres")
 		if err != nil {
-			Unavailable(t, "running as root and there is no 'postgres' OS user to run postgres as: %v", err)
+			prereq.Missing(t, "running as root and there is no 'postgres' OS user to run postgres as: %v", err)
 		}
 		uid, _ := strconv.Atoi(u.Uid)
 		gid, _ := strconv.Atoi(u.Gid)
