@@ -407,3 +407,17 @@ func TestPlanRemoteRepository(t *testing.T) {
 		t.Fatalf("after a push: code %d stdout %q stderr %q", res.code, res.stdout, res.stderr)
 	}
 }
+
+// plan refuses invalid desired state exactly as validate does: exit 1, one
+// FILE:LINE:COL line per problem, and no plan on stdout.
+func TestPlanInvalidHead(t *testing.T) {
+	repo := newGitRepo(t)
+	repo.commit("website", map[string]string{"clusters/website.yaml": seed(t)})
+	repo.commit("broken", map[string]string{"clusters/website.yaml": strings.Replace(seed(t), "instances: 3", "instances: three", 1)})
+	for _, format := range []string{"text", "json", "markdown"} {
+		res := pgsync(t, "plan", "--repo", repo.dir, "--base", "HEAD~1", "--format", format)
+		if res.code != 1 || res.stdout != "" || !strings.Contains(res.stderr, `clusters/website.yaml:17:14: spec.instances: expected an integer, got the string "three"`) {
+			t.Errorf("%s: code %d stdout %q stderr %q", format, res.code, res.stdout, res.stderr)
+		}
+	}
+}
