@@ -119,8 +119,9 @@ type ObservedCluster struct {
 	Primary int
 	// Instances are the running instances, by ordinal.
 	Instances []ObservedInstance
-	// VolumeSize is the size the PVCs have now.
-	VolumeSize cluster.Quantity
+	// ApprovedRevision is the revision whose primary update a human has
+	// approved (primaryUpdateStrategy: supervised).
+	ApprovedRevision string
 }
 
 // ObservedInstance is one running instance.
@@ -130,7 +131,12 @@ type ObservedInstance struct {
 	// Revision identifies everything the instance's process was started
 	// with that only a restart can change (see Revision).
 	Revision string
-	Ready    bool
+	// Config identifies the reload-only configuration the instance has
+	// loaded (see ConfigRevision).
+	Config string
+	// VolumeSize is the size of the instance's PVC.
+	VolumeSize cluster.Quantity
+	Ready      bool
 	// LagBytes is how far the instance's replay is behind the primary.
 	LagBytes int64
 }
@@ -147,10 +153,11 @@ type Options struct {
 func Converged(specs []*cluster.Cluster) Observed {
 	var o Observed
 	for _, c := range specs {
-		oc := ObservedCluster{Spec: c, Primary: 0, VolumeSize: c.Spec.Storage.Size}
-		rev := Revision(c)
+		oc := ObservedCluster{Spec: c, Primary: 0}
+		rev, conf := Revision(c), ConfigRevision(c)
 		for i := 0; i < c.Spec.Instances; i++ {
-			oc.Instances = append(oc.Instances, ObservedInstance{Ordinal: i, Image: c.Spec.ImageName, Revision: rev, Ready: true})
+			oc.Instances = append(oc.Instances, ObservedInstance{Ordinal: i, Image: c.Spec.ImageName, Revision: rev,
+				Config: conf, VolumeSize: c.Spec.Storage.Size, Ready: true})
 		}
 		o.Clusters = append(o.Clusters, oc)
 	}

@@ -74,7 +74,27 @@ func Revision(c *cluster.Cluster) string {
 		Resources cluster.ResourceRequirements
 		Affinity  cluster.AffinityConfiguration
 	}{c.Spec.ImageName, restartParameters(c), c.Spec.Resources, c.Spec.Affinity}
-	raw, _ := json.Marshal(key) // plain data: maps marshal sorted, so this is canonical
+	return hash(key)
+}
+
+// ConfigRevision identifies the configuration an instance applies by
+// reloading: the reload-only parameters and the pg_hba rules.
+func ConfigRevision(c *cluster.Cluster) string {
+	reload := map[string]string{}
+	restart := restartParameters(c)
+	for name, value := range lowerKeys(c.Spec.PostgreSQL.Parameters) {
+		if _, ok := restart[name]; !ok {
+			reload[name] = value
+		}
+	}
+	return hash(struct {
+		Params map[string]string
+		HBA    []string
+	}{reload, c.Spec.PostgreSQL.PgHBA})
+}
+
+func hash(v any) string {
+	raw, _ := json.Marshal(v) // plain data: maps marshal sorted, so this is canonical
 	sum := sha256.Sum256(raw)
 	return hex.EncodeToString(sum[:6])
 }
@@ -100,9 +120,11 @@ func refusals(d *cluster.Cluster, o *ObservedCluster) []cluster.Diagnostic {
 	if before.Known && after.Known && before.Major != after.Major {
 		refuse("spec.imageName", "refused: a major version change (PostgreSQL %d → %d) cannot be rolled out; a major upgrade needs pg_upgrade or a logical migration into a new cluster", before.Major, after.Major)
 	}
-	size := o.VolumeSize
-	if size == "" {
-		size = o.Spec.Spec.Storage.Size
+	size := o.Spec.Spec.Storage.Size
+	for _, in := range o.Instances {
+		if in.VolumeSize != "" && in.VolumeSize.Cmp(size) > 0 {
+			size = in.VolumeSize
+		}
 	}
 	if d.Spec.Storage.Size.Cmp(size) < 0 {
 		refuse("spec.storage.size", "refused: storage cannot shrink (%s → %s); volumes can only grow", size, d.Spec.Storage.Size)
@@ -134,8 +156,7 @@ func planCreate(d *cluster.Cluster) ClusterPlan {
 		Reason: fmt.Sprintf("create the cluster's objects: Secrets (generated, never in Git), ServiceAccount, Role, RoleBinding, Services %[1]s-rw, %[1]s-ro, %[1]s-r, %[1]s-hl, Lease %[1]s-primary, PodDisruptionBudget and StatefulSet %[1]s", d.Metadata.Name),
 	})
 	primary := instanceName(d, 0)
-	cp.Steps = append(cp.Steps, Step{Action: StepCreateInstance, Instance: primary, Role: RolePrimary, To: d.Spec.ImageName,
-		Reason: "new primary: initdb, then wait until it is ready"})
+	cp.Steps = append(cp.Steps, createPrimaryStep(d))
 	for i := 1; i < d.Spec.Instances; i++ {
 		cp.Steps = append(cp.Steps, Step{Action: StepCreateInstance, Instance: instanceName(d, i), Role: RoleStandby, To: d.Spec.ImageName,
 			Reason: fmt.Sprintf("new standby: base backup from %s, then wait until it is ready and streaming", primary)})
@@ -154,6 +175,11 @@ func parameterNotes(c *cluster.Cluster) []string {
 		out = append(out, w.Message)
 	}
 	return out
+}
+
+func createPrimaryStep(d *cluster.Cluster) Step {
+	return Step{Action: StepCreateInstance, Instance: instanceName(d, 0), Role: RolePrimary, To: d.Spec.ImageName,
+		Reason: "new primary: initdb, then wait until it is ready"}
 }
 
 func planRemoved(o *ObservedCluster, opts Options) ClusterPlan {
@@ -186,34 +212,49 @@ func planUpdate(d *cluster.Cluster, o *ObservedCluster) (ClusterPlan, []cluster.
 
 	// Phase 1: objects. Any spec change is applied to the objects first;
 	// with updateStrategy OnDelete this restarts nothing.
-	if len(cp.Changes) > 0 || len(o.Instances) != desired {
+	if len(cp.Changes) > 0 {
 		reason := "apply the new spec to the cluster's objects (StatefulSet template, configuration, Services); no pod restarts: the StatefulSet updates OnDelete"
-		if d.Spec.Storage.Size.Cmp(o.volumeSize()) > 0 {
+		if d.Spec.Storage.Size.Cmp(o.Spec.Spec.Storage.Size) > 0 {
 			reason += "; the StatefulSet's volume claim template is immutable, so the StatefulSet object is re-created without deleting its pods"
 		}
 		cp.Steps = append(cp.Steps, Step{Action: StepUpdateObjects, Reason: reason})
 	}
 
-	// Phase 2: reload-only configuration.
-	if reload := reloadChanges(o.Spec, d); len(reload) > 0 {
-		cp.Steps = append(cp.Steps, Step{Action: StepReloadConfig,
-			Reason: "reload the configuration on every instance, nothing restarts: " + strings.Join(reload, ", ")})
+	// Phase 2: reload-only configuration, on every kept instance that has
+	// not loaded it yet.
+	config := ConfigRevision(d)
+	var stale []string
+	for _, in := range o.Instances {
+		if in.Ordinal < desired && in.Config != config {
+			stale = append(stale, instanceName(d, in.Ordinal))
+		}
+	}
+	if len(stale) > 0 {
+		reason := "reload the configuration, nothing restarts: "
+		if changes := reloadChanges(o.Spec, d); len(changes) > 0 {
+			reason += strings.Join(changes, ", ")
+		} else {
+			reason += "instances still on the previous configuration: " + strings.Join(stale, ", ")
+		}
+		cp.Steps = append(cp.Steps, Step{Action: StepReloadConfig, Reason: reason})
 	}
 
 	// Phase 3: volumes grow in place.
-	if d.Spec.Storage.Size.Cmp(o.volumeSize()) > 0 {
-		for _, in := range o.Instances {
-			if in.Ordinal >= desired {
-				continue
-			}
-			st := Step{Action: StepResizeVolume, Instance: instanceName(d, in.Ordinal), Role: roleOf(in.Ordinal, primary),
-				From: string(o.volumeSize()), To: string(d.Spec.Storage.Size),
-				Reason: fmt.Sprintf("grow PersistentVolumeClaim pgdata-%s", instanceName(d, in.Ordinal))}
-			if !*d.Spec.Storage.ResizeInUseVolumes {
-				st.Reason += " (resizeInUseVolumes is false: the storage driver resizes it while the instance restarts)"
-			}
-			cp.Steps = append(cp.Steps, st)
+	for _, in := range o.Instances {
+		size := in.VolumeSize
+		if size == "" {
+			size = o.Spec.Spec.Storage.Size
 		}
+		if in.Ordinal >= desired || d.Spec.Storage.Size.Cmp(size) <= 0 {
+			continue
+		}
+		st := Step{Action: StepResizeVolume, Instance: instanceName(d, in.Ordinal), Role: roleOf(in.Ordinal, primary),
+			From: string(size), To: string(d.Spec.Storage.Size),
+			Reason: fmt.Sprintf("grow PersistentVolumeClaim pgdata-%s", instanceName(d, in.Ordinal))}
+		if !*d.Spec.Storage.ResizeInUseVolumes {
+			st.Reason += " (resizeInUseVolumes is false: the storage driver resizes it while the instance restarts)"
+		}
+		cp.Steps = append(cp.Steps, st)
 	}
 
 	halted := haltedBy(o, revision)
@@ -223,16 +264,27 @@ func planUpdate(d *cluster.Cluster, o *ObservedCluster) (ClusterPlan, []cluster.
 
 	// Phase 4: scale down, highest ordinals first; the primary never goes
 	// without a switchover first.
-	remaining := o.Instances
+	remaining := append([]ObservedInstance(nil), o.Instances...) // a copy: the planner never changes its input
 	if len(o.Instances) > desired && halted == "" {
+		kept := remaining[:0]
+		for _, in := range remaining {
+			if in.Ordinal < desired {
+				kept = append(kept, in)
+			}
+		}
 		if primary >= desired {
 			target, ok := switchoverTarget(o, revision, desired)
 			if !ok {
 				target, ok = switchoverTarget(o, "", desired)
 			}
 			if !ok {
-				cp.Warnings = append(cp.Warnings, "scale down would remove the primary and no ready standby remains to take over")
-				return finish(cp), nil
+				// Every kept instance is down: restart one onto the new spec
+				// so it can take over.
+				i := len(kept) - 1
+				cp.Steps = append(cp.Steps, restartStep(d, kept[i], RoleStandby,
+					"standby that must take over before the scale down, and is not ready: "+restartReason(o.Spec, d)))
+				kept[i].Image, kept[i].Revision, kept[i].Config, kept[i].Ready = d.Spec.ImageName, revision, config, true
+				target = kept[i].Ordinal
 			}
 			cp.Steps = append(cp.Steps, switchoverStep(d, primary, target, "the primary is among the instances removed by the scale down"))
 			primary = target
@@ -245,19 +297,26 @@ func planUpdate(d *cluster.Cluster, o *ObservedCluster) (ClusterPlan, []cluster.
 			cp.Steps = append(cp.Steps, Step{Action: StepRemoveInstance, Instance: instanceName(d, in.Ordinal), Role: RoleStandby,
 				Reason: fmt.Sprintf("scale down %d → %d; PersistentVolumeClaim pgdata-%s and its data are kept", len(o.Instances), desired, instanceName(d, in.Ordinal))})
 		}
-		remaining = nil
-		for _, in := range o.Instances {
-			if in.Ordinal < desired {
-				remaining = append(remaining, in)
-			}
-		}
+		remaining = kept
 	}
 
 	// Phase 5: scale up, one new standby at a time, from the new template.
 	if len(o.Instances) < desired && halted == "" {
-		for i := len(o.Instances); i < desired; i++ {
+		from := len(o.Instances)
+		if from == 0 {
+			// Objects exist but no instance yet: a creation that was
+			// interrupted before its primary.
+			cp.Steps = append(cp.Steps, createPrimaryStep(d))
+			from = 1
+		}
+		for i := from; i < desired; i++ {
 			cp.Steps = append(cp.Steps, Step{Action: StepCreateInstance, Instance: instanceName(d, i), Role: RoleStandby, To: d.Spec.ImageName,
 				Reason: fmt.Sprintf("scale up %d → %d: base backup from %s, then wait until it is ready and streaming", len(o.Instances), desired, instanceName(d, primary))})
+		}
+		// The new instances run the new spec: the rolling restart below
+		// counts them, and may switch over to one.
+		for i := len(o.Instances); i < desired; i++ {
+			remaining = append(remaining, ObservedInstance{Ordinal: i, Image: d.Spec.ImageName, Revision: revision, Config: config, Ready: true})
 		}
 	}
 
@@ -274,13 +333,6 @@ func finish(cp ClusterPlan) ClusterPlan {
 		cp.Action = ActionNoOp
 	}
 	return cp
-}
-
-func (o *ObservedCluster) volumeSize() cluster.Quantity {
-	if o.VolumeSize != "" {
-		return o.VolumeSize
-	}
-	return o.Spec.Spec.Storage.Size
 }
 
 func versionOf(c *cluster.Cluster) cluster.Version {
@@ -348,7 +400,7 @@ func rollingRestart(d *cluster.Cluster, o *ObservedCluster, instances []Observed
 			primaryIn = in
 		}
 	}
-	if d.Spec.PrimaryUpdateStrategy == "supervised" {
+	if d.Spec.PrimaryUpdateStrategy == "supervised" && o.ApprovedRevision != revision {
 		steps = append(steps, Step{Action: StepAwaitApproval, Instance: instanceName(d, primary), Role: RolePrimary,
 			Reason: "primaryUpdateStrategy is supervised: the standbys are updated; the primary waits for approval"})
 	}

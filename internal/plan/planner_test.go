@@ -354,7 +354,7 @@ func TestPlanResumesMidRollout(t *testing.T) {
 	observed := Converged([]*cluster.Cluster{base})
 	// website-2 was already restarted onto 13.2; the objects were updated.
 	observed.Clusters[0].Spec = head
-	observed.Clusters[0].Instances[2] = ObservedInstance{Ordinal: 2, Image: img132, Revision: Revision(head), Ready: true}
+	observed.Clusters[0].Instances[2] = updatedInstance(head, 2, true)
 	p, err := Make([]*cluster.Cluster{head}, observed, Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -369,13 +369,19 @@ func TestPlanResumesMidRollout(t *testing.T) {
 	}
 }
 
+// updatedInstance is an instance restarted onto spec c.
+func updatedInstance(c *cluster.Cluster, ordinal int, ready bool) ObservedInstance {
+	return ObservedInstance{Ordinal: ordinal, Image: c.Spec.ImageName, Revision: Revision(c), Config: ConfigRevision(c),
+		VolumeSize: c.Spec.Storage.Size, Ready: ready}
+}
+
 // A new pod that is not ready halts the rollout: nothing further is
 // touched, the primary included (invariant 5).
 func TestPlanHaltsOnUnreadyUpdatedInstance(t *testing.T) {
 	base, head := mustLoad(t, website(img131, 3))[0], mustLoad(t, website(img132, 3))[0]
 	observed := Converged([]*cluster.Cluster{base})
 	observed.Clusters[0].Spec = head
-	observed.Clusters[0].Instances[2] = ObservedInstance{Ordinal: 2, Image: img132, Revision: Revision(head), Ready: false}
+	observed.Clusters[0].Instances[2] = updatedInstance(head, 2, false)
 	p, err := Make([]*cluster.Cluster{head}, observed, Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -540,5 +546,31 @@ func TestPlanScaleDownMovesPrimary(t *testing.T) {
 				t.Errorf("(-want +got):\n%s", diff)
 			}
 		})
+	}
+}
+
+// Scale down 3 → 1 with the primary at ordinal 2 and website-0 crashed:
+// website-0 is restarted first, then takes over, then the rest go.
+func TestPlanScaleDownRestartsADownStandbyToTakeOver(t *testing.T) {
+	base, head := mustLoad(t, website(img131, 3))[0], mustLoad(t, website(img131, 1))[0]
+	observed := Converged([]*cluster.Cluster{base})
+	observed.Clusters[0].Primary = 2
+	observed.Clusters[0].Instances[0].Ready = false
+	observed.Clusters[0].Instances[1].Ready = false
+	observed.Clusters[0].Instances[0].Revision = "crashed-on-an-old-spec"
+	observed.Clusters[0].Instances[1].Revision = "crashed-on-an-old-spec"
+	p, err := Make([]*cluster.Cluster{head}, observed, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{
+		"update-objects",
+		"restart-instance website-0 standby",
+		"switchover website-2 primary website-2→website-0",
+		"remove-instance website-2 standby",
+		"remove-instance website-1 standby",
+	}
+	if diff := cmp.Diff(want, steps(p.Clusters[0])); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
 	}
 }
