@@ -71,13 +71,7 @@ func Load(files []File) (Set, error) {
 			set.Clusters = append(set.Clusters, c)
 		}
 	}
-	sort.Slice(set.Clusters, func(i, j int) bool {
-		a, b := set.Clusters[i].Key(), set.Clusters[j].Key()
-		if a.Namespace != b.Namespace {
-			return a.Namespace < b.Namespace
-		}
-		return a.Name < b.Name
-	})
+	sort.Slice(set.Clusters, func(i, j int) bool { return set.Clusters[i].Key().Less(set.Clusters[j].Key()) })
 	if len(problems) > 0 {
 		return set, problems
 	}

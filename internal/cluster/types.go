@@ -131,6 +131,14 @@ type Key struct {
 
 func (k Key) String() string { return k.Namespace + "/" + k.Name }
 
+// Less orders keys by namespace, then name: the order of every listing.
+func (k Key) Less(o Key) bool {
+	if k.Namespace != o.Namespace {
+		return k.Namespace < o.Namespace
+	}
+	return k.Name < o.Name
+}
+
 // Key returns the cluster's namespace/name.
 func (c *Cluster) Key() Key { return Key{Namespace: c.Metadata.Namespace, Name: c.Metadata.Name} }
 

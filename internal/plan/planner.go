@@ -32,12 +32,7 @@ func Make(desired []*cluster.Cluster, observed Observed, opts Options) (*Plan, e
 	for k := range keys {
 		sorted = append(sorted, k)
 	}
-	sort.Slice(sorted, func(i, j int) bool {
-		if sorted[i].Namespace != sorted[j].Namespace {
-			return sorted[i].Namespace < sorted[j].Namespace
-		}
-		return sorted[i].Name < sorted[j].Name
-	})
+	sort.Slice(sorted, func(i, j int) bool { return sorted[i].Less(sorted[j]) })
 
 	p := &Plan{}
 	var problems cluster.Errors
