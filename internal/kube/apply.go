@@ -1,0 +1,141 @@
+package kube
+
+import (
+	"context"
+	"fmt"
+	"io"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/pgsync/pgsync/internal/cluster"
+)
+
+// resources maps the kinds Render produces to their API resources.
+var resources = map[schema.GroupVersionKind]string{
+	{Version: "v1", Kind: "ServiceAccount"}:                                  "serviceaccounts",
+	{Version: "v1", Kind: "ConfigMap"}:                                       "configmaps",
+	{Version: "v1", Kind: "Service"}:                                         "services",
+	{Group: "rbac.authorization.k8s.io", Version: "v1", Kind: "Role"}:        "roles",
+	{Group: "rbac.authorization.k8s.io", Version: "v1", Kind: "RoleBinding"}: "rolebindings",
+	{Group: "discovery.k8s.io", Version: "v1", Kind: "EndpointSlice"}:        "endpointslices",
+	{Group: "coordination.k8s.io", Version: "v1", Kind: "Lease"}:             "leases",
+	{Group: "policy", Version: "v1", Kind: "PodDisruptionBudget"}:            "poddisruptionbudgets",
+	{Group: "apps", Version: "v1", Kind: "StatefulSet"}:                      "statefulsets",
+}
+
+// ApplyBody turns a rendered typed object into the body of a server-side
+// apply: nulls dropped (an unset field must not be sent, or pgsync would
+// own it) and status removed (pgsync owns no status).
+func ApplyBody(obj runtime.Object) (*unstructured.Unstructured, error) {
+	m, err := runtime.DefaultUnstructuredConverter.ToUnstructured(obj)
+	if err != nil {
+		return nil, fmt.Errorf("convert %T: %w", obj, err)
+	}
+	delete(m, "status")
+	if spec, ok := m["spec"].(map[string]any); ok {
+		if vcts, ok := spec["volumeClaimTemplates"].([]any); ok {
+			for _, v := range vcts {
+				if vm, ok := v.(map[string]any); ok {
+					delete(vm, "status")
+				}
+			}
+		}
+		if len(spec) == 0 {
+			delete(m, "spec") // the Lease: pgsync owns no spec field
+		}
+	}
+	dropNulls(m)
+	return &unstructured.Unstructured{Object: m}, nil
+}
+
+func dropNulls(v any) {
+	switch t := v.(type) {
+	case map[string]any:
+		for k, e := range t {
+			if e == nil {
+				delete(t, k)
+				continue
+			}
+			dropNulls(e)
+		}
+	case []any:
+		for _, e := range t {
+			dropNulls(e)
+		}
+	}
+}
+
+// ApplyOptions steer Apply.
+type ApplyOptions struct {
+	// DryRun asks the server to compute the result without persisting it:
+	// the live plan's diff (defaults included, so they never show as drift).
+	DryRun bool
+	// Force takes over fields another manager changed (the normal case for
+	// a controller converging to its desired state). Without it, such a
+	// field is a conflict error.
+	Force bool
+}
+
+// Apply sends obj as a server-side apply with field manager "pgsync" and
+// returns the object the server stored (or would store, on a dry run).
+func Apply(ctx context.Context, client dynamic.Interface, obj runtime.Object, opts ApplyOptions) (*unstructured.Unstructured, error) {
+	body, err := ApplyBody(obj)
+	if err != nil {
+		return nil, err
+	}
+	gvk := body.GroupVersionKind()
+	res, ok := resources[gvk]
+	if !ok {
+		return nil, fmt.Errorf("apply: unknown kind %s", gvk)
+	}
+	ao := metav1.ApplyOptions{FieldManager: FieldManager, Force: opts.Force}
+	if opts.DryRun {
+		ao.DryRun = []string{metav1.DryRunAll}
+	}
+	gvr := gvk.GroupVersion().WithResource(res)
+	out, err := client.Resource(gvr).Namespace(body.GetNamespace()).Apply(ctx, body.GetName(), body, ao)
+	if err != nil {
+		return nil, fmt.Errorf("apply %s %s/%s: %w", gvk.Kind, body.GetNamespace(), body.GetName(), err)
+	}
+	return out, nil
+}
+
+// EnsureSecrets creates the credential Secrets of c that are missing, with
+// passwords from random; existing ones are left exactly as they are. A
+// Secret created concurrently by someone else (AlreadyExists) is kept.
+// It returns the names it created.
+func EnsureSecrets(ctx context.Context, client kubernetes.Interface, c *cluster.Cluster, random io.Reader) ([]string, error) {
+	secrets := client.CoreV1().Secrets(c.Metadata.Namespace)
+	existing := map[string]bool{}
+	for _, name := range SecretNames(c) {
+		_, err := secrets.Get(ctx, name, metav1.GetOptions{})
+		switch {
+		case err == nil:
+			existing[name] = true
+		case !apierrors.IsNotFound(err):
+			return nil, fmt.Errorf("get Secret %s/%s: %w", c.Metadata.Namespace, name, err)
+		}
+	}
+	missing, err := NewSecrets(c, func(n string) bool { return existing[n] }, random)
+	if err != nil {
+		return nil, err
+	}
+	var created []string
+	for _, s := range missing {
+		_, err := secrets.Create(ctx, s, metav1.CreateOptions{FieldManager: FieldManager})
+		if apierrors.IsAlreadyExists(err) {
+			continue
+		}
+		if err != nil {
+			return created, fmt.Errorf("create Secret %s/%s: %w", s.Namespace, s.Name, err)
+		}
+		created = append(created, s.Name)
+	}
+	return created, nil
+}

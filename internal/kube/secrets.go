@@ -1,0 +1,86 @@
+package kube
+
+import (
+	"fmt"
+	"io"
+	"strconv"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/pgsync/pgsync/internal/cluster"
+)
+
+// passwordAlphabet avoids characters that need quoting in a connection
+// string, a URI or a shell.
+const passwordAlphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+
+// PasswordLength gives log2(62^32) ≈ 190 bits.
+const PasswordLength = 32
+
+// SecretNames are the cluster's credential Secrets.
+func SecretNames(c *cluster.Cluster) []string {
+	n := NamesOf(c)
+	return []string{n.SuperuserSecret(), n.AppSecret(), n.ReplicationSecret()}
+}
+
+// NewSecrets returns the credential Secrets of c that do not exist yet
+// (exists reports a live Secret by name), with passwords drawn from random
+// (crypto/rand.Reader in production). Existing Secrets are never returned,
+// so a password is generated once and never rotated by accident; pgsync
+// creates these with Create (never apply, never update) and never deletes
+// them.
+func NewSecrets(c *cluster.Cluster, exists func(name string) bool, random io.Reader) ([]*corev1.Secret, error) {
+	n := NamesOf(c)
+	var out []*corev1.Secret
+	for _, s := range []struct {
+		name, user string
+		extra      map[string]string
+	}{
+		{n.SuperuserSecret(), SuperUser, nil},
+		{n.AppSecret(), AppUser, map[string]string{
+			"dbname": AppDatabase,
+			"host":   n.RW() + "." + c.Metadata.Namespace + ".svc",
+			"port":   strconv.Itoa(PostgresPort),
+		}},
+		{n.ReplicationSecret(), ReplicationUser, nil},
+	} {
+		if exists(s.name) {
+			continue
+		}
+		pw, err := Password(random)
+		if err != nil {
+			return nil, fmt.Errorf("secret %s/%s: %w", c.Metadata.Namespace, s.name, err)
+		}
+		data := map[string][]byte{corev1.BasicAuthUsernameKey: []byte(s.user), corev1.BasicAuthPasswordKey: []byte(pw)}
+		for k, v := range s.extra {
+			data[k] = []byte(v)
+		}
+		out = append(out, &corev1.Secret{
+			TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Secret"},
+			ObjectMeta: meta(c, s.name),
+			Type:       corev1.SecretTypeBasicAuth,
+			Data:       data,
+		})
+	}
+	return out, nil
+}
+
+// Password draws PasswordLength characters of passwordAlphabet from random
+// without modulo bias (rejection sampling).
+func Password(random io.Reader) (string, error) {
+	const limit = 256 - 256%len(passwordAlphabet) // 248: bytes ≥ limit are rejected
+	out := make([]byte, 0, PasswordLength)
+	buf := make([]byte, PasswordLength)
+	for len(out) < PasswordLength {
+		if _, err := io.ReadFull(random, buf); err != nil {
+			return "", fmt.Errorf("generate password: %w", err)
+		}
+		for _, b := range buf {
+			if int(b) < limit && len(out) < PasswordLength {
+				out = append(out, passwordAlphabet[int(b)%len(passwordAlphabet)])
+			}
+		}
+	}
+	return string(out), nil
+}

@@ -1,0 +1,286 @@
+package kube
+
+import (
+	"fmt"
+	"strconv"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+
+	"github.com/pgsync/pgsync/internal/cluster"
+)
+
+// Probe timing. The startup probe gives postgres spec.startDelay to become
+// ready (initdb, a base backup, crash recovery) before the kubelet restarts
+// the container; liveness only checks that the manager runs.
+const (
+	startupPeriod    = 2
+	readinessPeriod  = 2
+	livenessPeriod   = 10
+	livenessFailures = 3
+	probeTimeout     = 5
+	// stopMargin is added to spec.stopDelay for the grace period: the
+	// manager's smart shutdown lasts stopDelay, then a fast shutdown needs
+	// a little more before the kubelet's SIGKILL.
+	stopMargin = 10
+)
+
+// Volume names.
+const (
+	volData        = "pgdata"
+	volController  = "controller"
+	volTmp         = "tmp"
+	volRun         = "run"
+	volParams      = "params"
+	volCredentials = "credentials"
+)
+
+// podSelector selects the StatefulSet's pods. Immutable once created.
+func podSelector(c *cluster.Cluster) map[string]string {
+	return map[string]string{LabelCluster: c.Metadata.Name}
+}
+
+func statefulSet(c *cluster.Cluster, opts Options) (*appsv1.StatefulSet, error) {
+	n := NamesOf(c)
+	applied, err := AppliedSpec(c)
+	if err != nil {
+		return nil, err
+	}
+	spec, err := podSpec(c, opts)
+	if err != nil {
+		return nil, err
+	}
+	size, err := c.Spec.Storage.Size.Parse()
+	if err != nil {
+		return nil, fmt.Errorf("render %s: spec.storage.size: %w", c.Key(), err)
+	}
+	m := meta(c, n.StatefulSet())
+	m.Annotations = map[string]string{AnnAppliedSpec: applied}
+	return &appsv1.StatefulSet{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "apps/v1", Kind: "StatefulSet"},
+		ObjectMeta: m,
+		Spec: appsv1.StatefulSetSpec{
+			Replicas:    ptr(int32(c.Spec.Instances)),
+			ServiceName: n.Headless(),
+			Selector:    &metav1.LabelSelector{MatchLabels: podSelector(c)},
+			// Parallel: pgsync alone orders pod creation and deletion (it
+			// moves replicas one step at a time, each Ready before the
+			// next); OrderedReady would let one unready pod stop the
+			// controller from recreating or removing any other.
+			PodManagementPolicy: appsv1.ParallelPodManagement,
+			// OnDelete: pgsync alone decides when a pod restarts.
+			UpdateStrategy: appsv1.StatefulSetUpdateStrategy{Type: appsv1.OnDeleteStatefulSetStrategyType},
+			// Never delete volumes (DESIGN.md §7.7), stated explicitly.
+			PersistentVolumeClaimRetentionPolicy: &appsv1.StatefulSetPersistentVolumeClaimRetentionPolicy{
+				WhenDeleted: appsv1.RetainPersistentVolumeClaimRetentionPolicyType,
+				WhenScaled:  appsv1.RetainPersistentVolumeClaimRetentionPolicyType,
+			},
+			Template: corev1.PodTemplateSpec{
+				ObjectMeta: metav1.ObjectMeta{
+					Labels:      labels(c),
+					Annotations: Revisions(c),
+				},
+				Spec: spec,
+			},
+			VolumeClaimTemplates: []corev1.PersistentVolumeClaim{{
+				TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "PersistentVolumeClaim"},
+				ObjectMeta: metav1.ObjectMeta{Name: volData, Labels: labels(c)},
+				Spec: corev1.PersistentVolumeClaimSpec{
+					StorageClassName: c.Spec.Storage.StorageClass,
+					AccessModes:      []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
+					VolumeMode:       ptr(corev1.PersistentVolumeFilesystem),
+					Resources: corev1.VolumeResourceRequirements{
+						Requests: corev1.ResourceList{corev1.ResourceStorage: size},
+					},
+				},
+			}},
+		},
+	}, nil
+}
+
+// containerSecurity passes PodSecurity `restricted` with a read-only root.
+func containerSecurity() *corev1.SecurityContext {
+	return &corev1.SecurityContext{
+		RunAsNonRoot:             ptr(true),
+		AllowPrivilegeEscalation: ptr(false),
+		ReadOnlyRootFilesystem:   ptr(true),
+		Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
+	}
+}
+
+func podSpec(c *cluster.Cluster, opts Options) (corev1.PodSpec, error) {
+	n := NamesOf(c)
+	requests, err := resourceList(c.Spec.Resources.Requests)
+	if err != nil {
+		return corev1.PodSpec{}, fmt.Errorf("render %s: spec.resources.requests: %w", c.Key(), err)
+	}
+	limits, err := resourceList(c.Spec.Resources.Limits)
+	if err != nil {
+		return corev1.PodSpec{}, fmt.Errorf("render %s: spec.resources.limits: %w", c.Key(), err)
+	}
+	pull := opts.InstanceImagePullPolicy
+	if pull == "" {
+		pull = corev1.PullIfNotPresent
+	}
+	uid := int64(PostgresUID)
+	http := func(path string) corev1.ProbeHandler {
+		return corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: path, Port: intstr.FromString("http"),
+			Scheme: corev1.URISchemeHTTP}}
+	}
+	startDelay := c.Spec.StartDelay
+	if startDelay < startupPeriod {
+		startDelay = startupPeriod
+	}
+	env := []corev1.EnvVar{
+		{Name: "PGSYNC_CLUSTER", Value: c.Metadata.Name},
+		fieldEnv("POD_NAME", "metadata.name"),
+		fieldEnv("POD_NAMESPACE", "metadata.namespace"),
+		fieldEnv("POD_IP", "status.podIP"),
+		{Name: "PGDATA", Value: PGData},
+		{Name: "PGSYNC_PARAMETERS_FILE", Value: ParamsDir + "/" + ParamsKey},
+		{Name: "PGSYNC_SUPERUSER_PASSWORD_FILE", Value: CredentialsDir + "/superuser-password"},
+		{Name: "PGSYNC_REPLICATION_PASSWORD_FILE", Value: CredentialsDir + "/replication-password"},
+		{Name: "PGSYNC_APP_PASSWORD_FILE", Value: CredentialsDir + "/app-password"},
+		{Name: "PGSYNC_APP_USER", Value: AppUser},
+		{Name: "PGSYNC_APP_DATABASE", Value: AppDatabase},
+	}
+	postgres := corev1.Container{
+		Name:            "postgres",
+		Image:           c.Spec.ImageName,
+		ImagePullPolicy: corev1.PullPolicy(c.Spec.ImagePullPolicy),
+		Command:         []string{ControllerDir + "/pgsync", "instance", "run"},
+		Args: []string{
+			"--run-dir=" + RunDir,
+			"--port=" + strconv.Itoa(PostgresPort),
+			"--http-addr=:" + strconv.Itoa(HTTPPort),
+			"--stop-delay=" + strconv.Itoa(c.Spec.StopDelay) + "s",
+		},
+		Env: env,
+		Ports: []corev1.ContainerPort{
+			{Name: "postgres", ContainerPort: PostgresPort, Protocol: corev1.ProtocolTCP},
+			{Name: "http", ContainerPort: HTTPPort, Protocol: corev1.ProtocolTCP},
+		},
+		Resources: corev1.ResourceRequirements{Requests: requests, Limits: limits},
+		StartupProbe: &corev1.Probe{ProbeHandler: http("/readyz"), PeriodSeconds: startupPeriod,
+			TimeoutSeconds:   probeTimeout,
+			FailureThreshold: int32((startDelay + startupPeriod - 1) / startupPeriod), SuccessThreshold: 1},
+		ReadinessProbe: &corev1.Probe{ProbeHandler: http("/readyz"), PeriodSeconds: readinessPeriod,
+			TimeoutSeconds: probeTimeout, FailureThreshold: 3, SuccessThreshold: 1},
+		LivenessProbe: &corev1.Probe{ProbeHandler: http("/healthz"), PeriodSeconds: livenessPeriod,
+			TimeoutSeconds: probeTimeout, FailureThreshold: livenessFailures, SuccessThreshold: 1},
+		VolumeMounts: []corev1.VolumeMount{
+			{Name: volData, MountPath: DataMount},
+			{Name: volController, MountPath: ControllerDir, ReadOnly: true},
+			{Name: volTmp, MountPath: "/tmp"},
+			{Name: volRun, MountPath: "/run"},
+			{Name: volParams, MountPath: ParamsDir, ReadOnly: true},
+			{Name: volCredentials, MountPath: CredentialsDir, ReadOnly: true},
+		},
+		SecurityContext:          containerSecurity(),
+		TerminationMessagePath:   corev1.TerminationMessagePathDefault,
+		TerminationMessagePolicy: corev1.TerminationMessageFallbackToLogsOnError,
+	}
+	bootstrap := corev1.Container{
+		Name:                     "bootstrap",
+		Image:                    opts.InstanceImage,
+		ImagePullPolicy:          pull,
+		Command:                  []string{"/pgsync", "instance", "bootstrap", "--to", ControllerDir},
+		VolumeMounts:             []corev1.VolumeMount{{Name: volController, MountPath: ControllerDir}},
+		SecurityContext:          containerSecurity(),
+		TerminationMessagePath:   corev1.TerminationMessagePathDefault,
+		TerminationMessagePolicy: corev1.TerminationMessageFallbackToLogsOnError,
+	}
+	secretFile := func(secret, key, path string) corev1.VolumeProjection {
+		return corev1.VolumeProjection{Secret: &corev1.SecretProjection{
+			LocalObjectReference: corev1.LocalObjectReference{Name: secret},
+			Items:                []corev1.KeyToPath{{Key: key, Path: path}},
+		}}
+	}
+	emptyDir := func(name string) corev1.Volume {
+		return corev1.Volume{Name: name, VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}}
+	}
+	spec := corev1.PodSpec{
+		ServiceAccountName:            n.StatefulSet(),
+		AutomountServiceAccountToken:  ptr(true),
+		TerminationGracePeriodSeconds: ptr(int64(c.Spec.StopDelay + stopMargin)),
+		EnableServiceLinks:            ptr(false),
+		SecurityContext: &corev1.PodSecurityContext{
+			RunAsNonRoot:        ptr(true),
+			RunAsUser:           ptr(uid),
+			RunAsGroup:          ptr(uid),
+			FSGroup:             ptr(uid),
+			FSGroupChangePolicy: ptr(corev1.FSGroupChangeOnRootMismatch),
+			SeccompProfile:      &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
+		},
+		InitContainers: []corev1.Container{bootstrap},
+		Containers:     []corev1.Container{postgres},
+		Volumes: []corev1.Volume{
+			emptyDir(volController),
+			emptyDir(volTmp),
+			emptyDir(volRun),
+			{Name: volParams, VolumeSource: corev1.VolumeSource{ConfigMap: &corev1.ConfigMapVolumeSource{
+				LocalObjectReference: corev1.LocalObjectReference{Name: n.Params()},
+				DefaultMode:          ptr(int32(0o444)),
+			}}},
+			// Owner root, group fsGroup (26), 0440: readable by postgres's
+			// group only.
+			{Name: volCredentials, VolumeSource: corev1.VolumeSource{Projected: &corev1.ProjectedVolumeSource{
+				DefaultMode: ptr(int32(0o440)),
+				Sources: []corev1.VolumeProjection{
+					secretFile(n.SuperuserSecret(), corev1.BasicAuthPasswordKey, "superuser-password"),
+					secretFile(n.ReplicationSecret(), corev1.BasicAuthPasswordKey, "replication-password"),
+					secretFile(n.AppSecret(), corev1.BasicAuthPasswordKey, "app-password"),
+				},
+			}}},
+		},
+		NodeSelector: c.Spec.Affinity.NodeSelector,
+		Tolerations:  tolerations(c.Spec.Affinity.Tolerations),
+		Affinity:     affinity(c),
+	}
+	return spec, nil
+}
+
+func fieldEnv(name, path string) corev1.EnvVar {
+	return corev1.EnvVar{Name: name, ValueFrom: &corev1.EnvVarSource{
+		FieldRef: &corev1.ObjectFieldSelector{APIVersion: "v1", FieldPath: path}}}
+}
+
+func tolerations(ts []cluster.Toleration) []corev1.Toleration {
+	var out []corev1.Toleration
+	for _, t := range ts {
+		ct := corev1.Toleration{Key: t.Key, Operator: corev1.TolerationOperator(t.Operator), Value: t.Value,
+			Effect: corev1.TaintEffect(t.Effect)}
+		if t.TolerationSeconds != nil {
+			ct.TolerationSeconds = ptr(int64(*t.TolerationSeconds))
+		}
+		out = append(out, ct)
+	}
+	return out
+}
+
+// affinity spreads the instances over spec.affinity.topologyKey: preferred
+// (weight 100) or required, as CloudNativePG.
+func affinity(c *cluster.Cluster) *corev1.Affinity {
+	a := c.Spec.Affinity
+	if a.EnablePodAntiAffinity != nil && !*a.EnablePodAntiAffinity {
+		return nil
+	}
+	key := a.TopologyKey
+	if key == "" {
+		key = cluster.DefaultTopologyKey
+	}
+	term := corev1.PodAffinityTerm{
+		LabelSelector: &metav1.LabelSelector{MatchLabels: podSelector(c)},
+		TopologyKey:   key,
+	}
+	anti := &corev1.PodAntiAffinity{}
+	if a.PodAntiAffinityType == "required" {
+		anti.RequiredDuringSchedulingIgnoredDuringExecution = []corev1.PodAffinityTerm{term}
+	} else {
+		anti.PreferredDuringSchedulingIgnoredDuringExecution = []corev1.WeightedPodAffinityTerm{{Weight: 100,
+			PodAffinityTerm: term}}
+	}
+	return &corev1.Affinity{PodAntiAffinity: anti}
+}
