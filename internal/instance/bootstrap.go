@@ -32,6 +32,9 @@ func (m *Manager) initPrimary(ctx context.Context) error {
 		return err
 	}
 	m.lastRenew = sent
+	// Holding the Lease from here: no step may outlast the fencing moment.
+	ctx, cancel := m.whileHolding(ctx)
+	defer cancel()
 	if err := m.writeConfig(false, ""); err != nil {
 		return err
 	}

@@ -82,13 +82,36 @@ func (m *Manager) observe(ctx context.Context) (role.Input, error) {
 	}
 	now := m.now()
 	if in.Lease.Holder == m.cfg.Instance {
-		d := m.cfg.LeaseDuration
-		// Stop writing a quarter of the duration before others may
-		// consider the Lease expired: room for the fast shutdown.
-		in.RenewOverdue = m.lastRenew.IsZero() || now.After(m.lastRenew.Add(d-d/4))
-		in.RenewDue = !now.Before(m.nextRenewTry) && (in.RenewOverdue || now.Sub(m.lastRenew) >= d/3)
+		in.RenewOverdue = m.lastRenew.IsZero() || now.After(m.fenceAt())
+		in.RenewDue = !now.Before(m.nextRenewTry) && (in.RenewOverdue || now.Sub(m.lastRenew) >= m.cfg.LeaseDuration/3)
 	}
 	return in, nil
+}
+
+// fenceAt is when a holder that has not renewed since lastRenew must stop
+// writing: a quarter of the duration before others may consider the Lease
+// expired, room for the fast shutdown.
+func (m *Manager) fenceAt() time.Time {
+	d := m.cfg.LeaseDuration
+	return m.lastRenew.Add(d - d/4)
+}
+
+// whileHolding bounds ctx by fenceAt for the steps a holder takes with
+// postgres writable (renewal, routing, promotion, the pre-switchover
+// checkpoint). An API call on a partitioned network can hang far longer
+// than the Lease (client-go sets no request timeout), and the loop decides
+// to fence only between steps; cut off at fenceAt, the step fails and the
+// next iteration fences in time. An already overdue holder (postgres
+// stopped) still gets a tenth of the duration per renewal attempt.
+func (m *Manager) whileHolding(ctx context.Context) (context.Context, context.CancelFunc) {
+	if m.lastRenew.IsZero() {
+		return context.WithCancel(ctx)
+	}
+	at := m.fenceAt()
+	if floor := m.now().Add(m.cfg.LeaseDuration / 10); at.Before(floor) {
+		at = floor
+	}
+	return context.WithDeadline(ctx, at)
 }
 
 // align is the loop: observe, decide, act, wait for a change.
@@ -129,6 +152,10 @@ func (m *Manager) align(ctx context.Context) {
 			next = 2 * time.Millisecond // replaying towards the final LSN
 		case in.Lease.Holder == m.cfg.Instance:
 			next = min(next, m.cfg.LeaseDuration/10)
+			if in.Local.Up && !m.lastRenew.IsZero() {
+				// Wake up at the fencing moment, not up to a tick later.
+				next = max(min(next, time.Until(m.fenceAt())), time.Millisecond)
+			}
 		}
 		t := time.NewTimer(next)
 		select {
@@ -142,6 +169,14 @@ func (m *Manager) align(ctx context.Context) {
 }
 
 func (m *Manager) execute(ctx context.Context, in role.Input, act role.Action) error {
+	switch act.Kind {
+	case role.Renew, role.Route, role.StartPrimary, role.Promote:
+		if in.Lease.Holder == m.cfg.Instance {
+			var cancel context.CancelFunc
+			ctx, cancel = m.whileHolding(ctx)
+			defer cancel()
+		}
+	}
 	switch act.Kind {
 	case role.Wait:
 		return nil

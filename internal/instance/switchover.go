@@ -14,19 +14,24 @@ import (
 func (m *Manager) demote(ctx context.Context, in role.Input) error {
 	t0 := m.now()
 	if in.Local.Up && in.Local.Accepting && !in.Local.InRecovery {
+		// The checks and the checkpoint run while postgres takes writes:
+		// bounded by the fencing moment. The stop below is not (it is
+		// what fencing would do).
+		hctx, cancel := m.whileHolding(ctx)
+		defer cancel()
 		// Invariant 2, checked where it matters: never stop the primary
 		// for a target that is not streaming from it.
 		var streaming bool
-		if err := m.db.queryRow(ctx, fmt.Sprintf(`SELECT EXISTS (SELECT 1 FROM pg_stat_replication WHERE application_name = %s AND state = 'streaming')`,
+		if err := m.db.queryRow(hctx, fmt.Sprintf(`SELECT EXISTS (SELECT 1 FROM pg_stat_replication WHERE application_name = %s AND state = 'streaming')`,
 			quoteLiteral(in.Lease.Target)), &streaming); err != nil {
 			return fmt.Errorf("check the switchover target: %w", err)
 		}
 		if !streaming {
 			return fmt.Errorf("switchover to %s refused: it is not streaming from this primary", in.Lease.Target)
 		}
-		cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		cctx, cancelCheckpoint := context.WithTimeout(hctx, 30*time.Second)
 		err := m.db.exec(cctx, "CHECKPOINT")
-		cancel()
+		cancelCheckpoint()
 		if err != nil {
 			m.log.Warn("checkpoint before switchover", "error", err.Error())
 		}
@@ -66,6 +71,9 @@ func (m *Manager) promote(ctx context.Context, in role.Input) error {
 		}
 		m.lastRenew = sent
 	}
+	// From here this instance holds the Lease and becomes writable.
+	ctx, cancel := m.whileHolding(ctx)
+	defer cancel()
 	t1 := m.now()
 	if err := m.db.promote(ctx); err != nil {
 		return err
