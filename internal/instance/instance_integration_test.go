@@ -3,6 +3,9 @@ package instance_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"strings"
@@ -88,6 +91,7 @@ func TestInstanceManagers(t *testing.T) {
 			}
 			checkNoSecrets(t, c)
 			checkJSONLogs(t, c, 0)
+			checkReadOnlyRoot(t, c)
 		}},
 		{"switchover under write load loses no commit", func(t *testing.T) {
 			switchover(t, c, app, 0, 1, 1_000_000)
@@ -131,6 +135,30 @@ func TestInstanceManagers(t *testing.T) {
 			if err := conn.QueryRow(ctx, "SHOW work_mem").Scan(&wm); err != nil || wm != "7MB" {
 				t.Errorf("work_mem after reload = %q (%v), want 7MB", wm, err)
 			}
+		}},
+		{"SIGHUP to the manager reloads postgres", func(t *testing.T) {
+			// The manager logs the forwarding; postgres must log the
+			// reload after that line.
+			const forwarded, reloaded = `"msg":"reloading postgres"`, "received SIGHUP, reloading configuration files"
+			if strings.Contains(readLog(t, c, 1), forwarded) {
+				t.Fatal("a SIGHUP was forwarded before the test sent one")
+			}
+			if err := syscall.Kill(c.ManagerPID(1), syscall.SIGHUP); err != nil {
+				t.Fatal(err)
+			}
+			reloadedAfter := func() bool {
+				l := readLog(t, c, 1)
+				i := strings.Index(l, forwarded)
+				return i >= 0 && strings.Contains(l[i:], reloaded)
+			}
+			deadline := time.Now().Add(stepTimeout)
+			for !reloadedAfter() {
+				if time.Now().After(deadline) {
+					t.Fatalf("postgres did not reload after the manager got SIGHUP:\n%s", c.LogTail(1, 20))
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
+			c.WaitStatus(1, stepTimeout, "still streaming", isStreamingStandbyOf(c.Instances[0].Address()))
 		}},
 		{"kill -9 of a standby's postmaster restarts it", func(t *testing.T) {
 			before := c.WaitStatus(2, stepTimeout, "streaming", isStreamingStandbyOf(c.Instances[0].Address()))
@@ -260,46 +288,10 @@ func TestInstanceManagers(t *testing.T) {
 			}
 		}},
 		{"a primary that cannot renew its Lease stops taking writes before it expires", func(t *testing.T) {
-			c.WaitStatus(0, stepTimeout, "primary", isPrimary)
-			primary := c.InstanceDSN(0, "app", insttest.AppPassword, "app")
-			c.Unbind(ctx)
-			rebound := false
-			defer func() {
-				if !rebound {
-					c.Bind(ctx)
-				}
-			}()
-			// Write directly to the primary until it refuses.
-			var stoppedAt time.Time
-			deadline := time.Now().Add(3 * c.LeaseDuration)
-			for i := int64(4_000_000); time.Now().Before(deadline); i++ {
-				if err := insertOne(ctx, primary, i); err != nil {
-					stoppedAt = time.Now()
-					break
-				}
-				time.Sleep(20 * time.Millisecond)
-			}
-			if stoppedAt.IsZero() {
-				t.Fatalf("the primary kept taking writes for %s without renewing its Lease", 3*c.LeaseDuration)
-			}
-			l, err := c.Lease(ctx)
-			if err != nil {
-				t.Fatal(err)
-			}
-			expiry := l.Spec.RenewTime.Add(time.Duration(*l.Spec.LeaseDurationSeconds) * time.Second)
-			if !stoppedAt.Before(expiry) {
-				t.Errorf("writes stopped at %s, after the Lease expired at %s", stoppedAt.Format(time.RFC3339Nano), expiry.Format(time.RFC3339Nano))
-			}
-			s := c.WaitStatus(0, stepTimeout, "fenced", func(s instance.Status) bool { return s.Role == "fenced" })
-			if !strings.Contains(s.LastError, "renew") {
-				t.Errorf("last error does not say why: %q", s.LastError)
-			}
-			c.Bind(ctx)
-			rebound = true
-			c.WaitStatus(0, stepTimeout, "primary again after the Lease could be renewed", isPrimary)
-			if err := insertOne(ctx, primary, 4_999_999); err != nil {
-				t.Errorf("no writes after the renewal: %v", err)
-			}
+			fencing(t, c, 4_000_000, func() { c.Unbind(ctx) }, func() { c.Bind(ctx) })
+		}},
+		{"a primary whose API requests hang (partition) stops taking writes before its Lease expires", func(t *testing.T) {
+			fencing(t, c, 6_000_000, c.CutAPI, c.RestoreAPI)
 		}},
 		{"a holder that stopped before promoting starts in recovery and promotes", func(t *testing.T) {
 			before := c.WaitStatus(0, stepTimeout, "primary", isPrimary)
@@ -330,6 +322,9 @@ func TestInstanceManagers(t *testing.T) {
 			c.WaitStatus(2, stepTimeout, "bystander follows", isStreamingStandbyOf(c.Instances[1].Address()))
 			checkRouting(t, c, 1)
 		}},
+		{"no secrets in any response or log after all of the above", func(t *testing.T) {
+			checkNoSecrets(t, c)
+		}},
 	}
 	for _, s := range steps {
 		if !t.Run(s.name, s.f) {
@@ -338,6 +333,56 @@ func TestInstanceManagers(t *testing.T) {
 			}
 			return
 		}
+	}
+}
+
+// fencing cuts the primary (instance 0) off from renewing its Lease, checks
+// that it refuses writes before the Lease's expiry and says why, then
+// restores and checks that it is a writable primary again.
+func fencing(t *testing.T, c *insttest.Cluster, firstID int64, cut, restore func()) {
+	ctx := context.Background()
+	c.WaitStatus(0, stepTimeout, "primary", isPrimary)
+	primary := c.InstanceDSN(0, "app", insttest.AppPassword, "app")
+	cut()
+	restored := false
+	defer func() {
+		if !restored {
+			restore()
+		}
+	}()
+	// Write directly to the primary until it refuses.
+	var stoppedAt time.Time
+	deadline := time.Now().Add(3 * c.LeaseDuration)
+	id := firstID
+	for ; time.Now().Before(deadline); id++ {
+		if err := insertOne(ctx, primary, id); err != nil {
+			stoppedAt = time.Now()
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if stoppedAt.IsZero() {
+		t.Fatalf("the primary kept taking writes for %s without renewing its Lease", 3*c.LeaseDuration)
+	}
+	// The admin client does not go through the cut: this is the Lease
+	// as others see it.
+	l, err := c.Lease(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	expiry := l.Spec.RenewTime.Add(time.Duration(*l.Spec.LeaseDurationSeconds) * time.Second)
+	if !stoppedAt.Before(expiry) {
+		t.Errorf("writes stopped at %s, after the Lease expired at %s", stoppedAt.Format(time.RFC3339Nano), expiry.Format(time.RFC3339Nano))
+	}
+	s := c.WaitStatus(0, stepTimeout, "fenced", func(s instance.Status) bool { return s.Role == "fenced" })
+	if !strings.Contains(s.LastError, "renew") {
+		t.Errorf("last error does not say why: %q", s.LastError)
+	}
+	restore()
+	restored = true
+	c.WaitStatus(0, stepTimeout, "primary again after the Lease could be renewed", isPrimary)
+	if err := insertOne(ctx, primary, id+1); err != nil {
+		t.Errorf("no writes after the renewal: %v", err)
 	}
 }
 
@@ -359,6 +404,8 @@ func switchover(t *testing.T, c *insttest.Cluster, dsn string, from, to int, fir
 	ctx := context.Background()
 	c.WaitStatus(from, stepTimeout, "primary", isPrimary)
 	c.WaitStatus(to, stepTimeout, "streaming", isStreamingStandbyOf(c.Instances[from].Address()))
+	const rewind = "timelines diverged: running pg_rewind"
+	rewindsBefore := strings.Count(readLog(t, c, from), rewind)
 	w := insttest.StartWriter(dsn, firstID)
 	defer w.Stop()
 	if err := w.WaitAcks(100, stepTimeout); err != nil {
@@ -389,6 +436,9 @@ func switchover(t *testing.T, c *insttest.Cluster, dsn string, from, to int, fir
 		if i != to {
 			c.WaitStatus(i, stepTimeout, "standby of the new primary", isStreamingStandbyOf(c.Instances[to].Address()))
 		}
+	}
+	if strings.Count(readLog(t, c, from), rewind) != rewindsBefore {
+		t.Error("the old primary ran pg_rewind after a clean switchover (timelines had not diverged)")
 	}
 	s, _ := c.Status(to)
 	if s.Timeline < 2 {
@@ -429,23 +479,72 @@ func checkRouting(t *testing.T, c *insttest.Cluster, primary int) {
 	}
 }
 
-// checkNoSecrets: /status and the logs never carry a password.
+// checkNoSecrets: no HTTP response (the raw bodies of /healthz, /readyz,
+// /status) and no log line carries a password.
 func checkNoSecrets(t *testing.T, c *insttest.Cluster) {
 	t.Helper()
+	for i, inst := range c.Instances {
+		var bodies []string
+		for _, path := range []string{"/healthz", "/readyz", "/status"} {
+			resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d%s", inst.HTTPPort, path))
+			if err != nil {
+				t.Fatalf("%s %s: %v", inst.Name, path, err)
+			}
+			b, err := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if path == "/status" && !json.Valid(b) {
+				t.Errorf("%s: /status is not JSON: %q", inst.Name, b)
+			}
+			bodies = append(bodies, path+" "+string(b))
+		}
+		logs := readLog(t, c, i)
+		for _, secret := range []string{insttest.SuperuserPassword, insttest.ReplicationPassword, insttest.AppPassword} {
+			for _, b := range bodies {
+				if strings.Contains(b, secret) {
+					t.Errorf("%s: %s contains a password", inst.Name, strings.Fields(b)[0])
+				}
+			}
+			if strings.Contains(logs, secret) {
+				t.Errorf("%s: the log contains a password", inst.Name)
+			}
+		}
+	}
+}
+
+func readLog(t *testing.T, c *insttest.Cluster, i int) string {
+	t.Helper()
+	b, err := os.ReadFile(c.Instances[i].LogFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// checkReadOnlyRoot: when the harness runs the managers with a read-only
+// root filesystem, the bootstrap above (initdb, pg_basebackup, start,
+// streaming) happened under it; make sure it really was read-only.
+func checkReadOnlyRoot(t *testing.T, c *insttest.Cluster) {
+	t.Helper()
+	if !c.ReadOnlyRoot {
+		t.Log("not exercised: the managers ran with a writable root filesystem")
+		return
+	}
 	for i := range c.Instances {
-		s, err := c.Status(i)
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/mountinfo", c.ManagerPID(i)))
 		if err != nil {
 			t.Fatal(err)
 		}
-		b, _ := json.Marshal(s)
-		logs, _ := os.ReadFile(c.Instances[i].LogFile)
-		for _, secret := range []string{insttest.SuperuserPassword, insttest.ReplicationPassword, insttest.AppPassword} {
-			if strings.Contains(string(b), secret) {
-				t.Errorf("%s: /status contains a password", c.Instances[i].Name)
+		var rootOpts string
+		for _, line := range strings.Split(string(b), "\n") {
+			if f := strings.Fields(line); len(f) > 5 && f[4] == "/" {
+				rootOpts = f[5]
 			}
-			if strings.Contains(string(logs), secret) {
-				t.Errorf("%s: the log contains a password", c.Instances[i].Name)
-			}
+		}
+		if !strings.HasPrefix(rootOpts, "ro,") && rootOpts != "ro" {
+			t.Errorf("%s: root filesystem mounted %q in the manager's namespace, want read-only", c.Instances[i].Name, rootOpts)
 		}
 	}
 }

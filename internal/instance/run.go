@@ -142,6 +142,7 @@ wait:
 		case s := <-sigs:
 			switch s {
 			case syscall.SIGHUP:
+				log.Info("reloading postgres", "signal", s.String())
 				if err := owner.Signal(ctx, syscall.SIGHUP); err != nil {
 					log.Warn("forward SIGHUP", "error", err.Error())
 				}

@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"os/user"
@@ -85,7 +86,15 @@ type Cluster struct {
 	// ParametersFile is shared by all instances (like a ConfigMap).
 	ParametersFile string
 
-	mu sync.Mutex
+	// ReadOnlyRoot: each manager runs in its own mount namespace where
+	// the root filesystem is read-only and only /tmp (which holds every
+	// PGDATA, run directory and log of the test) and /run stay writable,
+	// like a pod with readOnlyRootFilesystem and emptyDirs. Set when the
+	// test runs as root and unshare(1) and setpriv(1) exist.
+	ReadOnlyRoot bool
+
+	gate *apiGate // the managers reach the API server through it
+	mu   sync.Mutex
 }
 
 var (
@@ -165,6 +174,14 @@ func NewCluster(t testing.TB, name string, n int) *Cluster {
 		t.Fatal(err)
 	}
 	c.Dir = dir
+	if cred != nil && strings.HasPrefix(dir, "/tmp/") {
+		_, e1 := exec.LookPath("unshare")
+		_, e2 := exec.LookPath("setpriv")
+		c.ReadOnlyRoot = e1 == nil && e2 == nil
+	}
+	if !c.ReadOnlyRoot {
+		t.Log("managers run without a read-only root filesystem (needs root, unshare, setpriv and the test directory under /tmp)")
+	}
 	must(t, os.Chmod(dir, 0o755))
 	t.Cleanup(func() {
 		c.StopAll()
@@ -179,7 +196,11 @@ func NewCluster(t testing.TB, name string, n int) *Cluster {
 
 	user := "pgsync-instance:" + name
 	c.Kubeconfig = filepath.Join(dir, "kubeconfig")
-	must(t, writeKubeconfig(c.Kubeconfig, cfg, user))
+	apiURL, err := url.Parse(cfg.Host)
+	must(t, err)
+	c.gate = newAPIGate(t, apiURL.Host)
+	apiURL.Host = c.gate.Addr()
+	must(t, writeKubeconfig(c.Kubeconfig, cfg, apiURL.String(), user))
 	must(t, os.Chmod(c.Kubeconfig, 0o644))
 
 	for i := 0; i < n; i++ {
@@ -283,6 +304,13 @@ func (c *Cluster) Bind(ctx context.Context) {
 	}
 }
 
+// CutAPI makes the managers' connections to the API server hang, open
+// but silent (a partition that drops packets); RestoreAPI ends that.
+func (c *Cluster) CutAPI() { c.gate.set(true) }
+
+// RestoreAPI undoes CutAPI.
+func (c *Cluster) RestoreAPI() { c.gate.set(false) }
+
 // Unbind removes the managers' permissions.
 func (c *Cluster) Unbind(ctx context.Context) {
 	err := c.Admin.RbacV1().RoleBindings(c.Namespace).Delete(ctx, c.RoleName(), metav1.DeleteOptions{})
@@ -291,9 +319,9 @@ func (c *Cluster) Unbind(ctx context.Context) {
 	}
 }
 
-// writeKubeconfig writes the admin credentials impersonating user: RBAC
-// then applies to user alone.
-func writeKubeconfig(path string, cfg *rest.Config, user string) error {
+// writeKubeconfig writes the admin credentials impersonating user (RBAC
+// then applies to user alone), for the API server at server.
+func writeKubeconfig(path string, cfg *rest.Config, server, user string) error {
 	read := func(data []byte, file string) ([]byte, error) {
 		if len(data) > 0 || file == "" {
 			return data, nil
@@ -313,7 +341,7 @@ func writeKubeconfig(path string, cfg *rest.Config, user string) error {
 		return err
 	}
 	kc := clientcmdapi.NewConfig()
-	kc.Clusters["test"] = &clientcmdapi.Cluster{Server: cfg.Host, CertificateAuthorityData: ca}
+	kc.Clusters["test"] = &clientcmdapi.Cluster{Server: server, CertificateAuthorityData: ca}
 	kc.AuthInfos["instance"] = &clientcmdapi.AuthInfo{ClientCertificateData: cert, ClientKeyData: key,
 		Token: cfg.BearerToken, Impersonate: user}
 	kc.Contexts["test"] = &clientcmdapi.Context{Cluster: "test", AuthInfo: "instance"}
@@ -345,7 +373,7 @@ func (c *Cluster) Start(i int) {
 	inst := c.Instances[i]
 	logf, err := os.OpenFile(inst.LogFile, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	must(c.T, err)
-	cmd := exec.Command(c.Bin, "instance", "run",
+	args := []string{c.Bin, "instance", "run",
 		"--cluster", c.Name, "--namespace", c.Namespace, "--instance", inst.Name,
 		"--pgdata", inst.PGData, "--run-dir", inst.RunDir, "--pg-bin", string(c.PGBin),
 		"--port", strconv.Itoa(inst.Port), "--listen-addresses", "127.0.0.1",
@@ -353,7 +381,17 @@ func (c *Cluster) Start(i int) {
 		"--http-addr", fmt.Sprintf("127.0.0.1:%d", inst.HTTPPort),
 		"--parameters-file", c.ParametersFile,
 		"--lease-duration", c.LeaseDuration.String(), "--stop-delay", "2s",
-		"--kubeconfig", c.Kubeconfig)
+		"--kubeconfig", c.Kubeconfig}
+	var cmd *exec.Cmd
+	if c.ReadOnlyRoot {
+		// unshare, sh and setpriv each exec the next: the manager keeps
+		// the PID of cmd.Process, as the signal and zombie checks need.
+		script := `mount --bind /tmp /tmp && mount --bind /run /run && mount -o remount,ro,bind / && exec setpriv --reuid=` +
+			strconv.Itoa(int(c.Cred.Uid)) + ` --regid=` + strconv.Itoa(int(c.Cred.Gid)) + ` --clear-groups -- "$@"`
+		cmd = exec.Command("unshare", append([]string{"--mount", "--propagation", "private", "--", "sh", "-c", script, "sh"}, args...)...)
+	} else {
+		cmd = exec.Command(args[0], args[1:]...)
+	}
 	cmd.Env = []string{
 		"PATH=/usr/local/bin:/usr/bin:/bin",
 		"PGSYNC_SUPERUSER_PASSWORD=" + SuperuserPassword,
@@ -362,7 +400,10 @@ func (c *Cluster) Start(i int) {
 		"PGSYNC_APP_PASSWORD=" + AppPassword,
 	}
 	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: c.Cred, Setpgid: true}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if !c.ReadOnlyRoot {
+		cmd.SysProcAttr.Credential = c.Cred
+	}
 	must(c.T, cmd.Start())
 	logf.Close()
 	inst.cmd, inst.done = cmd, make(chan struct{})
