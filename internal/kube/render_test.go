@@ -44,7 +44,7 @@ spec:
   affinity:
     nodeSelector: {disk: ssd}
     tolerations:
-    - {key: dedicated, operator: Equal, value: pg, effect: NoSchedule, tolerationSeconds: 30}
+    - {key: dedicated, operator: Equal, value: pg, effect: NoExecute, tolerationSeconds: 30}
 `
 
 // loadCluster decodes, defaults and validates YAML like the CLI does; edit
@@ -150,7 +150,7 @@ func TestRenderStatefulSet(t *testing.T) {
 		{"startup: startDelay 60s", probe(pg.StartupProbe), "GET /readyz :http every 2s ×30"},
 		{"ports", pg.Ports, `[{postgres 0 5432 TCP } {http 0 8000 TCP }]`},
 		{"nodeSelector", pod.NodeSelector, map[string]string{"disk": "ssd"}},
-		{"tolerations", pod.Tolerations, []corev1.Toleration{{Key: "dedicated", Operator: "Equal", Value: "pg", Effect: "NoSchedule", TolerationSeconds: ptr(int64(30))}}},
+		{"tolerations", pod.Tolerations, []corev1.Toleration{{Key: "dedicated", Operator: "Equal", Value: "pg", Effect: "NoExecute", TolerationSeconds: ptr(int64(30))}}},
 		{"anti-affinity preferred", pod.Affinity.PodAntiAffinity.PreferredDuringSchedulingIgnoredDuringExecution, []corev1.WeightedPodAffinityTerm{{Weight: 100, PodAffinityTerm: corev1.PodAffinityTerm{
 			LabelSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"pgsync.io/cluster": "web"}}, TopologyKey: "kubernetes.io/hostname"}}}},
 		{"no required anti-affinity", len(pod.Affinity.PodAntiAffinity.RequiredDuringSchedulingIgnoredDuringExecution), 0},
