@@ -30,7 +30,8 @@ import (
 // signals PID 1 receives. It returns after postgres has stopped.
 //
 // SIGTERM: smart shutdown, fast after StopDelay. SIGINT: fast. SIGQUIT:
-// immediate. SIGHUP: reload postgres (and re-read the parameters).
+// immediate. SIGHUP: reload postgres (the parameters file is re-read
+// every second regardless).
 func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if err := cfg.Validate(); err != nil {
 		return err
