@@ -11,9 +11,9 @@ import (
 	"github.com/jackc/pgx/v5"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/client-go/kubernetes"
 
@@ -51,6 +51,10 @@ func TestSmokeStatefulSetPostgres(t *testing.T) {
 			t.Fatalf("create Service %s: %v", svc.Name, err)
 		}
 	}
+	// The namespace really enforces restricted: a pod without a security
+	// context is refused, so the StatefulSet's pods below were admitted
+	// under it, not merely created.
+	checkRestrictedEnforced(ctx, t, cs, ns)
 	if _, err := cs.AppsV1().StatefulSets(ns).Create(ctx, statefulSet(image1518), metav1.CreateOptions{}); err != nil {
 		t.Fatalf("create StatefulSet (must be admitted under restricted): %v", err)
 	}
@@ -59,6 +63,14 @@ func TestSmokeStatefulSetPostgres(t *testing.T) {
 		if img := p.Spec.Containers[0].Image; img != image1518 {
 			t.Fatalf("pod %s runs %s, want %s", p.Name, img, image1518)
 		}
+		if sc := p.Spec.SecurityContext; sc == nil || sc.FSGroupChangePolicy == nil || *sc.FSGroupChangePolicy != corev1.FSGroupChangeOnRootMismatch {
+			t.Errorf("pod %s: fsGroupChangePolicy is not OnRootMismatch: %+v", p.Name, sc)
+		}
+		if v := query(ctx, t, p.Status.PodIP, "SHOW server_version"); !strings.HasPrefix(v, "15.18 ") {
+			t.Errorf("pod %s reports server_version %q, want 15.18", p.Name, v)
+		}
+		checkServerRunsAs26(ctx, t, p)
+		checkClaimOnStandard(ctx, t, cs, ns, "pgdata-"+p.Name)
 	}
 
 	// Each pod gets its own row, written straight to its IP from the host.
@@ -75,8 +87,18 @@ func TestSmokeStatefulSetPostgres(t *testing.T) {
 		t.Errorf("through the Service from the host: got %q", got)
 	}
 
-	// The Service by DNS name from a pod.
-	checkDNSFromPod(ctx, t, cs, ns, fmt.Sprintf("%s.%s.svc.cluster.local", stsName, ns))
+	// The Service by DNS name from a pod: the name resolves to the
+	// Service's ClusterIP and PostgreSQL answers through it.
+	host := fmt.Sprintf("%s.%s.svc.cluster.local", stsName, ns)
+	logs := checkDNSFromPod(ctx, t, cs, ns, host)
+	if f := strings.Fields(logs); len(f) < 2 || f[0] != svc.Spec.ClusterIP || f[1] != host {
+		t.Errorf("from a pod, %s resolved to %q, want the ClusterIP %s", host, logs, svc.Spec.ClusterIP)
+	}
+	for _, want := range []string{host + ":5432 - accepting connections", "API server reachable"} {
+		if !strings.Contains(logs, want) {
+			t.Errorf("DNS check pod output lacks %q: %s", want, logs)
+		}
+	}
 
 	// Data survives deleting a pod.
 	p1 := recreate(ctx, t, cs, ns, stsName+"-1")
@@ -90,6 +112,9 @@ func TestSmokeStatefulSetPostgres(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if got := sts.Spec.UpdateStrategy.Type; got != appsv1.OnDeleteStatefulSetStrategyType {
+		t.Fatalf("StatefulSet update strategy %q, want OnDelete", got)
+	}
 	sts.Spec.Template.Spec.Containers[0].Image = image1520
 	if _, err := cs.AppsV1().StatefulSets(ns).Update(ctx, sts, metav1.UpdateOptions{}); err != nil {
 		t.Fatalf("update the image: %v", err)
@@ -98,9 +123,9 @@ func TestSmokeStatefulSetPostgres(t *testing.T) {
 	// Give the controller time to (wrongly) act; OnDelete must leave pods alone.
 	time.Sleep(10 * time.Second)
 	after := podUIDs(ctx, t, cs, ns)
-	for name, uid := range before {
-		if after[name] != uid {
-			t.Errorf("pod %s was replaced without being deleted (OnDelete)", name)
+	for name, id := range before {
+		if after[name] != id {
+			t.Errorf("pod %s was replaced or restarted without being deleted (OnDelete): %s, then %s", name, id, after[name])
 		}
 	}
 	p2 := recreate(ctx, t, cs, ns, stsName+"-2")
@@ -113,6 +138,7 @@ func TestSmokeStatefulSetPostgres(t *testing.T) {
 	if got := query(ctx, t, p2.Status.PodIP, "SELECT v FROM smoke"); got != "written to "+stsName+"-2" {
 		t.Errorf("after the upgrade of %s-2: got %q, want its row back", stsName, got)
 	}
+	checkServerRunsAs26(ctx, t, p2)
 	for _, name := range []string{stsName + "-0", stsName + "-1"} {
 		p, err := cs.CoreV1().Pods(ns).Get(ctx, name, metav1.GetOptions{})
 		if err != nil {
@@ -121,6 +147,63 @@ func TestSmokeStatefulSetPostgres(t *testing.T) {
 		if img := p.Spec.Containers[0].Image; img != image1518 {
 			t.Errorf("%s was not deleted yet runs %s", name, img)
 		}
+		if v := query(ctx, t, p.Status.PodIP, "SHOW server_version"); !strings.HasPrefix(v, "15.18 ") {
+			t.Errorf("%s was not deleted yet reports server_version %q", name, v)
+		}
+	}
+}
+
+// checkRestrictedEnforced asks the API server (dry run) to admit a pod with
+// no security context into ns and expects a PodSecurity `restricted` refusal.
+func checkRestrictedEnforced(ctx context.Context, t *testing.T, cs kubernetes.Interface, ns string) {
+	t.Helper()
+	pod := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "not-restricted"},
+		Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Image: image1518}}},
+	}
+	_, err := cs.CoreV1().Pods(ns).Create(ctx, pod, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
+	if !apierrors.IsForbidden(err) || !strings.Contains(err.Error(), `violates PodSecurity "restricted`) {
+		t.Fatalf("namespace %s admitted a pod without a security context (want a PodSecurity restricted refusal): %v", ns, err)
+	}
+}
+
+// checkServerRunsAs26 asks the PostgreSQL server of pod which uid and gid it
+// runs as (COPY FROM PROGRAM runs a command as the server's OS user).
+func checkServerRunsAs26(ctx context.Context, t *testing.T, pod corev1.Pod) {
+	t.Helper()
+	c := connect(ctx, t, pod.Status.PodIP)
+	defer c.Close(ctx)
+	var ids string
+	for _, s := range []string{"CREATE TEMP TABLE ids(v text)", "COPY ids FROM PROGRAM 'echo $(id -u):$(id -g)'"} {
+		if _, err := c.Exec(ctx, s); err != nil {
+			t.Fatalf("%s on %s: %v", s, pod.Name, err)
+		}
+	}
+	if err := c.QueryRow(ctx, "SELECT v FROM ids").Scan(&ids); err != nil {
+		t.Fatalf("read the server's uid on %s: %v", pod.Name, err)
+	}
+	if ids != "26:26" {
+		t.Errorf("PostgreSQL in %s runs as uid:gid %s, want 26:26", pod.Name, ids)
+	}
+}
+
+// checkClaimOnStandard checks that the claim was provisioned dynamically on
+// the `standard` StorageClass by the local provisioner.
+func checkClaimOnStandard(ctx context.Context, t *testing.T, cs kubernetes.Interface, ns, claim string) {
+	t.Helper()
+	pvc, err := cs.CoreV1().PersistentVolumeClaims(ns).Get(ctx, claim, metav1.GetOptions{})
+	if err != nil {
+		t.Fatalf("claim %s: %v", claim, err)
+	}
+	if pvc.Status.Phase != corev1.ClaimBound || pvc.Spec.StorageClassName == nil || *pvc.Spec.StorageClassName != "standard" {
+		t.Fatalf("claim %s: phase %s, class %v; want Bound on standard", claim, pvc.Status.Phase, pvc.Spec.StorageClassName)
+	}
+	pv, err := cs.CoreV1().PersistentVolumes().Get(ctx, pvc.Spec.VolumeName, metav1.GetOptions{})
+	if err != nil {
+		t.Fatalf("volume of claim %s: %v", claim, err)
+	}
+	if by := pv.Annotations["pv.kubernetes.io/provisioned-by"]; by != "local.kubelocal.pgsync.io" || pv.Spec.StorageClassName != "standard" {
+		t.Errorf("volume %s of claim %s: provisioned by %q, class %q; want the local provisioner on standard", pv.Name, claim, by, pv.Spec.StorageClassName)
 	}
 }
 
@@ -263,15 +346,25 @@ func events(cs kubernetes.Interface, ns string) string {
 	return strings.Join(out, "; ")
 }
 
-func podUIDs(ctx context.Context, t *testing.T, cs kubernetes.Interface, ns string) map[string]types.UID {
+// podUIDs identifies each pod of the StatefulSet and its running container
+// ("UID container-ID restarts=N"): a pod replaced or a container restarted
+// in place changes it.
+func podUIDs(ctx context.Context, t *testing.T, cs kubernetes.Interface, ns string) map[string]string {
 	t.Helper()
 	list, err := cs.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: "app=" + stsName})
 	if err != nil {
 		t.Fatal(err)
 	}
-	out := map[string]types.UID{}
+	out := map[string]string{}
 	for _, p := range list.Items {
-		out[p.Name] = p.UID
+		id := string(p.UID)
+		for _, c := range p.Status.ContainerStatuses {
+			id += fmt.Sprintf(" %s restarts=%d", c.ContainerID, c.RestartCount)
+		}
+		out[p.Name] = id
+	}
+	if len(out) != 3 {
+		t.Fatalf("want 3 pods of the StatefulSet, have %v", out)
 	}
 	return out
 }
@@ -316,8 +409,9 @@ func waitUpdateRevision(ctx context.Context, t *testing.T, cs kubernetes.Interfa
 
 // checkDNSFromPod runs a pod (restricted-compliant, the 15.18 image) that
 // resolves host, connects to PostgreSQL through it, and opens a connection to
-// the API server through the kubernetes Service.
-func checkDNSFromPod(ctx context.Context, t *testing.T, cs kubernetes.Interface, ns, host string) {
+// the API server through the kubernetes Service; it returns the pod's output
+// (first line: getent's "ADDRESS NAME").
+func checkDNSFromPod(ctx context.Context, t *testing.T, cs kubernetes.Interface, ns, host string) string {
 	t.Helper()
 	yes, no := true, false
 	uid := int64(26)
@@ -353,11 +447,12 @@ func checkDNSFromPod(ctx context.Context, t *testing.T, cs kubernetes.Interface,
 				t.Fatalf("from a pod, %s did not resolve or answer: %s", host, logs)
 			}
 			t.Logf("from a pod: %s", strings.TrimSpace(string(logs)))
-			return
+			return strings.TrimSpace(string(logs))
 		}
 		select {
 		case <-ctx.Done():
 			t.Fatalf("DNS check pod did not finish: %v (events: %s)", ctx.Err(), events(cs, ns))
+			return ""
 		case <-time.After(time.Second):
 		}
 	}
