@@ -2,7 +2,9 @@ package kubeenv
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
 	"net/http"
 	"os"
 	"os/exec"
@@ -73,11 +75,15 @@ func Cluster(t testing.TB) *Env {
 
 func connectCluster(t testing.TB) (*rest.Config, string, error) {
 	path := KubeconfigPath()
-	if cfg, err := readyConfig(path); err == nil {
+	cfg, err := readyConfig(path)
+	if err == nil {
 		return cfg, "", nil
 	}
+	if errors.Is(err, fs.ErrPermission) {
+		return nil, fmt.Sprintf("the local cluster's admin kubeconfig %s is readable by root only and this test runs as uid %d: run it as root (CI does)", path, os.Geteuid()), nil
+	}
 	if os.Getenv(E2EEnv) != "1" && !prereq.Required() {
-		return nil, fmt.Sprintf("the local cluster is not running (no ready API server behind %s): run `make kube-up`, or `make e2e`", path), nil
+		return nil, fmt.Sprintf("the local cluster is not running (%v): run `make kube-up`, or `make e2e`", err), nil
 	}
 	if os.Geteuid() != 0 {
 		return nil, "starting the local cluster needs root (containerd, kubelet, iptables)", nil
@@ -108,29 +114,50 @@ func connectCluster(t testing.TB) (*rest.Config, string, error) {
 	upCmd := exec.Command(bin, "up")
 	upCmd.Dir = root
 	if out, err := upCmd.CombinedOutput(); err != nil {
+		// kubelocal exits 4 when the kernel lacks what the cluster needs:
+		// this machine cannot run it, which is a missing prerequisite.
+		if ee := (*exec.ExitError)(nil); errors.As(err, &ee) && ee.ExitCode() == exitNoKernelSupport {
+			return nil, lastLine(out), nil
+		}
 		return nil, "", fmt.Errorf("kubelocal up: %w\n%s", err, tail(out, 4000))
 	}
-	cfg, err := readyConfig(path)
-	return cfg, "", err
+	cfg, err = readyConfig(path)
+	if err != nil {
+		return nil, "", fmt.Errorf("the local cluster after kubelocal up: %w", err)
+	}
+	return cfg, "", nil
+}
+
+// exitNoKernelSupport is kubelocal's exit code for a kernel lacking what the
+// cluster needs (hack/kube/kubelocal/kernel.go).
+const exitNoKernelSupport = 4
+
+// lastLine returns the last non-empty line of out.
+func lastLine(out []byte) string {
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	return strings.TrimSpace(lines[len(lines)-1])
 }
 
 // readyConfig loads the kubeconfig at path and checks /readyz.
 func readyConfig(path string) (*rest.Config, error) {
+	if _, err := os.ReadFile(path); err != nil {
+		return nil, fmt.Errorf("no admin kubeconfig: %w", err)
+	}
 	cfg, err := clientcmd.BuildConfigFromFlags("", path)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("load %s: %w", path, err)
 	}
 	cfg.QPS, cfg.Burst = 50, 100
 	client, err := rest.HTTPClientFor(cfg)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("client for %s: %w", cfg.Host, err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, cfg.Host+"/readyz", nil)
 	resp, err := client.Do(req)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("no ready API server behind %s: %w", path, err)
 	}
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {

@@ -223,7 +223,7 @@ func leftovers(p paths) []string {
 	for _, d := range podCgroupDirs() {
 		out = append(out, "cgroup "+d)
 	}
-	for _, l := range []string{bridgeName, sinkName} {
+	for _, l := range ourLinks {
 		if linkExists(l) {
 			out = append(out, "interface "+l)
 		}

@@ -75,6 +75,9 @@ func up(ctx context.Context, p paths) error {
 	if err := runScript(ctx, p, "deps.sh"); err != nil {
 		return err
 	}
+	if err := checkKernel(); err != nil {
+		return err
+	}
 	if err := runScript(ctx, p, "build.sh"); err != nil {
 		return err
 	}

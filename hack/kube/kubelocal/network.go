@@ -44,6 +44,9 @@ func linkExists(name string) bool {
 	return err == nil
 }
 
+// ourLinks are the interfaces kube-up creates (kernel.go's probes too).
+var ourLinks = []string{bridgeName, sinkName, probeBridge, probeIfb}
+
 func setupNetwork(p paths, nodeIP string) error {
 	saved := p.conf("sysctl.saved")
 	if _, err := os.Stat(saved); errors.Is(err, os.ErrNotExist) {
@@ -133,7 +136,7 @@ func teardownNetwork(p paths) error {
 	if err := removeCNINetns(); err != nil {
 		errs = append(errs, err)
 	}
-	for _, l := range []string{bridgeName, sinkName} {
+	for _, l := range ourLinks {
 		if linkExists(l) {
 			errs = append(errs, run("ip", "link", "del", l))
 		}
