@@ -28,7 +28,7 @@ const (
 func bootstrapObjects(ctx context.Context, cfg *rest.Config) error {
 	cs, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
-		return err
+		return fmt.Errorf("client for the bootstrap objects: %w", err)
 	}
 	bind := storagev1.VolumeBindingWaitForFirstConsumer
 	reclaim := corev1.PersistentVolumeReclaimDelete

@@ -48,7 +48,7 @@ func buildImages(ctx context.Context, p paths) error {
 		t0 := time.Now()
 		img, err := postgresImage(ctx, p, v)
 		if err != nil {
-			return err
+			return fmt.Errorf("image %s: %w", ref, err)
 		}
 		err = putImage(lp, ref, img)
 		_ = os.Remove(filepath.Join(p.imagesDir(), "postgresql-"+v+".layer.tar.gz"))
@@ -61,7 +61,7 @@ func buildImages(ctx context.Context, p paths) error {
 	if !hasRef(lp, "pause:3.10") {
 		img, err := staticImage(ctx, p, "./hack/kube/pause", "/pause", "65535:65535")
 		if err != nil {
-			return err
+			return fmt.Errorf("image pause:3.10: %w", err)
 		}
 		if err := putImage(lp, "pause:3.10", img); err != nil {
 			return err
@@ -113,15 +113,15 @@ func hasRef(lp layout.Path, ref string) bool {
 func putImage(lp layout.Path, ref string, img v1.Image) error {
 	dg, err := img.Digest()
 	if err != nil {
-		return err
+		return fmt.Errorf("digest of image %s: %w", ref, err)
 	}
 	idx, err := lp.ImageIndex()
 	if err != nil {
-		return err
+		return fmt.Errorf("read the index of %s: %w", lp, err)
 	}
 	im, err := idx.IndexManifest()
 	if err != nil {
-		return err
+		return fmt.Errorf("read the index of %s: %w", lp, err)
 	}
 	for _, d := range im.Manifests {
 		if d.Annotations[refAnnotation] == ref && d.Digest == dg {
@@ -133,7 +133,10 @@ func putImage(lp layout.Path, ref string, img v1.Image) error {
 		return fmt.Errorf("store image %s: %w", ref, err)
 	}
 	slog.Info("image stored", "ref", registryHost+"/"+ref, "digest", dg.String())
-	return removeUnreferencedBlobs(lp)
+	if err := removeUnreferencedBlobs(lp); err != nil {
+		return fmt.Errorf("prune the blobs of %s: %w", lp, err)
+	}
+	return nil
 }
 
 // removeUnreferencedBlobs deletes blobs no image of the layout refers to
@@ -186,7 +189,7 @@ func postgresImage(ctx context.Context, p paths, version string) (v1.Image, erro
 	}
 	layer, err := tarball.LayerFromFile(layerFile, tarball.WithMediaType(types.OCILayer))
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("layer from %s: %w", layerFile, err)
 	}
 	cfg := v1.Config{
 		Env: []string{
@@ -230,20 +233,20 @@ func staticImage(ctx context.Context, p paths, pkg, path, user string) (v1.Image
 	tw := tar.NewWriter(&buf)
 	epoch := time.Unix(0, 0)
 	if err := tw.WriteHeader(&tar.Header{Name: path[1:], Mode: 0o755, Size: int64(len(data)), ModTime: epoch, Typeflag: tar.TypeReg}); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("layer of %s: %w", pkg, err)
 	}
 	if _, err := tw.Write(data); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("layer of %s: %w", pkg, err)
 	}
 	if err := tw.Close(); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("layer of %s: %w", pkg, err)
 	}
 	layerBytes := buf.Bytes()
 	layer, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) {
 		return io.NopCloser(bytes.NewReader(layerBytes)), nil
 	}, tarball.WithMediaType(types.OCILayer))
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("layer of %s: %w", pkg, err)
 	}
 	return assemble(layer, v1.Config{Entrypoint: []string{path}, User: user, Env: []string{"PATH=/"}})
 }
@@ -253,11 +256,11 @@ func assemble(layer v1.Layer, cfg v1.Config) (v1.Image, error) {
 	base = mutate.ConfigMediaType(base, types.OCIConfigJSON)
 	img, err := mutate.AppendLayers(base, layer)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("append the layer: %w", err)
 	}
 	cf, err := img.ConfigFile()
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("image config: %w", err)
 	}
 	cf = cf.DeepCopy()
 	cf.Architecture, cf.OS = "amd64", "linux"
@@ -276,7 +279,7 @@ func tarDirectory(ctx context.Context, dir, dst string) error {
 	defer out.Close()
 	zw, err := gzip.NewWriterLevel(out, gzip.BestSpeed)
 	if err != nil {
-		return err
+		return fmt.Errorf("compress %s: %w", dst, err)
 	}
 	cmd := exec.CommandContext(ctx, "tar", "--numeric-owner", "--one-file-system", "-C", dir,
 		"--exclude=./.ready", "--exclude=./dev/*", "--exclude=./proc/*", "--exclude=./sys/*",
@@ -289,7 +292,7 @@ func tarDirectory(ctx context.Context, dir, dst string) error {
 		return fmt.Errorf("tar %s: %w: %s", dir, err, stderr.String())
 	}
 	if err := zw.Close(); err != nil {
-		return err
+		return fmt.Errorf("compress %s: %w", dst, err)
 	}
 	slog.Info("layer packed", "dir", dir, "diffID", "sha256:"+hex.EncodeToString(h.Sum(nil)))
 	return out.Close()

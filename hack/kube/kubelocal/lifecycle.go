@@ -85,14 +85,14 @@ func up(ctx context.Context, p paths) error {
 		return err
 	}
 	if err := buildImages(ctx, p); err != nil {
-		return err
+		return fmt.Errorf("build the images: %w", err)
 	}
 	tBuilt := time.Now()
 	// A cluster that died without `down` leaves things behind: clear them.
 	if left := leftovers(p); len(left) > 0 {
 		slog.Info("removing what an earlier run left", "items", len(left))
 		if err := cleanHost(p); err != nil {
-			return err
+			return fmt.Errorf("remove what an earlier run left: %w", err)
 		}
 	}
 	if err := wipeState(p); err != nil {
@@ -111,14 +111,14 @@ func up(ctx context.Context, p paths) error {
 		return err
 	}
 	if err := writePKI(p, nodeIP); err != nil {
-		return err
+		return fmt.Errorf("generate the PKI: %w", err)
 	}
 	if err := writeConfigs(p, nodeIP); err != nil {
 		return err
 	}
 	if err := setupNetwork(p, nodeIP); err != nil {
 		_ = teardownNetwork(p)
-		return err
+		return fmt.Errorf("set up the host network: %w", err)
 	}
 	self, err := os.Executable()
 	if err != nil {
@@ -191,7 +191,7 @@ func downLocked(p paths, t0 time.Time) error {
 		}
 	}
 	if err := cleanHost(p); err != nil {
-		return err
+		return fmt.Errorf("clean the host: %w", err)
 	}
 	if err := wipeState(p); err != nil {
 		return err
@@ -248,11 +248,11 @@ func status(ctx context.Context, p paths) error {
 	}
 	cfg, err := clientcmd.BuildConfigFromFlags("", p.kubeconfig())
 	if err != nil {
-		return err
+		return fmt.Errorf("load %s: %w", p.kubeconfig(), err)
 	}
 	cs, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
-		return err
+		return fmt.Errorf("client for %s: %w", cfg.Host, err)
 	}
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()

@@ -48,7 +48,7 @@ func runProvisioner(ctx context.Context, cs kubernetes.Interface, p paths) {
 func provisionOnce(ctx context.Context, cs kubernetes.Interface, p paths) error {
 	classes, err := cs.StorageV1().StorageClasses().List(ctx, metav1.ListOptions{})
 	if err != nil {
-		return err
+		return fmt.Errorf("list StorageClasses: %w", err)
 	}
 	ours := map[string]storagev1.StorageClass{}
 	for _, c := range classes.Items {
@@ -58,11 +58,11 @@ func provisionOnce(ctx context.Context, cs kubernetes.Interface, p paths) error 
 	}
 	pvcs, err := cs.CoreV1().PersistentVolumeClaims("").List(ctx, metav1.ListOptions{})
 	if err != nil {
-		return err
+		return fmt.Errorf("list PersistentVolumeClaims: %w", err)
 	}
 	pvs, err := cs.CoreV1().PersistentVolumes().List(ctx, metav1.ListOptions{})
 	if err != nil {
-		return err
+		return fmt.Errorf("list PersistentVolumes: %w", err)
 	}
 	pvByName := map[string]corev1.PersistentVolume{}
 	for _, pv := range pvs.Items {

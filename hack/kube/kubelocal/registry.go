@@ -59,11 +59,11 @@ func pushLayout(ctx context.Context, p paths) error {
 	}
 	idx, err := lp.ImageIndex()
 	if err != nil {
-		return err
+		return fmt.Errorf("registry: read the image layout's index: %w", err)
 	}
 	im, err := idx.IndexManifest()
 	if err != nil {
-		return err
+		return fmt.Errorf("registry: read the image layout's index: %w", err)
 	}
 	for _, d := range im.Manifests {
 		ref := d.Annotations[refAnnotation]
@@ -76,7 +76,7 @@ func pushLayout(ctx context.Context, p paths) error {
 		}
 		tag, err := name.ParseReference(registryAddr+"/"+ref, name.Insecure)
 		if err != nil {
-			return err
+			return fmt.Errorf("registry: reference %s: %w", ref, err)
 		}
 		t0 := time.Now()
 		if err := remote.Write(tag, img, remote.WithContext(ctx)); err != nil {

@@ -86,7 +86,7 @@ func (s *supervisor) start(ctx context.Context) error {
 		{"kube-apiserver", func(ctx context.Context) error {
 			c, err := rest.HTTPClientFor(admin)
 			if err != nil {
-				return err
+				return fmt.Errorf("client for %s: %w", admin.Host, err)
 			}
 			if err := waitURL(ctx, c, admin.Host+"/readyz", "ok"); err != nil {
 				return err
@@ -130,7 +130,7 @@ func (s *supervisor) start(ctx context.Context) error {
 	}
 	cs, err := kubernetes.NewForConfig(admin)
 	if err != nil {
-		return err
+		return fmt.Errorf("client for the provisioner: %w", err)
 	}
 	go runProvisioner(ctx, cs, s.p)
 	rctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
