@@ -18,6 +18,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
@@ -389,6 +390,31 @@ func TestAPIRBAC(t *testing.T) {
 	l.Spec.HolderIdentity = ptr("web-0")
 	if _, err := leases.Update(ctx, &l, metav1.UpdateOptions{}); err != nil {
 		t.Fatalf("update the Lease: %v", err)
+	}
+	// Route: the EndpointSlice update and the role label patches.
+	es, err := cs.DiscoveryV1().EndpointSlices(e.ns).Get(ctx, "web-rw", metav1.GetOptions{})
+	if err != nil {
+		t.Fatalf("get the EndpointSlice: %v", err)
+	}
+	es.Endpoints = []discoveryv1.Endpoint{{Addresses: []string{"198.18.0.9"}, Conditions: discoveryv1.EndpointConditions{Ready: ptr(true)}}}
+	if _, err := cs.DiscoveryV1().EndpointSlices(e.ns).Update(ctx, es, metav1.UpdateOptions{}); err != nil {
+		t.Fatalf("update the EndpointSlice: %v", err)
+	}
+	for _, name := range []string{"web-0", "other-0"} {
+		pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: e.ns}, Spec: *o.StatefulSet.Spec.Template.Spec.DeepCopy()}
+		pod.Spec.ServiceAccountName = strings.TrimSuffix(name, "-0")
+		pod.Spec.Volumes = append(pod.Spec.Volumes, corev1.Volume{Name: "pgdata", VolumeSource: corev1.VolumeSource{
+			PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: "pgdata-" + name}}})
+		if _, err := e.cs.CoreV1().Pods(e.ns).Create(ctx, pod, metav1.CreateOptions{}); err != nil {
+			t.Fatalf("create pod %s: %v", name, err)
+		}
+	}
+	patch := []byte(`{"metadata":{"labels":{"pgsync.io/role":"primary"}}}`)
+	if _, err := cs.CoreV1().Pods(e.ns).Patch(ctx, "web-0", types.MergePatchType, patch, metav1.PatchOptions{}); err != nil {
+		t.Fatalf("label web-0: %v", err)
+	}
+	if _, err := cs.CoreV1().Pods(e.ns).Patch(ctx, "other-0", types.MergePatchType, patch, metav1.PatchOptions{}); !apierrors.IsForbidden(err) {
+		t.Errorf("label another cluster's pod: got %v, want Forbidden", err)
 	}
 	if _, err := leases.List(ctx, metav1.ListOptions{}); !apierrors.IsForbidden(err) {
 		t.Errorf("list every Lease: got %v, want Forbidden", err)
