@@ -82,12 +82,7 @@ func writePKI(p paths, nodeIP string) error {
 		if err := pair.Write(crt, key); err != nil {
 			return err
 		}
-		srv := server
-		if id.file == "admin" {
-			// The admin kubeconfig is used from the host: loopback is enough.
-			srv = fmt.Sprintf("https://127.0.0.1:%d", apiPort)
-		}
-		if err := writeKubeconfig(p.conf(id.file+".kubeconfig"), srv, ca.CertPEM, pair); err != nil {
+		if err := writeKubeconfig(p.conf(id.file+".kubeconfig"), server, ca.CertPEM, pair); err != nil {
 			return err
 		}
 	}

@@ -203,11 +203,12 @@ func components(p paths, nodeIP string) []component {
 			"--initial-cluster-state=new",
 		}},
 		{name: "kube-apiserver", bin: p.kubeBin("kube-apiserver"), args: []string{
-			"--advertise-address=" + nodeIP,
 			// Pods reach the API through the kubernetes Service, whose
-			// endpoint is the advertise address: binding to loopback only
-			// would break every in-cluster client.
-			"--bind-address=0.0.0.0",
+			// endpoint is the advertise address: it must be one pods can
+			// reach (not loopback), and it is the bridge address kube-up
+			// creates, so the API server listens on no real interface.
+			"--advertise-address=" + nodeIP,
+			"--bind-address=" + nodeIP,
 			"--secure-port=" + strconv.Itoa(apiPort),
 			"--etcd-servers=" + etcdClientURL,
 			"--cert-dir=" + p.pki("apiserver-generated"),

@@ -62,6 +62,8 @@ func TestConfigsCarryTheNetworkLayout(t *testing.T) {
 	for _, tc := range []struct{ text, want string }{
 		{kubeletConfig(p, ip), `clusterDNS: ["198.19.0.10"]`},
 		{kubeletConfig(p, ip), `failCgroupV1: false`},
+		{kubeletConfig(p, ip), `address: "` + ip + `"`},
+		{kubeProxyConfig(p, ip), `bindAddress: "` + ip + `"`},
 		{kubeProxyConfig(p, ip), `clusterCIDR: "198.18.0.0/16"`},
 		{cniConfig(p), `"subnet": "198.18.0.0/24"`},
 		{cniConfig(p), `"ipMasq": false`},
@@ -79,7 +81,7 @@ func TestConfigsCarryTheNetworkLayout(t *testing.T) {
 	for _, c := range components(p, ip) {
 		args[c.name] = c.args
 	}
-	for _, want := range []string{"--service-cluster-ip-range=198.19.0.0/16", "--authorization-mode=Node,RBAC", "--advertise-address=" + ip} {
+	for _, want := range []string{"--service-cluster-ip-range=198.19.0.0/16", "--authorization-mode=Node,RBAC", "--advertise-address=" + ip, "--bind-address=" + ip} {
 		if !contains(args["kube-apiserver"], want) {
 			t.Errorf("kube-apiserver lacks %s", want)
 		}

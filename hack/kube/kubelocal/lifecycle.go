@@ -98,10 +98,15 @@ func up(ctx context.Context, p paths) error {
 	if err := wipeState(p); err != nil {
 		return err
 	}
-	nodeIP, err := discoverNodeIP()
+	// The machine's own address is discovered, never hard-coded; it is only
+	// the source of the Service route. The node itself (kube-apiserver,
+	// kubelet, kube-proxy, CoreDNS) lives on the bridge address kube-up
+	// creates, so nothing listens on the machine's real interfaces.
+	hostIP, err := discoverNodeIP()
 	if err != nil {
 		return err
 	}
+	nodeIP := podGateway
 	for _, d := range []string{p.state, p.run, filepath.Join(p.state, "logs"), p.volumesDir(), p.cniDataDir()} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			return err
@@ -116,7 +121,7 @@ func up(ctx context.Context, p paths) error {
 	if err := writeConfigs(p, nodeIP); err != nil {
 		return err
 	}
-	if err := setupNetwork(p, nodeIP); err != nil {
+	if err := setupNetwork(p, hostIP); err != nil {
 		_ = teardownNetwork(p)
 		return fmt.Errorf("set up the host network: %w", err)
 	}
@@ -139,7 +144,7 @@ func up(ctx context.Context, p paths) error {
 	logf.Close()
 	pid := cmd.Process.Pid
 	_ = cmd.Process.Release()
-	slog.Info("supervisor started", "pid", pid, "node_ip", nodeIP, "log", p.logFile("supervisor"))
+	slog.Info("supervisor started", "pid", pid, "node_ip", nodeIP, "host_ip", hostIP, "log", p.logFile("supervisor"))
 	deadline := time.Now().Add(6 * time.Minute)
 	for {
 		if _, err := os.Stat(p.readyFile()); err == nil {
@@ -161,8 +166,8 @@ func up(ctx context.Context, p paths) error {
 		}
 		time.Sleep(250 * time.Millisecond)
 	}
-	fmt.Fprintf(os.Stderr, "kubelocal: cluster ready in %.1f s (builds/images %.1f s, start %.1f s); node IP %s\n",
-		time.Since(t0).Seconds(), tBuilt.Sub(t0).Seconds(), time.Since(tBuilt).Seconds(), nodeIP)
+	fmt.Fprintf(os.Stderr, "kubelocal: cluster ready in %.1f s (builds/images %.1f s, start %.1f s); node IP %s, host IP %s\n",
+		time.Since(t0).Seconds(), tBuilt.Sub(t0).Seconds(), time.Since(tBuilt).Seconds(), nodeIP, hostIP)
 	fmt.Fprintf(os.Stderr, "kubelocal: images: %s/postgresql:15.18 %s/postgresql:15.20 %s/%s; logs: %s\n",
 		registryHost, registryHost, registryHost, pgsyncRef, filepath.Dir(p.logFile("x")))
 	fmt.Printf("export KUBECONFIG=%s\n", p.kubeconfig())

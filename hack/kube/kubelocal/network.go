@@ -47,7 +47,10 @@ func linkExists(name string) bool {
 // ourLinks are the interfaces kube-up creates (kernel.go's probes too).
 var ourLinks = []string{bridgeName, sinkName, probeBridge, probeIfb}
 
-func setupNetwork(p paths, nodeIP string) error {
+// setupNetwork creates the bridge (whose address is the node's), the
+// blackhole, the Service sink routed with hostIP (the machine's discovered
+// address) as source, and the guard chain.
+func setupNetwork(p paths, hostIP string) error {
 	saved := p.conf("sysctl.saved")
 	if _, err := os.Stat(saved); errors.Is(err, os.ErrNotExist) {
 		var b strings.Builder
@@ -91,13 +94,13 @@ func setupNetwork(p paths, nodeIP string) error {
 	if err := run("ip", "link", "set", sinkName, "up"); err != nil {
 		return err
 	}
-	if err := run("ip", "route", "replace", serviceCIDR, "dev", sinkName, "src", nodeIP); err != nil {
+	if err := run("ip", "route", "replace", serviceCIDR, "dev", sinkName, "src", hostIP); err != nil {
 		return err
 	}
-	return setupGuard(nodeIP)
+	return setupGuard()
 }
 
-func setupGuard(nodeIP string) error {
+func setupGuard() error {
 	_ = teardownGuard()
 	rules := [][]string{
 		{"-N", guardChain},
