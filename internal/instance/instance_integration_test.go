@@ -2,6 +2,7 @@ package instance_test
 
 import (
 	"context"
+	"debug/elf"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -92,6 +93,7 @@ func TestInstanceManagers(t *testing.T) {
 			checkNoSecrets(t, c)
 			checkJSONLogs(t, c, 0)
 			checkReadOnlyRoot(t, c)
+			checkStatic(t, c.Bin)
 		}},
 		{"switchover under write load loses no commit", func(t *testing.T) {
 			switchover(t, c, app, 0, 1, 1_000_000)
@@ -521,6 +523,23 @@ func readLog(t *testing.T, c *insttest.Cluster, i int) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+// checkStatic: the binary the managers ran (and the init container
+// copies) needs no dynamic loader or shared library, so it runs in any
+// PostgreSQL image.
+func checkStatic(t *testing.T, path string) {
+	t.Helper()
+	f, err := elf.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	for _, p := range f.Progs {
+		if p.Type == elf.PT_INTERP || p.Type == elf.PT_DYNAMIC {
+			t.Errorf("%s is dynamically linked (program header %v): build it with CGO_ENABLED=0", path, p.Type)
+		}
+	}
 }
 
 // checkReadOnlyRoot: when the harness runs the managers with a read-only

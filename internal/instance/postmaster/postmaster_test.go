@@ -3,6 +3,7 @@ package postmaster
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -16,11 +17,14 @@ import (
 )
 
 // fakePostgres is a real process standing in for the server: it logs a
-// line with PostgreSQL's prefix, exits 0 on SIGINT/SIGTERM, and loops.
+// line with PostgreSQL's prefix, exits 0 on SIGINT/SIGTERM, and loops. The
+// traps come before the first line, so once that line is seen a signal
+// finds them installed (before, SIGINT's default action killed the shell
+// silently about once in thirty runs under -race).
 const fakePostgres = `#!/bin/sh
-echo "2026-11-26 00:00:00.000 UTC [$$] LOG:  fake postmaster started with $*"
 trap 'echo "2026-11-26 00:00:00.000 UTC [$$] LOG:  received fast shutdown request"; exit 0' INT
 trap 'exit 0' TERM
+echo "2026-11-26 00:00:00.000 UTC [$$] LOG:  fake postmaster started with $*"
 while :; do sleep 0.02; done
 `
 
@@ -74,9 +78,18 @@ func TestOwnerRestartsAfterCrashAndStopsOnRequest(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, "restart", func() bool { s := o.State(); return s.Running && s.PID != first.PID })
-	if s := o.State(); s.Crashes != 1 || s.Starts != 2 {
-		t.Errorf("after crash: %+v", s)
+	second := o.State()
+	if second.Crashes != 1 || second.Starts != 2 {
+		t.Errorf("after crash: %+v", second)
 	}
+	waitFor(t, "restarted process's first line", func() bool {
+		for _, line := range strings.Split(logs.String(), "\n") {
+			if strings.Contains(line, "fake postmaster started") && strings.Contains(line, fmt.Sprintf(`"pid":%d,`, second.PID)) {
+				return true
+			}
+		}
+		return false
+	})
 
 	// A requested stop is not a crash and is not undone.
 	if err := o.Stop(ctx, Fast); err != nil {
