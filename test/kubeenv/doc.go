@@ -8,6 +8,7 @@
 // under internal/: it is test infrastructure those packages' tests import.
 //
 // Prerequisites missing (not root, no etcd, binaries not built and not
-// buildable) make a test skip with the reason, unless the environment sets
-// PGSYNC_REQUIRE_INTEGRATION=1, where they fail it.
+// buildable, a kernel kubelocal finds lacking: exit code 4) make a test skip
+// with the reason, unless the environment sets PGSYNC_REQUIRE_INTEGRATION=1,
+// where they fail it.
 package kubeenv
