@@ -36,13 +36,7 @@ type Env struct {
 }
 
 // KubeconfigPath is where `make kube-up` writes the admin kubeconfig.
-func KubeconfigPath() string {
-	state := os.Getenv("PGSYNC_KUBE_STATE")
-	if state == "" {
-		state = "/var/lib/pgsync/kube"
-	}
-	return filepath.Join(state, "admin.kubeconfig")
-}
+func KubeconfigPath() string { return kubelayout.Kubeconfig(kubelayout.StateDir()) }
 
 var cluster struct {
 	once    sync.Once
