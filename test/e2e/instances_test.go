@@ -1,0 +1,588 @@
+package e2e
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/pgsync/pgsync/internal/cluster"
+	"github.com/pgsync/pgsync/internal/kube"
+	"github.com/pgsync/pgsync/test/kubeenv"
+)
+
+const (
+	instClusterName = "pg"
+	pgsyncImage     = "localhost:5000/pgsync:dev"
+)
+
+func instCluster(t *testing.T, ns string, instances int) *cluster.Cluster {
+	t.Helper()
+	y := fmt.Sprintf(`apiVersion: postgresql.cnpg.io/v1
+kind: Cluster
+metadata:
+  name: %s
+  namespace: %s
+spec:
+  imageName: %s
+  instances: %d
+  startDelay: 300
+  stopDelay: 15
+  storage:
+    storageClass: standard
+    size: 1Gi
+  postgresql:
+    parameters:
+      max_connections: "50"
+      shared_buffers: 32MB
+  resources:
+    requests: {cpu: 50m, memory: 128Mi}
+`, instClusterName, ns, image1518, instances)
+	set, err := cluster.Load([]cluster.File{{Path: "pg.yaml", Data: []byte(y)}})
+	if err != nil {
+		t.Fatalf("load: %v", err)
+	}
+	return set.Clusters[0]
+}
+
+// TestInstancesRealPods runs what pgsync renders (internal/kube) in real
+// pods: a 3-instance cluster created the way apply will create it (one
+// instance more per step, each Ready before the next), the instance manager
+// as PID 1 under PodSecurity `restricted` with a read-only root, writes
+// through NAME-rw, streaming standbys, and a switchover driven by the
+// Lease annotation under a write load with no acknowledged commit lost.
+func TestInstancesRealPods(t *testing.T) {
+	env := kubeenv.Cluster(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
+	defer cancel()
+	cs, ns := env.Client, env.Namespace
+	dyn, err := dynamic.NewForConfig(env.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("namespace %s (KUBECONFIG=%s)", ns, env.Kubeconfig)
+	t.Cleanup(func() {
+		if t.Failed() {
+			dumpInstances(t, cs, ns)
+		}
+	})
+
+	c := instCluster(t, ns, 3)
+	created, err := kube.EnsureSecrets(ctx, cs, c, rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("created Secrets %v", created)
+	opts := kube.Options{InstanceImage: pgsyncImage, InstanceImagePullPolicy: corev1.PullAlways}
+
+	// Create as the planner does: 1 → 2 → 3, each Ready before the next.
+	for n := 1; n <= 3; n++ {
+		step := instCluster(t, ns, n)
+		objs, err := kube.Render(step, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, obj := range objs.List() {
+			if _, err := kube.Apply(ctx, dyn, obj, kube.ApplyOptions{Force: true}); err != nil {
+				t.Fatalf("instances=%d: %v", n, err)
+			}
+		}
+		start := time.Now()
+		waitInstancesReady(ctx, t, cs, ns, n)
+		t.Logf("instance %s-%d Ready %.1fs after apply", instClusterName, n-1, time.Since(start).Seconds())
+	}
+
+	lease, err := cs.CoordinationV1().Leases(ns).Get(ctx, "pg-primary", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h := lease.Spec.HolderIdentity; h == nil || *h != "pg-0" {
+		t.Fatalf("Lease holder %v, want pg-0", h)
+	}
+
+	super := secretPassword(ctx, t, cs, ns, "pg-superuser")
+	app := secretPassword(ctx, t, cs, ns, "pg-app")
+	rw, err := cs.CoreV1().Services(ns).Get(ctx, "pg-rw", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rwDSN := dsn(rw.Spec.ClusterIP, "app", app, "app")
+	superDSN := func(ip string) string { return dsn(ip, "postgres", super, "postgres") }
+
+	// A client through pg-rw (ClusterIP, from the host) writes.
+	conn := instConnect(ctx, t, rwDSN)
+	mustExec(ctx, t, conn, "CREATE TABLE probe (seq bigint PRIMARY KEY, at timestamptz DEFAULT now())")
+	mustExec(ctx, t, conn, "INSERT INTO probe (seq) VALUES (0)")
+	conn.Close(ctx)
+
+	// Standbys stream from pg-0.
+	pods := podIPs(ctx, t, cs, ns)
+	waitStreaming(ctx, t, superDSN(pods["pg-0"]), []string{"pg-1", "pg-2"})
+	for name, ip := range pods {
+		st := instanceStatus(ctx, t, ip)
+		t.Logf("%s /status: role=%v streaming=%v upstream=%v", name, st["role"], st["streaming"], st["upstream"])
+		want := "standby"
+		if name == "pg-0" {
+			want = "primary"
+		}
+		if st["role"] != want {
+			t.Errorf("%s /status role %v, want %s", name, st["role"], want)
+		}
+	}
+
+	// The real proof for the manager: uid 26, read-only root, in every pod.
+	for name, ip := range pods {
+		checkProcessSecurity(ctx, t, name, superDSN(ip))
+	}
+	checkPDBs(ctx, t, cs, ns)
+
+	// Switchover to pg-1 through the Lease annotation, under writes.
+	w := &rwWriter{dsn: rwDSN}
+	wctx, stopWriter := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { defer close(done); w.run(wctx) }()
+	time.Sleep(2 * time.Second)
+	objs, err := kube.Render(c, kube.Options{InstanceImage: pgsyncImage, InstanceImagePullPolicy: corev1.PullAlways,
+		TargetPrimary: "pg-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	switchAt := time.Now()
+	if _, err := kube.Apply(ctx, dyn, objs.Lease, kube.ApplyOptions{Force: true}); err != nil {
+		t.Fatal(err)
+	}
+	waitHolder(ctx, t, cs, ns, "pg-1")
+	t.Logf("Lease taken by pg-1 %.0f ms after the annotation", float64(time.Since(switchAt).Milliseconds()))
+	waitAcked(ctx, t, w, switchAt)
+	time.Sleep(2 * time.Second)
+	stopWriter()
+	<-done
+
+	acked, gap, gapStart, errs := w.result()
+	t.Logf("writes: %d acknowledged, longest pause %.0f ms (starting %.0f ms after the annotation), %d failed attempts: %s",
+		len(acked), float64(gap.Milliseconds()), float64(gapStart.Sub(switchAt).Milliseconds()), len(errs), summarize(errs))
+	if len(acked) == 0 {
+		t.Fatal("no write was acknowledged")
+	}
+	pods = podIPs(ctx, t, cs, ns)
+	// The probe table is in database app: read it on pg-1 directly.
+	check := instConnect(ctx, t, dsn(pods["pg-1"], "postgres", super, "app"))
+	var inRecovery bool
+	if err := check.QueryRow(ctx, "SELECT pg_is_in_recovery()").Scan(&inRecovery); err != nil || inRecovery {
+		t.Fatalf("pg-1 after the switchover: in recovery %v, err %v", inRecovery, err)
+	}
+	present := map[int64]bool{}
+	rows, err := check.Query(ctx, "SELECT seq FROM probe")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var s int64
+		if err := rows.Scan(&s); err != nil {
+			t.Fatal(err)
+		}
+		present[s] = true
+	}
+	rows.Close()
+	check.Close(ctx)
+	lost := 0
+	for _, s := range acked {
+		if !present[s] {
+			lost++
+		}
+	}
+	t.Logf("acknowledged commits lost: %d of %d", lost, len(acked))
+	if lost != 0 {
+		t.Errorf("%d acknowledged commits lost in the switchover", lost)
+	}
+
+	// pg-rw points at pg-1; the old primary and the bystander stream from it.
+	es, err := cs.DiscoveryV1().EndpointSlices(ns).Get(ctx, "pg-rw", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(es.Endpoints) != 1 || es.Endpoints[0].Addresses[0] != pods["pg-1"] {
+		t.Errorf("pg-rw EndpointSlice %+v, want only pg-1 (%s)", es.Endpoints, pods["pg-1"])
+	}
+	waitStreaming(ctx, t, superDSN(pods["pg-1"]), []string{"pg-0", "pg-2"})
+	waitRoleLabels(ctx, t, cs, ns, map[string]string{"pg-0": "replica", "pg-1": "primary", "pg-2": "replica"})
+	checkPDBs(ctx, t, cs, ns)
+}
+
+func dsn(ip, user, password, db string) string {
+	return fmt.Sprintf("postgres://%s:%s@%s/%s?sslmode=disable&connect_timeout=3", user, password, net.JoinHostPort(ip, "5432"), db)
+}
+
+func secretPassword(ctx context.Context, t *testing.T, cs kubernetes.Interface, ns, name string) string {
+	t.Helper()
+	s, err := cs.CoreV1().Secrets(ns).Get(ctx, name, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(s.Data["password"])
+}
+
+func instConnect(ctx context.Context, t *testing.T, dsn string) *pgx.Conn {
+	t.Helper()
+	var last error
+	for i := 0; i < 40; i++ {
+		c, err := pgx.Connect(ctx, dsn)
+		if err == nil {
+			return c
+		}
+		last = err
+		time.Sleep(500 * time.Millisecond)
+	}
+	t.Fatalf("connect: %v", last)
+	return nil
+}
+
+func mustExec(ctx context.Context, t *testing.T, c *pgx.Conn, sql string) {
+	t.Helper()
+	if _, err := c.Exec(ctx, sql); err != nil {
+		t.Fatalf("%s: %v", sql, err)
+	}
+}
+
+// waitInstancesReady waits until pods pg-0 … pg-(n-1) exist and are Ready.
+func waitInstancesReady(ctx context.Context, t *testing.T, cs kubernetes.Interface, ns string, n int) {
+	t.Helper()
+	var last string
+	for {
+		list, err := cs.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: kube.LabelCluster + "=" + instClusterName})
+		if err == nil {
+			ready := 0
+			var states []string
+			for _, p := range list.Items {
+				if p.DeletionTimestamp == nil && isReady(p) {
+					ready++
+				}
+				states = append(states, p.Name+"="+podState(p))
+			}
+			last = strings.Join(states, " ")
+			if ready == n && len(list.Items) == n {
+				return
+			}
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("waiting for %d Ready instances: %v (pods: %s; events: %s)", n, ctx.Err(), last, events(cs, ns))
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+func podIPs(ctx context.Context, t *testing.T, cs kubernetes.Interface, ns string) map[string]string {
+	t.Helper()
+	list, err := cs.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: kube.LabelCluster + "=" + instClusterName})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]string{}
+	for _, p := range list.Items {
+		out[p.Name] = p.Status.PodIP
+	}
+	return out
+}
+
+// waitStreaming waits until the primary at dsn has a streaming walsender
+// for each of standbys (application_name = instance name).
+func waitStreaming(ctx context.Context, t *testing.T, dsn string, standbys []string) {
+	t.Helper()
+	var last string
+	deadline := time.Now().Add(3 * time.Minute)
+	for time.Now().Before(deadline) {
+		c, err := pgx.Connect(ctx, dsn)
+		if err == nil {
+			var names []string
+			rows, err := c.Query(ctx, "SELECT application_name FROM pg_stat_replication WHERE state = 'streaming' ORDER BY 1")
+			if err == nil {
+				for rows.Next() {
+					var n string
+					_ = rows.Scan(&n)
+					names = append(names, n)
+				}
+				rows.Close()
+			}
+			c.Close(ctx)
+			last = strings.Join(names, ",")
+			if last == strings.Join(standbys, ",") {
+				t.Logf("streaming: %s", last)
+				return
+			}
+		} else {
+			last = err.Error()
+		}
+		time.Sleep(time.Second)
+	}
+	t.Fatalf("standbys %v not streaming (pg_stat_replication: %s)", standbys, last)
+}
+
+func instanceStatus(ctx context.Context, t *testing.T, ip string) map[string]any {
+	t.Helper()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+net.JoinHostPort(ip, "8000")+"/status", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("GET /status of %s: %v", ip, err)
+	}
+	defer resp.Body.Close()
+	var st map[string]any
+	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
+		t.Fatalf("/status of %s: %v", ip, err)
+	}
+	return st
+}
+
+// checkProcessSecurity reads, through a superuser session, the backend's
+// own /proc entries: the uid and gid the processes run as and the root
+// mount's options, and tries to write to the root filesystem.
+func checkProcessSecurity(ctx context.Context, t *testing.T, name, dsn string) {
+	t.Helper()
+	c := instConnect(ctx, t, dsn)
+	defer c.Close(ctx)
+	var status, mounts string
+	if err := c.QueryRow(ctx, "SELECT pg_read_file('/proc/self/status'), pg_read_file('/proc/self/mounts')").Scan(&status, &mounts); err != nil {
+		t.Fatalf("%s: read /proc: %v", name, err)
+	}
+	for _, line := range strings.Split(status, "\n") {
+		f := strings.Fields(line)
+		if len(f) == 5 && (f[0] == "Uid:" || f[0] == "Gid:") && (f[1] != "26" || f[2] != "26" || f[3] != "26" || f[4] != "26") {
+			t.Errorf("%s: %s, want 26 everywhere", name, line)
+		}
+		if len(f) >= 2 && f[0] == "CapEff:" && f[1] != "0000000000000000" {
+			t.Errorf("%s: effective capabilities %s, want none", name, f[1])
+		}
+		if len(f) >= 2 && f[0] == "NoNewPrivs:" && f[1] != "1" {
+			t.Errorf("%s: NoNewPrivs %s, want 1", name, f[1])
+		}
+	}
+	rootRO := false
+	for _, line := range strings.Split(mounts, "\n") {
+		f := strings.Fields(line)
+		if len(f) >= 4 && f[1] == "/" {
+			rootRO = strings.HasPrefix(f[3], "ro,") || f[3] == "ro"
+		}
+	}
+	if !rootRO {
+		t.Errorf("%s: root filesystem not mounted read-only", name)
+	}
+	_, err := c.Exec(ctx, "COPY (SELECT 1) TO '/pgsync-write-probe'")
+	if err == nil || !strings.Contains(err.Error(), "Read-only file system") {
+		t.Errorf("%s: writing to / gave %v, want Read-only file system", name, err)
+	}
+	t.Logf("%s: uid/gid 26, no capabilities, no_new_privs, root read-only", name)
+}
+
+// checkPDBs reads the real disruption controller's verdict: the primary
+// cannot be evicted, one standby can.
+func checkPDBs(ctx context.Context, t *testing.T, cs kubernetes.Interface, ns string) {
+	t.Helper()
+	want := map[string]int32{"pg-primary": 0, "pg-standby": 1}
+	var last string
+	for i := 0; i < 60; i++ {
+		ok := true
+		var got []string
+		for name, allowed := range want {
+			p, err := cs.PolicyV1().PodDisruptionBudgets(ns).Get(ctx, name, metav1.GetOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			got = append(got, fmt.Sprintf("%s: %d allowed, %d/%d healthy", name, p.Status.DisruptionsAllowed, p.Status.CurrentHealthy, p.Status.ExpectedPods))
+			if p.Status.DisruptionsAllowed != allowed || p.Status.ObservedGeneration != p.Generation {
+				ok = false
+			}
+		}
+		sort.Strings(got)
+		last = strings.Join(got, "; ")
+		if ok {
+			t.Logf("PDBs: %s", last)
+			return
+		}
+		time.Sleep(time.Second)
+	}
+	t.Errorf("PDBs: %s; want the primary not evictable and one standby evictable", last)
+}
+
+func waitHolder(ctx context.Context, t *testing.T, cs kubernetes.Interface, ns, want string) {
+	t.Helper()
+	for i := 0; i < 600; i++ {
+		l, err := cs.CoordinationV1().Leases(ns).Get(ctx, "pg-primary", metav1.GetOptions{})
+		if err == nil && l.Spec.HolderIdentity != nil && *l.Spec.HolderIdentity == want {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("the Lease never went to %s", want)
+}
+
+func waitAcked(ctx context.Context, t *testing.T, w *rwWriter, after time.Time) {
+	t.Helper()
+	for i := 0; i < 600; i++ {
+		if w.lastAck().After(after.Add(time.Second)) {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	_, _, _, errs := w.result()
+	t.Fatalf("no write acknowledged through pg-rw after the switchover; last ack %s, %d failed attempts: %s",
+		w.lastAck().Format(time.RFC3339Nano), len(errs), summarize(errs))
+}
+
+func waitRoleLabels(ctx context.Context, t *testing.T, cs kubernetes.Interface, ns string, want map[string]string) {
+	t.Helper()
+	var got map[string]string
+	for i := 0; i < 60; i++ {
+		list, err := cs.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: kube.LabelCluster + "=" + instClusterName})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = map[string]string{}
+		for _, p := range list.Items {
+			got[p.Name] = p.Labels[kube.LabelRole]
+		}
+		if fmt.Sprint(got) == fmt.Sprint(want) {
+			return
+		}
+		time.Sleep(time.Second)
+	}
+	t.Errorf("role labels %v, want %v", got, want)
+}
+
+// rwWriter inserts an increasing sequence through pg-rw, one row per
+// transaction, reconnecting after any error; seq counts attempts, so a
+// failed attempt's number is never reused.
+type rwWriter struct {
+	dsn string
+
+	mu      sync.Mutex
+	acked   []int64
+	ackedAt []time.Time
+	errs    []string
+}
+
+func (w *rwWriter) run(ctx context.Context) {
+	var conn *pgx.Conn
+	seq := int64(1)
+	for ctx.Err() == nil {
+		if conn == nil {
+			c, err := pgx.Connect(ctx, w.dsn)
+			if err != nil {
+				w.fail(err)
+				time.Sleep(10 * time.Millisecond)
+				continue
+			}
+			conn = c
+		}
+		s := seq
+		seq++
+		qctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+		_, err := conn.Exec(qctx, "INSERT INTO probe (seq) VALUES ($1)", s)
+		cancel()
+		if err != nil {
+			w.fail(err)
+			conn.Close(context.Background())
+			conn = nil
+			time.Sleep(10 * time.Millisecond)
+			continue
+		}
+		w.mu.Lock()
+		w.acked = append(w.acked, s)
+		w.ackedAt = append(w.ackedAt, time.Now())
+		w.mu.Unlock()
+		time.Sleep(5 * time.Millisecond)
+	}
+	if conn != nil {
+		conn.Close(context.Background())
+	}
+}
+
+func (w *rwWriter) fail(err error) {
+	if err == nil || err == context.Canceled {
+		return
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.errs = append(w.errs, err.Error())
+}
+
+func (w *rwWriter) lastAck() time.Time {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if len(w.ackedAt) == 0 {
+		return time.Time{}
+	}
+	return w.ackedAt[len(w.ackedAt)-1]
+}
+
+// result returns the acknowledged sequence numbers, the longest pause
+// between two acknowledged commits and when it started, and the errors.
+func (w *rwWriter) result() ([]int64, time.Duration, time.Time, []string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	var gap time.Duration
+	var start time.Time
+	for i := 1; i < len(w.ackedAt); i++ {
+		if d := w.ackedAt[i].Sub(w.ackedAt[i-1]); d > gap {
+			gap, start = d, w.ackedAt[i-1]
+		}
+	}
+	return append([]int64(nil), w.acked...), gap, start, append([]string(nil), w.errs...)
+}
+
+// summarize counts errors by their text with digits and addresses folded.
+func summarize(errs []string) string {
+	counts := map[string]int{}
+	for _, e := range errs {
+		if len(e) > 90 {
+			e = e[:90]
+		}
+		counts[e]++
+	}
+	var out []string
+	for e, n := range counts {
+		out = append(out, fmt.Sprintf("%d× %s", n, e))
+	}
+	sort.Strings(out)
+	return strings.Join(out, " | ")
+}
+
+// dumpInstances logs what a failure needs: pod states, events, and the
+// last lines of every container's log.
+func dumpInstances(t *testing.T, cs kubernetes.Interface, ns string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	list, err := cs.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		t.Logf("dump: %v", err)
+		return
+	}
+	t.Logf("events: %s", events(cs, ns))
+	for _, p := range list.Items {
+		t.Logf("pod %s: %s labels %v ip %s", p.Name, podState(p), p.Labels, p.Status.PodIP)
+		for _, c := range []string{"bootstrap", "postgres"} {
+			lines := int64(40)
+			rc, err := cs.CoreV1().Pods(ns).GetLogs(p.Name, &corev1.PodLogOptions{Container: c, TailLines: &lines}).Stream(ctx)
+			if err != nil {
+				t.Logf("  %s logs: %v", c, err)
+				continue
+			}
+			b, _ := io.ReadAll(rc)
+			rc.Close()
+			t.Logf("  %s logs:\n%s", c, b)
+		}
+	}
+}
