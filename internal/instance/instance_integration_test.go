@@ -376,6 +376,7 @@ func fencing(t *testing.T, c *insttest.Cluster, firstID int64, cut, restore func
 	if !stoppedAt.Before(expiry) {
 		t.Errorf("writes stopped at %s, after the Lease expired at %s", stoppedAt.Format(time.RFC3339Nano), expiry.Format(time.RFC3339Nano))
 	}
+	t.Logf("writes refused %s after the last renewal, %s before the Lease's expiry", stoppedAt.Sub(l.Spec.RenewTime.Time), expiry.Sub(stoppedAt))
 	s := c.WaitStatus(0, stepTimeout, "fenced", func(s instance.Status) bool { return s.Role == "fenced" })
 	if !strings.Contains(s.LastError, "renew") {
 		t.Errorf("last error does not say why: %q", s.LastError)

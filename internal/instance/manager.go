@@ -152,10 +152,11 @@ func (m *Manager) align(ctx context.Context) {
 			next = 2 * time.Millisecond // replaying towards the final LSN
 		case in.Lease.Holder == m.cfg.Instance:
 			next = min(next, m.cfg.LeaseDuration/10)
-			if in.Local.Up && !m.lastRenew.IsZero() {
-				// Wake up at the fencing moment, not up to a tick later.
-				next = max(min(next, time.Until(m.fenceAt())), time.Millisecond)
-			}
+		}
+		if in.Lease.Holder == m.cfg.Instance && in.Local.Up && !m.lastRenew.IsZero() {
+			// Wake up at the fencing moment, not up to a tick (or the
+			// back-off after a failed renewal) later.
+			next = max(min(next, time.Until(m.fenceAt())), time.Millisecond)
 		}
 		t := time.NewTimer(next)
 		select {
