@@ -1,6 +1,7 @@
 package instance_test
 
 import (
+	"bytes"
 	"context"
 	"debug/elf"
 	"encoding/json"
@@ -9,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -323,6 +325,33 @@ func TestInstanceManagers(t *testing.T) {
 			c.WaitStatus(0, stepTimeout, "old primary follows", isStreamingStandbyOf(c.Instances[1].Address()))
 			c.WaitStatus(2, stepTimeout, "bystander follows", isStreamingStandbyOf(c.Instances[1].Address()))
 			checkRouting(t, c, 1)
+		}},
+		{"instance bootstrap --to copies the static binary for the init container", func(t *testing.T) {
+			dir := t.TempDir()
+			out, err := exec.Command(c.Bin, "instance", "bootstrap", "--to", dir).Output()
+			if err != nil {
+				t.Fatalf("bootstrap --to: %v", err)
+			}
+			dst := strings.TrimSpace(string(out))
+			if dst != filepath.Join(dir, "pgsync") {
+				t.Errorf("installed at %q", dst)
+			}
+			want, _ := os.ReadFile(c.Bin)
+			got, err := os.ReadFile(dst)
+			if err != nil || !bytes.Equal(got, want) {
+				t.Fatalf("the copy differs from the binary (%v)", err)
+			}
+			if fi, err := os.Stat(dst); err != nil || fi.Mode().Perm() != 0o755 {
+				t.Errorf("copy mode: %v %v", fi.Mode(), err)
+			}
+			checkStatic(t, dst)
+			help, err := exec.Command(dst, "instance", "run", "--help").Output()
+			if err != nil || !strings.Contains(string(help), "--stop-delay") {
+				t.Errorf("the copy does not run: %v\n%s", err, help)
+			}
+			if err := exec.Command(c.Bin, "instance", "bootstrap").Run(); err == nil {
+				t.Error("bootstrap without --to succeeded")
+			}
 		}},
 		{"no secrets in any response or log after all of the above", func(t *testing.T) {
 			checkNoSecrets(t, c)
