@@ -25,7 +25,11 @@ import (
 	"github.com/pgsync/pgsync/test/kubeenv"
 )
 
-func TestMain(m *testing.M) { os.Exit(kubeenv.Main(m)) }
+func TestMain(m *testing.M) {
+	code := kubeenv.Main(m)
+	insttest.RemoveBinary()
+	os.Exit(code)
+}
 
 const (
 	bootTimeout = 90 * time.Second

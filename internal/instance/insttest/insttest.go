@@ -103,6 +103,14 @@ var (
 	buildErr  error
 )
 
+// RemoveBinary deletes the binary Binary built (about 50 MB in the
+// temporary directory); TestMain calls it after the tests ran.
+func RemoveBinary() {
+	if buildPath != "" {
+		os.RemoveAll(filepath.Dir(buildPath))
+	}
+}
+
 // Binary returns the pgsync binary: $PGSYNC_BIN if set, else built once per
 // process (CGO off, as shipped) into a directory any user can read.
 func Binary(t testing.TB) string {
