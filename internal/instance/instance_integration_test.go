@@ -253,6 +253,57 @@ func TestInstanceManagers(t *testing.T) {
 			c.Start(2)
 			c.WaitStatus(2, stepTimeout, "streaming again", isStreamingStandbyOf(c.Instances[0].Address()))
 		}},
+		{"SIGTERM to the primary: the smart shutdown ends before the Lease expires", func(t *testing.T) {
+			// A stop delay far beyond the Lease: open sessions must not
+			// keep committing after the fencing moment.
+			c.Stop(0, syscall.SIGINT)
+			c.StopDelay = 3 * c.LeaseDuration
+			defer func() { c.StopDelay = 2 * time.Second }()
+			c.Start(0)
+			c.WaitStatus(0, stepTimeout, "primary", isPrimary)
+			conn, err := pgx.Connect(ctx, c.InstanceDSN(0, "app", insttest.AppPassword, "app"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close(ctx)
+			stopped := make(chan struct{})
+			go func() { c.Stop(0, syscall.SIGTERM); close(stopped) }()
+			var stoppedAt time.Time
+			deadline := time.Now().Add(3 * c.LeaseDuration)
+			for id := int64(7_000_000); time.Now().Before(deadline); id++ {
+				ictx, cancel := context.WithTimeout(ctx, 2*time.Second)
+				_, err := conn.Exec(ictx, `INSERT INTO probe (id) VALUES ($1)`, id)
+				cancel()
+				if err != nil {
+					stoppedAt = time.Now()
+					break
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+			<-stopped
+			l, err := c.Lease(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			expiry := l.Spec.RenewTime.Add(time.Duration(*l.Spec.LeaseDurationSeconds) * time.Second)
+			switch {
+			case stoppedAt.IsZero():
+				t.Errorf("the open session kept committing for %s after SIGTERM (Lease %s)", 3*c.LeaseDuration, c.LeaseDuration)
+			case !stoppedAt.Before(expiry):
+				t.Errorf("the open session committed until %s, the Lease expired at %s", stoppedAt.Format(time.RFC3339Nano), expiry.Format(time.RFC3339Nano))
+			default:
+				t.Logf("open session refused %s before the Lease's expiry", expiry.Sub(stoppedAt))
+			}
+			if logs := c.LogTail(0, 40); !strings.Contains(logs, "smart shutdown of the primary limited by the Lease") {
+				t.Errorf("no Lease limit on the smart shutdown:\n%s", logs)
+			}
+			c.StopDelay = 2 * time.Second
+			c.Start(0)
+			c.WaitStatus(0, stepTimeout, "primary again", isPrimary)
+			for i := 1; i <= 2; i++ {
+				c.WaitStatus(i, stepTimeout, "streaming", isStreamingStandbyOf(c.Instances[0].Address()))
+			}
+		}},
 		{"a standby whose timeline diverged is rewound before it follows", func(t *testing.T) {
 			c.Stop(2, syscall.SIGINT)
 			// Promote it by hand and write on its own timeline.

@@ -172,7 +172,18 @@ wait:
 // fast after StopDelay (or at once on a second SIGTERM/SIGINT).
 func (m *Manager) shutdownPostgres(mode postmaster.Mode, sigs <-chan os.Signal) {
 	if mode == postmaster.Smart {
-		ctx, cancel := context.WithTimeout(context.Background(), m.cfg.StopDelay)
+		smart := m.cfg.StopDelay
+		// A smart shutdown lets open sessions keep committing, and the
+		// loop no longer renews: a primary holding the Lease escalates at
+		// the fencing moment at the latest (the default 30 s stop delay
+		// outlasts the default 15 s Lease).
+		if m.lease.Current().Holder == m.cfg.Instance && !m.lastRenew.IsZero() {
+			if u := time.Until(m.fenceAt()); u < smart {
+				smart = max(u, 0)
+				m.log.Info("smart shutdown of the primary limited by the Lease", "for", smart.Round(time.Millisecond).String())
+			}
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), smart)
 		done := make(chan error, 1)
 		go func() { done <- m.owner.Stop(ctx, postmaster.Smart) }()
 		select {
@@ -184,7 +195,7 @@ func (m *Manager) shutdownPostgres(mode postmaster.Mode, sigs <-chan os.Signal) 
 		case <-sigs:
 			cancel()
 		}
-		m.log.Info("smart shutdown did not finish: fast shutdown", "stopDelay", m.cfg.StopDelay.String())
+		m.log.Info("smart shutdown did not finish: fast shutdown", "stopDelay", m.cfg.StopDelay.String(), "after", smart.Round(time.Millisecond).String())
 		mode = postmaster.Fast
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)

@@ -81,8 +81,10 @@ type Cluster struct {
 	Kubeconfig string
 	Cred       *syscall.Credential
 	Instances  []*Instance
-	// LeaseDuration is passed to every manager.
+	// LeaseDuration and StopDelay are passed to every manager started
+	// afterwards.
 	LeaseDuration time.Duration
+	StopDelay     time.Duration
 	// ParametersFile is shared by all instances (like a ConfigMap).
 	ParametersFile string
 
@@ -175,7 +177,7 @@ func NewCluster(t testing.TB, name string, n int) *Cluster {
 		t.Fatal(err)
 	}
 	c := &Cluster{T: t, Name: name, Namespace: ns, Admin: admin, Bin: Binary(t), PGBin: bin, Cred: cred,
-		LeaseDuration: 8 * time.Second}
+		LeaseDuration: 8 * time.Second, StopDelay: 2 * time.Second}
 
 	dir, err := os.MkdirTemp("", "pgi-")
 	if err != nil {
@@ -388,7 +390,7 @@ func (c *Cluster) Start(i int) {
 		"--advertise-address", inst.Address(), "--pod-ip", inst.PodIP,
 		"--http-addr", fmt.Sprintf("127.0.0.1:%d", inst.HTTPPort),
 		"--parameters-file", c.ParametersFile,
-		"--lease-duration", c.LeaseDuration.String(), "--stop-delay", "2s",
+		"--lease-duration", c.LeaseDuration.String(), "--stop-delay", c.StopDelay.String(),
 		"--kubeconfig", c.Kubeconfig}
 	var cmd *exec.Cmd
 	if c.ReadOnlyRoot {
