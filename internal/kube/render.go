@@ -94,8 +94,8 @@ func Render(c *cluster.Cluster, opts Options) (*Objects, error) {
 		R:              selectorService(c, n.R(), map[string]string{LabelCluster: c.Metadata.Name}),
 		Headless:       headlessService(c),
 		Lease:          lease(c, target),
-		PrimaryPDB:     primaryPDB(c),
-		StandbyPDB:     standbyPDB(c),
+		PrimaryPDB:     primaryPDB(c, target),
+		StandbyPDB:     standbyPDB(c, target),
 		StatefulSet:    sts,
 	}, nil
 }
@@ -243,11 +243,21 @@ func lease(c *cluster.Cluster, target string) *coordv1.Lease {
 // to and a drain would hang forever, so it allows the eviction
 // (minAvailable 0): the downtime a single instance implies anyway.
 //
-// minAvailable (an integer) rather than maxUnavailable: with maxUnavailable
-// the disruption controller counts the whole StatefulSet's replicas as
-// expected pods, not the ones the selector matches, and would never allow
-// evicting a standby.
-func primaryPDB(c *cluster.Cluster) *policyv1.PodDisruptionBudget {
+// It selects the target primary by pod name (a label the StatefulSet
+// controller sets and never changes), not by pgsync.io/role: the
+// disruption controller recomputes a budget when a pod starts matching it
+// but not when a pod stops matching (it looks up only the updated pod's
+// new budget), so after a switchover a role-selected budget kept counting
+// the old primary and allowed evicting the new one (seen in e2e). A
+// changed selector is an update of the budget itself, which the controller
+// always recomputes, and pgsync applies it together with the Lease's new
+// target.
+//
+// minAvailable (an integer) rather than maxUnavailable: with
+// maxUnavailable the disruption controller counts the whole StatefulSet's
+// replicas as expected pods, not the ones the selector matches, and would
+// never allow evicting a standby.
+func primaryPDB(c *cluster.Cluster, target string) *policyv1.PodDisruptionBudget {
 	min := 1
 	if c.Spec.Instances == 1 {
 		min = 0
@@ -258,17 +268,16 @@ func primaryPDB(c *cluster.Cluster) *policyv1.PodDisruptionBudget {
 		Spec: policyv1.PodDisruptionBudgetSpec{
 			MinAvailable: ptr(intstr.FromInt32(int32(min))),
 			Selector: &metav1.LabelSelector{MatchLabels: map[string]string{
-				LabelCluster: c.Metadata.Name, LabelRole: "primary"}},
+				LabelCluster: c.Metadata.Name, LabelPodName: target}},
 		},
 	}
 }
 
 // standbyPDB lets a drain take at most one of the other instances at a
 // time: minAvailable = instances - 2 of the instances-1 non-primaries. Its
-// selector (role not primary) also covers pods not labelled yet, and never
-// overlaps primaryPDB: the eviction API refuses a pod matched by two
-// budgets.
-func standbyPDB(c *cluster.Cluster) *policyv1.PodDisruptionBudget {
+// selector (every instance but the target) never overlaps primaryPDB: the
+// eviction API refuses a pod matched by two budgets.
+func standbyPDB(c *cluster.Cluster, target string) *policyv1.PodDisruptionBudget {
 	min := c.Spec.Instances - 2
 	if min < 0 {
 		min = 0
@@ -280,8 +289,8 @@ func standbyPDB(c *cluster.Cluster) *policyv1.PodDisruptionBudget {
 			MinAvailable: ptr(intstr.FromInt32(int32(min))),
 			Selector: &metav1.LabelSelector{
 				MatchLabels: map[string]string{LabelCluster: c.Metadata.Name},
-				MatchExpressions: []metav1.LabelSelectorRequirement{{Key: LabelRole,
-					Operator: metav1.LabelSelectorOpNotIn, Values: []string{"primary"}}},
+				MatchExpressions: []metav1.LabelSelectorRequirement{{Key: LabelPodName,
+					Operator: metav1.LabelSelectorOpNotIn, Values: []string{target}}},
 			},
 		},
 	}

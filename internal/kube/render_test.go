@@ -344,8 +344,8 @@ func TestRenderServicesLeaseParams(t *testing.T) {
 		{"lease target at creation", o.Lease.Annotations, map[string]string{"pgsync.io/target-primary": "web-0"}},
 		{"lease has no holder", o.Lease.Spec.HolderIdentity == nil && o.Lease.Spec.RenewTime == nil && o.Lease.Spec.LeaseDurationSeconds == nil, true},
 		{"params", o.Params.Data, map[string]string{"parameters.json": `{"max_connections":"120","work_mem":"8MB"}`}},
-		{"primary pdb", fmt.Sprint(o.PrimaryPDB.Name, " ", o.PrimaryPDB.Spec.MinAvailable.IntValue(), " ", metav1.FormatLabelSelector(o.PrimaryPDB.Spec.Selector)), "web-primary 1 pgsync.io/cluster=web,pgsync.io/role=primary"},
-		{"standby pdb", fmt.Sprint(o.StandbyPDB.Name, " ", o.StandbyPDB.Spec.MinAvailable.IntValue(), " ", metav1.FormatLabelSelector(o.StandbyPDB.Spec.Selector)), "web-standby 1 pgsync.io/cluster=web,pgsync.io/role notin (primary)"},
+		{"primary pdb", fmt.Sprint(o.PrimaryPDB.Name, " ", o.PrimaryPDB.Spec.MinAvailable.IntValue(), " ", metav1.FormatLabelSelector(o.PrimaryPDB.Spec.Selector)), "web-primary 1 pgsync.io/cluster=web,statefulset.kubernetes.io/pod-name=web-0"},
+		{"standby pdb", fmt.Sprint(o.StandbyPDB.Name, " ", o.StandbyPDB.Spec.MinAvailable.IntValue(), " ", metav1.FormatLabelSelector(o.StandbyPDB.Spec.Selector)), "web-standby 1 pgsync.io/cluster=web,statefulset.kubernetes.io/pod-name notin (web-0)"},
 	} {
 		t.Run(tc.field, func(t *testing.T) { same(t, tc.got, tc.want) })
 	}
@@ -372,6 +372,9 @@ func TestRenderServicesLeaseParams(t *testing.T) {
 		t.Fatal(err)
 	}
 	same(t, o2.Lease.Annotations[AnnTargetPrimary], "web-2")
+	// The budgets follow the target.
+	same(t, metav1.FormatLabelSelector(o2.PrimaryPDB.Spec.Selector), "pgsync.io/cluster=web,statefulset.kubernetes.io/pod-name=web-2")
+	same(t, metav1.FormatLabelSelector(o2.StandbyPDB.Spec.Selector), "pgsync.io/cluster=web,statefulset.kubernetes.io/pod-name notin (web-2)")
 }
 
 func metaOf(obj any) (metav1.Object, error) {

@@ -162,8 +162,12 @@ func TestInstancesRealPods(t *testing.T) {
 		t.Fatal(err)
 	}
 	switchAt := time.Now()
-	if _, err := kube.Apply(ctx, dyn, objs.Lease, kube.ApplyOptions{Force: true}); err != nil {
-		t.Fatal(err)
+	// apply re-applies every object with the new target: the Lease's
+	// annotation starts the switchover, the PodDisruptionBudgets follow it.
+	for _, obj := range objs.List() {
+		if _, err := kube.Apply(ctx, dyn, obj, kube.ApplyOptions{Force: true}); err != nil {
+			t.Fatal(err)
+		}
 	}
 	waitHolder(ctx, t, cs, ns, "pg-1")
 	t.Logf("Lease taken by pg-1 %.0f ms after the annotation", float64(time.Since(switchAt).Milliseconds()))
