@@ -297,6 +297,12 @@ func TestInstanceManagers(t *testing.T) {
 			if logs := c.LogTail(0, 40); !strings.Contains(logs, "smart shutdown of the primary limited by the Lease") {
 				t.Errorf("no Lease limit on the smart shutdown:\n%s", logs)
 			}
+			// With the primary gone the standbys accept connections but
+			// do not stream: not ready.
+			c.WaitStatus(1, stepTimeout, "standby not streaming", func(s instance.Status) bool { return s.Role == "standby" && !s.Streaming })
+			if c.Ready(1) {
+				t.Error("/readyz ok on a standby that does not stream")
+			}
 			c.StopDelay = 2 * time.Second
 			c.Start(0)
 			c.WaitStatus(0, stepTimeout, "primary again", isPrimary)
