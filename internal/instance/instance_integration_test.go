@@ -253,6 +253,19 @@ func TestInstanceManagers(t *testing.T) {
 			c.Start(2)
 			c.WaitStatus(2, stepTimeout, "streaming again", isStreamingStandbyOf(c.Instances[0].Address()))
 		}},
+		{"SIGQUIT: immediate shutdown, then the standby recovers and rejoins", func(t *testing.T) {
+			c.WaitStatus(2, stepTimeout, "streaming", isStreamingStandbyOf(c.Instances[0].Address()))
+			c.Stop(2, syscall.SIGQUIT)
+			if !strings.Contains(c.LogTail(2, 20), `"mode":"immediate"`) {
+				t.Errorf("no immediate shutdown:\n%s", c.LogTail(2, 20))
+			}
+			out, err := exec.Command(string(c.PGBin.Path("pg_controldata")), "-D", c.Instances[2].PGData).Output()
+			if err != nil || strings.Contains(string(out), "shut down in recovery") {
+				t.Errorf("an immediate shutdown left a cleanly shut down cluster (%v)", err)
+			}
+			c.Start(2)
+			c.WaitStatus(2, stepTimeout, "streaming again", isStreamingStandbyOf(c.Instances[0].Address()))
+		}},
 		{"SIGTERM to the primary: the smart shutdown ends before the Lease expires", func(t *testing.T) {
 			// A stop delay far beyond the Lease: open sessions must not
 			// keep committing after the fencing moment.
