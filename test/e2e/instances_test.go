@@ -16,6 +16,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
@@ -148,7 +150,7 @@ func TestInstancesRealPods(t *testing.T) {
 	for name, ip := range pods {
 		checkProcessSecurity(ctx, t, name, superDSN(ip))
 	}
-	checkPDBs(ctx, t, cs, ns)
+	checkPDBs(ctx, t, cs, ns, "pg-0")
 
 	// Switchover to pg-1 through the Lease annotation, under writes.
 	w := &rwWriter{dsn: rwDSN}
@@ -224,7 +226,7 @@ func TestInstancesRealPods(t *testing.T) {
 	}
 	waitStreaming(ctx, t, superDSN(pods["pg-1"]), []string{"pg-0", "pg-2"})
 	waitRoleLabels(ctx, t, cs, ns, map[string]string{"pg-0": "replica", "pg-1": "primary", "pg-2": "replica"})
-	checkPDBs(ctx, t, cs, ns)
+	checkPDBs(ctx, t, cs, ns, "pg-1")
 }
 
 func dsn(ip, user, password, db string) string {
@@ -393,7 +395,7 @@ func checkProcessSecurity(ctx context.Context, t *testing.T, name, dsn string) {
 
 // checkPDBs reads the real disruption controller's verdict: the primary
 // cannot be evicted, one standby can.
-func checkPDBs(ctx context.Context, t *testing.T, cs kubernetes.Interface, ns string) {
+func checkPDBs(ctx context.Context, t *testing.T, cs kubernetes.Interface, ns, primary string) {
 	t.Helper()
 	want := map[string]int32{"pg-primary": 0, "pg-standby": 1}
 	var last string
@@ -414,11 +416,30 @@ func checkPDBs(ctx context.Context, t *testing.T, cs kubernetes.Interface, ns st
 		last = strings.Join(got, "; ")
 		if ok {
 			t.Logf("PDBs: %s", last)
+			checkEvictions(ctx, t, cs, ns, primary)
 			return
 		}
 		time.Sleep(time.Second)
 	}
 	t.Errorf("PDBs: %s; want the primary not evictable and one standby evictable", last)
+}
+
+// checkEvictions asks the Eviction API (dry run) what a drain would get:
+// the primary refused (429), each standby allowed.
+func checkEvictions(ctx context.Context, t *testing.T, cs kubernetes.Interface, ns, primary string) {
+	t.Helper()
+	for _, pod := range []string{"pg-0", "pg-1", "pg-2"} {
+		err := cs.PolicyV1().Evictions(ns).Evict(ctx, &policyv1.Eviction{
+			ObjectMeta:    metav1.ObjectMeta{Name: pod, Namespace: ns},
+			DeleteOptions: &metav1.DeleteOptions{DryRun: []string{metav1.DryRunAll}},
+		})
+		switch {
+		case pod == primary && !apierrors.IsTooManyRequests(err):
+			t.Errorf("evicting the primary %s (dry run): got %v, want 429 (disruption budget)", pod, err)
+		case pod != primary && err != nil:
+			t.Errorf("evicting the standby %s (dry run): %v", pod, err)
+		}
+	}
 }
 
 func waitHolder(ctx context.Context, t *testing.T, cs kubernetes.Interface, ns, want string) {
@@ -551,8 +572,11 @@ func (w *rwWriter) result() ([]int64, time.Duration, time.Time, []string) {
 func summarize(errs []string) string {
 	counts := map[string]int{}
 	for _, e := range errs {
-		if len(e) > 90 {
-			e = e[:90]
+		if i := strings.Index(e, "): "); i >= 0 && strings.HasPrefix(e, "failed to connect") {
+			e = "connect: " + e[i+3:]
+		}
+		if len(e) > 120 {
+			e = e[:120]
 		}
 		counts[e]++
 	}
