@@ -131,6 +131,17 @@ func TestInstancesRealPods(t *testing.T) {
 	mustExec(ctx, t, conn, "INSERT INTO probe (seq) VALUES (0)")
 	conn.Close(ctx)
 
+	// The parameters came through the ConfigMap file.
+	conn = instConnect(ctx, t, superDSN(podIPs(ctx, t, cs, ns)["pg-0"]))
+	var maxConn, sharedBuffers string
+	if err := conn.QueryRow(ctx, "SELECT current_setting('max_connections'), current_setting('shared_buffers')").Scan(&maxConn, &sharedBuffers); err != nil {
+		t.Fatal(err)
+	}
+	conn.Close(ctx)
+	if maxConn != "50" || sharedBuffers != "32MB" {
+		t.Errorf("max_connections %s, shared_buffers %s; want 50 and 32MB from %s-params", maxConn, sharedBuffers, instClusterName)
+	}
+
 	// Standbys stream from pg-0.
 	pods := podIPs(ctx, t, cs, ns)
 	waitStreaming(ctx, t, superDSN(pods["pg-0"]), []string{"pg-1", "pg-2"})
