@@ -238,6 +238,67 @@ func TestInstancesRealPods(t *testing.T) {
 	waitStreaming(ctx, t, superDSN(pods["pg-1"]), []string{"pg-0", "pg-2"})
 	waitRoleLabels(ctx, t, cs, ns, map[string]string{"pg-0": "replica", "pg-1": "primary", "pg-2": "replica"})
 	checkPDBs(ctx, t, cs, ns, "pg-1")
+
+	// A reload-only parameter: the next apply (keeping the live target)
+	// rewrites the ConfigMap; the kubelet updates the mounted file, every
+	// manager reloads; OnDelete restarts no pod.
+	uids := map[string]string{}
+	list, err := cs.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: kube.LabelCluster + "=" + instClusterName})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range list.Items {
+		uids[p.Name] = string(p.UID)
+	}
+	live, err := cs.CoordinationV1().Leases(ns).Get(ctx, "pg-primary", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Spec.PostgreSQL.Parameters["work_mem"] = "12MB"
+	objs, err = kube.Render(c, kube.Options{InstanceImage: pgsyncImage, InstanceImagePullPolicy: corev1.PullAlways,
+		TargetPrimary: kube.TargetPrimary(c, live)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reloadAt := time.Now()
+	for _, obj := range objs.List() {
+		if _, err := kube.Apply(ctx, dyn, obj, kube.ApplyOptions{Force: true}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for name, ip := range pods {
+		waitSetting(ctx, t, superDSN(ip), "work_mem", "12MB")
+		t.Logf("%s: work_mem 12MB %.0f s after the apply", name, time.Since(reloadAt).Seconds())
+	}
+	list, err = cs.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: kube.LabelCluster + "=" + instClusterName})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range list.Items {
+		if uids[p.Name] != string(p.UID) {
+			t.Errorf("pod %s was replaced by a reload-only change", p.Name)
+		}
+	}
+	if h := live.Spec.HolderIdentity; h == nil || *h != "pg-1" {
+		t.Errorf("Lease holder %v, want pg-1", h)
+	}
+}
+
+func waitSetting(ctx context.Context, t *testing.T, dsn, name, want string) {
+	t.Helper()
+	var got string
+	for i := 0; i < 180; i++ {
+		c, err := pgx.Connect(ctx, dsn)
+		if err == nil {
+			err = c.QueryRow(ctx, "SELECT current_setting($1)", name).Scan(&got)
+			c.Close(ctx)
+			if err == nil && got == want {
+				return
+			}
+		}
+		time.Sleep(time.Second)
+	}
+	t.Errorf("%s = %s, want %s", name, got, want)
 }
 
 func dsn(ip, user, password, db string) string {
