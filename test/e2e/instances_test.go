@@ -282,6 +282,16 @@ func TestInstancesRealPods(t *testing.T) {
 	if h := live.Spec.HolderIdentity; h == nil || *h != "pg-1" {
 		t.Errorf("Lease holder %v, want pg-1", h)
 	}
+
+	// A standby's pod deleted (what a rollout does to each standby): the
+	// StatefulSet recreates it on its volume, the manager starts postgres
+	// on the existing data and it streams again.
+	p2 := recreate(ctx, t, cs, ns, "pg-2")
+	t.Logf("pg-2 recreated and Ready (%s)", p2.Status.PodIP)
+	waitStreaming(ctx, t, superDSN(pods["pg-1"]), []string{"pg-0", "pg-2"})
+	if st := instanceStatus(ctx, t, p2.Status.PodIP); st["role"] != "standby" || st["postgresStarts"] != float64(1) {
+		t.Errorf("recreated pg-2 /status: role %v, postgresStarts %v; want standby, 1", st["role"], st["postgresStarts"])
+	}
 }
 
 func waitSetting(ctx context.Context, t *testing.T, dsn, name, want string) {
