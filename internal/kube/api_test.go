@@ -113,7 +113,7 @@ func TestAPIApply(t *testing.T) {
 	}
 	same(t, secretData(ctx, t, e.cs, e.ns), before)
 
-	o, err := Render(e.c, Options{InstanceImage: "localhost:5000/pgsync:dev"})
+	o, err := Render(e.c, Options{InstanceImage: "localhost:5000/pgsync:dev", TargetPrimary: "web-0"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -159,7 +159,7 @@ func TestAPIApply(t *testing.T) {
 	// A changed spec does show in the dry run.
 	c2 := *e.c
 	c2.Spec.ImageName = "localhost:5000/postgresql:15.20"
-	o2, err := Render(&c2, Options{InstanceImage: "localhost:5000/pgsync:dev"})
+	o2, err := Render(&c2, Options{InstanceImage: "localhost:5000/pgsync:dev", TargetPrimary: "web-0"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -215,7 +215,7 @@ func TestAPISharedObjects(t *testing.T) {
 	e := newAPIEnv(t, 3)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	o, err := Render(e.c, Options{InstanceImage: "localhost:5000/pgsync:dev"})
+	o, err := Render(e.c, Options{InstanceImage: "localhost:5000/pgsync:dev", TargetPrimary: "web-0"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -291,14 +291,14 @@ func TestAPIRBAC(t *testing.T) {
 	e := newAPIEnv(t, 3)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	o, err := Render(e.c, Options{InstanceImage: "localhost:5000/pgsync:dev"})
+	o, err := Render(e.c, Options{InstanceImage: "localhost:5000/pgsync:dev", TargetPrimary: "web-0"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	// A second cluster beside it: its objects are off limits.
 	other := *e.c
 	other.Metadata.Name = "other"
-	o2, err := Render(&other, Options{InstanceImage: "localhost:5000/pgsync:dev"})
+	o2, err := Render(&other, Options{InstanceImage: "localhost:5000/pgsync:dev", TargetPrimary: "other-0"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -28,9 +28,11 @@ type Options struct {
 	// in place (localhost:5000/pgsync:dev) wants Always.
 	InstanceImagePullPolicy corev1.PullPolicy
 	// TargetPrimary is the instance pgsync wants as primary, written to the
-	// Lease's pgsync.io/target-primary annotation. Empty means NAME-0, the
-	// instance a new cluster is created with; use TargetPrimary(c, live)
-	// to keep what the live Lease says.
+	// Lease's pgsync.io/target-primary annotation and selected by the
+	// primary's PodDisruptionBudget. Required: TargetPrimary(c, liveLease)
+	// keeps what the live Lease says (NAME-0 for a new cluster); another
+	// value starts a switchover. Required rather than defaulted, so a
+	// caller that forgets it gets an error, not a switchover to NAME-0.
 	TargetPrimary string
 }
 
@@ -81,7 +83,7 @@ func Render(c *cluster.Cluster, opts Options) (*Objects, error) {
 	n := NamesOf(c)
 	target := opts.TargetPrimary
 	if target == "" {
-		target = n.Instance(0)
+		return nil, fmt.Errorf("render %s: no target primary (pass kube.TargetPrimary(c, liveLease))", c.Key())
 	}
 	return &Objects{
 		ServiceAccount: serviceAccount(c),

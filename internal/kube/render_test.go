@@ -64,7 +64,7 @@ func loadCluster(t testing.TB, edit func(string) string) *cluster.Cluster {
 
 func render(t testing.TB, c *cluster.Cluster) *Objects {
 	t.Helper()
-	o, err := Render(c, Options{InstanceImage: "localhost:5000/pgsync:dev"})
+	o, err := Render(c, Options{InstanceImage: "localhost:5000/pgsync:dev", TargetPrimary: "web-0"})
 	if err != nil {
 		t.Fatalf("render: %v", err)
 	}
@@ -481,8 +481,11 @@ func TestRenderRefusals(t *testing.T) {
 	}
 	bad := *c
 	bad.Metadata.Namespace = ""
-	if _, err := Render(&bad, Options{InstanceImage: "x"}); err == nil {
+	if _, err := Render(&bad, Options{InstanceImage: "x", TargetPrimary: "web-0"}); err == nil {
 		t.Error("no namespace: want an error")
+	}
+	if _, err := Render(c, Options{InstanceImage: "x"}); err == nil {
+		t.Error("no target primary: want an error, not a default that could start a switchover")
 	}
 }
 

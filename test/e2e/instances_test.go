@@ -89,7 +89,8 @@ func TestInstancesRealPods(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("created Secrets %v", created)
-	opts := kube.Options{InstanceImage: pgsyncImage, InstanceImagePullPolicy: corev1.PullAlways}
+	opts := kube.Options{InstanceImage: pgsyncImage, InstanceImagePullPolicy: corev1.PullAlways,
+		TargetPrimary: kube.TargetPrimary(c, nil)} // no Lease yet: pg-0
 
 	// Create as the planner does: 1 → 2 → 3, each Ready before the next.
 	for n := 1; n <= 3; n++ {
