@@ -158,6 +158,23 @@ func TestInstancesRealPods(t *testing.T) {
 		}
 	}
 
+	// pg-ro reaches a standby (role=replica); pg-r answers too.
+	for _, name := range []string{"pg-ro", "pg-r"} {
+		svc, err := cs.CoreV1().Services(ns).Get(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		conn := instConnect(ctx, t, superDSN(svc.Spec.ClusterIP))
+		var rec bool
+		if err := conn.QueryRow(ctx, "SELECT pg_is_in_recovery()").Scan(&rec); err != nil {
+			t.Fatalf("through %s: %v", name, err)
+		}
+		conn.Close(ctx)
+		if name == "pg-ro" && !rec {
+			t.Errorf("pg-ro reached the primary")
+		}
+	}
+
 	// The real proof for the manager: uid 26, read-only root, in every pod.
 	for name, ip := range pods {
 		checkProcessSecurity(ctx, t, name, superDSN(ip))
