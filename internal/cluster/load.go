@@ -213,6 +213,12 @@ func validate(c *Cluster) (warnings, problems []Diagnostic) {
 		if t.Operator == "Exists" && t.Value != "" {
 			bad(field+".value", "must be empty when operator is Exists")
 		}
+		if t.TolerationSeconds != nil && t.Effect != "NoExecute" {
+			bad(field+".tolerationSeconds", "only allowed with effect NoExecute (got effect %q)", t.Effect)
+		}
+		if t.Key == "" && t.Operator != "Exists" {
+			bad(field+".key", "required unless operator is Exists")
+		}
 	}
 	return warnings, problems
 }

@@ -179,6 +179,14 @@ func TestLoadErrors(t *testing.T) {
 			},
 		},
 		{
+			name: "tolerations as the API server checks them",
+			yaml: valid + "  affinity:\n    tolerations:\n      - {key: a, operator: Equal, value: b, effect: NoSchedule, tolerationSeconds: 30}\n      - {operator: Equal, value: b}\n      - {key: c, operator: Exists, effect: NoExecute, tolerationSeconds: 30}\n",
+			want: []string{
+				`c.yaml:13:84: spec.affinity.tolerations[0].tolerationSeconds: only allowed with effect NoExecute (got effect "NoSchedule")`,
+				`c.yaml:14:9: spec.affinity.tolerations[1].key: required unless operator is Exists`,
+			},
+		},
+		{
 			name: "document that is not a mapping",
 			yaml: "- just\n- a list\n",
 			want: []string{"c.yaml:1:1: a document must be a mapping with apiVersion and kind, got a list"},
