@@ -12,11 +12,11 @@ import (
 	"time"
 
 	"github.com/ProtonMail/go-crypto/openpgp"
-	"github.com/ProtonMail/go-crypto/openpgp/armor"
 	"github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/plumbing/object"
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/pgsync/pgsync/internal/gitsource/gittest"
 	"github.com/pgsync/pgsync/test/prereq"
 )
 
@@ -321,8 +321,8 @@ func TestPlanInvalidBase(t *testing.T) {
 // --verify-key refuses a head commit not signed by a trusted key, before
 // reading anything from it.
 func TestVerifyKey(t *testing.T) {
-	trusted, trustedRing := newSigner(t, "Release", "release@example.com")
-	_, otherRing := newSigner(t, "Other", "other@example.com")
+	trusted, trustedRing := gittest.NewSigner(t, "Release", "release@example.com")
+	_, otherRing := gittest.NewSigner(t, "Other", "other@example.com")
 	dir := t.TempDir()
 	repo, err := git.PlainInit(dir, false)
 	if err != nil {
@@ -366,26 +366,6 @@ func TestVerifyKey(t *testing.T) {
 	if res.code != 1 || !strings.Contains(res.stderr, "is not signed by a key in") || strings.Contains(res.stderr, "instances") {
 		t.Errorf("unsigned head: code %d stderr %q (want a signature error before any content is read)", res.code, res.stderr)
 	}
-}
-
-func newSigner(t testing.TB, name, email string) (*openpgp.Entity, string) {
-	t.Helper()
-	e, err := openpgp.NewEntity(name, "", email, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var buf bytes.Buffer
-	w, err := armor.Encode(&buf, openpgp.PublicKeyType, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := e.Serialize(w); err != nil {
-		t.Fatal(err)
-	}
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return e, buf.String()
 }
 
 // A remote repository (file:// URL) is cloned into the cache, and a later

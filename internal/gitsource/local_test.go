@@ -1,7 +1,6 @@
 package gitsource
 
 import (
-	"bytes"
 	"errors"
 	"os"
 	"os/exec"
@@ -10,12 +9,11 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/ProtonMail/go-crypto/openpgp"
-	"github.com/ProtonMail/go-crypto/openpgp/armor"
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/pgsync/pgsync/internal/cluster"
+	"github.com/pgsync/pgsync/internal/gitsource/gittest"
 )
 
 // history builds main: c1 → c2 → c3, branch feature at c2, lightweight tag
@@ -217,29 +215,9 @@ func TestFilesErrors(t *testing.T) {
 	}
 }
 
-func newSigner(t testing.TB, name, email string) (*openpgp.Entity, string) {
-	t.Helper()
-	e, err := openpgp.NewEntity(name, "", email, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var buf bytes.Buffer
-	w, err := armor.Encode(&buf, openpgp.PublicKeyType, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := e.Serialize(w); err != nil {
-		t.Fatal(err)
-	}
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return e, buf.String()
-}
-
 func TestVerifyCommit(t *testing.T) {
-	alice, aliceRing := newSigner(t, "Alice", "alice@example.com")
-	_, malloryRing := newSigner(t, "Mallory", "mallory@example.com")
+	alice, aliceRing := gittest.NewSigner(t, "Alice", "alice@example.com")
+	_, malloryRing := gittest.NewSigner(t, "Mallory", "mallory@example.com")
 
 	f := newFixture(t)
 	f.write(map[string]string{"a.yaml": "a: 1\n"})
