@@ -19,7 +19,7 @@ func newInstanceCmd() *cobra.Command {
 		Use:   "instance",
 		Short: "The instance manager that runs inside each Postgres pod",
 	}
-	cmd.AddCommand(newInstanceRunCmd(), newInstanceBootstrapCmd())
+	cmd.AddCommand(newInstanceRunCmd(), newInstanceBootstrapCmd(), newInstanceStopCmd())
 	return cmd
 }
 
@@ -89,5 +89,30 @@ func newInstanceBootstrapCmd() *cobra.Command {
 	}
 	cmd.Flags().StringVar(&to, "to", "", "destination directory")
 	_ = cmd.MarkFlagRequired("to")
+	return cmd
+}
+
+func newInstanceStopCmd() *cobra.Command {
+	var (
+		pid     int
+		timeout time.Duration
+	)
+	cmd := &cobra.Command{
+		Use:   "stop",
+		Short: "Ask the instance manager for a graceful stop and wait for it (the container's preStop hook)",
+		Long: `Stop sends SIGTERM to the instance manager (PID 1 of the container by
+default) — a smart shutdown, fast after the stop delay — and waits until it
+has exited or --timeout passes. As the postgres container's preStop hook it
+makes pod deletion graceful even when the image's STOPSIGNAL is SIGINT (a
+fast shutdown), as it is in many PostgreSQL images.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx, cancel := context.WithTimeout(cmd.Context(), timeout)
+			defer cancel()
+			return instance.RequestStop(ctx, pid, 100*time.Millisecond)
+		},
+	}
+	cmd.Flags().IntVar(&pid, "pid", 1, "process to stop")
+	cmd.Flags().DurationVar(&timeout, "timeout", 30*time.Minute, "give up waiting after this long (the kubelet's grace period bounds it anyway)")
 	return cmd
 }

@@ -119,6 +119,8 @@ func TestRenderStatefulSet(t *testing.T) {
 		{"postgres image", pg.Image, "localhost:5000/postgresql:15.18"},
 		{"postgres pull", pg.ImagePullPolicy, "IfNotPresent"},
 		{"postgres command", pg.Command, []string{"/controller/pgsync", "instance", "run"}},
+		{"preStop: graceful stop through the manager", pg.Lifecycle.PreStop.Exec.Command,
+			[]string{"/controller/pgsync", "instance", "stop", fmt.Sprintf("--timeout=%ds", 20+stopMargin)}},
 		{"postgres args", pg.Args, []string{"--run-dir=/run/pgsync", "--port=5432", "--http-addr=:8000", "--stop-delay=20s"}},
 		{"env cluster", env["PGSYNC_CLUSTER"].Value, "web"},
 		{"env POD_NAME", env["POD_NAME"].ValueFrom.FieldRef.FieldPath, "metadata.name"},

@@ -178,6 +178,12 @@ func podSpec(c *cluster.Cluster, opts Options) (corev1.PodSpec, error) {
 			{Name: volParams, MountPath: ParamsDir, ReadOnly: true},
 			{Name: volCredentials, MountPath: CredentialsDir, ReadOnly: true},
 		},
+		// The kubelet stops the container with the image's STOPSIGNAL,
+		// SIGINT (fast shutdown) in many PostgreSQL images; the hook asks
+		// the manager for its graceful stop first and waits for it.
+		Lifecycle: &corev1.Lifecycle{PreStop: &corev1.LifecycleHandler{Exec: &corev1.ExecAction{
+			Command: []string{ControllerDir + "/pgsync", "instance", "stop", "--timeout=" + strconv.Itoa(c.Spec.StopDelay+stopMargin) + "s"},
+		}}},
 		SecurityContext:          containerSecurity(),
 		TerminationMessagePath:   corev1.TerminationMessagePathDefault,
 		TerminationMessagePolicy: corev1.TerminationMessageFallbackToLogsOnError,

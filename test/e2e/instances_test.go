@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/json"
@@ -304,8 +305,14 @@ func TestInstancesRealPods(t *testing.T) {
 	// A standby's pod deleted (what a rollout does to each standby): the
 	// StatefulSet recreates it on its volume, the manager starts postgres
 	// on the existing data and it streams again.
+	// Its manager must get a graceful (smart) stop through the preStop
+	// hook, although the image's STOPSIGNAL is SIGINT (fast).
+	stopLog := followLog(ctx, t, cs, ns, "pg-2")
 	p2 := recreate(ctx, t, cs, ns, "pg-2")
 	t.Logf("pg-2 recreated and Ready (%s)", p2.Status.PodIP)
+	if l := stopLog(); !hasLine(l, `"msg":"shutting down"`, `"signal":"terminated"`, `"mode":"smart"`) {
+		t.Errorf("deleted pg-2's manager did not shut down smart through the preStop hook; its last log lines:\n%s", lastLines(l, 8))
+	}
 	waitStreaming(ctx, t, superDSN(pods["pg-1"]), []string{"pg-0", "pg-2"})
 	if st := instanceStatus(ctx, t, p2.Status.PodIP); st["role"] != "standby" || st["postgresStarts"] != float64(1) {
 		t.Errorf("recreated pg-2 /status: role %v, postgresStarts %v; want standby, 1", st["role"], st["postgresStarts"])
@@ -713,4 +720,54 @@ func dumpInstances(t *testing.T, cs kubernetes.Interface, ns string) {
 			t.Logf("  %s logs:\n%s", c, b)
 		}
 	}
+}
+
+// followLog streams the postgres container's log of a pod until the
+// container ends; the returned function waits for that (at most a minute)
+// and returns what was logged.
+func followLog(ctx context.Context, t *testing.T, cs kubernetes.Interface, ns, pod string) func() string {
+	t.Helper()
+	stream, err := cs.CoreV1().Pods(ns).GetLogs(pod, &corev1.PodLogOptions{Container: "postgres", Follow: true, SinceSeconds: ptrTo(int64(1))}).Stream(ctx)
+	if err != nil {
+		t.Fatalf("follow %s log: %v", pod, err)
+	}
+	var buf bytes.Buffer
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_, _ = io.Copy(&buf, stream)
+	}()
+	return func() string {
+		select {
+		case <-done:
+		case <-time.After(time.Minute):
+			_ = stream.Close()
+			<-done
+		}
+		return buf.String()
+	}
+}
+
+func lastLines(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+func ptrTo[T any](v T) *T { return &v }
+
+// hasLine reports whether one line of s contains every part.
+func hasLine(s string, parts ...string) bool {
+	for _, line := range strings.Split(s, "\n") {
+		all := true
+		for _, p := range parts {
+			all = all && strings.Contains(line, p)
+		}
+		if all {
+			return true
+		}
+	}
+	return false
 }

@@ -1,0 +1,50 @@
+package instance
+
+import (
+	"context"
+	"errors"
+	"os/exec"
+	"testing"
+	"time"
+)
+
+// A real process that exits on SIGTERM a moment later: RequestStop returns
+// once it is gone. One that ignores SIGTERM: RequestStop gives up with the
+// context.
+func TestRequestStop(t *testing.T) {
+	start := func(script string) *exec.Cmd {
+		cmd := exec.Command("sh", "-c", script)
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		go func() { _ = cmd.Wait() }() // reap it, as PID 1 would
+		time.Sleep(100 * time.Millisecond) // let the shell install its trap
+		return cmd
+	}
+
+	graceful := start(`trap 'sleep 0.2; exit 0' TERM; while :; do sleep 0.05; done`)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := RequestStop(ctx, graceful.Process.Pid, 10*time.Millisecond); err != nil {
+		t.Fatalf("graceful process: %v", err)
+	}
+	if alive(graceful.Process.Pid) {
+		t.Fatal("RequestStop returned while the process still runs")
+	}
+
+	stubborn := start(`trap '' TERM; while :; do sleep 0.05; done`)
+	defer func() { _ = stubborn.Process.Kill() }()
+	ctx, cancel = context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	if err := RequestStop(ctx, stubborn.Process.Pid, 10*time.Millisecond); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("process ignoring SIGTERM: err = %v, want the deadline", err)
+	}
+	if !alive(stubborn.Process.Pid) {
+		t.Fatal("the process ignoring SIGTERM is gone")
+	}
+
+	// A process that is already gone is not an error.
+	if err := RequestStop(context.Background(), graceful.Process.Pid, 10*time.Millisecond); err != nil {
+		t.Fatalf("gone process: %v", err)
+	}
+}
