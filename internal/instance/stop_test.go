@@ -17,7 +17,7 @@ func TestRequestStop(t *testing.T) {
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
-		go func() { _ = cmd.Wait() }() // reap it, as PID 1 would
+		go func() { _ = cmd.Wait() }()     // reap it, as PID 1 would
 		time.Sleep(100 * time.Millisecond) // let the shell install its trap
 		return cmd
 	}
