@@ -148,7 +148,7 @@ func planCreate(d *cluster.Cluster) ClusterPlan {
 	cp := ClusterPlan{Action: ActionCreate, Changes: diffSpecs(nil, d), Warnings: parameterNotes(d)}
 	cp.Steps = append(cp.Steps, Step{
 		Action: StepUpdateObjects,
-		Reason: fmt.Sprintf("create the cluster's objects: Secrets (generated, never in Git), ServiceAccount, Role, RoleBinding, Services %[1]s-rw, %[1]s-ro, %[1]s-r, %[1]s-hl, Lease %[1]s-primary, PodDisruptionBudget and StatefulSet %[1]s", d.Metadata.Name),
+		Reason: fmt.Sprintf("create the cluster's objects: Secrets (generated, never in Git), ServiceAccount, Role, RoleBinding, Services %[1]s-rw, %[1]s-ro, %[1]s-r, %[1]s-hl, Lease %[1]s-primary, PodDisruptionBudgets and StatefulSet %[1]s", d.Metadata.Name),
 	})
 	primary := instanceName(d, 0)
 	cp.Steps = append(cp.Steps, createPrimaryStep(d))
