@@ -23,15 +23,9 @@ func (m *Manager) initPrimary(ctx context.Context) error {
 		"--data-checksums", "-E", "UTF8", "--locale=C"); err != nil {
 		return err
 	}
-	cd, err := m.controlData()
-	if err != nil {
+	if err := m.acquireLease(ctx); err != nil {
 		return err
 	}
-	sent, err := m.lease.Acquire(ctx, m.cfg.Instance, cd.SystemID)
-	if err != nil {
-		return err
-	}
-	m.lastRenew = sent
 	// Holding the Lease from here: no step may outlast the fencing moment.
 	ctx, cancel := m.whileHolding(ctx)
 	defer cancel()

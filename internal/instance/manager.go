@@ -246,17 +246,26 @@ func (m *Manager) labelOnce(ctx context.Context, value string) {
 	m.labelled = value
 }
 
+// acquireLease takes the primary Lease for this instance, naming the
+// database system it holds, and starts the renewal clock.
+func (m *Manager) acquireLease(ctx context.Context) error {
+	cd, err := m.controlData()
+	if err != nil {
+		return err
+	}
+	sent, err := m.lease.Acquire(ctx, m.cfg.Instance, cd.SystemID)
+	if err != nil {
+		return err
+	}
+	m.lastRenew = sent
+	return nil
+}
+
 func (m *Manager) startPrimary(ctx context.Context, take bool) error {
 	if take {
-		cd, err := m.controlData()
-		if err != nil {
+		if err := m.acquireLease(ctx); err != nil {
 			return err
 		}
-		sent, err := m.lease.Acquire(ctx, m.cfg.Instance, cd.SystemID)
-		if err != nil {
-			return err
-		}
-		m.lastRenew = sent
 	}
 	// Data left as a standby (a manager that stopped between taking the
 	// Lease and promoting) starts in recovery; the next decision promotes
