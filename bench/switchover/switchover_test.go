@@ -32,9 +32,9 @@ import (
 
 	"github.com/pgsync/pgsync/internal/instance"
 	"github.com/pgsync/pgsync/internal/instance/conffile"
-	"github.com/pgsync/pgsync/internal/instance/insttest"
 	"github.com/pgsync/pgsync/internal/instance/lease"
 	"github.com/pgsync/pgsync/internal/instance/role"
+	"github.com/pgsync/pgsync/test/insttest"
 	"github.com/pgsync/pgsync/test/kubeenv"
 )
 

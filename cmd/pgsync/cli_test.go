@@ -16,7 +16,7 @@ import (
 	"github.com/go-git/go-git/v5/plumbing/object"
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/pgsync/pgsync/internal/gitsource/gittest"
+	"github.com/pgsync/pgsync/test/gittest"
 	"github.com/pgsync/pgsync/test/prereq"
 )
 

@@ -13,7 +13,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/pgsync/pgsync/internal/cluster"
-	"github.com/pgsync/pgsync/internal/gitsource/gittest"
+	"github.com/pgsync/pgsync/test/gittest"
 )
 
 // history builds main: c1 → c2 → c3, branch feature at c2, lightweight tag

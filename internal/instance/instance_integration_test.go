@@ -20,8 +20,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/pgsync/pgsync/internal/instance"
-	"github.com/pgsync/pgsync/internal/instance/insttest"
 	"github.com/pgsync/pgsync/internal/instance/reaper"
+	"github.com/pgsync/pgsync/test/insttest"
 	"github.com/pgsync/pgsync/test/kubeenv"
 )
 
