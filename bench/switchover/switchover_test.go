@@ -32,8 +32,8 @@ import (
 
 	"github.com/pgsync/pgsync/internal/instance"
 	"github.com/pgsync/pgsync/internal/instance/conffile"
-	"github.com/pgsync/pgsync/internal/instance/lease"
 	"github.com/pgsync/pgsync/internal/instance/role"
+	"github.com/pgsync/pgsync/internal/podcontract"
 	"github.com/pgsync/pgsync/test/insttest"
 	"github.com/pgsync/pgsync/test/kubeenv"
 )
@@ -159,10 +159,10 @@ func handLeaseTo(b *testing.B, c *insttest.Cluster, primary int) {
 	now := metav1.NewMicroTime(time.Now())
 	l.Spec.HolderIdentity = &name
 	l.Spec.RenewTime = &now
-	l.Annotations[lease.AnnTarget] = name
-	l.Annotations[lease.AnnAddress] = c.Instances[primary].Address()
-	delete(l.Annotations, lease.AnnFinalLSN)
-	delete(l.Annotations, lease.AnnReleasedBy)
+	l.Annotations[podcontract.AnnTargetPrimary] = name
+	l.Annotations[podcontract.AnnPrimaryAddress] = c.Instances[primary].Address()
+	delete(l.Annotations, podcontract.AnnFinalLSN)
+	delete(l.Annotations, podcontract.AnnReleasedBy)
 	if _, err := c.Admin.CoordinationV1().Leases(c.Namespace).Update(ctx, l, metav1.UpdateOptions{}); err != nil {
 		b.Fatal(err)
 	}

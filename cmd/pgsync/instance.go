@@ -5,11 +5,13 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"strconv"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/pgsync/pgsync/internal/instance"
+	pc "github.com/pgsync/pgsync/internal/podcontract"
 )
 
 func init() { commands = append(commands, newInstanceCmd) }
@@ -44,7 +46,7 @@ func newInstanceRunCmd() *cobra.Command {
 			}
 			c.Credentials = creds
 			if c.AdvertiseAddress == "" && c.Instance != "" && c.Cluster != "" && c.Namespace != "" {
-				c.AdvertiseAddress = fmt.Sprintf("%s.%s-hl.%s.svc:%d", c.Instance, c.Cluster, c.Namespace, c.Port)
+				c.AdvertiseAddress = pc.Names{Cluster: c.Cluster}.Address(c.Instance, c.Namespace, c.Port)
 			}
 			if err := instance.Run(context.Background(), c, log); err != nil {
 				log.Error("instance manager failed", "error", err.Error())
@@ -54,19 +56,21 @@ func newInstanceRunCmd() *cobra.Command {
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&c.Cluster, "cluster", envOr("PGSYNC_CLUSTER", ""), "Cluster name (env PGSYNC_CLUSTER)")
-	f.StringVar(&c.Namespace, "namespace", envOr("POD_NAMESPACE", ""), "namespace (env POD_NAMESPACE)")
-	f.StringVar(&c.Instance, "instance", envOr("POD_NAME", ""), "this instance's name, the pod name (env POD_NAME)")
-	f.StringVar(&c.PGData, "pgdata", envOr("PGDATA", "/var/lib/postgresql/data/pgdata"), "database directory (env PGDATA)")
-	f.StringVar(&c.RunDir, "run-dir", "/run/pgsync", "directory for sockets and the password file")
-	f.StringVar(&c.PGBin, "pg-bin", envOr("PGSYNC_PG_BIN", ""), "PostgreSQL bin directory (default: PATH, pg_config, /usr/lib/postgresql/*/bin …)")
-	f.IntVar(&c.Port, "port", 5432, "PostgreSQL port")
+	f.StringVar(&c.Cluster, "cluster", envOr(pc.EnvCluster, ""), "Cluster name (env "+pc.EnvCluster+")")
+	f.StringVar(&c.Namespace, "namespace", envOr(pc.EnvPodNamespace, ""), "namespace (env "+pc.EnvPodNamespace+")")
+	f.StringVar(&c.Instance, "instance", envOr(pc.EnvPodName, ""), "this instance's name, the pod name (env "+pc.EnvPodName+")")
+	f.StringVar(&c.PGData, "pgdata", envOr(pc.EnvPGData, pc.PGData), "database directory (env "+pc.EnvPGData+")")
+	f.StringVar(&c.RunDir, pc.FlagRunDir, pc.RunDir, "directory for sockets and the password file")
+	f.StringVar(&c.PGBin, "pg-bin", envOr(pc.EnvPGBin, ""), "PostgreSQL bin directory (default: PATH, pg_config, /usr/lib/postgresql/*/bin …)")
+	f.IntVar(&c.Port, pc.FlagPort, pc.PostgresPort, "PostgreSQL port")
 	f.StringVar(&c.ListenAddresses, "listen-addresses", "*", "PostgreSQL listen_addresses")
-	f.StringVar(&c.AdvertiseAddress, "advertise-address", envOr("PGSYNC_ADVERTISE_ADDRESS", ""), "host:port standbys use to reach this instance (default INSTANCE.CLUSTER-hl.NAMESPACE.svc:PORT)")
-	f.StringVar(&c.PodIP, "pod-ip", envOr("POD_IP", ""), "address written to the CLUSTER-rw EndpointSlice (env POD_IP)")
-	f.StringVar(&c.HTTPAddr, "http-addr", ":8000", "address of /healthz, /readyz and /status")
-	f.StringVar(&c.ParametersFile, "parameters-file", envOr("PGSYNC_PARAMETERS_FILE", ""), "JSON object of postgresql.parameters (a mounted ConfigMap), re-read while running")
-	f.DurationVar(&c.StopDelay, "stop-delay", 30*time.Second, "on SIGTERM, smart shutdown for this long, then fast")
+	f.StringVar(&c.AdvertiseAddress, "advertise-address", envOr(pc.EnvAdvertiseAddress, ""), "host:port standbys use to reach this instance (default INSTANCE.CLUSTER-hl.NAMESPACE.svc:PORT)")
+	f.StringVar(&c.PodIP, "pod-ip", envOr(pc.EnvPodIP, ""), "address written to the CLUSTER-rw EndpointSlice (env "+pc.EnvPodIP+")")
+	f.StringVar(&c.HTTPAddr, pc.FlagHTTPAddr, ":"+strconv.Itoa(pc.HTTPPort), "address of "+pc.PathHealthz+", "+pc.PathReadyz+" and "+pc.PathStatus)
+	f.StringVar(&c.ParametersFile, "parameters-file", envOr(pc.EnvParametersFile, ""), "JSON object of postgresql.parameters (a mounted ConfigMap), re-read while running (env "+pc.EnvParametersFile+")")
+	f.StringVar(&c.ConfigRevisionFile, "config-revision-file", envOr(pc.EnvConfigRevisionFile, ""), "the config revision of the parameters file, published in "+pc.PathStatus+" once loaded (env "+pc.EnvConfigRevisionFile+")")
+	f.DurationVar(&c.StopDelay, pc.FlagStopDelay, 30*time.Second, "on SIGTERM, smart shutdown for this long, then fast")
+	f.DurationVar(&c.SwitchoverDelay, pc.FlagSwitchoverDelay, time.Hour, "in a switchover, how long the primary's shutdown may take before it is made immediate (spec.switchoverDelay)")
 	f.DurationVar(&c.LeaseDuration, "lease-duration", 15*time.Second, "primary Lease duration; the primary stops writing before it runs out")
 	f.StringVar(&c.Kubeconfig, "kubeconfig", "", "kubeconfig (default: KUBECONFIG, then in-cluster)")
 	return cmd

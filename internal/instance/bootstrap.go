@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/pgsync/pgsync/internal/instance/role"
+	"github.com/pgsync/pgsync/internal/podcontract"
 )
 
 // initPrimary: initdb (data checksums, SCRAM), take the Lease, start,
@@ -66,7 +67,7 @@ func (m *Manager) clone(ctx context.Context, upstream string) error {
 	if err := m.writeConfig(true, upstream); err != nil {
 		return err
 	}
-	m.labelOnce(ctx, "replica")
+	m.labelOnce(ctx, podcontract.RoleReplica)
 	return m.owner.Start(ctx)
 }
 
@@ -104,7 +105,7 @@ func (m *Manager) rejoin(ctx context.Context, upstream string) error {
 	if err := m.writeConfig(true, upstream); err != nil {
 		return err
 	}
-	m.labelOnce(ctx, "replica")
+	m.labelOnce(ctx, podcontract.RoleReplica)
 	return m.owner.Start(ctx)
 }
 

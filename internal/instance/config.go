@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	pc "github.com/pgsync/pgsync/internal/podcontract"
 )
 
 // Config is everything `pgsync instance run` needs, from flags and env.
@@ -26,9 +28,14 @@ type Config struct {
 	// ParametersFile holds the Cluster's postgresql.parameters as a JSON
 	// object (a mounted ConfigMap); re-read while running.
 	ParametersFile string
+	// ConfigRevisionFile holds the config revision of the same ConfigMap
+	// version as ParametersFile; published in /status once loaded.
+	ConfigRevisionFile string
 
-	StopDelay     time.Duration // smart shutdown, then fast
-	LeaseDuration time.Duration
+	StopDelay time.Duration // smart shutdown, then fast
+	// SwitchoverDelay bounds the old primary's shutdown in a switchover.
+	SwitchoverDelay time.Duration
+	LeaseDuration   time.Duration
 
 	Kubeconfig string // "" = in-cluster
 
@@ -45,15 +52,16 @@ type Credentials struct {
 	AppPassword         string
 }
 
-// LoadCredentials reads PGSYNC_SUPERUSER_PASSWORD, PGSYNC_REPLICATION_PASSWORD
-// and PGSYNC_APP_PASSWORD, each also as NAME_FILE (a path), plus
+// LoadCredentials reads the pod contract's credential variables
+// (PGSYNC_SUPERUSER_PASSWORD, PGSYNC_REPLICATION_PASSWORD and
+// PGSYNC_APP_PASSWORD, each also as NAME_FILE, a path), plus
 // PGSYNC_APP_USER and PGSYNC_APP_DATABASE.
 func LoadCredentials(getenv func(string) string, readFile func(string) ([]byte, error)) (Credentials, error) {
 	get := func(name string, required bool) (string, error) {
 		if v := getenv(name); v != "" {
 			return v, nil
 		}
-		if p := getenv(name + "_FILE"); p != "" {
+		if p := getenv(name + pc.FileSuffix); p != "" {
 			b, err := readFile(p)
 			if err != nil {
 				return "", fmt.Errorf("read %s_FILE: %w", name, err)
@@ -68,18 +76,18 @@ func LoadCredentials(getenv func(string) string, readFile func(string) ([]byte, 
 	var c Credentials
 	var err error
 	var errs []error
-	if c.SuperuserPassword, err = get("PGSYNC_SUPERUSER_PASSWORD", true); err != nil {
+	if c.SuperuserPassword, err = get(pc.EnvSuperuserPassword, true); err != nil {
 		errs = append(errs, err)
 	}
-	if c.ReplicationPassword, err = get("PGSYNC_REPLICATION_PASSWORD", true); err != nil {
+	if c.ReplicationPassword, err = get(pc.EnvReplicationPassword, true); err != nil {
 		errs = append(errs, err)
 	}
-	if c.AppPassword, err = get("PGSYNC_APP_PASSWORD", false); err != nil {
+	if c.AppPassword, err = get(pc.EnvAppPassword, false); err != nil {
 		errs = append(errs, err)
 	}
-	c.AppUser, c.AppDatabase = getenv("PGSYNC_APP_USER"), getenv("PGSYNC_APP_DATABASE")
+	c.AppUser, c.AppDatabase = getenv(pc.EnvAppUser), getenv(pc.EnvAppDatabase)
 	if c.AppUser != "" && c.AppPassword == "" {
-		errs = append(errs, errors.New("PGSYNC_APP_USER is set without PGSYNC_APP_PASSWORD"))
+		errs = append(errs, errors.New(pc.EnvAppUser+" is set without "+pc.EnvAppPassword))
 	}
 	return c, errors.Join(errs...)
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/pgsync/pgsync/internal/instance/postmaster"
 	"github.com/pgsync/pgsync/internal/instance/reaper"
 	"github.com/pgsync/pgsync/internal/instance/role"
+	"github.com/pgsync/pgsync/internal/podcontract"
 )
 
 // LeaseStore is what the alignment loop needs from Kubernetes: the watched
@@ -199,7 +200,7 @@ func (m *Manager) execute(ctx context.Context, in role.Input, act role.Action) e
 		if err := m.writeConfig(true, act.Upstream); err != nil {
 			return err
 		}
-		m.labelOnce(ctx, "replica")
+		m.labelOnce(ctx, podcontract.RoleReplica)
 		return m.owner.Signal(ctx, syscall.SIGHUP)
 	case role.Prepare:
 		m.takeover = true

@@ -7,6 +7,7 @@ import (
 
 	"github.com/pgsync/pgsync/internal/instance/postmaster"
 	"github.com/pgsync/pgsync/internal/instance/role"
+	"github.com/pgsync/pgsync/internal/podcontract"
 )
 
 // demote: CHECKPOINT (so the shutdown checkpoint is short), fast stop,
@@ -98,7 +99,7 @@ func (m *Manager) route(ctx context.Context, previous string) error {
 	if err := m.lease.Route(ctx, m.cfg.Instance, m.cfg.PodIP, int32(m.cfg.Port), previous); err != nil {
 		return err
 	}
-	m.labelled = "primary"
+	m.labelled = podcontract.RolePrimary
 	if err := m.lease.Publish(ctx, m.cfg.Instance, m.cfg.AdvertiseAddress); err != nil {
 		return err
 	}

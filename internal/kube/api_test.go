@@ -177,7 +177,7 @@ func TestAPIApply(t *testing.T) {
 
 func secretData(ctx context.Context, t *testing.T, cs kubernetes.Interface, ns string) map[string]string {
 	t.Helper()
-	list, err := cs.CoreV1().Secrets(ns).List(ctx, metav1.ListOptions{LabelSelector: LabelCluster + "=web"})
+	list, err := cs.CoreV1().Secrets(ns).List(ctx, metav1.ListOptions{LabelSelector: "pgsync.io/cluster=web"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,6 +14,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/pgsync/pgsync/internal/cluster"
+	pc "github.com/pgsync/pgsync/internal/podcontract"
 )
 
 // resources maps the kinds Render produces to their API resources.
@@ -27,6 +28,15 @@ var resources = map[schema.GroupVersionKind]string{
 	{Group: "coordination.k8s.io", Version: "v1", Kind: "Lease"}:             "leases",
 	{Group: "policy", Version: "v1", Kind: "PodDisruptionBudget"}:            "poddisruptionbudgets",
 	{Group: "apps", Version: "v1", Kind: "StatefulSet"}:                      "statefulsets",
+}
+
+// ResourceOf is the API resource of a kind Render produces.
+func ResourceOf(gvk schema.GroupVersionKind) (schema.GroupVersionResource, error) {
+	res, ok := resources[gvk]
+	if !ok {
+		return schema.GroupVersionResource{}, fmt.Errorf("unknown kind %s", gvk)
+	}
+	return gvk.GroupVersion().WithResource(res), nil
 }
 
 // ApplyBody turns a rendered typed object into the body of a server-side
@@ -90,15 +100,14 @@ func Apply(ctx context.Context, client dynamic.Interface, obj runtime.Object, op
 		return nil, err
 	}
 	gvk := body.GroupVersionKind()
-	res, ok := resources[gvk]
-	if !ok {
-		return nil, fmt.Errorf("apply: unknown kind %s", gvk)
+	gvr, err := ResourceOf(gvk)
+	if err != nil {
+		return nil, err
 	}
-	ao := metav1.ApplyOptions{FieldManager: FieldManager, Force: opts.Force}
+	ao := metav1.ApplyOptions{FieldManager: pc.FieldManager, Force: opts.Force}
 	if opts.DryRun {
 		ao.DryRun = []string{metav1.DryRunAll}
 	}
-	gvr := gvk.GroupVersion().WithResource(res)
 	out, err := client.Resource(gvr).Namespace(body.GetNamespace()).Apply(ctx, body.GetName(), body, ao)
 	if err != nil {
 		return nil, fmt.Errorf("apply %s %s/%s: %w", gvk.Kind, body.GetNamespace(), body.GetName(), err)
@@ -128,7 +137,7 @@ func EnsureSecrets(ctx context.Context, client kubernetes.Interface, c *cluster.
 	}
 	var created []string
 	for _, s := range missing {
-		_, err := secrets.Create(ctx, s, metav1.CreateOptions{FieldManager: FieldManager})
+		_, err := secrets.Create(ctx, s, metav1.CreateOptions{FieldManager: pc.FieldManager})
 		if apierrors.IsAlreadyExists(err) {
 			continue
 		}

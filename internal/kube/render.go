@@ -17,6 +17,7 @@ import (
 
 	"github.com/pgsync/pgsync/internal/cluster"
 	"github.com/pgsync/pgsync/internal/plan"
+	pc "github.com/pgsync/pgsync/internal/podcontract"
 )
 
 // Options are what rendering needs beyond the Cluster.
@@ -92,8 +93,8 @@ func Render(c *cluster.Cluster, opts Options) (*Objects, error) {
 		Params:         params,
 		RW:             rwService(c),
 		RWSlice:        rwSlice(c),
-		RO:             selectorService(c, n.RO(), map[string]string{LabelCluster: c.Metadata.Name, LabelRole: "replica"}),
-		R:              selectorService(c, n.R(), map[string]string{LabelCluster: c.Metadata.Name}),
+		RO:             selectorService(c, n.RO(), map[string]string{pc.LabelCluster: c.Metadata.Name, pc.LabelRole: pc.RoleReplica}),
+		R:              selectorService(c, n.R(), map[string]string{pc.LabelCluster: c.Metadata.Name}),
 		Headless:       headlessService(c),
 		Lease:          lease(c, target),
 		PrimaryPDB:     primaryPDB(c, target),
@@ -107,7 +108,7 @@ func Render(c *cluster.Cluster, opts Options) (*Objects, error) {
 // different value would start a switchover.
 func TargetPrimary(c *cluster.Cluster, live *coordv1.Lease) string {
 	if live != nil {
-		if t := live.Annotations[AnnTargetPrimary]; t != "" {
+		if t := live.Annotations[pc.AnnTargetPrimary]; t != "" {
 			return t
 		}
 	}
@@ -171,14 +172,14 @@ func paramsConfigMap(c *cluster.Cluster) (*corev1.ConfigMap, error) {
 	cm := &corev1.ConfigMap{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "ConfigMap"},
 		ObjectMeta: meta(c, NamesOf(c).Params()),
-		Data:       map[string]string{ParamsKey: string(raw)},
+		Data:       map[string]string{pc.ParamsKey: string(raw), pc.ConfigRevisionKey: Revisions(c)[pc.AnnConfigRevision]},
 	}
 	return cm, nil
 }
 
 func postgresPort() []corev1.ServicePort {
-	return []corev1.ServicePort{{Name: "postgres", Protocol: corev1.ProtocolTCP, Port: PostgresPort,
-		TargetPort: intstr.FromInt32(PostgresPort)}}
+	return []corev1.ServicePort{{Name: pc.PortNamePG, Protocol: corev1.ProtocolTCP, Port: pc.PostgresPort,
+		TargetPort: intstr.FromInt32(pc.PostgresPort)}}
 }
 
 // rwService has no selector: its endpoints are the EndpointSlice NAME-rw,
@@ -203,8 +204,8 @@ func rwSlice(c *cluster.Cluster) *discoveryv1.EndpointSlice {
 		TypeMeta:    metav1.TypeMeta{APIVersion: "discovery.k8s.io/v1", Kind: "EndpointSlice"},
 		ObjectMeta:  m,
 		AddressType: discoveryv1.AddressTypeIPv4,
-		Ports: []discoveryv1.EndpointPort{{Name: ptr("postgres"), Protocol: ptr(corev1.ProtocolTCP),
-			Port: ptr(int32(PostgresPort))}},
+		Ports: []discoveryv1.EndpointPort{{Name: ptr(pc.PortNamePG), Protocol: ptr(corev1.ProtocolTCP),
+			Port: ptr(int32(pc.PostgresPort))}},
 	}
 }
 
@@ -222,7 +223,7 @@ func selectorService(c *cluster.Cluster, name string, selector map[string]string
 // addresses are published: a standby bootstrapping from the primary, or a
 // primary not yet ready, must still resolve.
 func headlessService(c *cluster.Cluster) *corev1.Service {
-	s := selectorService(c, NamesOf(c).Headless(), map[string]string{LabelCluster: c.Metadata.Name})
+	s := selectorService(c, NamesOf(c).Headless(), map[string]string{pc.LabelCluster: c.Metadata.Name})
 	s.Spec.ClusterIP = corev1.ClusterIPNone
 	s.Spec.PublishNotReadyAddresses = true
 	return s
@@ -233,7 +234,7 @@ func headlessService(c *cluster.Cluster) *corev1.Service {
 // never owns, conflicts with or resets them.
 func lease(c *cluster.Cluster, target string) *coordv1.Lease {
 	m := meta(c, NamesOf(c).Lease())
-	m.Annotations = map[string]string{AnnTargetPrimary: target}
+	m.Annotations = map[string]string{pc.AnnTargetPrimary: target}
 	return &coordv1.Lease{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "coordination.k8s.io/v1", Kind: "Lease"},
 		ObjectMeta: m,
@@ -270,7 +271,7 @@ func primaryPDB(c *cluster.Cluster, target string) *policyv1.PodDisruptionBudget
 		Spec: policyv1.PodDisruptionBudgetSpec{
 			MinAvailable: ptr(intstr.FromInt32(int32(min))),
 			Selector: &metav1.LabelSelector{MatchLabels: map[string]string{
-				LabelCluster: c.Metadata.Name, LabelPodName: target}},
+				pc.LabelCluster: c.Metadata.Name, pc.LabelPodName: target}},
 		},
 	}
 }
@@ -290,8 +291,8 @@ func standbyPDB(c *cluster.Cluster, target string) *policyv1.PodDisruptionBudget
 		Spec: policyv1.PodDisruptionBudgetSpec{
 			MinAvailable: ptr(intstr.FromInt32(int32(min))),
 			Selector: &metav1.LabelSelector{
-				MatchLabels: map[string]string{LabelCluster: c.Metadata.Name},
-				MatchExpressions: []metav1.LabelSelectorRequirement{{Key: LabelPodName,
+				MatchLabels: map[string]string{pc.LabelCluster: c.Metadata.Name},
+				MatchExpressions: []metav1.LabelSelectorRequirement{{Key: pc.LabelPodName,
 					Operator: metav1.LabelSelectorOpNotIn, Values: []string{target}}},
 			},
 		},
@@ -313,13 +314,13 @@ func AppliedSpec(c *cluster.Cluster) (string, error) {
 // applied from (name and namespace from the object, the spec from its
 // annotation); ok is false when the annotation is missing.
 func ReadAppliedSpec(sts *appsv1.StatefulSet) (c *cluster.Cluster, ok bool, err error) {
-	raw, ok := sts.Annotations[AnnAppliedSpec]
+	raw, ok := sts.Annotations[pc.AnnAppliedSpec]
 	if !ok {
 		return nil, false, nil
 	}
 	c = &cluster.Cluster{Metadata: cluster.Metadata{Name: sts.Name, Namespace: sts.Namespace}}
 	if err := json.Unmarshal([]byte(raw), &c.Spec); err != nil {
-		return nil, true, fmt.Errorf("StatefulSet %s/%s: annotation %s: %w", sts.Namespace, sts.Name, AnnAppliedSpec, err)
+		return nil, true, fmt.Errorf("StatefulSet %s/%s: annotation %s: %w", sts.Namespace, sts.Name, pc.AnnAppliedSpec, err)
 	}
 	return c, true, nil
 }
@@ -348,5 +349,5 @@ func resourceList(m map[string]cluster.Quantity) (corev1.ResourceList, error) {
 // from it were started with (plan.Revision) and configured with
 // (plan.ConfigRevision).
 func Revisions(c *cluster.Cluster) map[string]string {
-	return map[string]string{AnnRevision: plan.Revision(c), AnnConfigRevision: plan.ConfigRevision(c)}
+	return map[string]string{pc.AnnRevision: plan.Revision(c), pc.AnnConfigRevision: plan.ConfigRevision(c)}
 }

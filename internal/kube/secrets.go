@@ -9,6 +9,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/pgsync/pgsync/internal/cluster"
+	pc "github.com/pgsync/pgsync/internal/podcontract"
 )
 
 // passwordAlphabet avoids characters that need quoting in a connection
@@ -37,13 +38,13 @@ func NewSecrets(c *cluster.Cluster, exists func(name string) bool, random io.Rea
 		name, user string
 		extra      map[string]string
 	}{
-		{n.SuperuserSecret(), SuperUser, nil},
-		{n.AppSecret(), AppUser, map[string]string{
-			"dbname": AppDatabase,
+		{n.SuperuserSecret(), pc.SuperUser, nil},
+		{n.AppSecret(), pc.AppUser, map[string]string{
+			"dbname": pc.AppDatabase,
 			"host":   n.RW() + "." + c.Metadata.Namespace + ".svc",
-			"port":   strconv.Itoa(PostgresPort),
+			"port":   strconv.Itoa(pc.PostgresPort),
 		}},
-		{n.ReplicationSecret(), ReplicationUser, nil},
+		{n.ReplicationSecret(), pc.ReplicationUser, nil},
 	} {
 		if exists(s.name) {
 			continue

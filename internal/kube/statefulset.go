@@ -3,6 +3,7 @@ package kube
 import (
 	"fmt"
 	"strconv"
+	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -10,6 +11,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 
 	"github.com/pgsync/pgsync/internal/cluster"
+	pc "github.com/pgsync/pgsync/internal/podcontract"
 )
 
 // Probe timing. The startup probe gives postgres spec.startDelay to become
@@ -29,7 +31,7 @@ const (
 
 // Volume names.
 const (
-	volData        = "pgdata"
+	volData        = pc.DataVolume
 	volController  = "controller"
 	volTmp         = "tmp"
 	volRun         = "run"
@@ -39,7 +41,7 @@ const (
 
 // podSelector selects the StatefulSet's pods. Immutable once created.
 func podSelector(c *cluster.Cluster) map[string]string {
-	return map[string]string{LabelCluster: c.Metadata.Name}
+	return map[string]string{pc.LabelCluster: c.Metadata.Name}
 }
 
 func statefulSet(c *cluster.Cluster, opts Options) (*appsv1.StatefulSet, error) {
@@ -57,7 +59,7 @@ func statefulSet(c *cluster.Cluster, opts Options) (*appsv1.StatefulSet, error) 
 		return nil, fmt.Errorf("render %s: spec.storage.size: %w", c.Key(), err)
 	}
 	m := meta(c, n.StatefulSet())
-	m.Annotations = map[string]string{AnnAppliedSpec: applied}
+	m.Annotations = map[string]string{pc.AnnAppliedSpec: applied}
 	return &appsv1.StatefulSet{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "apps/v1", Kind: "StatefulSet"},
 		ObjectMeta: m,
@@ -124,9 +126,9 @@ func podSpec(c *cluster.Cluster, opts Options) (corev1.PodSpec, error) {
 	if pull == "" {
 		pull = corev1.PullIfNotPresent
 	}
-	uid := int64(PostgresUID)
+	uid := int64(pc.PostgresUID)
 	http := func(path string) corev1.ProbeHandler {
-		return corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: path, Port: intstr.FromString("http"),
+		return corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: path, Port: intstr.FromString(pc.PortNameHTTP),
 			Scheme: corev1.URISchemeHTTP}}
 	}
 	startDelay := c.Spec.StartDelay
@@ -134,66 +136,69 @@ func podSpec(c *cluster.Cluster, opts Options) (corev1.PodSpec, error) {
 		startDelay = startupPeriod
 	}
 	env := []corev1.EnvVar{
-		{Name: "PGSYNC_CLUSTER", Value: c.Metadata.Name},
-		fieldEnv("POD_NAME", "metadata.name"),
-		fieldEnv("POD_NAMESPACE", "metadata.namespace"),
-		fieldEnv("POD_IP", "status.podIP"),
-		{Name: "PGDATA", Value: PGData},
-		{Name: "PGSYNC_PARAMETERS_FILE", Value: ParamsDir + "/" + ParamsKey},
-		{Name: "PGSYNC_SUPERUSER_PASSWORD_FILE", Value: CredentialsDir + "/superuser-password"},
-		{Name: "PGSYNC_REPLICATION_PASSWORD_FILE", Value: CredentialsDir + "/replication-password"},
-		{Name: "PGSYNC_APP_PASSWORD_FILE", Value: CredentialsDir + "/app-password"},
-		{Name: "PGSYNC_APP_USER", Value: AppUser},
-		{Name: "PGSYNC_APP_DATABASE", Value: AppDatabase},
+		{Name: pc.EnvCluster, Value: c.Metadata.Name},
+		fieldEnv(pc.EnvPodName, "metadata.name"),
+		fieldEnv(pc.EnvPodNamespace, "metadata.namespace"),
+		fieldEnv(pc.EnvPodIP, "status.podIP"),
+		{Name: pc.EnvPGData, Value: pc.PGData},
+		{Name: pc.EnvParametersFile, Value: pc.ParamsFile},
+		{Name: pc.EnvConfigRevisionFile, Value: pc.ConfigRevisionFile},
+		{Name: pc.EnvSuperuserPassword + pc.FileSuffix, Value: pc.SuperuserPasswordFile},
+		{Name: pc.EnvReplicationPassword + pc.FileSuffix, Value: pc.ReplicationPasswordFile},
+		{Name: pc.EnvAppPassword + pc.FileSuffix, Value: pc.AppPasswordFile},
+		{Name: pc.EnvAppUser, Value: pc.AppUser},
+		{Name: pc.EnvAppDatabase, Value: pc.AppDatabase},
+	}
+	run := pc.Run{
+		RunDir:          pc.RunDir,
+		Port:            pc.PostgresPort,
+		HTTPAddr:        ":" + strconv.Itoa(pc.HTTPPort),
+		StopDelay:       seconds(c.Spec.StopDelay),
+		SwitchoverDelay: seconds(c.Spec.SwitchoverDelay),
 	}
 	postgres := corev1.Container{
-		Name:            "postgres",
+		Name:            pc.ContainerPostgres,
 		Image:           c.Spec.ImageName,
 		ImagePullPolicy: corev1.PullPolicy(c.Spec.ImagePullPolicy),
-		Command:         []string{ControllerDir + "/pgsync", "instance", "run"},
-		Args: []string{
-			"--run-dir=" + RunDir,
-			"--port=" + strconv.Itoa(PostgresPort),
-			"--http-addr=:" + strconv.Itoa(HTTPPort),
-			"--stop-delay=" + strconv.Itoa(c.Spec.StopDelay) + "s",
-		},
-		Env: env,
+		Command:         pc.RunCommand(),
+		Args:            run.Args(),
+		Env:             env,
 		Ports: []corev1.ContainerPort{
-			{Name: "postgres", ContainerPort: PostgresPort, Protocol: corev1.ProtocolTCP},
-			{Name: "http", ContainerPort: HTTPPort, Protocol: corev1.ProtocolTCP},
+			{Name: pc.PortNamePG, ContainerPort: pc.PostgresPort, Protocol: corev1.ProtocolTCP},
+			{Name: pc.PortNameHTTP, ContainerPort: pc.HTTPPort, Protocol: corev1.ProtocolTCP},
 		},
 		Resources: corev1.ResourceRequirements{Requests: requests, Limits: limits},
-		StartupProbe: &corev1.Probe{ProbeHandler: http("/readyz"), PeriodSeconds: startupPeriod,
+		StartupProbe: &corev1.Probe{ProbeHandler: http(pc.PathReadyz), PeriodSeconds: startupPeriod,
 			TimeoutSeconds:   probeTimeout,
 			FailureThreshold: int32((startDelay + startupPeriod - 1) / startupPeriod), SuccessThreshold: 1},
-		ReadinessProbe: &corev1.Probe{ProbeHandler: http("/readyz"), PeriodSeconds: readinessPeriod,
+		ReadinessProbe: &corev1.Probe{ProbeHandler: http(pc.PathReadyz), PeriodSeconds: readinessPeriod,
 			TimeoutSeconds: probeTimeout, FailureThreshold: 3, SuccessThreshold: 1},
-		LivenessProbe: &corev1.Probe{ProbeHandler: http("/healthz"), PeriodSeconds: livenessPeriod,
+		LivenessProbe: &corev1.Probe{ProbeHandler: http(pc.PathHealthz), PeriodSeconds: livenessPeriod,
 			TimeoutSeconds: probeTimeout, FailureThreshold: livenessFailures, SuccessThreshold: 1},
 		VolumeMounts: []corev1.VolumeMount{
-			{Name: volData, MountPath: DataMount},
-			{Name: volController, MountPath: ControllerDir, ReadOnly: true},
+			{Name: volData, MountPath: pc.DataMount},
+			{Name: volController, MountPath: pc.ControllerDir, ReadOnly: true},
 			{Name: volTmp, MountPath: "/tmp"},
 			{Name: volRun, MountPath: "/run"},
-			{Name: volParams, MountPath: ParamsDir, ReadOnly: true},
-			{Name: volCredentials, MountPath: CredentialsDir, ReadOnly: true},
+			{Name: volParams, MountPath: pc.ParamsDir, ReadOnly: true},
+			{Name: volCredentials, MountPath: pc.CredentialsDir, ReadOnly: true},
 		},
 		// The kubelet stops the container with the image's STOPSIGNAL,
 		// SIGINT (fast shutdown) in many PostgreSQL images; the hook asks
 		// the manager for its graceful stop first and waits for it.
 		Lifecycle: &corev1.Lifecycle{PreStop: &corev1.LifecycleHandler{Exec: &corev1.ExecAction{
-			Command: []string{ControllerDir + "/pgsync", "instance", "stop", "--timeout=" + strconv.Itoa(c.Spec.StopDelay+stopMargin) + "s"},
+			Command: pc.StopCommand(seconds(c.Spec.StopDelay + stopMargin)),
 		}}},
 		SecurityContext:          containerSecurity(),
 		TerminationMessagePath:   corev1.TerminationMessagePathDefault,
 		TerminationMessagePolicy: corev1.TerminationMessageFallbackToLogsOnError,
 	}
 	bootstrap := corev1.Container{
-		Name:                     "bootstrap",
+		Name:                     pc.ContainerBootstrap,
 		Image:                    opts.InstanceImage,
 		ImagePullPolicy:          pull,
-		Command:                  []string{"/pgsync", "instance", "bootstrap", "--to", ControllerDir},
-		VolumeMounts:             []corev1.VolumeMount{{Name: volController, MountPath: ControllerDir}},
+		Command:                  pc.BootstrapCommand(),
+		VolumeMounts:             []corev1.VolumeMount{{Name: volController, MountPath: pc.ControllerDir}},
 		SecurityContext:          containerSecurity(),
 		TerminationMessagePath:   corev1.TerminationMessagePathDefault,
 		TerminationMessagePolicy: corev1.TerminationMessageFallbackToLogsOnError,
@@ -247,6 +252,8 @@ func podSpec(c *cluster.Cluster, opts Options) (corev1.PodSpec, error) {
 	}
 	return spec, nil
 }
+
+func seconds(n int) time.Duration { return time.Duration(n) * time.Second }
 
 func fieldEnv(name, path string) corev1.EnvVar {
 	return corev1.EnvVar{Name: name, ValueFrom: &corev1.EnvVarSource{

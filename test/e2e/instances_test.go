@@ -25,6 +25,7 @@ import (
 
 	"github.com/pgsync/pgsync/internal/cluster"
 	"github.com/pgsync/pgsync/internal/kube"
+	"github.com/pgsync/pgsync/internal/podcontract"
 	"github.com/pgsync/pgsync/test/kubeenv"
 )
 
@@ -262,7 +263,7 @@ func TestInstancesRealPods(t *testing.T) {
 	// rewrites the ConfigMap; the kubelet updates the mounted file, every
 	// manager reloads; OnDelete restarts no pod.
 	uids := map[string]string{}
-	list, err := cs.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: kube.LabelCluster + "=" + instClusterName})
+	list, err := cs.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: podcontract.LabelCluster + "=" + instClusterName})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -289,7 +290,7 @@ func TestInstancesRealPods(t *testing.T) {
 		waitSetting(ctx, t, superDSN(ip), "work_mem", "12MB")
 		t.Logf("%s: work_mem 12MB %.0f s after the apply", name, time.Since(reloadAt).Seconds())
 	}
-	list, err = cs.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: kube.LabelCluster + "=" + instClusterName})
+	list, err = cs.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: podcontract.LabelCluster + "=" + instClusterName})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -376,7 +377,7 @@ func waitInstancesReady(ctx context.Context, t *testing.T, cs kubernetes.Interfa
 	t.Helper()
 	var last string
 	for {
-		list, err := cs.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: kube.LabelCluster + "=" + instClusterName})
+		list, err := cs.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: podcontract.LabelCluster + "=" + instClusterName})
 		if err == nil {
 			ready := 0
 			var states []string
@@ -401,7 +402,7 @@ func waitInstancesReady(ctx context.Context, t *testing.T, cs kubernetes.Interfa
 
 func podIPs(ctx context.Context, t *testing.T, cs kubernetes.Interface, ns string) map[string]string {
 	t.Helper()
-	list, err := cs.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: kube.LabelCluster + "=" + instClusterName})
+	list, err := cs.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: podcontract.LabelCluster + "=" + instClusterName})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -578,13 +579,13 @@ func waitRoleLabels(ctx context.Context, t *testing.T, cs kubernetes.Interface, 
 	t.Helper()
 	var got map[string]string
 	for i := 0; i < 60; i++ {
-		list, err := cs.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: kube.LabelCluster + "=" + instClusterName})
+		list, err := cs.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: podcontract.LabelCluster + "=" + instClusterName})
 		if err != nil {
 			t.Fatal(err)
 		}
 		got = map[string]string{}
 		for _, p := range list.Items {
-			got[p.Name] = p.Labels[kube.LabelRole]
+			got[p.Name] = p.Labels[podcontract.LabelRole]
 		}
 		if fmt.Sprint(got) == fmt.Sprint(want) {
 			return

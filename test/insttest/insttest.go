@@ -39,8 +39,8 @@ import (
 
 	"github.com/pgsync/pgsync/hack/kube/kubelayout"
 	"github.com/pgsync/pgsync/internal/instance"
-	"github.com/pgsync/pgsync/internal/instance/lease"
 	"github.com/pgsync/pgsync/internal/instance/pgbin"
+	"github.com/pgsync/pgsync/internal/podcontract"
 	"github.com/pgsync/pgsync/test/kubeenv"
 	"github.com/pgsync/pgsync/test/prereq"
 )
@@ -231,11 +231,11 @@ func NewCluster(t testing.TB, name string, n int) *Cluster {
 	ctx := context.Background()
 	c.CreateRBAC(ctx)
 	_, err = admin.CoordinationV1().Leases(ns).Create(ctx, &coordv1.Lease{
-		ObjectMeta: metav1.ObjectMeta{Name: name + "-primary", Annotations: map[string]string{lease.AnnTarget: name + "-0"}},
+		ObjectMeta: metav1.ObjectMeta{Name: name + "-primary", Annotations: map[string]string{podcontract.AnnTargetPrimary: name + "-0"}},
 	}, metav1.CreateOptions{})
 	must(t, err)
 	_, err = admin.CoreV1().Services(ns).Create(ctx, &corev1.Service{
-		ObjectMeta: metav1.ObjectMeta{Name: name + "-rw", Labels: map[string]string{lease.LabelCluster: name}},
+		ObjectMeta: metav1.ObjectMeta{Name: name + "-rw", Labels: map[string]string{podcontract.LabelCluster: name}},
 		Spec:       corev1.ServiceSpec{Ports: []corev1.ServicePort{{Name: "postgres", Port: 5432}}},
 	}, metav1.CreateOptions{})
 	must(t, err)
@@ -260,7 +260,7 @@ func restrictedPod(name, cluster string) *corev1.Pod {
 	uid := int64(26)
 	return &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{
-			lease.LabelCluster: cluster, lease.LabelInstance: name, lease.LabelRole: "replica"}},
+			podcontract.LabelCluster: cluster, podcontract.LabelInstance: name, podcontract.LabelRole: "replica"}},
 		Spec: corev1.PodSpec{
 			SecurityContext: &corev1.PodSecurityContext{RunAsNonRoot: &tr, RunAsUser: &uid,
 				SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault}},
@@ -512,7 +512,7 @@ func (c *Cluster) Lease(ctx context.Context) (*coordv1.Lease, error) {
 
 // SetTarget sets pgsync.io/target-primary (what the pgsync daemon does).
 func (c *Cluster) SetTarget(ctx context.Context, target string) error {
-	patch := fmt.Sprintf(`{"metadata":{"annotations":{%q:%q}}}`, lease.AnnTarget, target)
+	patch := fmt.Sprintf(`{"metadata":{"annotations":{%q:%q}}}`, podcontract.AnnTargetPrimary, target)
 	_, err := c.Admin.CoordinationV1().Leases(c.Namespace).Patch(ctx, c.Name+"-primary", "application/merge-patch+json", []byte(patch), metav1.PatchOptions{})
 	return err
 }
@@ -538,7 +538,7 @@ func (c *Cluster) RoleLabel(ctx context.Context, pod string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return p.Labels[lease.LabelRole], nil
+	return p.Labels[podcontract.LabelRole], nil
 }
 
 // DSN is a multi-host DSN over every instance that only accepts a writable

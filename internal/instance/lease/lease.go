@@ -29,19 +29,7 @@ import (
 	"k8s.io/client-go/tools/cache"
 
 	"github.com/pgsync/pgsync/internal/instance/role"
-)
-
-// Annotations on the Lease (DESIGN.md §4, §6).
-const (
-	AnnTarget     = "pgsync.io/target-primary"
-	AnnFinalLSN   = "pgsync.io/final-lsn"
-	AnnReleasedBy = "pgsync.io/released-by"
-	AnnAddress    = "pgsync.io/primary-address"
-	AnnSystemID   = "pgsync.io/system-identifier"
-
-	LabelCluster  = "pgsync.io/cluster"
-	LabelInstance = "pgsync.io/instance"
-	LabelRole     = "pgsync.io/role"
+	pc "github.com/pgsync/pgsync/internal/podcontract"
 )
 
 // ErrNotHolder is returned when an operation needs a holder it is not.
@@ -91,7 +79,7 @@ func New(client kubernetes.Interface, namespace, cluster string, duration time.D
 }
 
 // LeaseName is `cluster-primary`.
-func (k *Kube) LeaseName() string { return k.cluster + "-primary" }
+func (k *Kube) LeaseName() string { return pc.Names{Cluster: k.cluster}.Lease() }
 
 func (k *Kube) poke() {
 	select {
@@ -152,11 +140,11 @@ func View(l *coordv1.Lease) role.Lease {
 		v.Holder = *l.Spec.HolderIdentity
 	}
 	a := l.Annotations
-	v.Target = a[AnnTarget]
-	v.ReleasedBy = a[AnnReleasedBy]
-	v.PrimaryAddress = a[AnnAddress]
-	v.Initialized = a[AnnSystemID] != ""
-	if s, ok := a[AnnFinalLSN]; ok {
+	v.Target = a[pc.AnnTargetPrimary]
+	v.ReleasedBy = a[pc.AnnReleasedBy]
+	v.PrimaryAddress = a[pc.AnnPrimaryAddress]
+	v.Initialized = a[pc.AnnSystemID] != ""
+	if s, ok := a[pc.AnnFinalLSN]; ok {
 		if lsn, err := role.ParseLSN(s); err == nil {
 			v.FinalLSN, v.HasFinalLSN = lsn, true
 		}
@@ -192,7 +180,7 @@ func (k *Kube) update(ctx context.Context, what string, mutate func(*coordv1.Lea
 		if err := mutate(l); err != nil {
 			return fmt.Errorf("%s: %w", what, err)
 		}
-		out, err := k.client.CoordinationV1().Leases(k.namespace).Update(ctx, l, metav1.UpdateOptions{FieldManager: "pgsync-instance"})
+		out, err := k.client.CoordinationV1().Leases(k.namespace).Update(ctx, l, metav1.UpdateOptions{FieldManager: pc.InstanceFieldManager})
 		if err == nil {
 			k.mu.Lock()
 			k.latest = out
@@ -243,10 +231,10 @@ func (k *Kube) Acquire(ctx context.Context, self, systemID string) (time.Time, e
 		if h != "" && h != self {
 			return fmt.Errorf("%w (%s)", ErrNotHolder, h)
 		}
-		if t := l.Annotations[AnnTarget]; t != self {
+		if t := l.Annotations[pc.AnnTargetPrimary]; t != self {
 			return fmt.Errorf("target is %q, not %q", t, self)
 		}
-		if id := l.Annotations[AnnSystemID]; id != "" && systemID != "" && id != systemID {
+		if id := l.Annotations[pc.AnnSystemID]; id != "" && systemID != "" && id != systemID {
 			return fmt.Errorf("database system identifier %s differs from the cluster's %s", systemID, id)
 		}
 		sent = k.now()
@@ -258,16 +246,16 @@ func (k *Kube) Acquire(ctx context.Context, self, systemID string) (time.Time, e
 				n = *l.Spec.LeaseTransitions + 1
 			}
 			l.Spec.LeaseTransitions = &n
-			delete(l.Annotations, AnnAddress)
+			delete(l.Annotations, pc.AnnPrimaryAddress)
 		}
 		l.Spec.HolderIdentity = ptr(self)
 		l.Spec.RenewTime = &t
 		l.Spec.LeaseDurationSeconds = ptr(int32(k.duration / time.Second))
-		if systemID != "" && l.Annotations[AnnSystemID] == "" {
-			l.Annotations[AnnSystemID] = systemID
+		if systemID != "" && l.Annotations[pc.AnnSystemID] == "" {
+			l.Annotations[pc.AnnSystemID] = systemID
 		}
-		delete(l.Annotations, AnnFinalLSN)
-		delete(l.Annotations, AnnReleasedBy)
+		delete(l.Annotations, pc.AnnFinalLSN)
+		delete(l.Annotations, pc.AnnReleasedBy)
 		return nil
 	})
 	return sent, err
@@ -276,14 +264,14 @@ func (k *Kube) Acquire(ctx context.Context, self, systemID string) (time.Time, e
 // Publish records where the holder serves (host:port), once it is a
 // writable primary; standbys clone from and follow that address.
 func (k *Kube) Publish(ctx context.Context, self, address string) error {
-	if l := k.get(); l != nil && holder(l) == self && l.Annotations[AnnAddress] == address {
+	if l := k.get(); l != nil && holder(l) == self && l.Annotations[pc.AnnPrimaryAddress] == address {
 		return nil
 	}
 	return k.update(ctx, "publish address", func(l *coordv1.Lease) error {
 		if holder(l) != self {
 			return ErrNotHolder
 		}
-		l.Annotations[AnnAddress] = address
+		l.Annotations[pc.AnnPrimaryAddress] = address
 		return nil
 	})
 }
@@ -296,15 +284,15 @@ func (k *Kube) Release(ctx context.Context, self string, final role.LSN) error {
 			return ErrNotHolder
 		}
 		l.Spec.HolderIdentity = nil
-		l.Annotations[AnnFinalLSN] = final.String()
-		l.Annotations[AnnReleasedBy] = self
-		delete(l.Annotations, AnnAddress)
+		l.Annotations[pc.AnnFinalLSN] = final.String()
+		l.Annotations[pc.AnnReleasedBy] = self
+		delete(l.Annotations, pc.AnnPrimaryAddress)
 		return nil
 	})
 }
 
 // RWName is the selector-less Service and EndpointSlice for the primary.
-func (k *Kube) RWName() string { return k.cluster + "-rw" }
+func (k *Kube) RWName() string { return pc.Names{Cluster: k.cluster}.RW() }
 
 // Route points `cluster-rw` at this instance in one EndpointSlice write,
 // then labels this pod role=primary and the previous primary's pod
@@ -319,11 +307,11 @@ func (k *Kube) Route(ctx context.Context, self, podIP string, port int32, previo
 	} else if err := k.writeEndpointSlice(ctx, self, podIP, port); err != nil {
 		return err
 	}
-	if err := k.LabelRole(ctx, self, "primary"); err != nil {
+	if err := k.LabelRole(ctx, self, pc.RolePrimary); err != nil {
 		k.log.Warn("label this pod", "pod", self, "error", err.Error())
 	}
 	if previous != "" && previous != self {
-		if err := k.LabelRole(ctx, previous, "replica"); err != nil {
+		if err := k.LabelRole(ctx, previous, pc.RoleReplica); err != nil {
 			k.log.Warn("label previous primary", "pod", previous, "error", err.Error())
 		}
 	}
@@ -342,7 +330,7 @@ func (k *Kube) writeEndpointSlice(ctx context.Context, self, podIP string, port 
 		}
 		es.Labels[discoveryv1.LabelServiceName] = k.RWName()
 		es.Labels[discoveryv1.LabelManagedBy] = "pgsync.io"
-		es.Labels[LabelCluster] = k.cluster
+		es.Labels[pc.LabelCluster] = k.cluster
 		es.AddressType = addrType
 		es.Endpoints = []discoveryv1.Endpoint{{
 			Addresses:  []string{podIP},
@@ -356,10 +344,10 @@ func (k *Kube) writeEndpointSlice(ctx context.Context, self, podIP string, port 
 		if apierrors.IsNotFound(err) {
 			es = &discoveryv1.EndpointSlice{ObjectMeta: metav1.ObjectMeta{Name: k.RWName(), Namespace: k.namespace}}
 			want(es)
-			_, err = slices.Create(ctx, es, metav1.CreateOptions{FieldManager: "pgsync-instance"})
+			_, err = slices.Create(ctx, es, metav1.CreateOptions{FieldManager: pc.InstanceFieldManager})
 		} else if err == nil {
 			want(es)
-			_, err = slices.Update(ctx, es, metav1.UpdateOptions{FieldManager: "pgsync-instance"})
+			_, err = slices.Update(ctx, es, metav1.UpdateOptions{FieldManager: pc.InstanceFieldManager})
 		}
 		if err == nil {
 			return nil
@@ -372,10 +360,10 @@ func (k *Kube) writeEndpointSlice(ctx context.Context, self, podIP string, port 
 
 // LabelRole sets pgsync.io/role on pod.
 func (k *Kube) LabelRole(ctx context.Context, pod, value string) error {
-	patch := fmt.Sprintf(`{"metadata":{"labels":{%q:%q}}}`, LabelRole, value)
-	_, err := k.client.CoreV1().Pods(k.namespace).Patch(ctx, pod, types.MergePatchType, []byte(patch), metav1.PatchOptions{FieldManager: "pgsync-instance"})
+	patch := fmt.Sprintf(`{"metadata":{"labels":{%q:%q}}}`, pc.LabelRole, value)
+	_, err := k.client.CoreV1().Pods(k.namespace).Patch(ctx, pod, types.MergePatchType, []byte(patch), metav1.PatchOptions{FieldManager: pc.InstanceFieldManager})
 	if err != nil {
-		return fmt.Errorf("label pod %s %s=%s: %w", pod, LabelRole, value, err)
+		return fmt.Errorf("label pod %s %s=%s: %w", pod, pc.LabelRole, value, err)
 	}
 	return nil
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/pgsync/pgsync/internal/instance/lease"
 	"github.com/pgsync/pgsync/internal/instance/role"
+	"github.com/pgsync/pgsync/internal/podcontract"
 	"github.com/pgsync/pgsync/test/kubeenv"
 )
 
@@ -63,7 +64,7 @@ func TestLeaseProtocol(t *testing.T) {
 		t.Fatalf("missing Lease seen as %+v", v)
 	}
 	_, err = cs.CoordinationV1().Leases(ns).Create(ctx, &coordv1.Lease{ObjectMeta: metav1.ObjectMeta{
-		Name: "pg-primary", Annotations: map[string]string{lease.AnnTarget: "pg-0"}}}, metav1.CreateOptions{})
+		Name: "pg-primary", Annotations: map[string]string{podcontract.AnnTargetPrimary: "pg-0"}}}, metav1.CreateOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -168,8 +169,8 @@ func TestLeaseProtocol(t *testing.T) {
 	}
 	for pod, want := range map[string]string{"pg-0": "replica", "pg-1": "primary"} {
 		p, err := cs.CoreV1().Pods(ns).Get(ctx, pod, metav1.GetOptions{})
-		if err != nil || p.Labels[lease.LabelRole] != want {
-			t.Errorf("%s role label %q (%v), want %s", pod, p.Labels[lease.LabelRole], err, want)
+		if err != nil || p.Labels[podcontract.LabelRole] != want {
+			t.Errorf("%s role label %q (%v), want %s", pod, p.Labels[podcontract.LabelRole], err, want)
 		}
 	}
 }

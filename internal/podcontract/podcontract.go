@@ -1,0 +1,274 @@
+// Package podcontract is the contract between what pgsync renders into a
+// cluster (internal/kube), the instance manager that runs in each pod
+// (internal/instance) and what observes them (internal/observe): object
+// names, labels, annotations, ConfigMap keys, environment variables, file
+// paths, ports, the manager's command line and the /status document. A
+// name shared by two of them exists here and only here.
+//
+// It is a leaf: it must not import `pgsync/...`, `k8s.io/client-go/...`,
+// `github.com/jackc/pgx/...` or `github.com/go-git/...`.
+package podcontract
+
+import (
+	"fmt"
+	"strconv"
+	"time"
+)
+
+// Field managers of server-side apply and of the managers' updates.
+const (
+	// FieldManager owns everything pgsync renders.
+	FieldManager = "pgsync"
+	// InstanceFieldManager owns what instance managers write: the Lease's
+	// holder fields, the -rw endpoints, the role label.
+	InstanceFieldManager = "pgsync-instance"
+)
+
+// Labels.
+const (
+	LabelManagedBy = "app.kubernetes.io/managed-by"
+	ManagedBy      = "pgsync"
+	// LabelCluster is on every object of a cluster; observation finds the
+	// clusters pgsync manages by it.
+	LabelCluster = "pgsync.io/cluster"
+	// LabelInstance is set on a pod by its manager.
+	LabelInstance = "pgsync.io/instance"
+	// LabelRole is set on pods by the instance manager (RolePrimary,
+	// RoleReplica), never rendered into the pod template.
+	LabelRole = "pgsync.io/role"
+	// LabelPodName is set on every pod by the StatefulSet controller; it is
+	// the per-instance label (a pod template cannot carry per-pod labels).
+	LabelPodName = "statefulset.kubernetes.io/pod-name"
+)
+
+// Values of LabelRole.
+const (
+	RolePrimary = "primary"
+	RoleReplica = "replica"
+)
+
+// Annotations.
+const (
+	// AnnRevision and AnnConfigRevision are on the pod template, so every
+	// pod carries the revision it was created from (internal/revision).
+	AnnRevision       = "pgsync.io/revision"
+	AnnConfigRevision = "pgsync.io/config-revision"
+	// AnnAppliedSpec is on the StatefulSet: the Cluster spec (JSON) the
+	// objects were last applied from.
+	AnnAppliedSpec = "pgsync.io/applied-spec"
+	// AnnAppliedCommit is on the StatefulSet: the Git commit the objects
+	// were last applied from ("" when applied from outside Git).
+	AnnAppliedCommit = "pgsync.io/applied-commit"
+	// AnnApprovedRevision is on the StatefulSet, written by `pgsync
+	// approve`: the revision whose primary update a human approved
+	// (primaryUpdateStrategy: supervised).
+	AnnApprovedRevision = "pgsync.io/approved-revision"
+
+	// On the primary Lease (DESIGN.md §4, §6).
+	AnnTargetPrimary  = "pgsync.io/target-primary"
+	AnnFinalLSN       = "pgsync.io/final-lsn"
+	AnnReleasedBy     = "pgsync.io/released-by"
+	AnnPrimaryAddress = "pgsync.io/primary-address"
+	AnnSystemID       = "pgsync.io/system-identifier"
+)
+
+// Containers of an instance's pod.
+const (
+	ContainerPostgres  = "postgres"
+	ContainerBootstrap = "bootstrap"
+)
+
+// Ports and HTTP paths of the postgres container.
+const (
+	PostgresPort = 5432
+	HTTPPort     = 8000
+	PortNamePG   = "postgres"
+	PortNameHTTP = "http"
+
+	PathHealthz = "/healthz"
+	PathReadyz  = "/readyz"
+	PathStatus  = "/status"
+)
+
+// Paths inside the pod.
+const (
+	ControllerDir = "/controller"
+	// Binary is the pgsync binary the init container copies into
+	// ControllerDir; the postgres container runs it.
+	Binary = ControllerDir + "/pgsync"
+	// BootstrapBinary is where the pgsync image holds the binary.
+	BootstrapBinary = "/pgsync"
+
+	DataMount = "/var/lib/postgresql/data"
+	PGData    = DataMount + "/pgdata"
+	RunDir    = "/run/pgsync"
+
+	// ParamsDir is the mounted NAME-params ConfigMap.
+	ParamsDir = "/etc/pgsync/params"
+	// ParamsKey holds postgresql.parameters as a JSON object of strings.
+	ParamsKey = "parameters.json"
+	// ConfigRevisionKey holds the config revision of the same ConfigMap
+	// version: what the manager publishes as loaded once it has reloaded.
+	ConfigRevisionKey = "config-revision"
+	ParamsFile        = ParamsDir + "/" + ParamsKey
+	// ConfigRevisionFile is read from the same ConfigMap volume.
+	ConfigRevisionFile = ParamsDir + "/" + ConfigRevisionKey
+
+	CredentialsDir          = "/etc/pgsync/credentials"
+	SuperuserPasswordFile   = CredentialsDir + "/superuser-password"
+	ReplicationPasswordFile = CredentialsDir + "/replication-password"
+	AppPasswordFile         = CredentialsDir + "/app-password"
+)
+
+// Database roles and the application database the primary creates at
+// bootstrap (CloudNativePG's defaults).
+const (
+	SuperUser       = "postgres"
+	ReplicationUser = "streaming_replica"
+	AppUser         = "app"
+	AppDatabase     = "app"
+
+	// PostgresUID is the postgres user and group of the operand images
+	// (uid/gid 26, as CloudNativePG's images).
+	PostgresUID = 26
+)
+
+// Environment variables of the postgres container. A credential variable
+// NAME may instead be NAME_FILE, a path (FileSuffix).
+const (
+	EnvCluster             = "PGSYNC_CLUSTER"
+	EnvPodName             = "POD_NAME"
+	EnvPodNamespace        = "POD_NAMESPACE"
+	EnvPodIP               = "POD_IP"
+	EnvPGData              = "PGDATA"
+	EnvParametersFile      = "PGSYNC_PARAMETERS_FILE"
+	EnvConfigRevisionFile  = "PGSYNC_CONFIG_REVISION_FILE"
+	EnvSuperuserPassword   = "PGSYNC_SUPERUSER_PASSWORD"
+	EnvReplicationPassword = "PGSYNC_REPLICATION_PASSWORD"
+	EnvAppPassword         = "PGSYNC_APP_PASSWORD"
+	EnvAppUser             = "PGSYNC_APP_USER"
+	EnvAppDatabase         = "PGSYNC_APP_DATABASE"
+	EnvAdvertiseAddress    = "PGSYNC_ADVERTISE_ADDRESS"
+	EnvPGBin               = "PGSYNC_PG_BIN"
+
+	FileSuffix = "_FILE"
+)
+
+// Flags of `pgsync instance run` that the rendered container passes.
+const (
+	FlagRunDir          = "run-dir"
+	FlagPort            = "port"
+	FlagHTTPAddr        = "http-addr"
+	FlagStopDelay       = "stop-delay"
+	FlagSwitchoverDelay = "switchover-delay"
+)
+
+// Run is what the rendered postgres container passes to `pgsync instance
+// run` on its command line (the rest comes from the environment above).
+type Run struct {
+	RunDir   string
+	Port     int
+	HTTPAddr string
+	// StopDelay bounds a smart shutdown (spec.stopDelay).
+	StopDelay time.Duration
+	// SwitchoverDelay bounds the old primary's shutdown in a switchover
+	// (spec.switchoverDelay).
+	SwitchoverDelay time.Duration
+}
+
+// RunCommand is the postgres container's command.
+func RunCommand() []string { return []string{Binary, "instance", "run"} }
+
+// Args renders r as the container's args.
+func (r Run) Args() []string {
+	return []string{
+		"--" + FlagRunDir + "=" + r.RunDir,
+		"--" + FlagPort + "=" + strconv.Itoa(r.Port),
+		"--" + FlagHTTPAddr + "=" + r.HTTPAddr,
+		"--" + FlagStopDelay + "=" + r.StopDelay.String(),
+		"--" + FlagSwitchoverDelay + "=" + r.SwitchoverDelay.String(),
+	}
+}
+
+// StopCommand is the preStop hook: a graceful stop of the manager, waited
+// for at most timeout.
+func StopCommand(timeout time.Duration) []string {
+	return []string{Binary, "instance", "stop", "--timeout=" + timeout.String()}
+}
+
+// BootstrapCommand is the init container's command.
+func BootstrapCommand() []string {
+	return []string{BootstrapBinary, "instance", "bootstrap", "--to", ControllerDir}
+}
+
+// Names are the object names of one cluster, from its name alone (the
+// instance manager knows nothing else).
+type Names struct{ Cluster string }
+
+// StatefulSet, ServiceAccount, Role and RoleBinding share the cluster's name.
+func (n Names) StatefulSet() string { return n.Cluster }
+
+// ServiceAccount of the instance managers.
+func (n Names) ServiceAccount() string { return n.Cluster }
+
+// Instance is the pod of ordinal i.
+func (n Names) Instance(i int) string { return fmt.Sprintf("%s-%d", n.Cluster, i) }
+
+// Ordinal is the ordinal of an instance (pod) name of this cluster; ok is
+// false for any other name.
+func (n Names) Ordinal(instance string) (int, bool) {
+	prefix := n.Cluster + "-"
+	if len(instance) <= len(prefix) || instance[:len(prefix)] != prefix {
+		return 0, false
+	}
+	i, err := strconv.Atoi(instance[len(prefix):])
+	if err != nil || i < 0 || strconv.Itoa(i) != instance[len(prefix):] {
+		return 0, false
+	}
+	return i, true
+}
+
+// RW is the selector-less Service and the EndpointSlice the primary rewrites.
+func (n Names) RW() string { return n.Cluster + "-rw" }
+
+// RO selects the standbys (role=replica).
+func (n Names) RO() string { return n.Cluster + "-ro" }
+
+// R selects every instance.
+func (n Names) R() string { return n.Cluster + "-r" }
+
+// Headless is the StatefulSet's governing Service (pod DNS).
+func (n Names) Headless() string { return n.Cluster + "-hl" }
+
+// Params is the ConfigMap of postgresql.parameters.
+func (n Names) Params() string { return n.Cluster + "-params" }
+
+// Lease is the primary Lease.
+func (n Names) Lease() string { return n.Cluster + "-primary" }
+
+// PrimaryPDB guards the primary.
+func (n Names) PrimaryPDB() string { return n.Cluster + "-primary" }
+
+// StandbyPDB guards every instance that is not the primary.
+func (n Names) StandbyPDB() string { return n.Cluster + "-standby" }
+
+// SuperuserSecret holds the postgres superuser's credentials.
+func (n Names) SuperuserSecret() string { return n.Cluster + "-superuser" }
+
+// AppSecret holds the application owner's credentials.
+func (n Names) AppSecret() string { return n.Cluster + "-app" }
+
+// ReplicationSecret holds streaming_replica's credentials.
+func (n Names) ReplicationSecret() string { return n.Cluster + "-replication" }
+
+// PVC is the data volume claim of ordinal i (volumeClaimTemplate pgdata).
+func (n Names) PVC(i int) string { return DataVolume + "-" + n.Instance(i) }
+
+// DataVolume is the StatefulSet's volumeClaimTemplate name.
+const DataVolume = "pgdata"
+
+// Address is the pod DNS name and port standbys use to reach an instance
+// (its manager's default --advertise-address).
+func (n Names) Address(instance, namespace string, port int) string {
+	return fmt.Sprintf("%s.%s.%s.svc:%d", instance, n.Headless(), namespace, port)
+}
