@@ -3,7 +3,8 @@
 // YAML decoding that reports FILE:LINE:COL and the field path, defaults,
 // validation and PostgreSQL version parsing from image tags.
 //
-// It is pure: it must not import any other pgsync package, client-go or
-// go-git. Callers hand it files (path relative to the repository root and
-// content) and get back clusters, warnings and positioned errors.
+// It is pure. It must not import `pgsync/...`, `k8s.io/client-go/...` or
+// `github.com/go-git/go-git/...`. Callers hand it files (path relative to the
+// repository root and content) and get back clusters, warnings and
+// positioned errors.
 package cluster

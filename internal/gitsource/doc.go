@@ -7,8 +7,9 @@
 // signatures.
 //
 // It hands back bytes ([]cluster.File); it does not decode them. It must not
-// import the Kubernetes client, internal/plan or internal/apply, and it never
-// writes credentials to errors, logs or the cache's Git config.
+// import `k8s.io/client-go/...`, `internal/kube`, `internal/plan` or
+// `internal/apply`. It never writes credentials to errors, logs or the
+// cache's Git config.
 //
 // The steps of Open are small and named (parse the location, build the
 // transport auth, lock the cache entry, clone or fetch, align local

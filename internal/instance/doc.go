@@ -24,5 +24,6 @@
 // Credentials come from the environment or mounted files, never from the
 // API server; nothing here logs or serves them.
 //
-// It must not import internal/plan, internal/apply or internal/gitsource.
+// It must not import `internal/plan`, `internal/apply` or
+// `internal/gitsource`.
 package instance

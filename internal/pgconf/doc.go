@@ -29,9 +29,10 @@
 // from a PostgreSQL 15 server with those libraries preloaded and from the
 // extensions' documentation.
 //
-// The package is pure data and lookups: it must not import any other pgsync
-// package, client-go, go-git or pgx. Its pgsettings subpackage (the only
-// code here that runs programs) is used by the generator and the tests only.
+// The package is pure data and lookups. It must not import `pgsync/...`,
+// `k8s.io/client-go/...`, `github.com/go-git/go-git/...` or
+// `github.com/jackc/pgx/...`. Its pgsettings subpackage (the only code here
+// that runs programs) is used by the generator and the tests only.
 package pgconf
 
 //go:generate go run ./gen -bindir /usr/lib/postgresql/15/bin -o data/pg15.tsv

@@ -9,5 +9,6 @@
 // crash anywhere resumes correctly. Step order comes from explicit phases
 // (see phase), each tested.
 //
-// It must not import client-go, go-git or pgx.
+// It must not import `k8s.io/client-go/...`, `github.com/go-git/go-git/...`
+// or `github.com/jackc/pgx/...`.
 package plan

@@ -1,6 +1,7 @@
 // Package gittest holds fixtures for tests of code that reads Git: OpenPGP
-// identities to sign commits with. Only tests import it; it imports nothing
-// of pgsync's.
+// identities to sign commits with. Only tests import it.
+//
+// It must not import `pgsync/...`.
 package gittest
 
 import (

@@ -5,7 +5,7 @@
 // write probe that records every acknowledged commit.
 //
 // It is test infrastructure: only _test.go files and bench/ import it. It
-// must not import internal/plan, internal/apply or internal/gitsource.
+// must not import `internal/plan`, `internal/apply` or `internal/gitsource`.
 package insttest
 
 import (

@@ -4,8 +4,8 @@
 // built from source into a cache outside the checkout; nothing is mocked.
 //
 // It owns starting, sharing and stopping those processes for one test
-// process, and namespaces per test. It must not import any pgsync package
-// under internal/: it is test infrastructure those packages' tests import.
+// process, and namespaces per test. It must not import `internal/...`: it
+// is test infrastructure those packages' tests import.
 //
 // Prerequisites missing (not root, no etcd, binaries not built and not
 // buildable, a kernel kubelocal finds lacking: exit code 4) make a test skip

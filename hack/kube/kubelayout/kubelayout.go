@@ -5,7 +5,7 @@
 // and runs the cluster) and test/kubeenv (which tests use to reach it) both
 // read these, so they always agree.
 //
-// It must not import any other pgsync package.
+// It must not import `pgsync/...`.
 package kubelayout
 
 import (

@@ -12,7 +12,7 @@
 //	kubelocal images   build the images into the cache only
 //
 // It owns the processes, host network set-up and state under its state
-// directory; it must not import any pgsync package under internal/.
+// directory. It must not import `internal/...`.
 package main
 
 import (

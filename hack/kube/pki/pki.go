@@ -1,7 +1,8 @@
 // Package pki generates the certificates and keys of a throw-away local
 // Kubernetes: one CA, serving certificates, client certificates and the
-// service-account signing key. It owns nothing else and must not import any
-// Kubernetes package: callers turn its files into flags and kubeconfigs.
+// service-account signing key. It owns nothing else. It must not import
+// `k8s.io/...` or `sigs.k8s.io/...`: callers turn its files into flags and
+// kubeconfigs.
 package pki
 
 import (

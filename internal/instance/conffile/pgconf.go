@@ -3,7 +3,8 @@
 // the Cluster's parameters and the replication settings, and pg_hba.conf.
 // Everything here is pure text in, text out.
 //
-// It must not import client-go, pgx or any other pgsync package.
+// It must not import `k8s.io/client-go/...`, `github.com/jackc/pgx/...` or
+// `pgsync/...`.
 package conffile
 
 import (

@@ -3,8 +3,9 @@
 // and, on a standby, streams), /status (JSON). Handlers only read a
 // snapshot; they never touch postgres or the API server.
 //
-// It must not import client-go, pgx or any pgsync package but the status
-// type it is handed.
+// It must not import `k8s.io/client-go/...`, `github.com/jackc/pgx/...` or
+// `pgsync/...`: the status it serves is handed to it as a value
+// (Snapshot.Status).
 package httpapi
 
 import (

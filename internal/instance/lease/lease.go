@@ -5,7 +5,8 @@
 // EndpointSlice and the pods' role labels. Typed client-go clients only;
 // nothing here reads a Secret.
 //
-// It must not import pgx or the plan/apply/gitsource packages.
+// It must not import `github.com/jackc/pgx/...`, `internal/plan`,
+// `internal/apply` or `internal/gitsource`.
 package lease
 
 import (

@@ -2,7 +2,8 @@
 // instance manager runs in: an explicit directory, PATH, pg_config, or the
 // usual distribution locations (newest major first).
 //
-// It must not import client-go, pgx or any other pgsync package.
+// It must not import `k8s.io/client-go/...`, `github.com/jackc/pgx/...` or
+// `pgsync/...`.
 package pgbin
 
 import (

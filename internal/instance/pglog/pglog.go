@@ -2,7 +2,8 @@
 // JSON log records on the manager's slog logger, so a container's stdout is
 // one stream of JSON lines.
 //
-// It must not import client-go, pgx or any other pgsync package.
+// It must not import `k8s.io/client-go/...`, `github.com/jackc/pgx/...` or
+// `pgsync/...`.
 package pglog
 
 import (

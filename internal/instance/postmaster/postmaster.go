@@ -3,7 +3,8 @@
 // and stops it; everything else asks that goroutine over a channel. The
 // server's stderr is relayed as JSON log lines (package pglog).
 //
-// It must not import client-go, pgx, or the role/lease packages.
+// It must not import `k8s.io/client-go/...`, `github.com/jackc/pgx/...`,
+// `internal/instance/role` or `internal/instance/lease`.
 package postmaster
 
 import (

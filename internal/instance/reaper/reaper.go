@@ -14,7 +14,7 @@
 // manager starts goes through Tracker.Start, and the reaper only waits for
 // zombies whose PID it does not track, found in /proc.
 //
-// It must not import any other pgsync package.
+// It must not import `pgsync/...`.
 package reaper
 
 import (

@@ -4,7 +4,8 @@
 // and performs no I/O; the caller (internal/instance) observes, asks, and
 // carries the action out.
 //
-// It must not import client-go, pgx, os/exec or any other pgsync package.
+// It must not import `k8s.io/client-go/...`, `github.com/jackc/pgx/...`,
+// `os/exec` or `pgsync/...`.
 package role
 
 import "fmt"
