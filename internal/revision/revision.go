@@ -1,0 +1,124 @@
+package revision
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/pgsync/pgsync/internal/cluster"
+)
+
+// Version prefixes every revision. Changing how an existing field is
+// encoded needs a new version (docs/revisions.md); adding a field omitted
+// at its default does not.
+const Version = "v1"
+
+// Restart identifies what an instance's postgres process was started with
+// that only a restart can change: the image, the restart-only parameters,
+// resources and placement. Two specs with the same Restart revision need no
+// restart between them.
+func Restart(c *cluster.Cluster) string { return hash(restartFields(c)) }
+
+// Config identifies the configuration an instance applies by reloading:
+// the reload-only parameters and the pg_hba rules.
+func Config(c *cluster.Cluster) string { return hash(configFields(c)) }
+
+// restartFields is the v1 encoding of Restart. Every field but the image
+// is omitted at its default.
+func restartFields(c *cluster.Cluster) []string {
+	var f fields
+	s := &c.Spec
+	f.add("image", s.ImageName)
+	f.addMap("parameters", RestartParameters(c))
+	f.addMap("resources.requests", quantities(s.Resources.Requests))
+	f.addMap("resources.limits", quantities(s.Resources.Limits))
+	a := s.Affinity
+	if a.EnablePodAntiAffinity != nil && !*a.EnablePodAntiAffinity {
+		f.add("affinity.enablePodAntiAffinity", "false")
+	}
+	f.addUnlessDefault("affinity.topologyKey", a.TopologyKey, cluster.DefaultTopologyKey)
+	f.addUnlessDefault("affinity.podAntiAffinityType", a.PodAntiAffinityType, cluster.DefaultPodAntiAffinityType)
+	f.addMap("affinity.nodeSelector", a.NodeSelector)
+	for i, t := range a.Tolerations {
+		// In order: Kubernetes keeps the pod's tolerations as listed.
+		p := "affinity.tolerations[" + strconv.Itoa(i) + "]."
+		f.addUnlessDefault(p+"key", t.Key, "")
+		f.addUnlessDefault(p+"operator", t.Operator, "Equal")
+		f.addUnlessDefault(p+"value", t.Value, "")
+		f.addUnlessDefault(p+"effect", t.Effect, "")
+		if t.TolerationSeconds != nil {
+			f.add(p+"tolerationSeconds", strconv.Itoa(*t.TolerationSeconds))
+		}
+	}
+	return f.lines
+}
+
+// configFields is the v1 encoding of Config.
+func configFields(c *cluster.Cluster) []string {
+	var f fields
+	f.addMap("parameters", reloadParameters(c))
+	for i, line := range c.Spec.PostgreSQL.PgHBA {
+		f.add("pg_hba["+strconv.Itoa(i)+"]", line)
+	}
+	return f.lines
+}
+
+// fields collects the encoding: one line per field, name=value, the value
+// quoted so that no value can end a line or forge another field.
+type fields struct{ lines []string }
+
+func (f *fields) add(name, value string) {
+	f.lines = append(f.lines, name+"="+strconv.Quote(value))
+}
+
+// addUnlessDefault omits a value that is empty or the default, so an
+// explicitly written default and an omitted one hash the same.
+func (f *fields) addUnlessDefault(name, value, def string) {
+	if value != "" && value != def {
+		f.add(name, value)
+	}
+}
+
+// addMap adds one line per key, sorted; a nil and an empty map add nothing.
+func (f *fields) addMap(name string, m map[string]string) {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		f.add(name+"["+strconv.Quote(k)+"]", m[k])
+	}
+}
+
+func hash(lines []string) string {
+	sum := sha256.Sum256([]byte(strings.Join(lines, "\n")))
+	return Version + "-" + hex.EncodeToString(sum[:6])
+}
+
+// quantities canonicalises resource quantities by value, so 1Gi and 1024Mi
+// (or 0.5 and 500m) are the same resources.
+func quantities(m map[string]cluster.Quantity) map[string]string {
+	out := make(map[string]string, len(m))
+	for k, q := range m {
+		out[k] = canonical(q)
+	}
+	return out
+}
+
+// canonical is the exact decimal value of q without trailing fractional
+// zeros ("1073741824", "0.5"); a quantity that does not parse (only one
+// built by hand: decoding rejects them) stays as written.
+func canonical(q cluster.Quantity) string {
+	v, err := q.Parse()
+	if err != nil {
+		return string(q)
+	}
+	s := v.AsDec().String()
+	if strings.Contains(s, ".") {
+		s = strings.TrimRight(strings.TrimRight(s, "0"), ".")
+	}
+	return s
+}
