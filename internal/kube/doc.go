@@ -19,6 +19,7 @@
 // re-applying never undoes what a manager wrote. Secrets are created once
 // and never rendered again (NewSecrets skips the ones that exist).
 //
-// It must not import plan's callers (apply, gitsource, the daemon) nor
-// internal/instance; it reads plan.Revision and plan.ConfigRevision only.
+// It must not import `internal/plan`, `internal/apply`, `internal/gitsource`,
+// `internal/daemon` or `internal/instance/...`; the revisions on the pod
+// template come from internal/revision.
 package kube

@@ -16,8 +16,8 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 
 	"github.com/pgsync/pgsync/internal/cluster"
-	"github.com/pgsync/pgsync/internal/plan"
 	pc "github.com/pgsync/pgsync/internal/podcontract"
+	"github.com/pgsync/pgsync/internal/revision"
 )
 
 // Options are what rendering needs beyond the Cluster.
@@ -346,8 +346,8 @@ func resourceList(m map[string]cluster.Quantity) (corev1.ResourceList, error) {
 }
 
 // Revisions are the annotations of a pod template: what the pods created
-// from it were started with (plan.Revision) and configured with
-// (plan.ConfigRevision).
+// from it were started with (revision.Restart) and configured with
+// (revision.Config).
 func Revisions(c *cluster.Cluster) map[string]string {
-	return map[string]string{pc.AnnRevision: plan.Revision(c), pc.AnnConfigRevision: plan.ConfigRevision(c)}
+	return map[string]string{pc.AnnRevision: revision.Restart(c), pc.AnnConfigRevision: revision.Config(c)}
 }

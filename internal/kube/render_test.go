@@ -17,7 +17,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 
 	"github.com/pgsync/pgsync/internal/cluster"
-	"github.com/pgsync/pgsync/internal/plan"
+	"github.com/pgsync/pgsync/internal/revision"
 )
 
 const testYAML = `apiVersion: postgresql.cnpg.io/v1
@@ -109,8 +109,8 @@ func TestRenderStatefulSet(t *testing.T) {
 		{"vct size", s.Spec.VolumeClaimTemplates[0].Spec.Resources.Requests.Storage().String(), "1Gi"},
 		{"vct access", s.Spec.VolumeClaimTemplates[0].Spec.AccessModes, "[ReadWriteOnce]"},
 		{"template labels", s.Spec.Template.Labels, map[string]string{"pgsync.io/cluster": "web", "app.kubernetes.io/managed-by": "pgsync"}},
-		{"revision", s.Spec.Template.Annotations["pgsync.io/revision"], plan.Revision(c)},
-		{"config revision", s.Spec.Template.Annotations["pgsync.io/config-revision"], plan.ConfigRevision(c)},
+		{"revision", s.Spec.Template.Annotations["pgsync.io/revision"], revision.Restart(c)},
+		{"config revision", s.Spec.Template.Annotations["pgsync.io/config-revision"], revision.Config(c)},
 		{"serviceAccount", pod.ServiceAccountName, "web"},
 		{"grace", *pod.TerminationGracePeriodSeconds, int64(20 + stopMargin)},
 		{"bootstrap image", boot.Image, "localhost:5000/pgsync:dev"},
@@ -398,7 +398,7 @@ func TestAppliedSpecRoundTrip(t *testing.T) {
 		t.Errorf("spec (-rendered +read back):\n%s", d)
 	}
 	same(t, back.Key(), c.Key())
-	if plan.Revision(back) != plan.Revision(c) || plan.ConfigRevision(back) != plan.ConfigRevision(c) {
+	if revision.Restart(back) != revision.Restart(c) || revision.Config(back) != revision.Config(c) {
 		t.Error("revisions differ after the round trip")
 	}
 }

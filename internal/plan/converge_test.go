@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/pgsync/pgsync/internal/cluster"
+	"github.com/pgsync/pgsync/internal/revision"
 )
 
 // execute changes the observed state the way apply carrying out step s
@@ -35,7 +36,7 @@ func execute(t *testing.T, d *cluster.Cluster, o *ObservedCluster, s Step) {
 		o.Spec = d
 	case StepReloadConfig:
 		for i := range o.Instances {
-			o.Instances[i].Config = ConfigRevision(d)
+			o.Instances[i].Config = revision.Config(d)
 		}
 	case StepResizeVolume:
 		o.Instances[index(s.Instance)].VolumeSize = cluster.Quantity(s.To)
@@ -44,8 +45,8 @@ func execute(t *testing.T, d *cluster.Cluster, o *ObservedCluster, s Step) {
 		if n != len(o.Instances) {
 			t.Fatalf("create-instance %s while %d instances run: ordinals must stay dense", s.Instance, len(o.Instances))
 		}
-		o.Instances = append(o.Instances, ObservedInstance{Ordinal: n, Image: d.Spec.ImageName, Revision: Revision(d),
-			Config: ConfigRevision(d), VolumeSize: d.Spec.Storage.Size, Ready: true})
+		o.Instances = append(o.Instances, ObservedInstance{Ordinal: n, Image: d.Spec.ImageName, Revision: revision.Restart(d),
+			Config: revision.Config(d), VolumeSize: d.Spec.Storage.Size, Ready: true})
 	case StepRemoveInstance:
 		i := index(s.Instance)
 		if o.Instances[i].Ordinal == o.Primary {
@@ -54,9 +55,9 @@ func execute(t *testing.T, d *cluster.Cluster, o *ObservedCluster, s Step) {
 		o.Instances = append(o.Instances[:i], o.Instances[i+1:]...)
 	case StepRestartInstance:
 		in := &o.Instances[index(s.Instance)]
-		in.Image, in.Revision, in.Config, in.Ready = d.Spec.ImageName, Revision(d), ConfigRevision(d), true
+		in.Image, in.Revision, in.Config, in.Ready = d.Spec.ImageName, revision.Restart(d), revision.Config(d), true
 	case StepAwaitApproval:
-		o.ApprovedRevision = Revision(d)
+		o.ApprovedRevision = revision.Restart(d)
 	case StepSwitchover:
 		from, to := o.Instances[index(s.From)], o.Instances[index(s.To)]
 		if from.Ordinal != o.Primary {
@@ -129,14 +130,14 @@ func TestConvergence(t *testing.T) {
 			o.Spec = head
 			for i := range o.Instances {
 				if r.IntN(2) == 0 {
-					o.Instances[i].Image, o.Instances[i].Revision, o.Instances[i].Config = head.Spec.ImageName, Revision(head), ConfigRevision(head)
+					o.Instances[i].Image, o.Instances[i].Revision, o.Instances[i].Config = head.Spec.ImageName, revision.Restart(head), revision.Config(head)
 				}
 			}
 		}
 		// Some outdated standbys are not ready (crashed on the old spec):
 		// they do not halt the rollout and are restarted first.
 		for i := range o.Instances {
-			if o.Instances[i].Ordinal != o.Primary && o.Instances[i].Revision != Revision(head) && r.IntN(5) == 0 {
+			if o.Instances[i].Ordinal != o.Primary && o.Instances[i].Revision != revision.Restart(head) && r.IntN(5) == 0 {
 				o.Instances[i].Ready = false
 			}
 		}
@@ -175,7 +176,7 @@ func TestConvergence(t *testing.T) {
 			}
 			if s.Action == StepSwitchover && len(o.Instances) <= head.Spec.Instances {
 				for _, in := range o.Instances {
-					if instanceName(head, in.Ordinal) == s.To && in.Revision != Revision(head) {
+					if instanceName(head, in.Ordinal) == s.To && in.Revision != revision.Restart(head) {
 						t.Fatalf("%s: switchover to %s, which is not updated", name, s.To)
 					}
 				}
@@ -188,7 +189,7 @@ func TestConvergence(t *testing.T) {
 			t.Fatalf("%s: ended with %d instances, primary %d", name, len(o.Instances), o.Primary)
 		}
 		for _, in := range o.Instances {
-			if in.Revision != Revision(head) || in.Config != ConfigRevision(head) || in.VolumeSize.Cmp(head.Spec.Storage.Size) != 0 || !in.Ready {
+			if in.Revision != revision.Restart(head) || in.Config != revision.Config(head) || in.VolumeSize.Cmp(head.Spec.Storage.Size) != 0 || !in.Ready {
 				t.Fatalf("%s: %s did not converge: %+v", name, instanceName(head, in.Ordinal), in)
 			}
 		}

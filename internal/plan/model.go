@@ -1,6 +1,9 @@
 package plan
 
-import "github.com/pgsync/pgsync/internal/cluster"
+import (
+	"github.com/pgsync/pgsync/internal/cluster"
+	"github.com/pgsync/pgsync/internal/revision"
+)
 
 // FormatVersion is the version of the JSON plan format. Bump it for any
 // incompatible change; additions keep it.
@@ -129,10 +132,10 @@ type ObservedInstance struct {
 	Ordinal int
 	Image   string
 	// Revision identifies everything the instance's process was started
-	// with that only a restart can change (see Revision).
+	// with that only a restart can change (revision.Restart).
 	Revision string
 	// Config identifies the reload-only configuration the instance has
-	// loaded (see ConfigRevision).
+	// loaded (revision.Config).
 	Config string
 	// VolumeSize is the size of the instance's PVC.
 	VolumeSize cluster.Quantity
@@ -154,7 +157,7 @@ func Converged(specs []*cluster.Cluster) Observed {
 	var o Observed
 	for _, c := range specs {
 		oc := ObservedCluster{Spec: c, Primary: 0}
-		rev, conf := Revision(c), ConfigRevision(c)
+		rev, conf := revision.Restart(c), revision.Config(c)
 		for i := 0; i < c.Spec.Instances; i++ {
 			oc.Instances = append(oc.Instances, ObservedInstance{Ordinal: i, Image: c.Spec.ImageName, Revision: rev,
 				Config: conf, VolumeSize: c.Spec.Storage.Size, Ready: true})

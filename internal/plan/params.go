@@ -37,54 +37,45 @@ var managedParameters = map[string]string{
 	"recovery_target_xid":     "point-in-time recovery is not a pgsync feature",
 }
 
-// paramEffect says how a parameter change takes effect.
-type paramEffect struct {
-	restart bool
-	// note is shown as a warning (e.g. a custom parameter planned as
-	// needing a restart because its context is unknown).
-	note string
-}
-
-// classifyParameter decides whether changing name needs a restart. version
-// may be unknown (image pinned by digest): then the name must exist in some
-// supported major, and it restarts if it does in any of them.
-func classifyParameter(version cluster.Version, name string) (paramEffect, error) {
+// checkParameter checks that name may be set in version, returning a
+// note to show as a warning (a custom parameter pgsync does not know). How
+// a change takes effect, restart or reload, is internal/revision's split.
+// version may be unknown (image pinned by digest): then the name must exist
+// in some supported major and be settable in every major that has it.
+func checkParameter(version cluster.Version, name string) (note string, err error) {
 	lower := strings.ToLower(name)
 	if why, ok := managedParameters[lower]; ok {
-		return paramEffect{}, fmt.Errorf("parameter %q is managed by pgsync and cannot be set (%s)", name, why)
+		return "", fmt.Errorf("parameter %q is managed by pgsync and cannot be set (%s)", name, why)
 	}
-	unknownCustom := paramEffect{restart: true, note: fmt.Sprintf("parameter %q is an extension parameter pgsync does not know; planned as needing a restart", name)}
+	unknownCustom := fmt.Sprintf("parameter %q is an extension parameter pgsync does not know; planned as needing a restart", name)
 	if version.Known {
-		p, err := pgconf.Check(version.Major, lower)
+		_, err := pgconf.Check(version.Major, lower)
 		switch {
 		case errors.Is(err, pgconf.ErrUnknownCustom):
 			return unknownCustom, nil
 		case err != nil:
-			return paramEffect{}, err
+			return "", err
 		}
-		return paramEffect{restart: pgconf.NeedsRestart(p.Context)}, nil
+		return "", nil
 	}
-	// Version unknown: accept a name any supported major knows, and
-	// restart if any of them would.
+	// Version unknown: accept a name any supported major knows.
 	if pgconf.IsCustom(lower) {
-		if ctx, ok := pgconf.LookupCustom(lower); ok {
-			return paramEffect{restart: pgconf.NeedsRestart(ctx)}, nil
+		if _, ok := pgconf.LookupCustom(lower); ok {
+			return "", nil
 		}
 		return unknownCustom, nil
 	}
 	majors := pgconf.MajorsWith(lower)
 	if len(majors) == 0 {
-		return paramEffect{}, fmt.Errorf("%w: %q in PostgreSQL %d to %d", pgconf.ErrUnknownParameter, name, cluster.MinMajor, cluster.MaxMajor)
+		return "", fmt.Errorf("%w: %q in PostgreSQL %d to %d", pgconf.ErrUnknownParameter, name, cluster.MinMajor, cluster.MaxMajor)
 	}
-	var effect paramEffect
 	for _, m := range majors {
 		ctx, _ := pgconf.Lookup(m, lower)
 		if !pgconf.Settable(ctx) {
-			return paramEffect{}, fmt.Errorf("%w: %q is read-only", pgconf.ErrNotSettable, name)
+			return "", fmt.Errorf("%w: %q is read-only", pgconf.ErrNotSettable, name)
 		}
-		effect.restart = effect.restart || pgconf.NeedsRestart(ctx)
 	}
-	return effect, nil
+	return "", nil
 }
 
 // CheckParameters validates every parameter of c against the table for its
@@ -94,13 +85,13 @@ func CheckParameters(c *cluster.Cluster) (warnings, problems []cluster.Diagnosti
 	version, _ := cluster.ParseVersion(c.Spec.ImageName)
 	for _, name := range sortedKeys(c.Spec.PostgreSQL.Parameters) {
 		field := "spec.postgresql.parameters." + name
-		effect, err := classifyParameter(version, name)
+		note, err := checkParameter(version, name)
 		if err != nil {
 			problems = append(problems, cluster.Diagnostic{Pos: c.Pos(field), Field: field, Message: err.Error()})
 			continue
 		}
-		if effect.note != "" {
-			warnings = append(warnings, cluster.Diagnostic{Pos: c.Pos(field), Field: field, Message: effect.note})
+		if note != "" {
+			warnings = append(warnings, cluster.Diagnostic{Pos: c.Pos(field), Field: field, Message: note})
 		}
 	}
 	if v := strings.ToLower(c.Spec.PostgreSQL.Parameters["wal_level"]); v == "minimal" {
@@ -108,20 +99,6 @@ func CheckParameters(c *cluster.Cluster) (warnings, problems []cluster.Diagnosti
 		problems = append(problems, cluster.Diagnostic{Pos: c.Pos(field), Field: field, Message: `"minimal" cannot stream to standbys (allowed: replica, logical)`})
 	}
 	return warnings, problems
-}
-
-// restartParameters returns the parameters of c whose change needs a
-// restart, with their values. Unknown names count as restart (CheckParameters
-// has refused them before this matters).
-func restartParameters(c *cluster.Cluster) map[string]string {
-	version, _ := cluster.ParseVersion(c.Spec.ImageName)
-	out := map[string]string{}
-	for name, value := range c.Spec.PostgreSQL.Parameters {
-		if effect, err := classifyParameter(version, name); err != nil || effect.restart {
-			out[strings.ToLower(name)] = value
-		}
-	}
-	return out
 }
 
 func sortedKeys[V any](m map[string]V) []string {

@@ -1,14 +1,13 @@
 package plan
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"sort"
 	"strings"
 
 	"github.com/pgsync/pgsync/internal/cluster"
+	"github.com/pgsync/pgsync/internal/revision"
 )
 
 // Make plans every cluster: desired from Git, observed from Kubernetes or a
@@ -56,42 +55,6 @@ func Make(desired []*cluster.Cluster, observed Observed, opts Options) (*Plan, e
 		return nil, problems
 	}
 	return p, nil
-}
-
-// Revision identifies what an instance's postgres process was started with
-// that only a restart can change: the image, the restart-only parameters,
-// resources and placement. Two specs with the same Revision need no restart
-// between them.
-func Revision(c *cluster.Cluster) string {
-	key := struct {
-		Image     string
-		Params    map[string]string
-		Resources cluster.ResourceRequirements
-		Affinity  cluster.AffinityConfiguration
-	}{c.Spec.ImageName, restartParameters(c), c.Spec.Resources, c.Spec.Affinity}
-	return hash(key)
-}
-
-// ConfigRevision identifies the configuration an instance applies by
-// reloading: the reload-only parameters and the pg_hba rules.
-func ConfigRevision(c *cluster.Cluster) string {
-	reload := map[string]string{}
-	restart := restartParameters(c)
-	for name, value := range lowerKeys(c.Spec.PostgreSQL.Parameters) {
-		if _, ok := restart[name]; !ok {
-			reload[name] = value
-		}
-	}
-	return hash(struct {
-		Params map[string]string
-		HBA    []string
-	}{reload, c.Spec.PostgreSQL.PgHBA})
-}
-
-func hash(v any) string {
-	raw, _ := json.Marshal(v) // plain data: maps marshal sorted, so this is canonical
-	sum := sha256.Sum256(raw)
-	return hex.EncodeToString(sum[:6])
 }
 
 func instanceName(c *cluster.Cluster, ordinal int) string {
@@ -201,7 +164,7 @@ func planUpdate(d *cluster.Cluster, o *ObservedCluster) (ClusterPlan, []cluster.
 	if before, after := versionOf(o.Spec), versionOf(d); before.Known && after.Known && after.Minor < before.Minor {
 		cp.Warnings = append(cp.Warnings, fmt.Sprintf("minor downgrade %s → %s", before, after))
 	}
-	revision := Revision(d)
+	rev := revision.Restart(d)
 	desired := d.Spec.Instances
 	primary := o.Primary
 
@@ -217,7 +180,7 @@ func planUpdate(d *cluster.Cluster, o *ObservedCluster) (ClusterPlan, []cluster.
 
 	// Phase 2: reload-only configuration, on every kept instance that has
 	// not loaded it yet.
-	config := ConfigRevision(d)
+	config := revision.Config(d)
 	var stale []string
 	for _, in := range o.Instances {
 		if in.Ordinal < desired && in.Config != config {
@@ -252,7 +215,7 @@ func planUpdate(d *cluster.Cluster, o *ObservedCluster) (ClusterPlan, []cluster.
 		cp.Steps = append(cp.Steps, st)
 	}
 
-	halted := haltedBy(o, revision)
+	halted := haltedBy(o, rev)
 	if halted != "" {
 		cp.Warnings = append(cp.Warnings, fmt.Sprintf("rollout halted: %s runs the new spec but is not ready; nothing further is touched until a commit fixes the spec", halted))
 	}
@@ -268,7 +231,7 @@ func planUpdate(d *cluster.Cluster, o *ObservedCluster) (ClusterPlan, []cluster.
 			}
 		}
 		if primary >= desired {
-			target, ok := switchoverTarget(o, revision, desired)
+			target, ok := switchoverTarget(o, rev, desired)
 			if !ok {
 				target, ok = switchoverTarget(o, "", desired)
 			}
@@ -278,7 +241,7 @@ func planUpdate(d *cluster.Cluster, o *ObservedCluster) (ClusterPlan, []cluster.
 				i := len(kept) - 1
 				cp.Steps = append(cp.Steps, restartStep(d, kept[i], RoleStandby,
 					"standby that must take over before the scale down, and is not ready: "+restartReason(o.Spec, d)))
-				kept[i].Image, kept[i].Revision, kept[i].Config, kept[i].Ready = d.Spec.ImageName, revision, config, true
+				kept[i].Image, kept[i].Revision, kept[i].Config, kept[i].Ready = d.Spec.ImageName, rev, config, true
 				target = kept[i].Ordinal
 			}
 			cp.Steps = append(cp.Steps, switchoverStep(d, primary, target, "the primary is among the instances removed by the scale down"))
@@ -311,13 +274,13 @@ func planUpdate(d *cluster.Cluster, o *ObservedCluster) (ClusterPlan, []cluster.
 		// The new instances run the new spec: the rolling restart below
 		// counts them, and may switch over to one.
 		for i := len(o.Instances); i < desired; i++ {
-			remaining = append(remaining, ObservedInstance{Ordinal: i, Image: d.Spec.ImageName, Revision: revision, Config: config, Ready: true})
+			remaining = append(remaining, ObservedInstance{Ordinal: i, Image: d.Spec.ImageName, Revision: rev, Config: config, Ready: true})
 		}
 	}
 
 	// Phase 6: rolling restarts.
 	if halted == "" {
-		cp.Steps = append(cp.Steps, rollingRestart(d, o, remaining, primary, revision, &cp.Warnings)...)
+		cp.Steps = append(cp.Steps, rollingRestart(d, o, remaining, primary, rev, &cp.Warnings)...)
 	}
 	return finish(cp), nil
 }
@@ -460,7 +423,7 @@ func restartReason(before, after *cluster.Cluster) string {
 	if before.Spec.ImageName != after.Spec.ImageName {
 		what = append(what, fmt.Sprintf("image %s → %s", tagOf(before.Spec.ImageName), tagOf(after.Spec.ImageName)))
 	}
-	b, a := restartParameters(before), restartParameters(after)
+	b, a := revision.RestartParameters(before), revision.RestartParameters(after)
 	for _, name := range unionKeys(b, a) {
 		if b[name] != a[name] {
 			what = append(what, fmt.Sprintf("%s %s → %s", name, valueOrDefault(b, name), valueOrDefault(a, name)))
@@ -480,7 +443,7 @@ func restartReason(before, after *cluster.Cluster) string {
 
 // reloadChanges lists the reload-only parameter and pg_hba changes.
 func reloadChanges(before, after *cluster.Cluster) []string {
-	restartB, restartA := restartParameters(before), restartParameters(after)
+	restartB, restartA := revision.RestartParameters(before), revision.RestartParameters(after)
 	b, a := lowerKeys(before.Spec.PostgreSQL.Parameters), lowerKeys(after.Spec.PostgreSQL.Parameters)
 	var out []string
 	for _, name := range unionKeys(b, a) {

@@ -9,6 +9,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/pgsync/pgsync/internal/cluster"
+	"github.com/pgsync/pgsync/internal/revision"
 )
 
 // website is the seed's cluster with a placeholder for extra spec lines.
@@ -371,7 +372,7 @@ func TestPlanResumesMidRollout(t *testing.T) {
 
 // updatedInstance is an instance restarted onto spec c.
 func updatedInstance(c *cluster.Cluster, ordinal int, ready bool) ObservedInstance {
-	return ObservedInstance{Ordinal: ordinal, Image: c.Spec.ImageName, Revision: Revision(c), Config: ConfigRevision(c),
+	return ObservedInstance{Ordinal: ordinal, Image: c.Spec.ImageName, Revision: revision.Restart(c), Config: revision.Config(c),
 		VolumeSize: c.Spec.Storage.Size, Ready: ready}
 }
 
