@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/google/go-cmp/cmp"
+
 	"github.com/pgsync/pgsync/internal/cluster"
 	"github.com/pgsync/pgsync/internal/revision"
 )
@@ -150,13 +152,19 @@ func TestConvergence(t *testing.T) {
 			if iteration > 40 {
 				t.Fatalf("%s: no convergence after 40 steps", name)
 			}
-			before := fmt.Sprintf("%+v", *o)
-			p, err := Make([]*cluster.Cluster{head}, observed, Options{})
+			// Make is pure: it must leave every input as it found it, including
+			// what the inputs point to (the specs, the instance slices).
+			desired := []*cluster.Cluster{head}
+			desiredBefore, observedBefore := deepCopy(t, desired), deepCopy(t, observed)
+			p, err := Make(desired, observed, Options{})
 			if err != nil {
 				t.Fatalf("%s: %v", name, err)
 			}
-			if after := fmt.Sprintf("%+v", *o); after != before {
-				t.Fatalf("%s: Make changed its input:\nbefore %s\nafter  %s", name, before, after)
+			if diff := cmp.Diff(desiredBefore, desired); diff != "" {
+				t.Fatalf("%s, iteration %d: Make changed the desired clusters (-before +after):\n%s", name, iteration, diff)
+			}
+			if diff := cmp.Diff(observedBefore, observed); diff != "" {
+				t.Fatalf("%s, iteration %d: Make changed the observed state (-before +after):\n%s", name, iteration, diff)
 			}
 			cp := p.Clusters[0]
 			got := steps(cp)
