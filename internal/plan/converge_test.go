@@ -16,21 +16,13 @@ import (
 // would: the model of the daemon's world that the convergence test drives.
 func execute(t *testing.T, d *cluster.Cluster, o *ObservedCluster, s Step) {
 	t.Helper()
-	ordinal := func(instance string) int {
-		var n int
-		if _, err := fmt.Sscanf(strings.TrimPrefix(instance, d.Metadata.Name+"-"), "%d", &n); err != nil {
-			t.Fatalf("step names instance %q", instance)
-		}
-		return n
-	}
-	index := func(instance string) int {
-		n := ordinal(instance)
+	index := func(ordinal int) int {
 		for i, in := range o.Instances {
-			if in.Ordinal == n {
+			if in.Ordinal == ordinal {
 				return i
 			}
 		}
-		t.Fatalf("step %s names %s, which does not run", s.Action, instance)
+		t.Fatalf("step %s names ordinal %d, which does not run", s.Action, ordinal)
 		return -1
 	}
 	switch s.Action {
@@ -41,27 +33,27 @@ func execute(t *testing.T, d *cluster.Cluster, o *ObservedCluster, s Step) {
 			o.Instances[i].Config = revision.Config(d)
 		}
 	case StepResizeVolume:
-		o.Instances[index(s.Instance)].VolumeSize = cluster.Quantity(s.To)
+		o.Instances[index(s.Ordinal)].VolumeSize = cluster.Quantity(s.To)
 	case StepCreateInstance:
-		n := ordinal(s.Instance)
+		n := s.Ordinal
 		if n != len(o.Instances) {
 			t.Fatalf("create-instance %s while %d instances run: ordinals must stay dense", s.Instance, len(o.Instances))
 		}
 		o.Instances = append(o.Instances, ObservedInstance{Ordinal: n, Image: d.Spec.ImageName, Revision: revision.Restart(d),
 			Config: revision.Config(d), VolumeSize: d.Spec.Storage.Size, Ready: true})
 	case StepRemoveInstance:
-		i := index(s.Instance)
+		i := index(s.Ordinal)
 		if o.Instances[i].Ordinal == o.Primary {
 			t.Fatalf("remove-instance %s removes the primary", s.Instance)
 		}
 		o.Instances = append(o.Instances[:i], o.Instances[i+1:]...)
 	case StepRestartInstance:
-		in := &o.Instances[index(s.Instance)]
+		in := &o.Instances[index(s.Ordinal)]
 		in.Image, in.Revision, in.Config, in.Ready = d.Spec.ImageName, revision.Restart(d), revision.Config(d), true
 	case StepAwaitApproval:
 		o.ApprovedRevision = revision.Restart(d)
 	case StepSwitchover:
-		from, to := o.Instances[index(s.From)], o.Instances[index(s.To)]
+		from, to := o.Instances[index(s.Ordinal)], o.Instances[index(s.TargetOrdinal)]
 		if from.Ordinal != o.Primary {
 			t.Fatalf("switchover from %s, which is not the primary", s.From)
 		}

@@ -38,6 +38,36 @@ const (
 	StepUpdateObjects   StepAction = "update-objects"
 )
 
+// Phase is one of the planner's fixed phases; a plan's steps come in this
+// order (Phases).
+type Phase string
+
+const (
+	// PhaseObjects applies the spec to the cluster's objects (and deletes
+	// them for a cluster removed from Git).
+	PhaseObjects Phase = "objects"
+	// PhaseReload reloads reload-only configuration.
+	PhaseReload Phase = "reload"
+	// PhaseResize grows volumes.
+	PhaseResize Phase = "resize"
+	// PhaseScaleDown removes instances, first moving the primary off them.
+	PhaseScaleDown Phase = "scale-down"
+	// PhaseScaleUp creates instances; a new cluster's are created here too.
+	PhaseScaleUp Phase = "scale-up"
+	// PhaseRollingStandbys restarts outdated standbys, one at a time.
+	PhaseRollingStandbys Phase = "rolling-standbys"
+	// PhasePrimary updates the primary last: approval, switchover and the
+	// former primary's restart, or its restart in place.
+	PhasePrimary Phase = "primary"
+)
+
+// Phases lists the phases in plan order.
+var Phases = []Phase{PhaseObjects, PhaseReload, PhaseResize, PhaseScaleDown, PhaseScaleUp, PhaseRollingStandbys, PhasePrimary}
+
+// NoOrdinal is the Ordinal of a cluster-wide step and the TargetOrdinal of
+// every step but a switchover. Not 0, which is an instance's ordinal.
+const NoOrdinal = -1
+
 // Role of an instance when its step runs.
 type Role string
 
@@ -51,8 +81,22 @@ type Plan struct {
 	// Base and Head are the commits compared; Base is empty for --offline
 	// and for live plans.
 	Base, Head string
-	Clusters   []ClusterPlan
+	// Mode says what the plan started from.
+	Mode     Mode
+	Clusters []ClusterPlan
 }
+
+// Mode is what a plan starts from.
+type Mode string
+
+const (
+	// ModeOffline: nothing runs; every cluster is created.
+	ModeOffline Mode = "offline"
+	// ModeBase: the clusters of another commit, as if converged to it.
+	ModeBase Mode = "base"
+	// ModeLive: what runs in Kubernetes.
+	ModeLive Mode = "live"
+)
 
 // ClusterPlan is what happens to one cluster.
 type ClusterPlan struct {
@@ -76,6 +120,13 @@ type Step struct {
 	Action StepAction
 	// Instance is "<cluster>-<ordinal>"; empty for cluster-wide steps.
 	Instance string
+	// Ordinal is Instance's ordinal; NoOrdinal for cluster-wide steps.
+	Ordinal int
+	// TargetOrdinal is a switchover's new primary (To); NoOrdinal for
+	// every other step.
+	TargetOrdinal int
+	// Phase is the planner phase the step belongs to.
+	Phase Phase
 	// Role is the instance's role when the step runs.
 	Role Role
 	// From and To: the images of a restart, the old and new primary of a
@@ -125,6 +176,9 @@ type ObservedCluster struct {
 	// ApprovedRevision is the revision whose primary update a human has
 	// approved (primaryUpdateStrategy: supervised).
 	ApprovedRevision string
+	// Drift lists fields of the objects pgsync owns that differ from what
+	// it applied ("Kind name: path"), found by a live observation.
+	Drift []string
 }
 
 // ObservedInstance is one running instance.

@@ -109,15 +109,15 @@ func orUnset(s string) string {
 
 func planCreate(d *cluster.Cluster) ClusterPlan {
 	cp := ClusterPlan{Action: ActionCreate, Changes: diffSpecs(nil, d), Warnings: parameterNotes(d)}
-	cp.Steps = append(cp.Steps, Step{
-		Action: StepUpdateObjects,
-		Reason: fmt.Sprintf("create the cluster's objects: Secrets (generated, never in Git), ServiceAccount, Role, RoleBinding, Services %[1]s-rw, %[1]s-ro, %[1]s-r, %[1]s-hl, Lease %[1]s-primary, PodDisruptionBudgets and StatefulSet %[1]s", d.Metadata.Name),
-	})
+	cp.Steps = append(cp.Steps, clusterStep(PhaseObjects, StepUpdateObjects,
+		fmt.Sprintf("create the cluster's objects: Secrets (generated, never in Git), ServiceAccount, Role, RoleBinding, Services %[1]s-rw, %[1]s-ro, %[1]s-r, %[1]s-hl, Lease %[1]s-primary, PodDisruptionBudgets and StatefulSet %[1]s", d.Metadata.Name)))
 	primary := instanceName(d, 0)
 	cp.Steps = append(cp.Steps, createPrimaryStep(d))
 	for i := 1; i < d.Spec.Instances; i++ {
-		cp.Steps = append(cp.Steps, Step{Action: StepCreateInstance, Instance: instanceName(d, i), Role: RoleStandby, To: d.Spec.ImageName,
-			Reason: fmt.Sprintf("new standby: base backup from %s, then wait until it is ready and streaming", primary)})
+		st := instanceStep(PhaseScaleUp, StepCreateInstance, d, i, RoleStandby,
+			fmt.Sprintf("new standby: base backup from %s, then wait until it is ready and streaming", primary))
+		st.To = d.Spec.ImageName
+		cp.Steps = append(cp.Steps, st)
 	}
 	if d.Spec.Instances == 1 {
 		cp.Warnings = append(cp.Warnings, "a single instance has no standby: any update of the image or of restart-only parameters means downtime")
@@ -136,8 +136,9 @@ func parameterNotes(c *cluster.Cluster) []string {
 }
 
 func createPrimaryStep(d *cluster.Cluster) Step {
-	return Step{Action: StepCreateInstance, Instance: instanceName(d, 0), Role: RolePrimary, To: d.Spec.ImageName,
-		Reason: "new primary: initdb, then wait until it is ready"}
+	st := instanceStep(PhaseScaleUp, StepCreateInstance, d, 0, RolePrimary, "new primary: initdb, then wait until it is ready")
+	st.To = d.Spec.ImageName
+	return st
 }
 
 func planRemoved(o *ObservedCluster, opts Options) ClusterPlan {
@@ -146,16 +147,15 @@ func planRemoved(o *ObservedCluster, opts Options) ClusterPlan {
 			"removed from Git: left running and no longer managed by pgsync; plan with --prune to delete it (volumes and Secrets are always kept)",
 		}}
 	}
-	return ClusterPlan{Action: ActionDelete, Steps: []Step{{
-		Action:   StepDeleteCluster,
-		Reason:   fmt.Sprintf("removed from Git: delete StatefulSet %[1]s and its pods, Services, Lease, PodDisruptionBudget and RBAC objects; PersistentVolumeClaims (the data) and Secrets are kept", o.Spec.Metadata.Name),
-		Downtime: true,
-	}}, Warnings: []string{"the cluster stops serving: all its instances are deleted"}}
+	st := clusterStep(PhaseObjects, StepDeleteCluster,
+		fmt.Sprintf("removed from Git: delete StatefulSet %[1]s and its pods, Services, Lease, PodDisruptionBudget and RBAC objects; PersistentVolumeClaims (the data) and Secrets are kept", o.Spec.Metadata.Name))
+	st.Downtime = true
+	return ClusterPlan{Action: ActionDelete, Steps: []Step{st}, Warnings: []string{"the cluster stops serving: all its instances are deleted"}}
 }
 
 // planUpdate plans a cluster that runs and stays in Git. Steps come in
-// fixed phases: objects, reload, volumes, scale down, scale up, rolling
-// restarts (standbys, then the primary).
+// fixed phases (Phases): objects, reload, volumes, scale down, scale up,
+// rolling restarts (standbys, then the primary).
 func planUpdate(d *cluster.Cluster, o *ObservedCluster) (ClusterPlan, []cluster.Diagnostic) {
 	if refused := refusals(d, o); len(refused) > 0 {
 		return ClusterPlan{}, refused
@@ -170,12 +170,21 @@ func planUpdate(d *cluster.Cluster, o *ObservedCluster) (ClusterPlan, []cluster.
 
 	// Phase 1: objects. Any spec change is applied to the objects first;
 	// with updateStrategy OnDelete this restarts nothing.
-	if len(cp.Changes) > 0 {
-		reason := "apply the new spec to the cluster's objects (StatefulSet template, configuration, Services); no pod restarts: the StatefulSet updates OnDelete"
-		if d.Spec.Storage.Size.Cmp(o.Spec.Spec.Storage.Size) > 0 {
-			reason += "; the StatefulSet's volume claim template is immutable, so the StatefulSet object is re-created without deleting its pods"
+	if len(cp.Changes) > 0 || len(o.Drift) > 0 {
+		var reason string
+		if len(cp.Changes) > 0 {
+			reason = "apply the new spec to the cluster's objects (StatefulSet template, configuration, Services); no pod restarts: the StatefulSet updates OnDelete"
+			if d.Spec.Storage.Size.Cmp(o.Spec.Spec.Storage.Size) > 0 {
+				reason += "; the StatefulSet's volume claim template is immutable, so the StatefulSet object is re-created without deleting its pods"
+			}
 		}
-		cp.Steps = append(cp.Steps, Step{Action: StepUpdateObjects, Reason: reason})
+		if len(o.Drift) > 0 {
+			if reason != "" {
+				reason += "; "
+			}
+			reason += "undo drift in objects pgsync owns: " + strings.Join(o.Drift, ", ")
+		}
+		cp.Steps = append(cp.Steps, clusterStep(PhaseObjects, StepUpdateObjects, reason))
 	}
 
 	// Phase 2: reload-only configuration, on every kept instance that has
@@ -194,7 +203,7 @@ func planUpdate(d *cluster.Cluster, o *ObservedCluster) (ClusterPlan, []cluster.
 		} else {
 			reason += "instances still on the previous configuration: " + strings.Join(stale, ", ")
 		}
-		cp.Steps = append(cp.Steps, Step{Action: StepReloadConfig, Reason: reason})
+		cp.Steps = append(cp.Steps, clusterStep(PhaseReload, StepReloadConfig, reason))
 	}
 
 	// Phase 3: volumes grow in place.
@@ -206,9 +215,9 @@ func planUpdate(d *cluster.Cluster, o *ObservedCluster) (ClusterPlan, []cluster.
 		if in.Ordinal >= desired || d.Spec.Storage.Size.Cmp(size) <= 0 {
 			continue
 		}
-		st := Step{Action: StepResizeVolume, Instance: instanceName(d, in.Ordinal), Role: roleOf(in.Ordinal, primary),
-			From: string(size), To: string(d.Spec.Storage.Size),
-			Reason: fmt.Sprintf("grow PersistentVolumeClaim pgdata-%s", instanceName(d, in.Ordinal))}
+		st := instanceStep(PhaseResize, StepResizeVolume, d, in.Ordinal, roleOf(in.Ordinal, primary),
+			fmt.Sprintf("grow PersistentVolumeClaim pgdata-%s", instanceName(d, in.Ordinal)))
+		st.From, st.To = string(size), string(d.Spec.Storage.Size)
 		if !*d.Spec.Storage.ResizeInUseVolumes {
 			st.Reason += " (resizeInUseVolumes is false: the storage driver resizes it while the instance restarts)"
 		}
@@ -239,12 +248,12 @@ func planUpdate(d *cluster.Cluster, o *ObservedCluster) (ClusterPlan, []cluster.
 				// Every kept instance is down: restart one onto the new spec
 				// so it can take over.
 				i := len(kept) - 1
-				cp.Steps = append(cp.Steps, restartStep(d, kept[i], RoleStandby,
+				cp.Steps = append(cp.Steps, restartStep(PhaseScaleDown, d, kept[i], RoleStandby,
 					"standby that must take over before the scale down, and is not ready: "+restartReason(o.Spec, d)))
 				kept[i].Image, kept[i].Revision, kept[i].Config, kept[i].Ready = d.Spec.ImageName, rev, config, true
 				target = kept[i].Ordinal
 			}
-			cp.Steps = append(cp.Steps, switchoverStep(d, primary, target, "the primary is among the instances removed by the scale down"))
+			cp.Steps = append(cp.Steps, switchoverStep(PhaseScaleDown, d, primary, target, "the primary is among the instances removed by the scale down"))
 			primary = target
 		}
 		for i := len(o.Instances) - 1; i >= 0; i-- {
@@ -252,8 +261,8 @@ func planUpdate(d *cluster.Cluster, o *ObservedCluster) (ClusterPlan, []cluster.
 			if in.Ordinal < desired {
 				continue
 			}
-			cp.Steps = append(cp.Steps, Step{Action: StepRemoveInstance, Instance: instanceName(d, in.Ordinal), Role: RoleStandby,
-				Reason: fmt.Sprintf("scale down %d → %d; PersistentVolumeClaim pgdata-%s and its data are kept", len(o.Instances), desired, instanceName(d, in.Ordinal))})
+			cp.Steps = append(cp.Steps, instanceStep(PhaseScaleDown, StepRemoveInstance, d, in.Ordinal, RoleStandby,
+				fmt.Sprintf("scale down %d → %d; PersistentVolumeClaim pgdata-%s and its data are kept", len(o.Instances), desired, instanceName(d, in.Ordinal))))
 		}
 		remaining = kept
 	}
@@ -268,8 +277,10 @@ func planUpdate(d *cluster.Cluster, o *ObservedCluster) (ClusterPlan, []cluster.
 			from = 1
 		}
 		for i := from; i < desired; i++ {
-			cp.Steps = append(cp.Steps, Step{Action: StepCreateInstance, Instance: instanceName(d, i), Role: RoleStandby, To: d.Spec.ImageName,
-				Reason: fmt.Sprintf("scale up %d → %d: base backup from %s, then wait until it is ready and streaming", len(o.Instances), desired, instanceName(d, primary))})
+			st := instanceStep(PhaseScaleUp, StepCreateInstance, d, i, RoleStandby,
+				fmt.Sprintf("scale up %d → %d: base backup from %s, then wait until it is ready and streaming", len(o.Instances), desired, instanceName(d, primary)))
+			st.To = d.Spec.ImageName
+			cp.Steps = append(cp.Steps, st)
 		}
 		// The new instances run the new spec: the rolling restart below
 		// counts them, and may switch over to one.
@@ -347,7 +358,7 @@ func rollingRestart(d *cluster.Cluster, o *ObservedCluster, instances []Observed
 	var steps []Step
 	reason := restartReason(o.Spec, d)
 	for _, in := range standbys {
-		steps = append(steps, restartStep(d, in, RoleStandby, "standby: "+reason))
+		steps = append(steps, restartStep(PhaseRollingStandbys, d, in, RoleStandby, "standby: "+reason))
 	}
 	if !primaryOutdated {
 		return steps
@@ -359,18 +370,18 @@ func rollingRestart(d *cluster.Cluster, o *ObservedCluster, instances []Observed
 		}
 	}
 	if d.Spec.PrimaryUpdateStrategy == "supervised" && o.ApprovedRevision != revision {
-		steps = append(steps, Step{Action: StepAwaitApproval, Instance: instanceName(d, primary), Role: RolePrimary,
-			Reason: "primaryUpdateStrategy is supervised: the standbys are updated; the primary waits for approval"})
+		steps = append(steps, instanceStep(PhasePrimary, StepAwaitApproval, d, primary, RolePrimary,
+			"primaryUpdateStrategy is supervised: the standbys are updated; the primary waits for approval"))
 	}
 	switch {
 	case len(instances) == 1:
 		*warnings = append(*warnings, "a single instance: updating it restarts the primary, with downtime")
-		st := restartStep(d, primaryIn, RolePrimary, "the only instance: "+reason)
+		st := restartStep(PhasePrimary, d, primaryIn, RolePrimary, "the only instance: "+reason)
 		st.Downtime = true
 		return append(steps, st)
 	case d.Spec.PrimaryUpdateMethod == "restart":
 		*warnings = append(*warnings, "primaryUpdateMethod is restart: the primary restarts in place and writes stop until it is back")
-		st := restartStep(d, primaryIn, RolePrimary, "primary, in place (primaryUpdateMethod restart): "+reason)
+		st := restartStep(PhasePrimary, d, primaryIn, RolePrimary, "primary, in place (primaryUpdateMethod restart): "+reason)
 		st.Downtime = true
 		return append(steps, st)
 	}
@@ -382,8 +393,8 @@ func rollingRestart(d *cluster.Cluster, o *ObservedCluster, instances []Observed
 		after = append(after, in)
 	}
 	target, _ := switchoverTarget(&ObservedCluster{Spec: o.Spec, Primary: primary, Instances: after}, revision, len(instances))
-	steps = append(steps, switchoverStep(d, primary, target, "move the primary to an updated standby before updating it"))
-	return append(steps, restartStep(d, primaryIn, RoleStandby,
+	steps = append(steps, switchoverStep(PhasePrimary, d, primary, target, "move the primary to an updated standby before updating it"))
+	return append(steps, restartStep(PhasePrimary, d, primaryIn, RoleStandby,
 		fmt.Sprintf("former primary, now a standby of %s: %s", instanceName(d, target), reason)))
 }
 
@@ -403,14 +414,27 @@ func switchoverTarget(o *ObservedCluster, revision string, limit int) (int, bool
 	return best.Ordinal, found
 }
 
-func switchoverStep(d *cluster.Cluster, from, to int, why string) Step {
-	return Step{Action: StepSwitchover, Instance: instanceName(d, from), Role: RolePrimary,
-		From: instanceName(d, from), To: instanceName(d, to),
-		Reason: why + ": checkpoint, stop the primary, promote the standby once it has replayed all WAL; writes pause briefly, no commit is lost"}
+// clusterStep is a step on the whole cluster: no instance, no ordinals.
+func clusterStep(phase Phase, action StepAction, reason string) Step {
+	return Step{Action: action, Ordinal: NoOrdinal, TargetOrdinal: NoOrdinal, Phase: phase, Reason: reason}
 }
 
-func restartStep(d *cluster.Cluster, in ObservedInstance, role Role, reason string) Step {
-	st := Step{Action: StepRestartInstance, Instance: instanceName(d, in.Ordinal), Role: role, Reason: reason}
+// instanceStep is a step on d's instance ordinal; every per-instance step
+// is built here, so its name and Ordinal agree.
+func instanceStep(phase Phase, action StepAction, d *cluster.Cluster, ordinal int, role Role, reason string) Step {
+	return Step{Action: action, Instance: instanceName(d, ordinal), Ordinal: ordinal, TargetOrdinal: NoOrdinal,
+		Role: role, Phase: phase, Reason: reason}
+}
+
+func switchoverStep(phase Phase, d *cluster.Cluster, from, to int, why string) Step {
+	st := instanceStep(phase, StepSwitchover, d, from, RolePrimary,
+		why+": checkpoint, stop the primary, promote the standby once it has replayed all WAL; writes pause briefly, no commit is lost")
+	st.From, st.To, st.TargetOrdinal = instanceName(d, from), instanceName(d, to), to
+	return st
+}
+
+func restartStep(phase Phase, d *cluster.Cluster, in ObservedInstance, role Role, reason string) Step {
+	st := instanceStep(phase, StepRestartInstance, d, in.Ordinal, role, reason)
 	if in.Image != d.Spec.ImageName {
 		st.From, st.To = in.Image, d.Spec.ImageName
 	}

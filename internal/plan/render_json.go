@@ -32,12 +32,27 @@ type jsonChange struct {
 
 type jsonStep struct {
 	Action   StepAction `json:"action"`
+	Phase    Phase      `json:"phase"`
 	Instance string     `json:"instance,omitempty"`
-	Role     Role       `json:"role,omitempty"`
-	From     string     `json:"from,omitempty"`
-	To       string     `json:"to,omitempty"`
-	Reason   string     `json:"reason"`
-	Downtime bool       `json:"downtime"`
+	// Ordinal and TargetOrdinal are omitted where Step has NoOrdinal.
+	Ordinal       *int   `json:"ordinal,omitempty"`
+	Role          Role   `json:"role,omitempty"`
+	From          string `json:"from,omitempty"`
+	To            string `json:"to,omitempty"`
+	TargetOrdinal *int   `json:"target_ordinal,omitempty"`
+	Reason        string `json:"reason"`
+	Downtime      bool   `json:"downtime"`
+}
+
+func toJSONStep(s Step) jsonStep {
+	ordinal := func(n int) *int {
+		if n == NoOrdinal {
+			return nil
+		}
+		return &n
+	}
+	return jsonStep{Action: s.Action, Instance: s.Instance, Ordinal: ordinal(s.Ordinal), TargetOrdinal: ordinal(s.TargetOrdinal),
+		Phase: s.Phase, Role: s.Role, From: s.From, To: s.To, Reason: s.Reason, Downtime: s.Downtime}
 }
 
 // RenderJSON writes the plan as the versioned JSON document.
@@ -54,7 +69,7 @@ func RenderJSON(w io.Writer, p *Plan) error {
 			jc.Changes = append(jc.Changes, jsonChange(ch))
 		}
 		for _, s := range c.Steps {
-			jc.Steps = append(jc.Steps, jsonStep(s))
+			jc.Steps = append(jc.Steps, toJSONStep(s))
 		}
 		jc.Warnings = append(jc.Warnings, c.Warnings...)
 		doc.Clusters = append(doc.Clusters, jc)
