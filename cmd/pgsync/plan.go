@@ -2,23 +2,30 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
+	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/pgsync/pgsync/internal/cluster"
+	"github.com/pgsync/pgsync/internal/desired"
+	"github.com/pgsync/pgsync/internal/observe"
 	"github.com/pgsync/pgsync/internal/plan"
 )
 
 func init() { commands = append(commands, newPlanCmd) }
 
 type planArgs struct {
-	source           sourceArgs
+	source           desired.Source
+	kube             kubeArgs
 	base             string
 	offline          bool
+	live             bool
 	prune            bool
 	format           string
 	detailedExitcode bool
@@ -38,7 +45,12 @@ in what order, whether the primary switches over, what reloads.
 The starting point is one of:
   --base REV   the clusters at another commit, as if they had converged to it
                (primary at ordinal 0) — for pull-request reviews and CI;
-  --offline    nothing: every cluster is created.
+  --offline    nothing: every cluster is created;
+  --live       what runs in Kubernetes (implied by --kubeconfig or --context):
+               the clusters pgsync manages, their pods, volumes, Lease and
+               instance status, and drift in the objects pgsync owns (found
+               by a server-side dry-run apply). Needs only read access plus
+               dry-run patch (deploy/observer).
 
 Exit status: 0 success, 1 error (bad input or a refused change); with
 --detailed-exitcode, 2 means success with changes.`,
@@ -47,17 +59,36 @@ Exit status: 0 success, 1 error (bad input or a refused change); with
 			return runPlan(cmd, args)
 		},
 	}
-	args.source.register(cmd)
+	registerSource(cmd, &args.source)
+	args.kube.register(cmd)
 	f := cmd.Flags()
 	f.StringVar(&args.base, "base", "", "revision to compare with (HEAD~1, a branch, a short SHA)")
 	f.BoolVar(&args.offline, "offline", false, "plan against an empty Kubernetes: every cluster is created")
+	f.BoolVar(&args.live, "live", false, "plan against what runs in Kubernetes (implied by --kubeconfig or --context)")
 	f.BoolVar(&args.prune, "prune", false, "delete clusters removed from Git (volumes and Secrets are kept) instead of orphaning them")
 	f.StringVar(&args.format, "format", "text", "output format: text, markdown or json")
 	f.BoolVar(&args.detailedExitcode, "detailed-exitcode", false, "exit 2 when the plan has changes")
 	f.StringVar(&args.out, "out", "", "write the plan to this file instead of stdout")
 	f.StringVar(&args.logLevel, "log-level", "info", "debug, info, warn or error")
-	cmd.MarkFlagsMutuallyExclusive("base", "offline")
-	cmd.MarkFlagsOneRequired("base", "offline")
+	cmd.MarkFlagsMutuallyExclusive("base", "offline", "live")
+	cmd.MarkFlagsMutuallyExclusive("base", "offline", "kubeconfig")
+	cmd.MarkFlagsMutuallyExclusive("base", "offline", "context")
+	cmd.PreRunE = func(cmd *cobra.Command, _ []string) error {
+		if cmd.Flags().Changed("kubeconfig") || cmd.Flags().Changed("context") {
+			args.live = true
+		}
+		if !args.live && args.base == "" && !args.offline {
+			return errors.New("one of --base, --offline or --live (--kubeconfig, --context) is required")
+		}
+		if !args.live {
+			for _, name := range []string{"namespace", "status-via", "status-timeout"} {
+				if cmd.Flags().Changed(name) {
+					return fmt.Errorf("--%s needs a live plan (--live, --kubeconfig or --context)", name)
+				}
+			}
+		}
+		return nil
+	}
 	return cmd
 }
 
@@ -72,32 +103,44 @@ func runPlan(cmd *cobra.Command, args planArgs) error {
 	if err != nil {
 		return err
 	}
-	repo, err := openSource(cmd.Context(), args.source)
+	repo, err := desired.Open(cmd.Context(), args.source, log)
 	if err != nil {
 		return err
 	}
-	head, err := loadAt(repo, args.source.ref, args.source.path, log, verifyHead(repo, args.source, log))
+	head, err := repo.Head()
 	if err != nil {
 		return reportProblems(stderr, err, "")
 	}
+	for _, w := range head.Set.Warnings {
+		fmt.Fprintf(stderr, "%s: warning: %s\n", w.Pos, messageOf(w))
+	}
+	want := head.Set.Clusters
 	var observed plan.Observed
 	var baseCommit string
-	if args.base != "" {
-		base, err := loadAt(repo, args.base, args.source.path, log, nil)
+	mode := plan.ModeOffline
+	switch {
+	case args.base != "":
+		mode = plan.ModeBase
+		base, err := repo.At(args.base)
 		if err != nil {
 			return reportProblems(stderr, err, fmt.Sprintf("the base %s is invalid, so the plan cannot start from it:", args.base))
 		}
-		baseCommit = base.commit
-		observed = plan.Converged(base.set.Clusters)
+		baseCommit = base.Commit
+		observed = plan.Converged(base.Set.Clusters)
+	case args.live:
+		mode = plan.ModeLive
+		if args.kube.namespace != "" {
+			want = inNamespace(want, args.kube.namespace)
+		}
+		if observed, err = observeLive(cmd.Context(), args.kube, log); err != nil {
+			return err
+		}
 	}
-	for _, w := range head.set.Warnings {
-		fmt.Fprintf(stderr, "%s: warning: %s\n", w.Pos, messageOf(w))
-	}
-	p, err := plan.Make(head.set.Clusters, observed, plan.Options{Prune: args.prune})
+	p, err := plan.Make(want, observed, plan.Options{Prune: args.prune})
 	if err != nil {
 		return reportProblems(stderr, err, "")
 	}
-	p.Base, p.Head = baseCommit, head.commit
+	p.Base, p.Head, p.Mode = baseCommit, head.Commit, mode
 
 	var buf bytes.Buffer
 	switch args.format {
@@ -152,4 +195,52 @@ func colorTerminal(w io.Writer) bool {
 	}
 	info, err := f.Stat()
 	return err == nil && info.Mode()&os.ModeCharDevice != 0
+}
+
+// observeLive reads what runs and the drift of the objects pgsync owns.
+func observeLive(ctx context.Context, a kubeArgs, log *slog.Logger) (plan.Observed, error) {
+	k, err := a.connect()
+	if err != nil {
+		return plan.Observed{}, err
+	}
+	start := time.Now()
+	fleet, err := observe.Observe(ctx, k.typed, a.observeOptions(k))
+	if err != nil {
+		return plan.Observed{}, err
+	}
+	for _, s := range fleet.Skipped {
+		log.Warn("not a pgsync cluster", "object", s)
+	}
+	if err := fleet.FindDrift(ctx, k.dynamic, nil); err != nil {
+		return plan.Observed{}, err
+	}
+	unread := 0
+	total := 0
+	for _, c := range fleet.Clusters {
+		for _, in := range c.Instances {
+			if in.PodExists {
+				total++
+				if in.Status == nil {
+					unread++
+					log.Debug("instance status unreadable", "instance", c.Key().Namespace+"/"+in.Name, "error", in.StatusError)
+				}
+			}
+		}
+	}
+	if unread > 0 && unread == total && a.statusVia == "direct" {
+		log.Warn("no instance status could be read from the pod IPs: outside the cluster's network use --status-via=proxy", "instances", total)
+	}
+	log.Debug("observed", "clusters", len(fleet.Clusters), "elapsed", time.Since(start).String())
+	return fleet.Observed(), nil
+}
+
+// inNamespace keeps the clusters of one namespace.
+func inNamespace(cs []*cluster.Cluster, ns string) []*cluster.Cluster {
+	var out []*cluster.Cluster
+	for _, c := range cs {
+		if c.Metadata.Namespace == ns {
+			out = append(out, c)
+		}
+	}
+	return out
 }

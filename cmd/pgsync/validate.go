@@ -7,13 +7,14 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/pgsync/pgsync/internal/cluster"
+	"github.com/pgsync/pgsync/internal/desired"
 	"github.com/pgsync/pgsync/internal/plan"
 )
 
 func init() { commands = append(commands, newValidateCmd) }
 
 type validateArgs struct {
-	source   sourceArgs
+	source   desired.Source
 	logLevel string
 }
 
@@ -33,7 +34,7 @@ Exit status: 0 when every Cluster is valid, 1 otherwise.`,
 			return runValidate(cmd, args)
 		},
 	}
-	args.source.register(cmd)
+	registerSource(cmd, &args.source)
 	cmd.Flags().StringVar(&args.logLevel, "log-level", "info", "debug, info, warn or error")
 	return cmd
 }
@@ -44,17 +45,17 @@ func runValidate(cmd *cobra.Command, args validateArgs) error {
 	if err != nil {
 		return err
 	}
-	repo, err := openSource(cmd.Context(), args.source)
+	repo, err := desired.Open(cmd.Context(), args.source, log)
 	if err != nil {
 		return err
 	}
-	got, err := loadAt(repo, args.source.ref, args.source.path, log, verifyHead(repo, args.source, log))
+	got, err := repo.Head()
 	var problems cluster.Errors
 	if err != nil && !errors.As(err, &problems) {
 		return err
 	}
-	warnings := got.set.Warnings
-	for _, c := range got.set.Clusters {
+	warnings := got.Set.Warnings
+	for _, c := range got.Set.Clusters {
 		w, p := plan.CheckParameters(c)
 		warnings = append(warnings, w...)
 		problems = append(problems, p...)
@@ -68,7 +69,7 @@ func runValidate(cmd *cobra.Command, args validateArgs) error {
 	if len(problems) > 0 {
 		return exitError{code: 1}
 	}
-	fmt.Fprintf(cmd.OutOrStdout(), "%d %s valid in %s at %s\n", len(got.set.Clusters), pluralize(len(got.set.Clusters), "cluster", "clusters"), displayDir(args.source.path), shortSHA(got.commit))
+	fmt.Fprintf(cmd.OutOrStdout(), "%d %s valid in %s at %s\n", len(got.Set.Clusters), pluralize(len(got.Set.Clusters), "cluster", "clusters"), desired.DisplayDir(args.source.Path), desired.ShortSHA(got.Commit))
 	return nil
 }
 

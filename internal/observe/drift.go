@@ -1,0 +1,239 @@
+package observe
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"reflect"
+	"sort"
+	"strings"
+	"sync"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/client-go/dynamic"
+
+	"github.com/pgsync/pgsync/internal/cluster"
+	"github.com/pgsync/pgsync/internal/kube"
+	pc "github.com/pgsync/pgsync/internal/podcontract"
+)
+
+// RenderOptions are the kube.Options that re-render what runs: the live
+// StatefulSet's instance image and pull policy (unless image overrides
+// it), and the live Lease's target primary (so a re-render never starts a
+// switchover).
+func (c *Cluster) RenderOptions(image string) kube.Options {
+	opts := kube.Options{InstanceImage: image, TargetPrimary: kube.TargetPrimary(c.Observed.Spec, c.Lease)}
+	for _, ic := range c.StatefulSet.Spec.Template.Spec.InitContainers {
+		if ic.Name == pc.ContainerBootstrap {
+			if opts.InstanceImage == "" {
+				opts.InstanceImage = ic.Image
+			}
+			opts.InstanceImagePullPolicy = ic.ImagePullPolicy
+		}
+	}
+	return opts
+}
+
+// Drift renders spec (the spec the cluster was last applied from) with
+// opts and dry-run applies every object: each field that the apply would
+// change in the live object is drift, returned as "Kind name: path", in
+// object order. A missing object is drift too. The server computes the
+// result, defaults included, so a server-defaulted field is never drift.
+func Drift(ctx context.Context, client dynamic.Interface, spec *cluster.Cluster, opts kube.Options) ([]string, error) {
+	objs, err := kube.Render(spec, opts)
+	if err != nil {
+		return nil, err
+	}
+	list := objs.List()
+	found := make([][]string, len(list))
+	errs := make([]error, len(list))
+	var wg sync.WaitGroup
+	for i, obj := range list {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			body, err := kube.ApplyBody(obj)
+			if err != nil {
+				errs[i] = err
+				return
+			}
+			what := body.GetKind() + " " + body.GetName()
+			gvr, err := kube.ResourceOf(body.GroupVersionKind())
+			if err != nil {
+				errs[i] = err
+				return
+			}
+			live, err := client.Resource(gvr).Namespace(body.GetNamespace()).Get(ctx, body.GetName(), metav1.GetOptions{})
+			if apierrors.IsNotFound(err) {
+				found[i] = []string{what + ": missing"}
+				return
+			}
+			if err != nil {
+				errs[i] = fmt.Errorf("get %s: %w", what, err)
+				return
+			}
+			var paths []string
+			if noDryRun[body.GetKind()] {
+				paths = diffRendered(body, live)
+			} else {
+				after, err := kube.Apply(ctx, client, obj, kube.ApplyOptions{DryRun: true, Force: true})
+				if err != nil {
+					errs[i] = err
+					return
+				}
+				paths = diffObjects(live, after)
+			}
+			for _, path := range paths {
+				found[i] = append(found[i], what+": "+path)
+			}
+		}()
+	}
+	wg.Wait()
+	var out []string
+	for i := range list {
+		if errs[i] != nil {
+			return nil, errs[i]
+		}
+		out = append(out, found[i]...)
+	}
+	return out, nil
+}
+
+// noDryRun are the kinds compared without a dry run: applying a Role or a
+// RoleBinding, even as a dry run, needs every permission it grants (RBAC's
+// escalation check), which a read-only observer must not have. They have
+// no server defaults in the fields pgsync renders, so comparing the
+// rendered fields with the live ones is exact.
+var noDryRun = map[string]bool{"Role": true, "RoleBinding": true}
+
+// diffRendered lists the paths of fields pgsync renders whose live value
+// differs.
+func diffRendered(body, live *unstructured.Unstructured) []string {
+	want := body.DeepCopy().Object
+	got := live.DeepCopy().Object
+	var out []string
+	subsetDiff("", want, got, &out)
+	sort.Strings(out)
+	return out
+}
+
+func subsetDiff(path string, want, got any, out *[]string) {
+	switch wv := want.(type) {
+	case map[string]any:
+		gv, ok := got.(map[string]any)
+		if !ok {
+			break
+		}
+		for k, w := range wv {
+			subsetDiff(joinPath(path, k), w, gv[k], out)
+		}
+		return
+	case []any:
+		gv, ok := got.([]any)
+		if !ok || len(wv) != len(gv) {
+			break
+		}
+		for i := range wv {
+			subsetDiff(fmt.Sprintf("%s[%d]", path, i), wv[i], gv[i], out)
+		}
+		return
+	}
+	if !reflect.DeepEqual(want, got) {
+		*out = append(*out, path)
+	}
+}
+
+// ignoredMeta are metadata fields the server sets on every write.
+var ignoredMeta = []string{"resourceVersion", "generation", "managedFields", "uid", "creationTimestamp"}
+
+// diffObjects lists the paths where after differs from live, status and
+// server-maintained metadata aside.
+func diffObjects(live, after *unstructured.Unstructured) []string {
+	strip := func(u *unstructured.Unstructured) map[string]any {
+		m := u.DeepCopy().Object
+		delete(m, "status")
+		if md, ok := m["metadata"].(map[string]any); ok {
+			for _, k := range ignoredMeta {
+				delete(md, k)
+			}
+		}
+		return m
+	}
+	var out []string
+	diffValues("", strip(live), strip(after), &out)
+	sort.Strings(out)
+	return out
+}
+
+func diffValues(path string, a, b any, out *[]string) {
+	switch av := a.(type) {
+	case map[string]any:
+		bv, ok := b.(map[string]any)
+		if !ok {
+			break
+		}
+		keys := map[string]bool{}
+		for k := range av {
+			keys[k] = true
+		}
+		for k := range bv {
+			keys[k] = true
+		}
+		for k := range keys {
+			diffValues(joinPath(path, k), av[k], bv[k], out)
+		}
+		return
+	case []any:
+		bv, ok := b.([]any)
+		if !ok || len(av) != len(bv) {
+			break
+		}
+		for i := range av {
+			diffValues(fmt.Sprintf("%s[%d]", path, i), av[i], bv[i], out)
+		}
+		return
+	}
+	if !reflect.DeepEqual(a, b) {
+		*out = append(*out, path)
+	}
+}
+
+func joinPath(path, key string) string {
+	if strings.ContainsAny(key, "./") {
+		key = "[" + key + "]"
+		return path + key
+	}
+	if path == "" {
+		return key
+	}
+	return path + "." + key
+}
+
+// FindDrift fills Observed.Drift of every cluster for which want is true
+// (nil: all), a few clusters at a time.
+func (f *Fleet) FindDrift(ctx context.Context, client dynamic.Interface, want func(cluster.Key) bool) error {
+	sem := make(chan struct{}, 8)
+	errs := make([]error, len(f.Clusters))
+	var wg sync.WaitGroup
+	for i := range f.Clusters {
+		c := &f.Clusters[i]
+		if want != nil && !want(c.Key()) {
+			continue
+		}
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			drift, err := Drift(ctx, client, c.Observed.Spec, c.RenderOptions(""))
+			if err != nil {
+				errs[i] = fmt.Errorf("drift of %s: %w", c.Key(), err)
+				return
+			}
+			c.Observed.Drift = drift
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
