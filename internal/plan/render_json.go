@@ -8,11 +8,13 @@ import (
 // The JSON document is a contract (docs/plan-json.md): fields are only ever
 // added; anything incompatible bumps FormatVersion.
 type jsonPlan struct {
-	FormatVersion string         `json:"format_version"`
-	Base          *string        `json:"base"`
-	Head          string         `json:"head"`
-	Clusters      []jsonCluster  `json:"clusters"`
-	Summary       map[Action]int `json:"summary"`
+	FormatVersion string `json:"format_version"`
+	// Mode is what the plan started from: offline, base or live.
+	Mode     Mode           `json:"mode"`
+	Base     *string        `json:"base"`
+	Head     string         `json:"head"`
+	Clusters []jsonCluster  `json:"clusters"`
+	Summary  map[Action]int `json:"summary"`
 }
 
 type jsonCluster struct {
@@ -57,7 +59,7 @@ func toJSONStep(s Step) jsonStep {
 
 // RenderJSON writes the plan as the versioned JSON document.
 func RenderJSON(w io.Writer, p *Plan) error {
-	doc := jsonPlan{FormatVersion: FormatVersion, Head: p.Head, Clusters: []jsonCluster{}, Summary: p.Summary()}
+	doc := jsonPlan{FormatVersion: FormatVersion, Mode: p.modeOrDefault(), Head: p.Head, Clusters: []jsonCluster{}, Summary: p.Summary()}
 	if p.Base != "" {
 		base := p.Base
 		doc.Base = &base
@@ -77,4 +79,15 @@ func RenderJSON(w io.Writer, p *Plan) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(doc)
+}
+
+// modeOrDefault is Mode, or what Base implies for a plan made without one.
+func (p *Plan) modeOrDefault() Mode {
+	switch {
+	case p.Mode != "":
+		return p.Mode
+	case p.Base != "":
+		return ModeBase
+	}
+	return ModeOffline
 }

@@ -18,9 +18,12 @@ func RenderMarkdown(w io.Writer, p *Plan) error {
 	var head strings.Builder
 	s := p.Summary()
 	head.WriteString("### pgsync plan\n\n")
-	if p.Base != "" {
+	switch {
+	case p.Mode == ModeLive:
+		fmt.Fprintf(&head, "Head `%s`, planned against the live clusters.\n\n", short(p.Head))
+	case p.Base != "":
 		fmt.Fprintf(&head, "Base `%s` → head `%s`.\n\n", short(p.Base), short(p.Head))
-	} else if p.Head != "" {
+	case p.Head != "":
 		fmt.Fprintf(&head, "Head `%s`, planned offline against an empty Kubernetes.\n\n", short(p.Head))
 	}
 	fmt.Fprintf(&head, "**%d to create, %d to update, %d to delete, %d to orphan, %d unchanged.**\n\n",

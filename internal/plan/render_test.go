@@ -48,7 +48,22 @@ func goldenPlans(t *testing.T) map[string]*Plan {
 		"prune": mk([]string{website(img131, 3), other("blog", 1), other("wiki", 2)},
 			[]string{other("wiki", 2)}, Options{Prune: true}),
 		"no-changes": mk([]string{website(img131, 3)}, []string{website(img131, 3)}, Options{}),
+		"live-drift": live(t, website(img131, 3), []string{"Service website-rw: spec.ports[0].port"}),
 	}
+}
+
+// live is a live plan of a running cluster whose spec is unchanged but
+// whose objects drifted.
+func live(t *testing.T, spec string, drift []string) *Plan {
+	t.Helper()
+	observed := Converged(mustLoad(t, spec))
+	observed.Clusters[0].Drift = drift
+	p, err := Make(mustLoad(t, spec), observed, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Head, p.Mode = "5d6e7f8091a2b3c4d5e6f708192a3b4c5d6e7f80", ModeLive
+	return p
 }
 
 func TestGolden(t *testing.T) {

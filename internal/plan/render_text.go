@@ -43,9 +43,12 @@ func RenderText(w io.Writer, p *Plan, opts TextOptions) error {
 		return color + s + ansiReset
 	}
 	var b strings.Builder
-	if p.Base != "" {
+	switch {
+	case p.Mode == ModeLive:
+		fmt.Fprintf(&b, "Planning %s against the live clusters.\n\n", short(p.Head))
+	case p.Base != "":
 		fmt.Fprintf(&b, "Comparing %s (base) with %s (head).\n\n", short(p.Base), short(p.Head))
-	} else if p.Head != "" {
+	case p.Head != "":
 		fmt.Fprintf(&b, "Planning %s against an empty Kubernetes (offline).\n\n", short(p.Head))
 	}
 	for _, c := range p.Clusters {
