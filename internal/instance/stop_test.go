@@ -1,6 +1,7 @@
 package instance
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"os/exec"
@@ -12,17 +13,27 @@ import (
 // once it is gone. One that ignores SIGTERM: RequestStop gives up with the
 // context.
 func TestRequestStop(t *testing.T) {
+	// start runs script, which prints a line once its trap is installed,
+	// and returns when that line arrives: a SIGTERM sent then meets the trap.
 	start := func(script string) *exec.Cmd {
 		cmd := exec.Command("sh", "-c", script)
+		out, err := cmd.StdoutPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
-		go func() { _ = cmd.Wait() }()     // reap it, as PID 1 would
-		time.Sleep(100 * time.Millisecond) // let the shell install its trap
+		line, err := bufio.NewReader(out).ReadString('\n')
+		if line != "trapped\n" {
+			_ = cmd.Process.Kill()
+			t.Fatalf("the shell did not report its trap: %q, %v", line, err)
+		}
+		go func() { _ = cmd.Wait() }() // reap it, as PID 1 would
 		return cmd
 	}
 
-	graceful := start(`trap 'sleep 0.2; exit 0' TERM; while :; do sleep 0.05; done`)
+	graceful := start(`trap 'sleep 0.2; exit 0' TERM; echo trapped; while :; do sleep 0.05; done`)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	if err := RequestStop(ctx, graceful.Process.Pid, 10*time.Millisecond); err != nil {
@@ -32,7 +43,7 @@ func TestRequestStop(t *testing.T) {
 		t.Fatal("RequestStop returned while the process still runs")
 	}
 
-	stubborn := start(`trap '' TERM; while :; do sleep 0.05; done`)
+	stubborn := start(`trap '' TERM; echo trapped; while :; do sleep 0.05; done`)
 	defer func() { _ = stubborn.Process.Kill() }()
 	ctx, cancel = context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer cancel()
