@@ -36,7 +36,16 @@ const (
 
 func instCluster(t *testing.T, ns string, instances int) *cluster.Cluster {
 	t.Helper()
-	y := fmt.Sprintf(`apiVersion: postgresql.cnpg.io/v1
+	set, err := cluster.Load([]cluster.File{{Path: "pg.yaml", Data: []byte(instClusterYAML(ns, instances, image1518))}})
+	if err != nil {
+		t.Fatalf("load: %v", err)
+	}
+	return set.Clusters[0]
+}
+
+// instClusterYAML is the Cluster file of the test cluster.
+func instClusterYAML(ns string, instances int, image string) string {
+	return fmt.Sprintf(`apiVersion: postgresql.cnpg.io/v1
 kind: Cluster
 metadata:
   name: %s
@@ -55,12 +64,7 @@ spec:
       shared_buffers: 32MB
   resources:
     requests: {cpu: 50m, memory: 128Mi}
-`, instClusterName, ns, image1518, instances)
-	set, err := cluster.Load([]cluster.File{{Path: "pg.yaml", Data: []byte(y)}})
-	if err != nil {
-		t.Fatalf("load: %v", err)
-	}
-	return set.Clusters[0]
+`, instClusterName, ns, image, instances)
 }
 
 // TestInstancesRealPods runs what pgsync renders (internal/kube) in real
@@ -182,6 +186,9 @@ func TestInstancesRealPods(t *testing.T) {
 		checkProcessSecurity(ctx, t, name, superDSN(ip))
 	}
 	checkPDBs(ctx, t, cs, ns, "pg-0")
+
+	// What pgsync sees of it: the live plan and status (live_test.go).
+	checkLive(ctx, t, env, ns)
 
 	// Switchover to pg-1 through the Lease annotation, under writes.
 	w := &rwWriter{dsn: rwDSN}
