@@ -67,7 +67,9 @@ if [ -n "${PGSYNC_KUBECONFIG:-}" ]; then
 		printf '%s' "$PGSYNC_KUBECONFIG" | base64 -d >"$kubeconfig" 2>/dev/null ||
 			die "PGSYNC_KUBECONFIG is neither a file nor base64"
 	fi
-	args+=(--kubeconfig "$kubeconfig")
+	# A CI runner is outside the cluster's network: read each instance's
+	# /status through the API server unless told otherwise (docs/observe.md).
+	args+=(--kubeconfig "$kubeconfig" --status-via "${PGSYNC_STATUS_VIA:-proxy}")
 	if [ -n "${PGSYNC_CONTEXT:-}" ]; then args+=(--context "$PGSYNC_CONTEXT"); fi
 	if [ -n "${PGSYNC_NAMESPACE:-}" ]; then args+=(--namespace "$PGSYNC_NAMESPACE"); fi
 	against="the live clusters"

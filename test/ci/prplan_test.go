@@ -290,7 +290,8 @@ func TestAPIFailure(t *testing.T) {
 
 // TestLiveMode: with PGSYNC_KUBECONFIG the script plans against the live
 // clusters: pgsync gets --kubeconfig (a file the script decoded from base64,
-// or the file given), --context and --namespace, and neither --base nor
+// or the file given), --context, --namespace and --status-via (proxy unless
+// set: a runner is outside the cluster's network), and neither --base nor
 // --offline. A recording wrapper around the real pgsync sees the arguments;
 // the kubeconfig points at a closed port, so pgsync fails and the summary
 // says so. The kubeconfig's credentials are never printed, and a decoded
@@ -319,9 +320,11 @@ users:
 	cases := []struct {
 		name, value string
 		wantPath    string // "" when the script writes its own copy
+		statusVia   string // PGSYNC_STATUS_VIA
+		wantVia     string
 	}{
-		{"base64", base64.StdEncoding.EncodeToString([]byte(kubeconfig)), ""},
-		{"file", given, given},
+		{"base64", base64.StdEncoding.EncodeToString([]byte(kubeconfig)), "", "", "proxy"},
+		{"file", given, given, "direct", "direct"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -348,6 +351,7 @@ exec "` + filepath.Join(pgsyncDir(t), "pgsync") + `" "$@"
 				"PGSYNC_KUBECONFIG":   c.value,
 				"PGSYNC_CONTEXT":      "ci-ro",
 				"PGSYNC_NAMESPACE":    "shop",
+				"PGSYNC_STATUS_VIA":   c.statusVia,
 				"PGSYNC_BASE":         r.mergeBase, // ignored: the live clusters are the base
 				"GITHUB_STEP_SUMMARY": summary,
 			})
@@ -375,7 +379,7 @@ exec "` + filepath.Join(pgsyncDir(t), "pgsync") + `" "$@"
 					t.Errorf("pgsync got %s with a kubeconfig: %q", bad, args)
 				}
 			}
-			for name, want := range map[string]string{"--context": "ci-ro", "--namespace": "shop", "--format": "markdown", "--path": "clusters"} {
+			for name, want := range map[string]string{"--context": "ci-ro", "--namespace": "shop", "--status-via": c.wantVia, "--format": "markdown", "--path": "clusters"} {
 				if got, _ := flag(name); got != want {
 					t.Errorf("pgsync %s %q, want %q (args %q)", name, got, want, args)
 				}
