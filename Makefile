@@ -40,7 +40,7 @@ check: deps lint kube-up
 
 # Debian packages the tests need (the e2e tier installs its own, kube-deps).
 deps:
-	hack/kube/deps.sh git postgresql-15 postgresql-15-pgaudit
+	hack/kube/deps.sh git curl jq postgresql-15 postgresql-15-pgaudit
 
 # `pgsync plan --base HEAD~1 --format json` on 1,000 clusters, 100 changed,
 # against a git baseline (results: docs/benchmarks.md).

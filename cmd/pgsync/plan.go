@@ -132,7 +132,11 @@ func runPlan(cmd *cobra.Command, args planArgs) error {
 		if args.kube.namespace != "" {
 			want = inNamespace(want, args.kube.namespace)
 		}
-		if observed, err = observeLive(cmd.Context(), args.kube, log); err != nil {
+		k, err := args.kube.connect()
+		if err != nil {
+			return err
+		}
+		if observed, err = observeLive(cmd.Context(), args.kube, k, log); err != nil {
 			return err
 		}
 	}
@@ -198,11 +202,7 @@ func colorTerminal(w io.Writer) bool {
 }
 
 // observeLive reads what runs and the drift of the objects pgsync owns.
-func observeLive(ctx context.Context, a kubeArgs, log *slog.Logger) (plan.Observed, error) {
-	k, err := a.connect()
-	if err != nil {
-		return plan.Observed{}, err
-	}
+func observeLive(ctx context.Context, a kubeArgs, k *kubeClients, log *slog.Logger) (plan.Observed, error) {
 	start := time.Now()
 	fleet, err := observe.Observe(ctx, k.typed, a.observeOptions(k))
 	if err != nil {

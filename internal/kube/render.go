@@ -35,6 +35,14 @@ type Options struct {
 	// value starts a switchover. Required rather than defaulted, so a
 	// caller that forgets it gets an error, not a switchover to NAME-0.
 	TargetPrimary string
+	// Replicas, when set, is the StatefulSet's replicas instead of
+	// spec.instances: apply grows and shrinks a cluster one instance per
+	// step, each ready before the next, so the objects of a cluster being
+	// created or scaled carry the number of instances that exist so far.
+	Replicas *int32
+	// Commit is the Git commit the spec comes from, recorded in the
+	// StatefulSet's pgsync.io/applied-commit annotation ("" records none).
+	Commit string
 }
 
 // Objects are every object of one cluster except the Secrets (NewSecrets).
@@ -158,8 +166,11 @@ func roleBinding(c *cluster.Cluster) *rbacv1.RoleBinding {
 	}
 }
 
-// paramsConfigMap holds postgresql.parameters as the JSON object of strings
-// the manager's --parameters-file reads (keys sorted by encoding/json).
+// paramsConfigMap is one version of what the manager applies by
+// reloading: postgresql.parameters as the JSON object of strings its
+// --parameters-file reads (keys sorted by encoding/json), the pg_hba lines
+// as a JSON array of strings (always present, [] for none), and the config
+// revision they make up. A ConfigMap volume swaps the three keys together.
 func paramsConfigMap(c *cluster.Cluster) (*corev1.ConfigMap, error) {
 	p := c.Spec.PostgreSQL.Parameters
 	if p == nil {
@@ -169,10 +180,19 @@ func paramsConfigMap(c *cluster.Cluster) (*corev1.ConfigMap, error) {
 	if err != nil {
 		return nil, fmt.Errorf("render %s parameters: %w", c.Key(), err)
 	}
+	lines := c.Spec.PostgreSQL.PgHBA
+	if lines == nil {
+		lines = []string{}
+	}
+	hba, err := json.Marshal(lines)
+	if err != nil {
+		return nil, fmt.Errorf("render %s pg_hba: %w", c.Key(), err)
+	}
 	cm := &corev1.ConfigMap{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "ConfigMap"},
 		ObjectMeta: meta(c, NamesOf(c).Params()),
-		Data:       map[string]string{pc.ParamsKey: string(raw), pc.ConfigRevisionKey: Revisions(c)[pc.AnnConfigRevision]},
+		Data: map[string]string{pc.ParamsKey: string(raw), pc.HBAKey: string(hba),
+			pc.ConfigRevisionKey: Revisions(c)[pc.AnnConfigRevision]},
 	}
 	return cm, nil
 }

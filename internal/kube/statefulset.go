@@ -60,11 +60,18 @@ func statefulSet(c *cluster.Cluster, opts Options) (*appsv1.StatefulSet, error) 
 	}
 	m := meta(c, n.StatefulSet())
 	m.Annotations = map[string]string{pc.AnnAppliedSpec: applied}
+	if opts.Commit != "" {
+		m.Annotations[pc.AnnAppliedCommit] = opts.Commit
+	}
+	replicas := ptr(int32(c.Spec.Instances))
+	if opts.Replicas != nil {
+		replicas = ptr(*opts.Replicas)
+	}
 	return &appsv1.StatefulSet{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "apps/v1", Kind: "StatefulSet"},
 		ObjectMeta: m,
 		Spec: appsv1.StatefulSetSpec{
-			Replicas:    ptr(int32(c.Spec.Instances)),
+			Replicas:    replicas,
 			ServiceName: n.Headless(),
 			Selector:    &metav1.LabelSelector{MatchLabels: podSelector(c)},
 			// Parallel: pgsync alone orders pod creation and deletion (it

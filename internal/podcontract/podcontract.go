@@ -63,6 +63,11 @@ const (
 	// approve`: the revision whose primary update a human approved
 	// (primaryUpdateStrategy: supervised).
 	AnnApprovedRevision = "pgsync.io/approved-revision"
+	// AnnHalted is on the StatefulSet while a rollout is halted: why.
+	AnnHalted = "pgsync.io/halted"
+	// AnnStepTimeout on the StatefulSet (or in the Cluster file's
+	// metadata.annotations) overrides apply's step timeout ("10m").
+	AnnStepTimeout = "pgsync.io/step-timeout"
 
 	// On the primary Lease (DESIGN.md §4, §6).
 	AnnTargetPrimary  = "pgsync.io/target-primary"
@@ -113,6 +118,13 @@ const (
 	ParamsFile        = ParamsDir + "/" + ParamsKey
 	// ConfigRevisionFile is read from the same ConfigMap volume.
 	ConfigRevisionFile = ParamsDir + "/" + ConfigRevisionKey
+
+	// HBAKey holds spec.postgresql.pg_hba as a JSON array of strings, one
+	// pg_hba.conf line each.
+	HBAKey = "pg_hba.json"
+	// HBAFile is read from the same ConfigMap volume; the manager finds it
+	// next to the parameters file (no variable of its own).
+	HBAFile = ParamsDir + "/" + HBAKey
 
 	CredentialsDir          = "/etc/pgsync/credentials"
 	SuperuserPasswordFile   = CredentialsDir + "/superuser-password"
@@ -245,6 +257,10 @@ func (n Names) Params() string { return n.Cluster + "-params" }
 
 // Lease is the primary Lease.
 func (n Names) Lease() string { return n.Cluster + "-primary" }
+
+// ApplyLock is the Lease that makes one apply at a time the writer of the
+// cluster.
+func (n Names) ApplyLock() string { return n.Cluster + "-apply" }
 
 // PrimaryPDB guards the primary.
 func (n Names) PrimaryPDB() string { return n.Cluster + "-primary" }

@@ -1,0 +1,284 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/spf13/cobra"
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/pgsync/pgsync/internal/apply"
+	"github.com/pgsync/pgsync/internal/cluster"
+	"github.com/pgsync/pgsync/internal/desired"
+	"github.com/pgsync/pgsync/internal/plan"
+)
+
+func init() { commands = append(commands, newApplyCmd) }
+
+// exitAwaitingApproval: apply stopped before a supervised primary update.
+const exitAwaitingApproval = 3
+
+type applyArgs struct {
+	source        desired.Source
+	kube          kubeArgs
+	prune         bool
+	autoApprove   bool
+	instanceImage string
+	pullPolicy    string
+	stepTimeout   time.Duration
+	logLevel      string
+}
+
+func newApplyCmd() *cobra.Command {
+	var args applyArgs
+	cmd := &cobra.Command{
+		Use:   "apply",
+		Short: "Carry out the live plan, one step at a time, until the clusters converge",
+		Long: `Apply plans the Clusters at --ref against what runs (as plan --live), prints
+the plan, asks for confirmation ("yes") on a terminal unless --auto-approve,
+then carries it out cluster by cluster: one step, observe, re-plan, the next
+step, until the cluster has converged, is halted, or waits for approval.
+
+A step that does not complete within --step-timeout (or the cluster's
+pgsync.io/step-timeout annotation) halts that cluster: nothing further is
+touched, the primary included; an Event and the StatefulSet's
+pgsync.io/halted annotation say why. A later apply with a fixing commit
+resumes. One apply at a time per cluster: a second one fails at once,
+naming the holder of the cluster's NAME-apply Lease.
+
+Exit status: 0 every cluster converged (or nothing to do); 1 an error, a
+refused change, or a halted cluster; 3 a cluster waits for approval
+(primaryUpdateStrategy: supervised; pgsync approve NAMESPACE/NAME).`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return runApply(cmd, args) },
+	}
+	registerSource(cmd, &args.source)
+	args.kube.register(cmd)
+	f := cmd.Flags()
+	f.BoolVar(&args.prune, "prune", false, "delete clusters removed from Git (volumes and Secrets are kept) instead of orphaning them")
+	f.BoolVar(&args.autoApprove, "auto-approve", false, "do not ask for confirmation")
+	f.StringVar(&args.instanceImage, "instance-image", os.Getenv("PGSYNC_INSTANCE_IMAGE"), "the pgsync image the pods' init container copies the instance manager from (env PGSYNC_INSTANCE_IMAGE; default: the image a running cluster already uses)")
+	f.StringVar(&args.pullPolicy, "instance-image-pull-policy", "", "pull policy of --instance-image: Always, IfNotPresent or Never (default IfNotPresent)")
+	f.DurationVar(&args.stepTimeout, "step-timeout", apply.DefaultStepTimeout, "a step not complete after this long halts its cluster")
+	f.StringVar(&args.logLevel, "log-level", "info", "debug, info, warn or error")
+	return cmd
+}
+
+func runApply(cmd *cobra.Command, args applyArgs) error {
+	stderr, stdout := cmd.ErrOrStderr(), cmd.OutOrStdout()
+	log, err := cliLogger(stderr, args.logLevel)
+	if err != nil {
+		return err
+	}
+	switch corev1.PullPolicy(args.pullPolicy) {
+	case "", corev1.PullAlways, corev1.PullIfNotPresent, corev1.PullNever:
+	default:
+		return fmt.Errorf("--instance-image-pull-policy %q: allowed: Always, IfNotPresent, Never", args.pullPolicy)
+	}
+	if args.stepTimeout <= 0 {
+		return fmt.Errorf("--step-timeout %s: must be positive", args.stepTimeout)
+	}
+	repo, err := desired.Open(cmd.Context(), args.source, log)
+	if err != nil {
+		return err
+	}
+	head, err := repo.Head()
+	if err != nil {
+		return reportProblems(stderr, err, "")
+	}
+	for _, w := range head.Set.Warnings {
+		fmt.Fprintf(stderr, "%s: warning: %s\n", w.Pos, messageOf(w))
+	}
+	want := head.Set.Clusters
+	if args.kube.namespace != "" {
+		want = inNamespace(want, args.kube.namespace)
+	}
+	k, err := args.kube.connect()
+	if err != nil {
+		return err
+	}
+	ctx := cmd.Context()
+	observed, err := observeLive(ctx, args.kube, k, log)
+	if err != nil {
+		return err
+	}
+	p, err := plan.Make(want, observed, plan.Options{Prune: args.prune})
+	if err != nil {
+		return reportProblems(stderr, err, "")
+	}
+	p.Head, p.Mode = head.Commit, plan.ModeLive
+	var buf bytes.Buffer
+	if err := plan.RenderText(&buf, p, plan.TextOptions{Color: colorTerminal(stdout)}); err != nil {
+		return err
+	}
+	if _, err := stdout.Write(buf.Bytes()); err != nil {
+		return err
+	}
+	if !p.HasChanges() {
+		fmt.Fprintln(stdout, "\nNo changes: every cluster has converged.")
+		return nil
+	}
+	if !args.autoApprove {
+		ok, err := confirm(cmd.InOrStdin(), stdout)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			fmt.Fprintln(stdout, "Apply cancelled.")
+			return exitError{code: 1}
+		}
+	}
+
+	obs := args.kube.observeOptions(k)
+	exec := &apply.Executor{Client: k.typed, Dynamic: k.dynamic, Status: obs.Status, InstanceImage: args.instanceImage,
+		PullPolicy: corev1.PullPolicy(args.pullPolicy), Random: rand.Reader, Log: log, StepTimeout: args.stepTimeout}
+	host, _ := os.Hostname()
+	pr := newProgress(stdout, colorTerminal(stdout))
+	run := &apply.Run{Exec: exec, Options: plan.Options{Prune: args.prune}, Owner: fmt.Sprintf("pgsync-apply %s/%d", host, os.Getpid()), Progress: pr.event}
+	byKey := map[cluster.Key]*cluster.Cluster{}
+	for _, c := range want {
+		byKey[c.Key()] = c
+	}
+	var results []apply.ClusterResult
+	for _, cp := range p.Clusters {
+		if cp.Action == plan.ActionNoOp {
+			continue
+		}
+		key := cluster.Key{Namespace: cp.Namespace, Name: cp.Name}
+		fmt.Fprintf(stdout, "\n%s: %s\n", key, cp.Action)
+		res := run.Converge(ctx, key, byKey[key], head.Commit)
+		pr.stop()
+		results = append(results, res)
+		fmt.Fprintf(stdout, "%s: %s after %d steps in %s\n", key, res.Outcome, res.Steps, res.Elapsed.Round(100*time.Millisecond))
+		if res.Err != nil {
+			fmt.Fprintf(stdout, "  %v\n", res.Err)
+		}
+		if res.Outcome == apply.AwaitingApproval {
+			fmt.Fprintf(stdout, "  the standbys are updated; the primary's update waits: run `pgsync approve %s`, then apply again\n", key)
+		}
+	}
+	return summarize(stdout, results)
+}
+
+// summarize prints one line per outcome and picks the exit status.
+func summarize(w io.Writer, results []apply.ClusterResult) error {
+	counts := map[apply.Outcome]int{}
+	for _, r := range results {
+		counts[r.Outcome]++
+	}
+	var parts []string
+	for _, o := range []apply.Outcome{apply.Converged, apply.Orphaned, apply.AwaitingApproval, apply.Halted, apply.Failed} {
+		if counts[o] > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s", counts[o], o))
+		}
+	}
+	fmt.Fprintf(w, "\nApply: %s.\n", strings.Join(parts, ", "))
+	switch {
+	case counts[apply.Halted]+counts[apply.Failed] > 0:
+		return exitError{code: 1}
+	case counts[apply.AwaitingApproval] > 0:
+		return exitError{code: exitAwaitingApproval}
+	}
+	return nil
+}
+
+// confirm asks as Terraform does: only "yes" goes on.
+func confirm(in io.Reader, out io.Writer) (bool, error) {
+	if f, ok := in.(*os.File); ok {
+		if info, err := f.Stat(); err != nil || info.Mode()&os.ModeCharDevice == 0 {
+			return false, errors.New("standard input is not a terminal: pass --auto-approve to apply without confirmation")
+		}
+	}
+	fmt.Fprint(out, "\nDo you want to perform these actions? Only 'yes' will be accepted.\n  Enter a value: ")
+	line, err := bufio.NewReader(in).ReadString('\n')
+	if err != nil && !errors.Is(err, io.EOF) {
+		return false, err
+	}
+	return strings.TrimSpace(line) == "yes", nil
+}
+
+// progress prints each step as it starts and ends; on a terminal a live
+// line shows the step in flight with its elapsed time.
+type progress struct {
+	w    io.Writer
+	tty  bool
+	mu   sync.Mutex
+	quit chan struct{}
+	wg   sync.WaitGroup
+}
+
+func newProgress(w io.Writer, tty bool) *progress { return &progress{w: w, tty: tty} }
+
+func (p *progress) event(ev apply.ProgressEvent) {
+	p.stop()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	label := fmt.Sprintf("  %d. %s", ev.Number, stepLine(ev.Step))
+	if !ev.Finished {
+		if !p.tty {
+			fmt.Fprintf(p.w, "%s …\n", label)
+			return
+		}
+		p.quit = make(chan struct{})
+		p.wg.Add(1)
+		start := time.Now()
+		go func(quit chan struct{}) {
+			defer p.wg.Done()
+			tick := time.NewTicker(time.Second)
+			defer tick.Stop()
+			for {
+				p.mu.Lock()
+				fmt.Fprintf(p.w, "\r\033[K%s … %s", label, time.Since(start).Round(time.Second))
+				p.mu.Unlock()
+				select {
+				case <-quit:
+					return
+				case <-tick.C:
+				}
+			}
+		}(p.quit)
+		return
+	}
+	if p.tty {
+		fmt.Fprint(p.w, "\r\033[K")
+	}
+	status := "done"
+	if ev.Err != nil {
+		status = "FAILED"
+	}
+	fmt.Fprintf(p.w, "%s: %s in %s\n", label, status, ev.Elapsed.Round(10*time.Millisecond))
+}
+
+// stop ends the live line, if any.
+func (p *progress) stop() {
+	p.mu.Lock()
+	q := p.quit
+	p.quit = nil
+	p.mu.Unlock()
+	if q != nil {
+		close(q)
+		p.wg.Wait()
+	}
+}
+
+func stepLine(s plan.Step) string {
+	out := string(s.Action)
+	if s.Instance != "" {
+		out += " " + s.Instance
+	}
+	if s.Role != "" {
+		out += " (" + string(s.Role) + ")"
+	}
+	if s.From != "" || s.To != "" {
+		out += ": " + s.From + " → " + s.To
+	}
+	return out
+}

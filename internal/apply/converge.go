@@ -1,0 +1,200 @@
+package apply
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/pgsync/pgsync/internal/cluster"
+	"github.com/pgsync/pgsync/internal/observe"
+	"github.com/pgsync/pgsync/internal/plan"
+)
+
+// Outcome is how a cluster's run ended.
+type Outcome string
+
+const (
+	Converged        Outcome = "converged"
+	AwaitingApproval Outcome = "waiting for approval"
+	Halted           Outcome = "halted"
+	Orphaned         Outcome = "orphaned"
+	Failed           Outcome = "failed"
+)
+
+// Progress hears about each step: started (Elapsed zero, Err nil) and
+// finished.
+type Progress func(ev ProgressEvent)
+
+// ProgressEvent is one step starting or finishing.
+type ProgressEvent struct {
+	Cluster  cluster.Key
+	Step     plan.Step
+	Number   int // 1 for the cluster's first step of this run
+	Finished bool
+	Elapsed  time.Duration
+	Err      error
+}
+
+// Run converges clusters one after another.
+type Run struct {
+	Exec    *Executor
+	Options plan.Options
+	// Owner names this run in the apply Leases (host/pid).
+	Owner    string
+	Progress Progress
+}
+
+// ClusterResult is one cluster's outcome.
+type ClusterResult struct {
+	Cluster cluster.Key
+	Outcome Outcome
+	Steps   int
+	Elapsed time.Duration
+	Err     error
+}
+
+// maxSteps bounds a cluster's run: each step must change what runs, and a
+// plan never needs more than a few steps per instance. Past it something
+// is wrong with pgsync itself, and stopping is safer than looping.
+func maxSteps(c *cluster.Cluster) int { return 10 + 4*c.Spec.Instances }
+
+// Converge runs the loop of doc.go for one cluster: desired nil means the
+// cluster was removed from Git (orphan, or delete with Prune).
+func (r *Run) Converge(ctx context.Context, key cluster.Key, desired *cluster.Cluster, commit string) ClusterResult {
+	start := r.Exec.now()
+	res := ClusterResult{Cluster: key}
+	spec := desired
+	live, err := r.observe(ctx, key)
+	if err != nil {
+		res.Outcome, res.Err = Failed, err
+		return res
+	}
+	if spec == nil {
+		if live == nil {
+			res.Outcome = Converged
+			return res
+		}
+		spec = live.Observed.Spec
+	}
+	lock, err := r.Exec.Acquire(ctx, spec, r.Owner)
+	if err != nil {
+		res.Outcome, res.Err = Failed, err
+		return res
+	}
+	defer lock.Release(context.WithoutCancel(ctx))
+
+	var previous *plan.Step
+	for {
+		res.Elapsed = r.Exec.now().Sub(start)
+		if res.Steps > maxSteps(spec) {
+			res.Outcome, res.Err = Failed, fmt.Errorf("%s: still not converged after %d steps; stopping (a pgsync bug: please report the plan)", key, res.Steps)
+			return res
+		}
+		var observed plan.Observed
+		if live != nil {
+			observed.Clusters = []plan.ObservedCluster{live.Observed}
+		}
+		var want []*cluster.Cluster
+		if desired != nil {
+			want = []*cluster.Cluster{desired}
+		}
+		p, err := plan.Make(want, observed, r.Options)
+		if err != nil {
+			res.Outcome, res.Err = Failed, err
+			return res
+		}
+		cp := p.Clusters[0]
+		if cp.Action == plan.ActionOrphan {
+			if err := r.Exec.Orphan(ctx, live); err != nil {
+				res.Outcome, res.Err = Failed, err
+				return res
+			}
+			r.Exec.event(ctx, live, corev1.EventTypeNormal, ReasonOrphaned, "removed from Git: left running, no longer managed by pgsync")
+			res.Outcome = Orphaned
+			return res
+		}
+		if len(cp.Steps) == 0 {
+			res.Outcome = Converged
+			return res
+		}
+		s := cp.Steps[0]
+		if previous != nil && sameStep(*previous, s) && s.Action != plan.StepUpdateObjects {
+			res.Outcome, res.Err = Failed, fmt.Errorf("%s: step %s %s completed but is planned again; stopping (a pgsync bug: please report the plan)", key, s.Action, s.Instance)
+			return res
+		}
+		if s.Action == plan.StepAwaitApproval {
+			res.Outcome = AwaitingApproval
+			return res
+		}
+		res.Steps++
+		r.progress(ProgressEvent{Cluster: key, Step: s, Number: res.Steps})
+		r.Exec.event(ctx, live, corev1.EventTypeNormal, ReasonStepStarted, describe(s))
+		t0 := r.Exec.now()
+		err = r.Exec.Step(ctx, Target{Desired: desired, Live: live, Commit: commit}, s)
+		r.progress(ProgressEvent{Cluster: key, Step: s, Number: res.Steps, Finished: true, Elapsed: r.Exec.now().Sub(t0), Err: err})
+		var halt *HaltError
+		switch {
+		case errors.As(err, &halt):
+			if live, _ = r.observe(ctx, key); live != nil {
+				r.Exec.event(ctx, live, corev1.EventTypeWarning, ReasonHalted, halt.Error())
+				if err := r.Exec.setHalted(ctx, live, halt.Error()); err != nil {
+					r.Exec.logf("mark halted", "cluster", key.String(), "error", err.Error())
+				}
+			}
+			res.Outcome, res.Err, res.Elapsed = Halted, halt, r.Exec.now().Sub(start)
+			return res
+		case err != nil:
+			res.Outcome, res.Err, res.Elapsed = Failed, err, r.Exec.now().Sub(start)
+			return res
+		}
+		if s.Action == plan.StepDeleteCluster {
+			res.Outcome, res.Elapsed = Converged, r.Exec.now().Sub(start)
+			return res
+		}
+		if live, err = r.observe(ctx, key); err != nil {
+			res.Outcome, res.Err = Failed, err
+			return res
+		}
+		r.Exec.event(ctx, live, corev1.EventTypeNormal, ReasonStepFinished, describe(s)+" ("+r.Exec.now().Sub(t0).Round(time.Millisecond).String()+")")
+		previous = &s
+	}
+}
+
+func (r *Run) progress(ev ProgressEvent) {
+	if r.Progress != nil {
+		r.Progress(ev)
+	}
+}
+
+// observe returns the cluster as it runs, nil when it does not.
+func (r *Run) observe(ctx context.Context, key cluster.Key) (*observe.Cluster, error) {
+	f, err := observe.Observe(ctx, r.Exec.Client, observe.Options{Namespace: key.Namespace, Status: r.Exec.Status})
+	if err != nil {
+		return nil, err
+	}
+	for i := range f.Clusters {
+		if f.Clusters[i].Key() == key {
+			return &f.Clusters[i], nil
+		}
+	}
+	return nil, nil
+}
+
+func sameStep(a, b plan.Step) bool {
+	return a.Action == b.Action && a.Instance == b.Instance && a.To == b.To
+}
+
+// describe is a step in one line.
+func describe(s plan.Step) string {
+	out := string(s.Action)
+	if s.Instance != "" {
+		out += " " + s.Instance
+	}
+	if s.From != "" || s.To != "" {
+		out += fmt.Sprintf(" (%s → %s)", s.From, s.To)
+	}
+	return out
+}

@@ -1,0 +1,406 @@
+package apply
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/pgsync/pgsync/internal/cluster"
+	"github.com/pgsync/pgsync/internal/kube"
+	"github.com/pgsync/pgsync/internal/observe"
+	"github.com/pgsync/pgsync/internal/plan"
+	pc "github.com/pgsync/pgsync/internal/podcontract"
+	"github.com/pgsync/pgsync/internal/revision"
+)
+
+// DefaultStepTimeout is how long a step may take to complete before the
+// cluster halts.
+const DefaultStepTimeout = 5 * time.Minute
+
+// ErrAwaitingApproval: the next step is the primary's, and
+// primaryUpdateStrategy is supervised.
+var ErrAwaitingApproval = errors.New("waiting for approval")
+
+// HaltError: a step did not complete; the cluster is halted.
+type HaltError struct {
+	Step   plan.Step
+	Reason string
+}
+
+func (e *HaltError) Error() string {
+	what := string(e.Step.Action)
+	if e.Step.Instance != "" {
+		what += " " + e.Step.Instance
+	}
+	return fmt.Sprintf("halted at %s: %s", what, e.Reason)
+}
+
+// Executor carries out single steps against one API server.
+type Executor struct {
+	Client  kubernetes.Interface
+	Dynamic dynamic.Interface
+	Status  observe.StatusReader
+	// InstanceImage is the pgsync image of the pods' init container; ""
+	// keeps the live one (a new cluster needs it).
+	InstanceImage string
+	PullPolicy    corev1.PullPolicy
+	Random        io.Reader
+	Log           *slog.Logger
+	// StepTimeout bounds each step (DefaultStepTimeout when zero); a
+	// cluster's pgsync.io/step-timeout annotation overrides it.
+	StepTimeout time.Duration
+	// Poll is the interval of the waits (default 250 ms).
+	Poll time.Duration
+	Now  func() time.Time
+}
+
+// Target is what a step acts on: the desired cluster (nil for a cluster
+// removed from Git), what runs (nil for a new one) and the commit.
+type Target struct {
+	Desired *cluster.Cluster
+	Live    *observe.Cluster
+	Commit  string
+}
+
+func (t Target) key() cluster.Key {
+	if t.Desired != nil {
+		return t.Desired.Key()
+	}
+	return t.Live.Key()
+}
+
+func (t Target) spec() *cluster.Cluster {
+	if t.Desired != nil {
+		return t.Desired
+	}
+	return t.Live.Observed.Spec
+}
+
+// Step carries out s and waits until it is complete.
+func (e *Executor) Step(ctx context.Context, t Target, s plan.Step) error {
+	timeout := e.timeout(t)
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	var err error
+	switch s.Action {
+	case plan.StepUpdateObjects:
+		err = e.updateObjects(ctx, t)
+	case plan.StepCreateInstance:
+		err = e.createInstance(ctx, t, s)
+	case plan.StepRestartInstance:
+		err = e.restartInstance(ctx, t, s)
+	case plan.StepSwitchover:
+		err = e.switchover(ctx, t, s)
+	case plan.StepReloadConfig:
+		err = e.reload(ctx, t)
+	case plan.StepResizeVolume:
+		err = e.resize(ctx, t, s)
+	case plan.StepRemoveInstance:
+		err = e.removeInstance(ctx, t, s)
+	case plan.StepDeleteCluster:
+		err = e.deleteCluster(ctx, t)
+	case plan.StepAwaitApproval:
+		return ErrAwaitingApproval
+	default:
+		return fmt.Errorf("step %s: not a step apply knows", s.Action)
+	}
+	var w *waitError
+	if errors.As(err, &w) {
+		return &HaltError{Step: s, Reason: fmt.Sprintf("not complete after %s: %s", timeout, w.last)}
+	}
+	return err
+}
+
+func (e *Executor) timeout(t Target) time.Duration {
+	d := e.StepTimeout
+	if d <= 0 {
+		d = DefaultStepTimeout
+	}
+	var ann map[string]string
+	if t.Desired != nil {
+		ann = t.Desired.Metadata.Annotations
+	}
+	if v, ok := ann[pc.AnnStepTimeout]; ok {
+		if parsed, err := time.ParseDuration(v); err == nil && parsed > 0 {
+			d = parsed
+		}
+	}
+	if t.Live != nil {
+		if v, ok := t.Live.StatefulSet.Annotations[pc.AnnStepTimeout]; ok {
+			if parsed, err := time.ParseDuration(v); err == nil && parsed > 0 {
+				d = parsed
+			}
+		}
+	}
+	return d
+}
+
+// render renders the desired spec with what must be kept from what runs:
+// the instance image, the Lease's target (unless target is set) and the
+// number of instances that exist (unless replicas is set).
+func (e *Executor) render(t Target, target string, replicas *int32) (*kube.Objects, error) {
+	spec := t.spec()
+	opts := kube.Options{InstanceImage: e.InstanceImage, InstanceImagePullPolicy: e.PullPolicy, Commit: t.Commit}
+	if t.Live != nil {
+		live := t.Live.RenderOptions(e.InstanceImage)
+		opts.InstanceImage = live.InstanceImage
+		if e.PullPolicy == "" {
+			opts.InstanceImagePullPolicy = live.InstanceImagePullPolicy
+		}
+		opts.TargetPrimary = live.TargetPrimary
+		if replicas == nil && t.Live.StatefulSet.Spec.Replicas != nil {
+			replicas = t.Live.StatefulSet.Spec.Replicas
+		}
+		if t.Commit == "" {
+			opts.Commit = t.Live.Commit
+		}
+	} else {
+		opts.TargetPrimary = kube.NamesOf(spec).Instance(0)
+	}
+	if target != "" {
+		opts.TargetPrimary = target
+	}
+	if replicas == nil {
+		zero := int32(0) // a new cluster: instances come one per step
+		replicas = &zero
+	}
+	opts.Replicas = replicas
+	if opts.InstanceImage == "" {
+		return nil, fmt.Errorf("%s: no pgsync instance image (--instance-image)", spec.Key())
+	}
+	return kube.Render(spec, opts)
+}
+
+// applyAll applies every object; a StatefulSet whose volume claim
+// template changed (immutable) is re-created without deleting its pods.
+func (e *Executor) applyAll(ctx context.Context, t Target, objs *kube.Objects) error {
+	if _, err := kube.EnsureSecrets(ctx, e.Client, t.spec(), e.Random); err != nil {
+		return err
+	}
+	for _, obj := range objs.List() {
+		_, err := kube.Apply(ctx, e.Dynamic, obj, kube.ApplyOptions{Force: true})
+		if err != nil && obj == objs.StatefulSet && apierrors.IsInvalid(err) {
+			err = e.recreateStatefulSet(ctx, t, objs)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// recreateStatefulSet deletes the StatefulSet orphaning its pods and
+// claims, then applies it again: the new object adopts them.
+func (e *Executor) recreateStatefulSet(ctx context.Context, t Target, objs *kube.Objects) error {
+	spec := t.spec()
+	sts := e.Client.AppsV1().StatefulSets(spec.Metadata.Namespace)
+	orphan := metav1.DeletePropagationOrphan
+	if err := sts.Delete(ctx, objs.StatefulSet.Name, metav1.DeleteOptions{PropagationPolicy: &orphan}); err != nil && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("re-create StatefulSet %s: %w", spec.Key(), err)
+	}
+	if err := e.wait(ctx, "the old StatefulSet is gone", func(ctx context.Context) (bool, string, error) {
+		_, err := sts.Get(ctx, objs.StatefulSet.Name, metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			return true, "", nil
+		}
+		return false, "StatefulSet still exists", err
+	}); err != nil {
+		return err
+	}
+	_, err := kube.Apply(ctx, e.Dynamic, objs.StatefulSet, kube.ApplyOptions{Force: true})
+	return err
+}
+
+func (e *Executor) updateObjects(ctx context.Context, t Target) error {
+	objs, err := e.render(t, "", nil)
+	if err != nil {
+		return err
+	}
+	if err := e.applyAll(ctx, t, objs); err != nil {
+		return err
+	}
+	// The halt marker belongs to the spec that halted; a new spec clears it.
+	return e.clearHalted(ctx, t)
+}
+
+func (e *Executor) createInstance(ctx context.Context, t Target, s plan.Step) error {
+	replicas := int32(s.Ordinal + 1)
+	objs, err := e.render(t, "", &replicas)
+	if err != nil {
+		return err
+	}
+	if err := e.applyAll(ctx, t, objs); err != nil {
+		return err
+	}
+	return e.waitInstance(ctx, t, s.Ordinal, s.Role, "")
+}
+
+func (e *Executor) restartInstance(ctx context.Context, t Target, s plan.Step) error {
+	names := kube.NamesOf(t.spec())
+	pods := e.Client.CoreV1().Pods(t.spec().Metadata.Namespace)
+	name := names.Instance(s.Ordinal)
+	old, err := pods.Get(ctx, name, metav1.GetOptions{})
+	switch {
+	case apierrors.IsNotFound(err):
+		// Already gone (deleted by a run that was killed): wait for its
+		// replacement.
+	case err != nil:
+		return fmt.Errorf("get pod %s: %w", name, err)
+	default:
+		if old.DeletionTimestamp == nil {
+			if err := pods.Delete(ctx, name, metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &old.UID}}); err != nil && !apierrors.IsNotFound(err) {
+				return fmt.Errorf("delete pod %s: %w", name, err)
+			}
+		}
+	}
+	var oldUID types.UID
+	if old != nil {
+		oldUID = old.UID
+	}
+	return e.waitInstance(ctx, t, s.Ordinal, s.Role, oldUID)
+}
+
+func (e *Executor) removeInstance(ctx context.Context, t Target, s plan.Step) error {
+	replicas := int32(s.Ordinal)
+	objs, err := e.render(t, "", &replicas)
+	if err != nil {
+		return err
+	}
+	if err := e.applyAll(ctx, t, objs); err != nil {
+		return err
+	}
+	pods := e.Client.CoreV1().Pods(t.spec().Metadata.Namespace)
+	name := kube.NamesOf(t.spec()).Instance(s.Ordinal)
+	return e.wait(ctx, "pod "+name+" is gone", func(ctx context.Context) (bool, string, error) {
+		_, err := pods.Get(ctx, name, metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			return true, "", nil
+		}
+		return false, "pod " + name + " still exists", err
+	})
+}
+
+func (e *Executor) reload(ctx context.Context, t Target) error {
+	// The parameters ConfigMap was applied by update-objects; each manager
+	// reloads once its volume shows the new version.
+	want := revision.Config(t.spec())
+	objs, err := e.render(t, "", nil)
+	if err != nil {
+		return err
+	}
+	if err := e.applyAll(ctx, t, objs); err != nil {
+		return err
+	}
+	return e.wait(ctx, "every instance loaded config "+want, func(ctx context.Context) (bool, string, error) {
+		live, err := e.observeOne(ctx, t)
+		if err != nil {
+			return false, err.Error(), nil
+		}
+		for _, in := range live.Instances {
+			if in.Ordinal >= t.spec().Spec.Instances || !in.PodExists {
+				continue
+			}
+			if in.Status == nil || in.Status.ConfigRevision != want {
+				got := "unknown"
+				if in.Status != nil {
+					got = in.Status.ConfigRevision
+				}
+				return false, fmt.Sprintf("%s has loaded config %s, want %s", in.Name, got, want), nil
+			}
+		}
+		return true, "", nil
+	})
+}
+
+func (e *Executor) resize(ctx context.Context, t Target, s plan.Step) error {
+	spec := t.spec()
+	size, err := spec.Spec.Storage.Size.Parse()
+	if err != nil {
+		return err
+	}
+	claims := e.Client.CoreV1().PersistentVolumeClaims(spec.Metadata.Namespace)
+	name := kube.NamesOf(spec).PVC(s.Ordinal)
+	patch := fmt.Sprintf(`{"spec":{"resources":{"requests":{"storage":%q}}}}`, size.String())
+	if _, err := claims.Patch(ctx, name, types.MergePatchType, []byte(patch), metav1.PatchOptions{FieldManager: patchManager}); err != nil {
+		return fmt.Errorf("resize PersistentVolumeClaim %s/%s: %w", spec.Metadata.Namespace, name, err)
+	}
+	return e.wait(ctx, "volume "+name+" has "+size.String(), func(ctx context.Context) (bool, string, error) {
+		pvc, err := claims.Get(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			return false, err.Error(), nil
+		}
+		got := pvc.Status.Capacity[corev1.ResourceStorage]
+		if got.Cmp(size) >= 0 {
+			return true, "", nil
+		}
+		why := fmt.Sprintf("capacity %s, want %s", got.String(), size.String())
+		for _, c := range pvc.Status.Conditions {
+			if c.Status == corev1.ConditionTrue {
+				why += fmt.Sprintf("; %s: %s", c.Type, c.Message)
+			}
+		}
+		return false, why, nil
+	})
+}
+
+func (e *Executor) deleteCluster(ctx context.Context, t Target) error {
+	spec := t.spec()
+	ns, n := spec.Metadata.Namespace, kube.NamesOf(spec)
+	bg := metav1.DeletePropagationBackground
+	opts := metav1.DeleteOptions{PropagationPolicy: &bg}
+	ignore := func(err error) error {
+		if apierrors.IsNotFound(err) {
+			return nil
+		}
+		return err
+	}
+	cs := e.Client
+	// Workloads first, so no pod restarts against half-deleted objects;
+	// never a PersistentVolumeClaim or a Secret (DESIGN.md §7.7).
+	steps := []struct {
+		what string
+		del  func() error
+	}{
+		{"StatefulSet", func() error { return cs.AppsV1().StatefulSets(ns).Delete(ctx, n.StatefulSet(), opts) }},
+		{"PodDisruptionBudget " + n.PrimaryPDB(), func() error { return cs.PolicyV1().PodDisruptionBudgets(ns).Delete(ctx, n.PrimaryPDB(), opts) }},
+		{"PodDisruptionBudget " + n.StandbyPDB(), func() error { return cs.PolicyV1().PodDisruptionBudgets(ns).Delete(ctx, n.StandbyPDB(), opts) }},
+		{"Service " + n.RW(), func() error { return cs.CoreV1().Services(ns).Delete(ctx, n.RW(), opts) }},
+		{"EndpointSlice " + n.RW(), func() error { return cs.DiscoveryV1().EndpointSlices(ns).Delete(ctx, n.RW(), opts) }},
+		{"Service " + n.RO(), func() error { return cs.CoreV1().Services(ns).Delete(ctx, n.RO(), opts) }},
+		{"Service " + n.R(), func() error { return cs.CoreV1().Services(ns).Delete(ctx, n.R(), opts) }},
+		{"Service " + n.Headless(), func() error { return cs.CoreV1().Services(ns).Delete(ctx, n.Headless(), opts) }},
+		{"Lease " + n.Lease(), func() error { return cs.CoordinationV1().Leases(ns).Delete(ctx, n.Lease(), opts) }},
+		{"ConfigMap " + n.Params(), func() error { return cs.CoreV1().ConfigMaps(ns).Delete(ctx, n.Params(), opts) }},
+		{"RoleBinding", func() error { return cs.RbacV1().RoleBindings(ns).Delete(ctx, n.StatefulSet(), opts) }},
+		{"Role", func() error { return cs.RbacV1().Roles(ns).Delete(ctx, n.StatefulSet(), opts) }},
+		{"ServiceAccount", func() error { return cs.CoreV1().ServiceAccounts(ns).Delete(ctx, n.ServiceAccount(), opts) }},
+	}
+	for _, s := range steps {
+		if err := ignore(s.del()); err != nil {
+			return fmt.Errorf("delete %s of %s: %w", s.what, spec.Key(), err)
+		}
+	}
+	return nil
+}
+
+// Orphan stops managing a cluster removed from Git: its objects lose the
+// managed-by label, so no later run finds or changes them; everything
+// keeps running.
+func (e *Executor) Orphan(ctx context.Context, live *observe.Cluster) error {
+	patch := fmt.Sprintf(`{"metadata":{"labels":{%q:null}}}`, pc.LabelManagedBy)
+	sts := live.StatefulSet
+	if _, err := e.Client.AppsV1().StatefulSets(sts.Namespace).Patch(ctx, sts.Name, types.MergePatchType, []byte(patch), metav1.PatchOptions{}); err != nil {
+		return fmt.Errorf("orphan %s: %w", live.Key(), err)
+	}
+	return nil
+}

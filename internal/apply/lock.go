@@ -1,0 +1,131 @@
+package apply
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	coordv1 "k8s.io/api/coordination/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/pgsync/pgsync/internal/cluster"
+	"github.com/pgsync/pgsync/internal/kube"
+	pc "github.com/pgsync/pgsync/internal/podcontract"
+)
+
+// LockDuration is how long an apply Lease stays valid without renewal: a
+// killed apply blocks the next one at most this long.
+const LockDuration = 30 * time.Second
+
+// LockedError: another apply holds the cluster.
+type LockedError struct {
+	Cluster cluster.Key
+	Holder  string
+	Since   time.Time
+	Expires time.Time
+}
+
+func (e *LockedError) Error() string {
+	return fmt.Sprintf("%s is being applied by %s (since %s; its lock expires at %s unless renewed)", e.Cluster, e.Holder,
+		e.Since.UTC().Format(time.RFC3339), e.Expires.UTC().Format(time.RFC3339))
+}
+
+// Lock holds a cluster's apply Lease and renews it until Release.
+type Lock struct {
+	e      *Executor
+	lease  *coordv1.Lease
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+// Acquire takes the apply Lease NAME-apply of c for owner, or fails at
+// once with a *LockedError naming the holder. A Lease whose holder has
+// not renewed it within its duration is taken over.
+func (e *Executor) Acquire(ctx context.Context, c *cluster.Cluster, owner string) (*Lock, error) {
+	now := e.now()
+	leases := e.Client.CoordinationV1().Leases(c.Metadata.Namespace)
+	name := kube.NamesOf(c).ApplyLock()
+	dur := int32(LockDuration / time.Second)
+	l, err := leases.Get(ctx, name, metav1.GetOptions{})
+	switch {
+	case apierrors.IsNotFound(err):
+		l = &coordv1.Lease{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: c.Metadata.Namespace,
+			Labels: map[string]string{pc.LabelManagedBy: pc.ManagedBy, pc.LabelCluster: c.Metadata.Name}}}
+		l.Spec = coordv1.LeaseSpec{HolderIdentity: &owner, LeaseDurationSeconds: &dur,
+			AcquireTime: &metav1.MicroTime{Time: now}, RenewTime: &metav1.MicroTime{Time: now}}
+		l, err = leases.Create(ctx, l, metav1.CreateOptions{FieldManager: pc.FieldManager})
+		if apierrors.IsAlreadyExists(err) {
+			return e.Acquire(ctx, c, owner)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("apply lock %s: %w", c.Key(), err)
+		}
+	case err != nil:
+		return nil, fmt.Errorf("apply lock %s: %w", c.Key(), err)
+	default:
+		if h := l.Spec.HolderIdentity; h != nil && *h != "" && *h != owner && l.Spec.RenewTime != nil {
+			expires := l.Spec.RenewTime.Add(time.Duration(deref(l.Spec.LeaseDurationSeconds)) * time.Second)
+			if now.Before(expires) {
+				var since time.Time
+				if l.Spec.AcquireTime != nil {
+					since = l.Spec.AcquireTime.Time
+				}
+				return nil, &LockedError{Cluster: c.Key(), Holder: *h, Since: since, Expires: expires}
+			}
+		}
+		l.Spec.HolderIdentity, l.Spec.LeaseDurationSeconds = &owner, &dur
+		l.Spec.AcquireTime, l.Spec.RenewTime = &metav1.MicroTime{Time: now}, &metav1.MicroTime{Time: now}
+		// Update carries the resourceVersion read: of two takers, one wins.
+		if l, err = leases.Update(ctx, l, metav1.UpdateOptions{FieldManager: pc.FieldManager}); err != nil {
+			if apierrors.IsConflict(err) {
+				return e.Acquire(ctx, c, owner)
+			}
+			return nil, fmt.Errorf("apply lock %s: %w", c.Key(), err)
+		}
+	}
+	rctx, cancel := context.WithCancel(context.Background())
+	lk := &Lock{e: e, lease: l, cancel: cancel, done: make(chan struct{})}
+	go lk.renew(rctx)
+	return lk, nil
+}
+
+func deref(p *int32) int32 {
+	if p == nil {
+		return 0
+	}
+	return *p
+}
+
+// renew keeps the Lease fresh (a third of its duration).
+func (lk *Lock) renew(ctx context.Context) {
+	defer close(lk.done)
+	leases := lk.e.Client.CoordinationV1().Leases(lk.lease.Namespace)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(LockDuration / 3):
+		}
+		l := lk.lease.DeepCopy()
+		l.Spec.RenewTime = &metav1.MicroTime{Time: lk.e.now()}
+		out, err := leases.Update(ctx, l, metav1.UpdateOptions{FieldManager: pc.FieldManager})
+		if err != nil {
+			lk.e.logf("renew apply lock", "lease", l.Name, "error", err.Error())
+			continue
+		}
+		lk.lease = out
+	}
+}
+
+// Release stops renewing and frees the Lease for the next apply.
+func (lk *Lock) Release(ctx context.Context) {
+	lk.cancel()
+	<-lk.done
+	l := lk.lease.DeepCopy()
+	empty := ""
+	l.Spec.HolderIdentity = &empty
+	if _, err := lk.e.Client.CoordinationV1().Leases(l.Namespace).Update(ctx, l, metav1.UpdateOptions{FieldManager: pc.FieldManager}); err != nil {
+		lk.e.logf("release apply lock", "lease", l.Name, "error", err.Error())
+	}
+}

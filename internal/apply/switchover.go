@@ -1,0 +1,128 @@
+package apply
+
+import (
+	"context"
+	"fmt"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/pgsync/pgsync/internal/kube"
+	"github.com/pgsync/pgsync/internal/observe"
+	"github.com/pgsync/pgsync/internal/plan"
+	pc "github.com/pgsync/pgsync/internal/podcontract"
+)
+
+// MaxSwitchoverLagBytes is how far behind the primary a switchover target
+// may be when the switchover starts: the old primary stops taking writes
+// once it has, and the target must replay the rest before it promotes.
+const MaxSwitchoverLagBytes = 16 << 20
+
+// switchover moves the primary to s.To through the Lease (DESIGN.md §6):
+// the target annotation and the PodDisruptionBudgets change in one apply;
+// the managers do the rest. Complete when the new primary holds the Lease,
+// serves as primary, and NAME-rw routes to it.
+func (e *Executor) switchover(ctx context.Context, t Target, s plan.Step) error {
+	if err := e.switchoverReady(ctx, t, s.From, s.To); err != nil {
+		return err
+	}
+	objs, err := e.render(t, s.To, nil)
+	if err != nil {
+		return err
+	}
+	if err := e.applyAll(ctx, t, objs); err != nil {
+		return err
+	}
+	return e.waitPrimary(ctx, t, s.To)
+}
+
+// switchoverReady checks the preconditions: the target is a ready standby
+// streaming from the primary, less than MaxSwitchoverLagBytes behind.
+func (e *Executor) switchoverReady(ctx context.Context, t Target, from, to string) error {
+	live, err := e.observeOne(ctx, t)
+	if err != nil {
+		return err
+	}
+	if live.LeaseHolder == to && live.TargetPrimary == to {
+		return nil // done by a run that was interrupted: only wait
+	}
+	if live.LeaseHolder != from && live.TargetPrimary != from {
+		return fmt.Errorf("switchover %s → %s refused: the primary is %s (Lease holder), not %s", from, to, live.LeaseHolder, from)
+	}
+	for _, in := range live.Instances {
+		if in.Name != to {
+			continue
+		}
+		switch {
+		case !in.Ready:
+			return fmt.Errorf("switchover %s → %s refused: %s is not ready (%s)", from, to, to, in.NotReady)
+		case in.Status.Role != pc.StatusStandby || !in.Status.Streaming:
+			return fmt.Errorf("switchover %s → %s refused: %s is %s and streaming %v, not a streaming standby", from, to, to, in.Status.Role, in.Status.Streaming)
+		case in.LagBytes > MaxSwitchoverLagBytes:
+			return fmt.Errorf("switchover %s → %s refused: %s is %d bytes behind the primary (at most %d)", from, to, to, in.LagBytes, MaxSwitchoverLagBytes)
+		}
+		return nil
+	}
+	return fmt.Errorf("switchover %s → %s refused: %s does not run", from, to, to)
+}
+
+// waitPrimary waits until to holds the Lease, serves as primary, and the
+// NAME-rw EndpointSlice routes to it alone.
+func (e *Executor) waitPrimary(ctx context.Context, t Target, to string) error {
+	spec := t.spec()
+	ns, names := spec.Metadata.Namespace, kube.NamesOf(spec)
+	return e.wait(ctx, to+" is the primary behind "+names.RW(), func(ctx context.Context) (bool, string, error) {
+		l, err := e.Client.CoordinationV1().Leases(ns).Get(ctx, names.Lease(), metav1.GetOptions{})
+		if err != nil {
+			return false, err.Error(), nil
+		}
+		if l.Spec.HolderIdentity == nil || *l.Spec.HolderIdentity != to {
+			holder := "nobody"
+			if l.Spec.HolderIdentity != nil && *l.Spec.HolderIdentity != "" {
+				holder = *l.Spec.HolderIdentity
+			}
+			return false, "the Lease is held by " + holder, nil
+		}
+		p, err := e.Client.CoreV1().Pods(ns).Get(ctx, to, metav1.GetOptions{})
+		if err != nil {
+			return false, err.Error(), nil
+		}
+		st, err := e.Status.Status(ctx, p)
+		if err != nil {
+			return false, "status: " + err.Error(), nil
+		}
+		if st.Role != pc.StatusPrimary {
+			return false, to + " is " + st.Role, nil
+		}
+		es, err := e.Client.DiscoveryV1().EndpointSlices(ns).Get(ctx, names.RW(), metav1.GetOptions{})
+		if err != nil {
+			return false, err.Error(), nil
+		}
+		if len(es.Endpoints) != 1 || len(es.Endpoints[0].Addresses) != 1 || es.Endpoints[0].Addresses[0] != p.Status.PodIP {
+			return false, fmt.Sprintf("%s does not route to %s (%s) alone yet", names.RW(), to, p.Status.PodIP), nil
+		}
+		return true, "", nil
+	})
+}
+
+// Switchover moves the primary of a running cluster to `to` on demand
+// (`pgsync switchover`), through the same protocol and preconditions as
+// a planned one, holding the cluster's apply lock.
+func (e *Executor) Switchover(ctx context.Context, live *observe.Cluster, to, owner string) error {
+	lock, err := e.Acquire(ctx, live.Observed.Spec, owner)
+	if err != nil {
+		return err
+	}
+	defer lock.Release(context.WithoutCancel(ctx))
+	from := kube.NamesOf(live.Observed.Spec).Instance(live.Observed.Primary)
+	if from == to {
+		return fmt.Errorf("switchover refused: %s is already the primary", to)
+	}
+	names := kube.NamesOf(live.Observed.Spec)
+	ordinal, ok := names.Ordinal(to)
+	if !ok {
+		return fmt.Errorf("switchover refused: %s is not an instance of %s", to, live.Key())
+	}
+	s := plan.Step{Action: plan.StepSwitchover, Instance: from, Ordinal: live.Observed.Primary, TargetOrdinal: ordinal,
+		Role: plan.RolePrimary, From: from, To: to, Phase: plan.PhasePrimary}
+	return e.Step(ctx, Target{Live: live}, s)
+}
