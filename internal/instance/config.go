@@ -30,7 +30,11 @@ type Config struct {
 	ParametersFile string
 	// ConfigRevisionFile holds the config revision of the same ConfigMap
 	// version as ParametersFile; published in /status once loaded.
+	// Default: its key next to ParametersFile.
 	ConfigRevisionFile string
+	// HBAFile holds the Cluster's pg_hba lines as a JSON array of the same
+	// ConfigMap version. Default: its key next to ParametersFile.
+	HBAFile string
 
 	StopDelay time.Duration // smart shutdown, then fast
 	// SwitchoverDelay bounds the old primary's shutdown in a switchover.

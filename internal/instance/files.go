@@ -58,7 +58,7 @@ func splitAddress(addr string) (string, int, error) {
 func (m *Manager) writeConfig(standby bool, upstream string) error {
 	s := conffile.Settings{
 		Port: m.cfg.Port, ListenAddresses: m.cfg.ListenAddresses, SocketDir: m.cfg.RunDir,
-		Parameters: m.params,
+		Parameters: m.config.params,
 		// Only a standby that is about to take over needs it; any other
 		// configuration written drops it.
 		TakeoverRetry: standby && m.takeover,
@@ -74,16 +74,20 @@ func (m *Manager) writeConfig(standby bool, upstream string) error {
 		s.PrimaryConnInfo = conffile.ConnInfo(h, p, conffile.ReplicationUser, m.cfg.Instance, m.passFile())
 	}
 	conf, rejected := conffile.Render(s)
-	m.status.update(func(st *Status) { st.RejectedParameters = rejected })
 	if len(rejected) > 0 {
 		m.log.Warn("ignoring parameters that pgsync manages", "parameters", rejected)
 	}
 	if err := writeFileAtomic(filepath.Join(m.cfg.PGData, conffile.FileName), []byte(conf)); err != nil {
 		return err
 	}
-	if err := writeFileAtomic(filepath.Join(m.cfg.PGData, "pg_hba.conf"), []byte(conffile.HBA())); err != nil {
+	hba, hbaFirst := conffile.HBA(m.config.hba)
+	if err := writeFileAtomic(filepath.Join(m.cfg.PGData, "pg_hba.conf"), []byte(hba)); err != nil {
 		return err
 	}
+	// Taken after both renames: a reload that starts later reads these
+	// files (see loadedRevision).
+	m.status.wrote(configWrite{revision: m.config.revision, at: m.now(), content: m.config.raw,
+		refused: rejected, hbaFirst: hbaFirst, hba: m.config.hba})
 	if err := ensureInclude(filepath.Join(m.cfg.PGData, "postgresql.conf")); err != nil {
 		return err
 	}

@@ -50,8 +50,9 @@ type Manager struct {
 	status  *statusBox
 
 	// State of the loop (only the loop goroutine touches these).
-	params         map[string]string
-	paramsRaw      string
+	config         configSnapshot // the params ConfigMap as last read
+	configRaw      string         // its raw content, valid or not
+	configRead     bool
 	takeover       bool // rendered as the switchover target (conffile.Settings.TakeoverRetry)
 	nextParamsRead time.Time
 	upstream       string

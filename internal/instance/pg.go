@@ -14,6 +14,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/pgsync/pgsync/internal/instance/conffile"
 	"github.com/pgsync/pgsync/internal/instance/role"
 )
 
@@ -221,6 +222,20 @@ type fullStatus struct {
 	ServerVersion  string
 	PendingRestart []string
 	LagBytes       int64
+
+	// ConfLoadTime is pg_conf_load_time() of the status session: when
+	// this backend last read the configuration files (at a reload that
+	// got past the name check, or at the server's start).
+	ConfLoadTime time.Time
+	// NotInEffect are the settings of pgsync.conf (as the file is now)
+	// that postgres does not apply: refused by postgres (Refused) or
+	// overridden by a later file. Changed restart-only ones are not
+	// listed: they are PendingRestart.
+	NotInEffect, Refused []string
+	// HBAErrorLines and HBAErrors are pg_hba.conf's refused lines (as the
+	// file is now): postgres keeps its previous rules while there is one.
+	HBAErrorLines []int32
+	HBAErrors     []string
 }
 
 const fullStatusSQL = `
@@ -239,15 +254,38 @@ SELECT pg_is_in_recovery(),
   coalesce((SELECT array_agg(name::text ORDER BY name) FROM pg_settings WHERE pending_restart), '{}'),
   CASE WHEN pg_is_in_recovery()
        THEN coalesce(pg_wal_lsn_diff(pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn()), 0)::bigint
-       ELSE 0 END`
+       ELSE 0 END,
+  pg_conf_load_time(),
+  coalesce((SELECT array_agg(DISTINCT n ORDER BY n) FROM notinfo), '{}'),
+  coalesce((SELECT array_agg(DISTINCT n ORDER BY n) FROM notinfo WHERE refused), '{}'),
+  coalesce((SELECT array_agg(line_number ORDER BY line_number) FROM pg_hba_file_rules WHERE error IS NOT NULL), '{}'),
+  coalesce((SELECT array_agg(error ORDER BY line_number) FROM pg_hba_file_rules WHERE error IS NOT NULL), '{}')`
+
+// notInEffectSQL lists pgsync.conf's settings postgres does not apply.
+// pg_file_settings parses the files as they are now. A syntax error or an
+// unknown name (a row with an error and no such setting) makes postgres
+// apply nothing from any file and leaves every other row "not applied":
+// only the rows with an error are news then. Otherwise a row not applied
+// without an error is overridden (by postgresql.auto.conf, read after
+// pgsync.conf).
+const notInEffectSQL = `
+WITH notinfo AS (
+  SELECT coalesce(f.name, 'line ' || f.sourceline) AS n, f.error IS NOT NULL AS refused
+  FROM pg_file_settings f LEFT JOIN pg_settings s ON s.name = f.name
+  WHERE f.sourcefile = current_setting('data_directory') || '/` + conffile.FileName + `'
+    AND NOT f.applied AND NOT coalesce(s.pending_restart, false)
+    AND (f.error IS NOT NULL OR NOT EXISTS (
+      SELECT 1 FROM pg_file_settings e LEFT JOIN pg_settings es ON es.name = e.name
+      WHERE e.error IS NOT NULL AND es.name IS NULL)))`
 
 func (d *localDB) fullStatus(ctx context.Context) (fullStatus, error) {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
 	var s fullStatus
 	var tli int32
-	err := d.queryRow(ctx, fullStatusSQL, &s.InRecovery, &tli, &s.CurrentLSN, &s.ReceivedLSN, &s.ReplayedLSN,
-		&s.FlushedLSN, &s.Streaming, &s.ReplayLagSecs, &s.ServerVersion, &s.PendingRestart, &s.LagBytes)
+	err := d.queryRow(ctx, notInEffectSQL+fullStatusSQL, &s.InRecovery, &tli, &s.CurrentLSN, &s.ReceivedLSN, &s.ReplayedLSN,
+		&s.FlushedLSN, &s.Streaming, &s.ReplayLagSecs, &s.ServerVersion, &s.PendingRestart, &s.LagBytes,
+		&s.ConfLoadTime, &s.NotInEffect, &s.Refused, &s.HBAErrorLines, &s.HBAErrors)
 	s.Timeline = uint32(tli)
 	return s, err
 }

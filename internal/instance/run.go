@@ -121,8 +121,12 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	statusDone := make(chan struct{})
 	go func() { defer close(statusDone); m.refreshStatus(statusCtx, statusDB) }()
 
+	files := cfg.files()
 	log.Info("instance manager started", "cluster", cfg.Cluster, "namespace", cfg.Namespace, "instance", cfg.Instance,
-		"pgdata", cfg.PGData, "bin", string(bin), "port", cfg.Port, "http", cfg.HTTPAddr, "pid", os.Getpid())
+		"pgdata", cfg.PGData, "bin", string(bin), "port", cfg.Port, "http", cfg.HTTPAddr, "pid", os.Getpid(),
+		"parametersFile", files.params, "configRevisionFile", files.revision, "hbaFile", files.hba,
+		"stopDelay", cfg.StopDelay.String(), "switchoverDelay", cfg.SwitchoverDelay.String(),
+		"leaseDuration", cfg.LeaseDuration.String())
 
 	alignCtx, stopAlign := context.WithCancel(context.Background())
 	alignDone := make(chan struct{})

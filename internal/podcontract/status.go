@@ -37,12 +37,22 @@ type Status struct {
 	ServerVersion    string  `json:"serverVersion,omitempty"`
 
 	// ConfigRevision is the config revision (ConfigRevisionKey of the
-	// params ConfigMap) whose parameters postgres has loaded: set after
-	// the reload that applied them succeeded, empty before the first.
+	// params ConfigMap) whose parameters and pg_hba lines postgres has
+	// loaded: set after the reload (or start) that applied all of them,
+	// empty before the first, while postgres is not accepting
+	// connections, and after a reload that applied only part of them.
 	ConfigRevision string `json:"configRevision,omitempty"`
 
-	PendingRestart     []string `json:"pendingRestart"`
+	PendingRestart []string `json:"pendingRestart"`
+	// RejectedParameters are parameters of the ConfigMap that are not in
+	// effect: refused by pgsync (it sets them itself), or by postgres (an
+	// invalid value or name; postgres's log says why), or overridden by
+	// postgresql.auto.conf. While there is one, ConfigRevision is not the
+	// ConfigMap's.
 	RejectedParameters []string `json:"rejectedParameters,omitempty"`
+	// RejectedHBA are the ConfigMap's pg_hba lines postgres refused, as
+	// "pg_hba[i]: error"; postgres then keeps its previous pg_hba.conf.
+	RejectedHBA []string `json:"rejectedHBA,omitempty"`
 
 	LastError     string    `json:"lastError,omitempty"`
 	LastErrorTime time.Time `json:"lastErrorTime,omitzero"`

@@ -63,8 +63,47 @@ func TestPassFile(t *testing.T) {
 	}
 }
 
-func TestHBAHasNoTrust(t *testing.T) {
-	if strings.Contains(HBA(), "trust") {
+func TestHBA(t *testing.T) {
+	user := []string{"host all app 10.0.0.0/8 reject", "hostssl all all 0.0.0.0/0 scram-sha-256"}
+	conf, first := HBA(user)
+	if strings.Contains(conf, "trust") {
 		t.Error("pg_hba.conf must not use trust")
+	}
+	lines := strings.Split(conf, "\n")
+	for i, u := range user {
+		if got := lines[first-1+i]; got != u {
+			t.Errorf("line %d = %q, want user line %d %q", first+i, got, i, u)
+		}
+	}
+	// pgsync's own rules come before every user line, the defaults after.
+	index := func(rule string) int {
+		for i, l := range lines {
+			if strings.Join(strings.Fields(l), " ") == rule {
+				return i + 1
+			}
+		}
+		t.Fatalf("no rule %q in\n%s", rule, conf)
+		return 0
+	}
+	for _, own := range []string{
+		"local all postgres scram-sha-256",
+		"local replication streaming_replica scram-sha-256",
+		"host replication streaming_replica 0.0.0.0/0 scram-sha-256",
+		"host replication streaming_replica ::/0 scram-sha-256",
+		"host postgres postgres 0.0.0.0/0 scram-sha-256",
+		"host postgres postgres ::/0 scram-sha-256",
+	} {
+		if index(own) >= first {
+			t.Errorf("%q comes after the user lines", own)
+		}
+	}
+	for _, def := range []string{"local all all scram-sha-256", "host all all 0.0.0.0/0 scram-sha-256", "host all all ::/0 scram-sha-256"} {
+		if index(def) < first+len(user) {
+			t.Errorf("default %q comes before a user line", def)
+		}
+	}
+	none, firstNone := HBA(nil)
+	if firstNone != first || strings.Count(none, "\n") != strings.Count(conf, "\n")-len(user) {
+		t.Errorf("without user lines: first %d, %d lines", firstNone, strings.Count(none, "\n"))
 	}
 }
