@@ -60,6 +60,9 @@ type Manager struct {
 	labelled       string // the role label last written for this pod
 	lastRenew      time.Time
 	nextRenewTry   time.Time
+	// A switchover to heldTarget failed; no new attempt before heldUntil.
+	heldTarget string
+	heldUntil  time.Time
 }
 
 // observe builds the decision's input.
@@ -86,6 +89,7 @@ func (m *Manager) observe(ctx context.Context) (role.Input, error) {
 	if in.Lease.Holder == m.cfg.Instance {
 		in.RenewOverdue = m.lastRenew.IsZero() || now.After(m.fenceAt())
 		in.RenewDue = !now.Before(m.nextRenewTry) && (in.RenewOverdue || now.Sub(m.lastRenew) >= m.cfg.LeaseDuration/3)
+		in.DemoteHeld = m.demoteHeld(in.Lease.Target)
 	}
 	return in, nil
 }

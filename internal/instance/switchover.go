@@ -11,36 +11,55 @@ import (
 )
 
 // demote: CHECKPOINT (so the shutdown checkpoint is short), fast stop,
-// publish the shutdown checkpoint's LSN on the Lease, release it.
+// publish the shutdown checkpoint's LSN on the Lease, release it. The
+// checkpoint and the fast stop together get SwitchoverDelay; past it
+// postgres is stopped immediately, and an immediate stop writes no
+// shutdown checkpoint: there is no final LSN the target could safely
+// promote at. The switchover then fails rather than risk a commit: the
+// Lease stays here, the next decisions restart postgres as primary (crash
+// recovery loses nothing), and another attempt comes after holdOff.
 func (m *Manager) demote(ctx context.Context, in role.Input) error {
 	t0 := m.now()
+	target := in.Lease.Target
+	sctx, cancel := context.WithDeadline(ctx, t0.Add(m.cfg.SwitchoverDelay))
+	defer cancel()
 	if in.Local.Up && in.Local.Accepting && !in.Local.InRecovery {
 		// The checks and the checkpoint run while postgres takes writes:
-		// bounded by the fencing moment. The stop below is not (it is
+		// bounded by the fencing moment too. The stop below is not (it is
 		// what fencing would do).
-		hctx, cancel := m.whileHolding(ctx)
+		hctx, cancel := m.whileHolding(sctx)
 		defer cancel()
 		// Invariant 2, checked where it matters: never stop the primary
 		// for a target that is not streaming from it.
 		var streaming bool
 		if err := m.db.queryRow(hctx, fmt.Sprintf(`SELECT EXISTS (SELECT 1 FROM pg_stat_replication WHERE application_name = %s AND state = 'streaming')`,
-			quoteLiteral(in.Lease.Target)), &streaming); err != nil {
+			quoteLiteral(target)), &streaming); err != nil {
 			return fmt.Errorf("check the switchover target: %w", err)
 		}
 		if !streaming {
-			return fmt.Errorf("switchover to %s refused: it is not streaming from this primary", in.Lease.Target)
+			return fmt.Errorf("switchover to %s refused: it is not streaming from this primary", target)
 		}
-		cctx, cancelCheckpoint := context.WithTimeout(hctx, 30*time.Second)
-		err := m.db.exec(cctx, "CHECKPOINT")
-		cancelCheckpoint()
-		if err != nil {
+		if err := m.db.exec(hctx, "CHECKPOINT"); err != nil {
 			m.log.Warn("checkpoint before switchover", "error", err.Error())
 		}
 	}
 	t1 := m.now()
 	m.db.close()
-	if err := m.owner.Stop(ctx, postmaster.Fast); err != nil {
-		return err
+	immediate := false
+	if err := m.owner.Stop(sctx, postmaster.Fast); err != nil {
+		if ctx.Err() != nil || sctx.Err() == nil {
+			return err
+		}
+		// The owner keeps its fast shutdown going; an immediate one
+		// overtakes it (postgres escalates a shutdown in progress).
+		m.log.Warn("switchover: postgres did not shut down within the switchover delay: immediate shutdown",
+			"switchoverDelay", m.cfg.SwitchoverDelay.String(), "target", target)
+		ictx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+		defer cancel()
+		if err := m.owner.Stop(ictx, postmaster.Immediate); err != nil {
+			return fmt.Errorf("immediate shutdown: %w", err)
+		}
+		immediate = true
 	}
 	t2 := m.now()
 	cd, err := m.controlData()
@@ -48,15 +67,38 @@ func (m *Manager) demote(ctx context.Context, in role.Input) error {
 		return err
 	}
 	if cd.State != "shut down" {
-		return fmt.Errorf("cannot publish a final LSN: cluster state is %q after a fast stop", cd.State)
+		// No shutdown checkpoint (an immediate stop, or data left by a
+		// crash): hold the switchover off and serve as primary meanwhile.
+		m.heldTarget, m.heldUntil = target, m.now().Add(m.holdOff())
+		m.routed = false
+		why := fmt.Sprintf("cluster state is %q", cd.State)
+		if immediate {
+			why = fmt.Sprintf("postgres did not shut down within the switchover delay (%s) and was stopped immediately", m.cfg.SwitchoverDelay)
+		}
+		return fmt.Errorf("switchover to %s failed: %s, so there is no final LSN to hand over; "+
+			"the Lease stays here, postgres restarts as primary and the switchover is retried in %s", target, why, m.holdOff())
 	}
 	if err := m.lease.Release(ctx, m.cfg.Instance, cd.Checkpoint); err != nil {
 		return err
 	}
 	m.routed, m.upstream = false, ""
-	m.log.Info("released the primary Lease", "finalLSN", cd.Checkpoint.String(), "target", in.Lease.Target,
+	m.heldTarget = ""
+	m.log.Info("released the primary Lease", "finalLSN", cd.Checkpoint.String(), "target", target,
 		"checkpoint", t1.Sub(t0).String(), "stop", t2.Sub(t1).String(), "total", m.now().Sub(t0).String())
 	return nil
+}
+
+// holdOff is how long a primary whose switchover failed serves before it
+// tries again: as long as it was given to shut down (at least one Lease
+// duration), so a switchover that keeps failing takes at most half of the
+// primary's time, and every failure is in /status for that long.
+func (m *Manager) holdOff() time.Duration {
+	return max(m.cfg.SwitchoverDelay, m.cfg.LeaseDuration)
+}
+
+// demoteHeld: a failed switchover to target is being held off.
+func (m *Manager) demoteHeld(target string) bool {
+	return m.heldTarget != "" && m.heldTarget == target && m.now().Before(m.heldUntil)
 }
 
 // promote: take the Lease, promote, route -rw here in one EndpointSlice

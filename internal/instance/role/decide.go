@@ -66,6 +66,10 @@ type Input struct {
 	// RenewOverdue: the holder could not renew in time; the Lease may
 	// expire before the next successful renewal.
 	RenewOverdue bool
+	// DemoteHeld: an attempt to hand the Lease to its target failed (the
+	// shutdown outlasted the switchover delay, so there was no final
+	// LSN); the holder serves as primary until the next attempt is due.
+	DemoteHeld bool
 }
 
 // Kind names an action.
@@ -195,7 +199,7 @@ func decideHolder(in Input) Action {
 	if in.RenewOverdue && pg.Up {
 		return Action{Kind: Fence, Reason: "cannot renew the primary Lease before it expires"}
 	}
-	if moving {
+	if moving && !in.DemoteHeld {
 		if in.RenewDue && !in.RenewOverdue {
 			// Keep holding while the switchover waits for its
 			// preconditions (the executor refuses to demote towards a
@@ -224,6 +228,9 @@ func decideHolder(in Input) Action {
 	}
 	if in.RenewDue {
 		return Action{Kind: Renew}
+	}
+	if moving {
+		return wait("primary: the switchover to %s failed, the next attempt is not due yet", l.Target)
 	}
 	return wait("primary")
 }

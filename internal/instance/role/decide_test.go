@@ -62,6 +62,16 @@ func TestDecide(t *testing.T) {
 			Input{Lease: with(held(self), func(l *Lease) { l.Target = "db-2" }), Local: primary, RenewOverdue: true, RenewDue: true}, Fence, "", false},
 		{"new target while fenced: demote still publishes the LSN",
 			Input{Lease: with(held(self), func(l *Lease) { l.Target = "db-2" }), Local: stopped(9), RenewOverdue: true}, Demote, "", false},
+		{"switchover held off after a failed attempt, stopped: start as primary again",
+			Input{Lease: with(held(self), func(l *Lease) { l.Target = "db-2" }), Local: stopped(9), DemoteHeld: true}, StartPrimary, "", false},
+		{"switchover held off, overdue: renew before starting",
+			Input{Lease: with(held(self), func(l *Lease) { l.Target = "db-2" }), Local: stopped(9), DemoteHeld: true, RenewOverdue: true, RenewDue: true}, Renew, "", false},
+		{"switchover held off, running: serve as primary",
+			Input{Lease: with(held(self), func(l *Lease) { l.Target = "db-2" }), Local: primary, DemoteHeld: true}, Wait, "", false},
+		{"switchover held off, running, renewal due: renew",
+			Input{Lease: with(held(self), func(l *Lease) { l.Target = "db-2" }), Local: primary, DemoteHeld: true, RenewDue: true}, Renew, "", false},
+		{"switchover held off but the Lease is about to expire: fence",
+			Input{Lease: with(held(self), func(l *Lease) { l.Target = "db-2" }), Local: primary, DemoteHeld: true, RenewOverdue: true}, Fence, "", false},
 		{"target, old primary still holds: prepare the takeover",
 			Input{Lease: with(held("db-0"), func(l *Lease) { l.Target = self }), Local: standby("db-0:5432", 100)}, Prepare, "db-0:5432", false},
 		{"target, prepared: keep streaming",
@@ -137,23 +147,29 @@ func TestDecideNeverTwoWriters(t *testing.T) {
 					for _, acc := range bools {
 						for _, rec := range bools {
 							for _, overdue := range bools {
-								in := Input{
-									Self:         self,
-									Lease:        Lease{Exists: exists, Holder: holder, Target: target, PrimaryAddress: "x:1", Initialized: true, HasFinalLSN: true, FinalLSN: 5, ReleasedBy: "b"},
-									Local:        Local{HasData: true, Up: up, Accepting: acc, InRecovery: rec, ReplayLSN: 5},
-									RenewOverdue: overdue,
-								}
-								a := Decide(in)
-								writable := up && acc && !rec
-								ownsRenewable := exists && holder == self && !overdue
-								if writable && !ownsRenewable && a.Kind != Fence && a.Kind != Demote {
-									t.Errorf("%+v: writable without a renewable Lease, got %v", in, a.Kind)
-								}
-								if a.Kind == Promote && !(exists && (holder == self || (holder == "" && target == self))) {
-									t.Errorf("%+v: promote without the Lease being ours to take", in)
-								}
-								if a.Kind == StartPrimary && !(holder == self || a.TakeLease) {
-									t.Errorf("%+v: start as primary without the Lease", in)
+								for _, held := range bools {
+									in := Input{
+										Self:         self,
+										Lease:        Lease{Exists: exists, Holder: holder, Target: target, PrimaryAddress: "x:1", Initialized: true, HasFinalLSN: true, FinalLSN: 5, ReleasedBy: "b"},
+										Local:        Local{HasData: true, Up: up, Accepting: acc, InRecovery: rec, ReplayLSN: 5},
+										RenewOverdue: overdue,
+										DemoteHeld:   held,
+									}
+									a := Decide(in)
+									writable := up && acc && !rec
+									ownsRenewable := exists && holder == self && !overdue
+									if writable && !ownsRenewable && a.Kind != Fence && a.Kind != Demote {
+										t.Errorf("%+v: writable without a renewable Lease, got %v", in, a.Kind)
+									}
+									if a.Kind == Promote && !(exists && (holder == self || (holder == "" && target == self))) {
+										t.Errorf("%+v: promote without the Lease being ours to take", in)
+									}
+									if a.Kind == StartPrimary && !(holder == self || a.TakeLease) {
+										t.Errorf("%+v: start as primary without the Lease", in)
+									}
+									if held && a.Kind == Demote {
+										t.Errorf("%+v: demoted while the switchover is held off", in)
+									}
 								}
 							}
 						}
