@@ -15,7 +15,6 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/pgsync/pgsync/internal/cluster"
-	"github.com/pgsync/pgsync/internal/instance/role"
 	"github.com/pgsync/pgsync/internal/kube"
 	"github.com/pgsync/pgsync/internal/plan"
 	pc "github.com/pgsync/pgsync/internal/podcontract"
@@ -291,10 +290,12 @@ func instanceOf(names pc.Names, ordinal int, p *corev1.Pod, pvc *corev1.Persiste
 func finish(c *Cluster) {
 	names := kube.NamesOf(c.Observed.Spec)
 	c.Observed.Primary = primaryOrdinal(c, names)
-	var primaryLSN role.LSN
+	var primaryLSN pc.LSN
+	primaryKnown := false
 	for _, in := range c.Instances {
 		if in.Ordinal == c.Observed.Primary && in.Status != nil && in.Status.CurrentLSN != "" {
-			primaryLSN, _ = role.ParseLSN(in.Status.CurrentLSN)
+			lsn, err := pc.ParseLSN(in.Status.CurrentLSN)
+			primaryLSN, primaryKnown = lsn, err == nil
 		}
 	}
 	for i := range c.Instances {
@@ -313,9 +314,15 @@ func finish(c *Cluster) {
 			in.Ready = true
 		}
 		if in.Status != nil && in.Ordinal != c.Observed.Primary {
+			// Against the primary's LSN when both are known; a standby
+			// read after the primary may have replayed past it (lag 0).
+			// Otherwise the manager's own figure (received − replayed).
 			in.LagBytes = in.Status.LagBytes
-			if replay, err := role.ParseLSN(in.Status.ReplayedLSN); err == nil && primaryLSN > replay {
-				in.LagBytes = int64(primaryLSN - replay)
+			if replay, err := pc.ParseLSN(in.Status.ReplayedLSN); err == nil && primaryKnown {
+				in.LagBytes = 0
+				if primaryLSN > replay {
+					in.LagBytes = int64(primaryLSN - replay)
+				}
 			}
 		}
 		oi := plan.ObservedInstance{Ordinal: in.Ordinal, Image: in.Image, Revision: in.Revision,

@@ -5,8 +5,9 @@
 // a wide table, JSON and YAML. It is pure: it reads what observe and plan
 // produced and writes to an io.Writer.
 //
-// It must not import `k8s.io/client-go/...`, `internal/apply`,
-// `internal/gitsource` or `internal/instance/...`.
+// It must not import `internal/apply`, `internal/gitsource` or
+// `internal/instance/...` (client-go comes in only through observe's
+// types; statusview itself makes no call).
 package statusview
 
 import (
@@ -174,7 +175,7 @@ func renderTable(w io.Writer, doc Document, wide bool) error {
 		if c.Commit != "" {
 			commit = short(c.Commit)
 		}
-		fmt.Fprintf(&b, "Cluster %s/%s: %d instances, primary %s, applied from %s\n", c.Namespace, c.Name, c.Desired, c.Primary, commit)
+		fmt.Fprintf(&b, "Cluster %s/%s: %s, primary %s, applied from %s\n", c.Namespace, c.Name, instances(c.Desired), c.Primary, commit)
 		switch {
 		case c.Next != nil:
 			next := c.Next.Action
@@ -222,6 +223,13 @@ func renderTable(w io.Writer, doc Document, wide bool) error {
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+func instances(n int) string {
+	if n == 1 {
+		return "1 instance"
+	}
+	return fmt.Sprintf("%d instances", n)
 }
 
 func yesNo(b bool) string {

@@ -4,8 +4,11 @@
 // and performs no I/O; the caller (internal/instance) observes, asks, and
 // carries the action out.
 //
-// It must not import `k8s.io/client-go/...`, `github.com/jackc/pgx/...`,
-// `os/exec` or `pgsync/...`.
+// Besides the pod contract's LSN type it is a leaf: it must not import
+// `k8s.io/client-go/...`, `github.com/jackc/pgx/...`, `os/exec`,
+// `internal/instance`, `internal/instance/lease`, `internal/instance/postmaster`,
+// `internal/instance/conffile`, `internal/plan`, `internal/kube` or
+// `internal/observe`.
 package role
 
 import "fmt"

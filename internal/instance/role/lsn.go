@@ -1,30 +1,9 @@
 package role
 
-import (
-	"fmt"
-	"strconv"
-	"strings"
-)
+import "github.com/pgsync/pgsync/internal/podcontract"
 
-// LSN is a PostgreSQL write-ahead log position.
-type LSN uint64
+// LSN is the pod contract's WAL position (the decisions compare them).
+type LSN = podcontract.LSN
 
 // ParseLSN reads the textual form PostgreSQL prints ("16/B374D848").
-func ParseLSN(s string) (LSN, error) {
-	hi, lo, ok := strings.Cut(strings.TrimSpace(s), "/")
-	if !ok {
-		return 0, fmt.Errorf("parse LSN %q: missing '/'", s)
-	}
-	h, err := strconv.ParseUint(hi, 16, 32)
-	if err != nil {
-		return 0, fmt.Errorf("parse LSN %q: %w", s, err)
-	}
-	l, err := strconv.ParseUint(lo, 16, 32)
-	if err != nil {
-		return 0, fmt.Errorf("parse LSN %q: %w", s, err)
-	}
-	return LSN(h<<32 | l), nil
-}
-
-// String renders the LSN the way PostgreSQL does.
-func (l LSN) String() string { return fmt.Sprintf("%X/%X", uint64(l)>>32, uint64(l)&0xFFFFFFFF) }
+func ParseLSN(s string) (LSN, error) { return podcontract.ParseLSN(s) }
