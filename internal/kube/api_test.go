@@ -24,6 +24,7 @@ import (
 	"k8s.io/client-go/rest"
 
 	"github.com/pgsync/pgsync/internal/cluster"
+	pc "github.com/pgsync/pgsync/internal/podcontract"
 	"github.com/pgsync/pgsync/test/kubeenv"
 )
 
@@ -264,7 +265,7 @@ func TestAPISharedObjects(t *testing.T) {
 		t.Fatal(err)
 	}
 	l, _ = leases.Get(ctx, "web-primary", metav1.GetOptions{})
-	same(t, l.Annotations[AnnTargetPrimary], "web-1")
+	same(t, l.Annotations[pc.AnnTargetPrimary], "web-1")
 	same(t, *l.Spec.HolderIdentity, "web-0")
 	same(t, TargetPrimary(e.c, l), "web-1")
 
@@ -272,7 +273,7 @@ func TestAPISharedObjects(t *testing.T) {
 	for _, obj := range []runtime.Object{l, es} {
 		m, _ := apimeta.Accessor(obj)
 		for _, mf := range m.GetManagedFields() {
-			if mf.Manager != FieldManager {
+			if mf.Manager != pc.FieldManager {
 				continue
 			}
 			raw := string(mf.FieldsV1.Raw)

@@ -17,6 +17,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 
 	"github.com/pgsync/pgsync/internal/cluster"
+	pc "github.com/pgsync/pgsync/internal/podcontract"
 	"github.com/pgsync/pgsync/internal/revision"
 )
 
@@ -121,7 +122,7 @@ func TestRenderStatefulSet(t *testing.T) {
 		{"postgres command", pg.Command, []string{"/controller/pgsync", "instance", "run"}},
 		{"preStop: graceful stop through the manager", pg.Lifecycle.PreStop.Exec.Command,
 			[]string{"/controller/pgsync", "instance", "stop", fmt.Sprintf("--timeout=%ds", 20+stopMargin)}},
-		{"postgres args", pg.Args, []string{"--run-dir=/run/pgsync", "--port=5432", "--http-addr=:8000", "--stop-delay=20s"}},
+		{"postgres args", pg.Args, []string{"--run-dir=/run/pgsync", "--port=5432", "--http-addr=:8000", "--stop-delay=20s", "--switchover-delay=1h0m0s"}},
 		{"env cluster", env["PGSYNC_CLUSTER"].Value, "web"},
 		{"env POD_NAME", env["POD_NAME"].ValueFrom.FieldRef.FieldPath, "metadata.name"},
 		{"env POD_NAMESPACE", env["POD_NAMESPACE"].ValueFrom.FieldRef.FieldPath, "metadata.namespace"},
@@ -246,7 +247,7 @@ func TestRenderVariants(t *testing.T) {
 		}, func(t *testing.T, o *Objects) {
 			base := render(t, loadCluster(t, nil)).StatefulSet.Spec.Template.Annotations
 			got := o.StatefulSet.Spec.Template.Annotations
-			if got[AnnRevision] == base[AnnRevision] || got[AnnConfigRevision] == base[AnnConfigRevision] {
+			if got[pc.AnnRevision] == base[pc.AnnRevision] || got[pc.AnnConfigRevision] == base[pc.AnnConfigRevision] {
 				t.Fatalf("revisions %v, base %v: both must change", got, base)
 			}
 		}},
@@ -345,7 +346,7 @@ func TestRenderServicesLeaseParams(t *testing.T) {
 		{"lease name", o.Lease.Name, "web-primary"},
 		{"lease target at creation", o.Lease.Annotations, map[string]string{"pgsync.io/target-primary": "web-0"}},
 		{"lease has no holder", o.Lease.Spec.HolderIdentity == nil && o.Lease.Spec.RenewTime == nil && o.Lease.Spec.LeaseDurationSeconds == nil, true},
-		{"params", o.Params.Data, map[string]string{"parameters.json": `{"max_connections":"120","work_mem":"8MB"}`}},
+		{"params", o.Params.Data, map[string]string{"parameters.json": `{"max_connections":"120","work_mem":"8MB"}`, "config-revision": revision.Config(c), "pg_hba.json": "[]"}},
 		{"primary pdb", fmt.Sprint(o.PrimaryPDB.Name, " ", o.PrimaryPDB.Spec.MinAvailable.IntValue(), " ", metav1.FormatLabelSelector(o.PrimaryPDB.Spec.Selector)), "web-primary 1 pgsync.io/cluster=web,statefulset.kubernetes.io/pod-name=web-0"},
 		{"standby pdb", fmt.Sprint(o.StandbyPDB.Name, " ", o.StandbyPDB.Spec.MinAvailable.IntValue(), " ", metav1.FormatLabelSelector(o.StandbyPDB.Spec.Selector)), "web-standby 1 pgsync.io/cluster=web,statefulset.kubernetes.io/pod-name notin (web-0)"},
 	} {
@@ -357,7 +358,7 @@ func TestRenderServicesLeaseParams(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if m.GetLabels()[LabelManagedBy] != "pgsync" || m.GetLabels()[LabelCluster] != "web" || m.GetNamespace() != "shop" {
+		if m.GetLabels()[pc.LabelManagedBy] != "pgsync" || m.GetLabels()[pc.LabelCluster] != "web" || m.GetNamespace() != "shop" {
 			t.Errorf("%T %s: labels %v namespace %q", obj, m.GetName(), m.GetLabels(), m.GetNamespace())
 		}
 		if obj.GetObjectKind().GroupVersionKind().Kind == "" {
@@ -367,13 +368,13 @@ func TestRenderServicesLeaseParams(t *testing.T) {
 	// A re-render keeps the live target; without a live Lease it is NAME-0.
 	same(t, TargetPrimary(c, nil), "web-0")
 	live := o.Lease.DeepCopy()
-	live.Annotations[AnnTargetPrimary] = "web-2"
+	live.Annotations[pc.AnnTargetPrimary] = "web-2"
 	same(t, TargetPrimary(c, live), "web-2")
 	o2, err := Render(c, Options{InstanceImage: "x", TargetPrimary: TargetPrimary(c, live)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	same(t, o2.Lease.Annotations[AnnTargetPrimary], "web-2")
+	same(t, o2.Lease.Annotations[pc.AnnTargetPrimary], "web-2")
 	// The budgets follow the target.
 	same(t, metav1.FormatLabelSelector(o2.PrimaryPDB.Spec.Selector), "pgsync.io/cluster=web,statefulset.kubernetes.io/pod-name=web-2")
 	same(t, metav1.FormatLabelSelector(o2.StandbyPDB.Spec.Selector), "pgsync.io/cluster=web,statefulset.kubernetes.io/pod-name notin (web-2)")
@@ -467,7 +468,7 @@ func TestSecrets(t *testing.T) {
 			t.Errorf("%T mentions a password key", obj)
 		}
 	}
-	if strings.Contains(strings.ToLower(objs.StatefulSet.Annotations[AnnAppliedSpec]), "password") {
+	if strings.Contains(strings.ToLower(objs.StatefulSet.Annotations[pc.AnnAppliedSpec]), "password") {
 		t.Error("applied spec mentions a password")
 	}
 }
