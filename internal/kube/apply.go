@@ -116,27 +116,18 @@ func Apply(ctx context.Context, client dynamic.Interface, obj runtime.Object, op
 }
 
 // EnsureSecrets creates the credential Secrets of c that are missing, with
-// passwords from random; existing ones are left exactly as they are. A
-// Secret created concurrently by someone else (AlreadyExists) is kept.
-// It returns the names it created.
+// passwords from random; existing ones are left exactly as they are. It
+// only ever creates (AlreadyExists means the Secret is kept), so whoever
+// runs it needs `create` on Secrets and never `get`: pgsync cannot read a
+// password. It returns the names it created.
 func EnsureSecrets(ctx context.Context, client kubernetes.Interface, c *cluster.Cluster, random io.Reader) ([]string, error) {
 	secrets := client.CoreV1().Secrets(c.Metadata.Namespace)
-	existing := map[string]bool{}
-	for _, name := range SecretNames(c) {
-		_, err := secrets.Get(ctx, name, metav1.GetOptions{})
-		switch {
-		case err == nil:
-			existing[name] = true
-		case !apierrors.IsNotFound(err):
-			return nil, fmt.Errorf("get Secret %s/%s: %w", c.Metadata.Namespace, name, err)
-		}
-	}
-	missing, err := NewSecrets(c, func(n string) bool { return existing[n] }, random)
+	all, err := NewSecrets(c, func(string) bool { return false }, random)
 	if err != nil {
 		return nil, err
 	}
 	var created []string
-	for _, s := range missing {
+	for _, s := range all {
 		_, err := secrets.Create(ctx, s, metav1.CreateOptions{FieldManager: pc.FieldManager})
 		if apierrors.IsAlreadyExists(err) {
 			continue
