@@ -1,0 +1,75 @@
+package apply
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"testing"
+	"time"
+
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/pgsync/pgsync/internal/cluster"
+	"github.com/pgsync/pgsync/test/kubeenv"
+)
+
+func TestMain(m *testing.M) { os.Exit(kubeenv.Main(m)) }
+
+func testCluster(t *testing.T, ns string) *cluster.Cluster {
+	t.Helper()
+	y := fmt.Sprintf("apiVersion: postgresql.cnpg.io/v1\nkind: Cluster\nmetadata:\n  name: web\n  namespace: %s\nspec:\n  imageName: localhost:5000/postgresql:15.18\n  instances: 3\n  storage:\n    size: 1Gi\n", ns)
+	set, err := cluster.Load([]cluster.File{{Path: "web.yaml", Data: []byte(y)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return set.Clusters[0]
+}
+
+// TestApplyLock: one writer per cluster. A second apply fails at once
+// naming the holder; after Release, or once the holder stops renewing
+// for the Lease's duration, another apply takes it.
+func TestApplyLock(t *testing.T) {
+	cfg := kubeenv.APIServer(t)
+	ns := kubeenv.Namespace(t, cfg)
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	c := testCluster(t, ns)
+	now := time.Now()
+	clock := func() time.Time { return now }
+	e := &Executor{Client: cs, Now: clock}
+
+	first, err := e.Acquire(ctx, c, "apply-A")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = e.Acquire(ctx, c, "apply-B")
+	var locked *LockedError
+	if !errors.As(err, &locked) || locked.Holder != "apply-A" {
+		t.Fatalf("second Acquire: %v, want a LockedError naming apply-A", err)
+	}
+	t.Logf("second apply: %v", err)
+	first.Release(ctx)
+	second, err := e.Acquire(ctx, c, "apply-B")
+	if err != nil {
+		t.Fatalf("Acquire after Release: %v", err)
+	}
+	// apply-B is killed: it stops renewing. Within LockDuration C waits;
+	// past it, C takes over.
+	second.cancel()
+	<-second.done
+	now = now.Add(LockDuration / 2)
+	if _, err := e.Acquire(ctx, c, "apply-C"); !errors.As(err, &locked) || locked.Holder != "apply-B" {
+		t.Fatalf("Acquire before expiry: %v, want apply-B still holding", err)
+	}
+	now = now.Add(LockDuration)
+	third, err := e.Acquire(ctx, c, "apply-C")
+	if err != nil {
+		t.Fatalf("Acquire after expiry: %v", err)
+	}
+	third.Release(ctx)
+}
