@@ -3,6 +3,7 @@ package apply
 import (
 	"context"
 	"fmt"
+	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -25,6 +26,7 @@ func (e *Executor) switchover(ctx context.Context, t Target, s plan.Step) error 
 	if err := e.switchoverReady(ctx, t, s.From, s.To); err != nil {
 		return err
 	}
+	e.waitEndpointsQuiet(ctx, t)
 	objs, err := e.render(t, s.To, nil)
 	if err != nil {
 		return err
@@ -33,6 +35,55 @@ func (e *Executor) switchover(ctx context.Context, t Target, s plan.Step) error 
 		return err
 	}
 	return e.waitPrimary(ctx, t, s.To)
+}
+
+// Endpoint quiet before a switchover. kube-proxy applies endpoint changes
+// at most once per minSyncPeriod (1 s by default): a change that comes
+// less than that after the previous one waits out the rest of the period.
+// A rollout's standby restarts change the cluster's -ro/-r/-hl endpoints;
+// if the promotion's NAME-rw change followed one within a second, writes
+// would stop for up to a second longer, and clients would meanwhile reach
+// the old primary restarted as a standby and be answered read-only (seen
+// in e2e: a 1054 ms pause with 35 read-only answers). So the switchover
+// starts once the cluster's EndpointSlices have been still for a period.
+const (
+	endpointQuiet = time.Second
+	// endpointQuietMax bounds the wait: clocks can disagree, and a
+	// cluster whose endpoints keep changing must not block the step.
+	endpointQuietMax = 5 * time.Second
+)
+
+// waitEndpointsQuiet waits (at most endpointQuietMax) until no
+// EndpointSlice of the cluster changed within endpointQuiet. The server
+// records changes in managedFields with one-second resolution, hence the
+// extra second.
+func (e *Executor) waitEndpointsQuiet(ctx context.Context, t Target) {
+	spec := t.spec()
+	deadline := e.now().Add(endpointQuietMax)
+	sel := metav1.ListOptions{LabelSelector: pc.LabelCluster + "=" + spec.Metadata.Name}
+	for e.now().Before(deadline) {
+		list, err := e.Client.DiscoveryV1().EndpointSlices(spec.Metadata.Namespace).List(ctx, sel)
+		if err != nil {
+			return
+		}
+		var last time.Time
+		for _, es := range list.Items {
+			for _, mf := range es.ManagedFields {
+				if mf.Time != nil && mf.Time.After(last) {
+					last = mf.Time.Time
+				}
+			}
+		}
+		quietAt := last.Add(endpointQuiet + time.Second)
+		if !e.now().Before(quietAt) {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(quietAt.Sub(e.now())):
+		}
+	}
 }
 
 // switchoverReady checks the preconditions: the target is a ready standby

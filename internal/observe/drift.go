@@ -21,10 +21,12 @@ import (
 
 // RenderOptions are the kube.Options that re-render what runs: the live
 // StatefulSet's instance image and pull policy (unless image overrides
-// it), and the live Lease's target primary (so a re-render never starts a
-// switchover).
+// it), replicas (apply moves them one instance per step) and applied
+// commit, and the live Lease's target primary (so a re-render never
+// starts a switchover).
 func (c *Cluster) RenderOptions(image string) kube.Options {
-	opts := kube.Options{InstanceImage: image, TargetPrimary: kube.TargetPrimary(c.Observed.Spec, c.Lease)}
+	opts := kube.Options{InstanceImage: image, TargetPrimary: kube.TargetPrimary(c.Observed.Spec, c.Lease),
+		Commit: c.Commit, Replicas: c.StatefulSet.Spec.Replicas}
 	for _, ic := range c.StatefulSet.Spec.Template.Spec.InitContainers {
 		if ic.Name == pc.ContainerBootstrap {
 			if opts.InstanceImage == "" {
@@ -41,6 +43,9 @@ func (c *Cluster) RenderOptions(image string) kube.Options {
 // change in the live object is drift, returned as "Kind name: path", in
 // object order. A missing object is drift too. The server computes the
 // result, defaults included, so a server-defaulted field is never drift.
+// When the server refuses the dry run as invalid (another manager's
+// fields merged with pgsync's), the drift is each field pgsync renders
+// whose live value differs.
 func Drift(ctx context.Context, client dynamic.Interface, spec *cluster.Cluster, opts kube.Options) ([]string, error) {
 	objs, err := kube.Render(spec, opts)
 	if err != nil {
@@ -79,11 +84,21 @@ func Drift(ctx context.Context, client dynamic.Interface, spec *cluster.Cluster,
 				paths = diffRendered(body, live)
 			} else {
 				after, err := kube.Apply(ctx, client, obj, kube.ApplyOptions{DryRun: true, Force: true})
-				if err != nil {
+				switch {
+				case apierrors.IsInvalid(err):
+					// What pgsync renders, merged with fields another
+					// manager took over, is not a valid object: a
+					// hand-edited Service port is a new list item owned by
+					// its editor, which stays beside pgsync's, both named
+					// "postgres". Name what differs from what pgsync
+					// renders instead.
+					paths = diffRendered(body, live)
+				case err != nil:
 					errs[i] = err
 					return
+				default:
+					paths = diffObjects(live, after)
 				}
-				paths = diffObjects(live, after)
 			}
 			for _, path := range paths {
 				found[i] = append(found[i], what+": "+path)
