@@ -21,8 +21,9 @@ import (
 // Owner is the owner given to the files (-1 keeps the writer's).
 type Owner struct{ UID, GID int }
 
-// Write makes dir hold exactly files (key → content), each with mode and
-// owner, as one atomic update of the volume.
+// Write makes the volume dir hold exactly files (key → content), each with
+// mode and owner, as one atomic update. Other entries of dir that are not
+// keys of an earlier Write are left alone.
 func Write(dir string, files map[string][]byte, mode os.FileMode, owner Owner) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
@@ -77,11 +78,14 @@ func Write(dir string, files map[string][]byte, mode os.FileMode, owner Owner) e
 		return err
 	}
 	for _, e := range entries {
-		if name := e.Name(); !strings.HasPrefix(name, "..") {
-			if _, ok := files[name]; !ok {
-				if err := os.Remove(filepath.Join(dir, name)); err != nil {
-					return err
-				}
+		name := e.Name()
+		if _, ok := files[name]; ok || strings.HasPrefix(name, "..") {
+			continue
+		}
+		// A key of an earlier version; anything else in dir is not ours.
+		if target, err := os.Readlink(filepath.Join(dir, name)); err == nil && target == filepath.Join("..data", name) {
+			if err := os.Remove(filepath.Join(dir, name)); err != nil {
+				return err
 			}
 		}
 	}

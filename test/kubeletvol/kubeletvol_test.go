@@ -9,6 +9,9 @@ import (
 func TestWriteSwapsVersions(t *testing.T) {
 	dir := t.TempDir()
 	me := Owner{-1, -1}
+	if err := os.WriteFile(filepath.Join(dir, "other"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
 	if err := Write(dir, map[string][]byte{"a": []byte("1"), "b": []byte("1")}, 0o444, me); err != nil {
 		t.Fatal(err)
 	}
@@ -24,6 +27,9 @@ func TestWriteSwapsVersions(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dir, first)); !os.IsNotExist(err) {
 		t.Errorf("the old version %s was not removed (%v)", first, err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "other")); err != nil {
+		t.Errorf("a file that is not a key was removed: %v", err)
 	}
 	if target, _ := os.Readlink(filepath.Join(dir, "a")); target != "..data/a" {
 		t.Errorf("a -> %q, want ..data/a", target)
