@@ -1,0 +1,192 @@
+package statusview_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"flag"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/pgsync/pgsync/internal/cluster"
+	"github.com/pgsync/pgsync/internal/observe"
+	"github.com/pgsync/pgsync/internal/plan"
+	pc "github.com/pgsync/pgsync/internal/podcontract"
+	"github.com/pgsync/pgsync/internal/revision"
+	"github.com/pgsync/pgsync/internal/statusview"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files under testdata")
+
+const clustersYAML = `apiVersion: postgresql.cnpg.io/v1
+kind: Cluster
+metadata: {name: web, namespace: shop}
+spec:
+  imageName: localhost:5000/postgresql:15.18
+  instances: 3
+  storage: {size: 1Gi}
+---
+apiVersion: postgresql.cnpg.io/v1
+kind: Cluster
+metadata: {name: blog, namespace: media}
+spec:
+  imageName: localhost:5000/postgresql:15.18
+  instances: 1
+  storage: {size: 2Gi}
+`
+
+// fleet is two clusters as observe would report them: media/blog
+// converged; shop/web with a lagging standby that waits for a restart, a
+// pod missing in the middle (down, so planned as a restart) and a volume
+// being resized.
+func fleet(t *testing.T) (*observe.Fleet, []*cluster.Cluster) {
+	t.Helper()
+	set, err := cluster.Load([]cluster.File{{Path: "c.yaml", Data: []byte(clustersYAML)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	blog, web := set.Clusters[0], set.Clusters[1]
+	created := time.Date(2026, 11, 30, 8, 0, 0, 0, time.UTC)
+	ready := func(name string, ordinal int, c *cluster.Cluster, st pc.Status) observe.Instance {
+		return observe.Instance{Name: name, Ordinal: ordinal, PodExists: true, Phase: corev1.PodRunning,
+			PodReady: true, Image: c.Spec.ImageName, Revision: revision.Restart(c), Created: created,
+			Status: &st, Ready: true, Capacity: c.Spec.Storage.Size, Requested: c.Spec.Storage.Size}
+	}
+	blog0 := ready("blog-0", 0, blog, pc.Status{Role: pc.StatusPrimary, Timeline: 1, CurrentLSN: "0/3000060",
+		ConfigRevision: revision.Config(blog), PendingRestart: []string{}})
+	web0 := ready("web-0", 0, web, pc.Status{Role: pc.StatusPrimary, Timeline: 2, CurrentLSN: "0/5000000",
+		ConfigRevision: revision.Config(web)})
+	web0.Restarts = 1
+	web0.Requested, web0.ResizePending = "2Gi", true
+	web1 := ready("web-1", 1, web, pc.Status{Role: pc.StatusStandby, Timeline: 2, ReceivedLSN: "0/5000000",
+		ReplayedLSN: "0/4000000", ConfigRevision: revision.Config(web), PendingRestart: []string{"shared_buffers", "max_connections"}})
+	web1.LagBytes = 16 << 20
+	web2 := observe.Instance{Name: "web-2", Ordinal: 2, NotReady: "pod missing", Capacity: "1Gi", Requested: "1Gi"}
+
+	obs := func(c *cluster.Cluster, primary int, ins ...observe.Instance) plan.ObservedCluster {
+		oc := plan.ObservedCluster{Spec: c, Primary: primary}
+		for _, in := range ins {
+			oi := plan.ObservedInstance{Ordinal: in.Ordinal, Image: in.Image, Revision: in.Revision,
+				VolumeSize: in.Capacity, Ready: in.Ready, LagBytes: in.LagBytes}
+			if in.Status != nil {
+				oi.Config = in.Status.ConfigRevision
+			}
+			oc.Instances = append(oc.Instances, oi)
+		}
+		return oc
+	}
+	f := &observe.Fleet{Clusters: []observe.Cluster{
+		{Observed: obs(blog, 0, blog0), Commit: "0123456789abcdef0123456789abcdef01234567",
+			LeaseHolder: "blog-0", TargetPrimary: "blog-0", Instances: []observe.Instance{blog0}},
+		{Observed: obs(web, 0, web0, web1, web2), LeaseHolder: "web-0", TargetPrimary: "web-0",
+			Instances: []observe.Instance{web0, web1, web2}},
+	}}
+	return f, set.Clusters
+}
+
+func TestRender(t *testing.T) {
+	f, want := fleet(t)
+	p, err := plan.Make(want, f.Observed(), plan.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := statusview.Build(f, p, "the spec last applied")
+
+	// The document itself, beyond what the renderings show.
+	if got := doc.Clusters[0]; !got.Converged || got.Next != nil {
+		t.Errorf("media/blog: converged %v, next %+v; want converged", got.Converged, got.Next)
+	}
+	web := doc.Clusters[1]
+	if web.Converged || web.Next == nil {
+		t.Errorf("shop/web: converged %v, next %+v; want a next step (web-2 is down)", web.Converged, web.Next)
+	}
+	if in := web.Instances[2]; in.Phase != "Missing" || in.Role != "unknown" || in.Ready {
+		t.Errorf("web-2 (no pod): %+v; want phase Missing, role unknown, not ready", in)
+	}
+
+	for _, tc := range []struct {
+		file   string
+		format statusview.Format
+	}{
+		{"table.txt", statusview.Table},
+		{"wide.txt", statusview.Wide},
+		{"status.json", statusview.JSON},
+		{"status.yaml", statusview.YAML},
+	} {
+		t.Run(tc.file, func(t *testing.T) {
+			var buf bytes.Buffer
+			if err := statusview.Render(&buf, doc, tc.format); err != nil {
+				t.Fatal(err)
+			}
+			golden(t, tc.file, buf.Bytes())
+		})
+	}
+
+	// The JSON is the Document: it reads back to the same value (no field
+	// lost on the way out).
+	var buf bytes.Buffer
+	if err := statusview.Render(&buf, doc, statusview.JSON); err != nil {
+		t.Fatal(err)
+	}
+	var back statusview.Document
+	if err := json.Unmarshal(buf.Bytes(), &back); err != nil {
+		t.Fatal(err)
+	}
+	if d := cmp.Diff(doc, back); d != "" {
+		t.Errorf("JSON does not read back to the document (-built +read):\n%s", d)
+	}
+}
+
+func TestRenderEmpty(t *testing.T) {
+	doc := statusview.Build(&observe.Fleet{}, nil, "the spec last applied")
+	var buf bytes.Buffer
+	if err := statusview.Render(&buf, doc, statusview.Table); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := buf.String(), "No clusters managed by pgsync found.\n"; got != want {
+		t.Errorf("table of no cluster: %q, want %q", got, want)
+	}
+	buf.Reset()
+	if err := statusview.Render(&buf, doc, statusview.JSON); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := buf.String(), "{\n  \"clusters\": []\n}\n"; got != want {
+		t.Errorf("JSON of no cluster: %q, want %q (an empty list, not null)", got, want)
+	}
+}
+
+func TestParseFormat(t *testing.T) {
+	for in, want := range map[string]statusview.Format{"": statusview.Table, "wide": statusview.Wide, "json": statusview.JSON, "yaml": statusview.YAML} {
+		if got, err := statusview.ParseFormat(in); err != nil || got != want {
+			t.Errorf("ParseFormat(%q) = %q, %v; want %q", in, got, err, want)
+		}
+	}
+	if _, err := statusview.ParseFormat("xml"); err == nil {
+		t.Error("ParseFormat(xml): no error")
+	}
+}
+
+func golden(t *testing.T, name string, got []byte) {
+	t.Helper()
+	path := filepath.Join("testdata", name)
+	if *update {
+		if err := os.MkdirAll("testdata", 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test ./internal/statusview -update to create it)", err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("%s differs from the golden file (run with -update after checking):\n--- got ---\n%s\n--- want ---\n%s", path, got, want)
+	}
+}
