@@ -105,6 +105,9 @@ type ClusterPlan struct {
 	Changes         []Change
 	Steps           []Step
 	Warnings        []string
+	// Observed fingerprints the observed state the plan started from
+	// (Fingerprint); empty for a cluster that does not run.
+	Observed string
 }
 
 // Change is one field that differs between observed and desired. A nil

@@ -49,6 +49,9 @@ func Make(desired []*cluster.Cluster, observed Observed, opts Options) (*Plan, e
 			problems = append(problems, refused...)
 		}
 		cp.Namespace, cp.Name = k.Namespace, k.Name
+		if o != nil {
+			cp.Observed = Fingerprint(o)
+		}
 		p.Clusters = append(p.Clusters, cp)
 	}
 	if len(problems) > 0 {

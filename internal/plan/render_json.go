@@ -2,6 +2,7 @@ package plan
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 )
 
@@ -24,6 +25,9 @@ type jsonCluster struct {
 	Changes   []jsonChange `json:"changes"`
 	Steps     []jsonStep   `json:"steps"`
 	Warnings  []string     `json:"warnings"`
+	// Observed is the fingerprint of the observed state (live plans
+	// only): what a saved plan was computed from.
+	Observed string `json:"observed,omitempty"`
 }
 
 type jsonChange struct {
@@ -74,6 +78,9 @@ func RenderJSON(w io.Writer, p *Plan) error {
 			jc.Steps = append(jc.Steps, toJSONStep(s))
 		}
 		jc.Warnings = append(jc.Warnings, c.Warnings...)
+		if doc.Mode == ModeLive {
+			jc.Observed = c.Observed
+		}
 		doc.Clusters = append(doc.Clusters, jc)
 	}
 	enc := json.NewEncoder(w)
@@ -90,4 +97,41 @@ func (p *Plan) modeOrDefault() Mode {
 		return ModeBase
 	}
 	return ModeOffline
+}
+
+// ReadJSON reads a plan document back (a saved plan): the clusters, their
+// steps and what the plan was computed from. It refuses another format
+// version.
+func ReadJSON(r io.Reader) (*Plan, error) {
+	var doc jsonPlan
+	dec := json.NewDecoder(r)
+	if err := dec.Decode(&doc); err != nil {
+		return nil, fmt.Errorf("read plan: %w", err)
+	}
+	if doc.FormatVersion != FormatVersion {
+		return nil, fmt.Errorf("read plan: format_version %q, this pgsync reads %q", doc.FormatVersion, FormatVersion)
+	}
+	p := &Plan{Head: doc.Head, Mode: doc.Mode}
+	if doc.Base != nil {
+		p.Base = *doc.Base
+	}
+	for _, jc := range doc.Clusters {
+		c := ClusterPlan{Namespace: jc.Namespace, Name: jc.Name, Action: jc.Action, Warnings: jc.Warnings, Observed: jc.Observed}
+		for _, ch := range jc.Changes {
+			c.Changes = append(c.Changes, Change(ch))
+		}
+		for _, js := range jc.Steps {
+			st := Step{Action: js.Action, Phase: js.Phase, Instance: js.Instance, Role: js.Role, From: js.From, To: js.To,
+				Reason: js.Reason, Downtime: js.Downtime, Ordinal: NoOrdinal, TargetOrdinal: NoOrdinal}
+			if js.Ordinal != nil {
+				st.Ordinal = *js.Ordinal
+			}
+			if js.TargetOrdinal != nil {
+				st.TargetOrdinal = *js.TargetOrdinal
+			}
+			c.Steps = append(c.Steps, st)
+		}
+		p.Clusters = append(p.Clusters, c)
+	}
+	return p, nil
 }
