@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -35,12 +36,13 @@ type applyArgs struct {
 	pullPolicy    string
 	stepTimeout   time.Duration
 	logLevel      string
+	planFile      string
 }
 
 func newApplyCmd() *cobra.Command {
 	var args applyArgs
 	cmd := &cobra.Command{
-		Use:   "apply",
+		Use:   "apply [PLANFILE]",
 		Short: "Carry out the live plan, one step at a time, until the clusters converge",
 		Long: `Apply plans the Clusters at --ref against what runs (as plan --live), prints
 the plan, asks for confirmation ("yes") on a terminal unless --auto-approve,
@@ -54,11 +56,21 @@ pgsync.io/halted annotation say why. A later apply with a fixing commit
 resumes. One apply at a time per cluster: a second one fails at once,
 naming the holder of the cluster's NAME-apply Lease.
 
+With PLANFILE (pgsync plan --live --format json --out PLANFILE), apply
+carries out exactly that plan, without asking: it refuses, with exit 1,
+when Git's --ref or what runs has moved since the plan was made
+(Terraform's stale-plan rule), and stops if a cluster diverges from it.
+
 Exit status: 0 every cluster converged (or nothing to do); 1 an error, a
 refused change, or a halted cluster; 3 a cluster waits for approval
 (primaryUpdateStrategy: supervised; pgsync approve NAMESPACE/NAME).`,
-		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error { return runApply(cmd, args) },
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, pos []string) error {
+			if len(pos) == 1 {
+				args.planFile = pos[0]
+			}
+			return runApply(cmd, args)
+		},
 	}
 	registerSource(cmd, &args.source)
 	args.kube.register(cmd)
@@ -115,6 +127,13 @@ func runApply(cmd *cobra.Command, args applyArgs) error {
 		return reportProblems(stderr, err, "")
 	}
 	p.Head, p.Mode = head.Commit, plan.ModeLive
+	var expect map[cluster.Key][]plan.Step
+	if args.planFile != "" {
+		if expect, err = checkSaved(args.planFile, p); err != nil {
+			return err
+		}
+		args.autoApprove = true // the saved plan was the review
+	}
 	var buf bytes.Buffer
 	if err := plan.RenderText(&buf, p, plan.TextOptions{Color: colorTerminal(stdout)}); err != nil {
 		return err
@@ -142,7 +161,8 @@ func runApply(cmd *cobra.Command, args applyArgs) error {
 		PullPolicy: corev1.PullPolicy(args.pullPolicy), Random: rand.Reader, Log: log, StepTimeout: args.stepTimeout}
 	host, _ := os.Hostname()
 	pr := newProgress(stdout, colorTerminal(stdout))
-	run := &apply.Run{Exec: exec, Options: plan.Options{Prune: args.prune}, Owner: fmt.Sprintf("pgsync-apply %s/%d", host, os.Getpid()), Progress: pr.event}
+	run := &apply.Run{Exec: exec, Options: plan.Options{Prune: args.prune}, Owner: fmt.Sprintf("pgsync-apply %s/%d", host, os.Getpid()),
+		Progress: pr.event, Expect: expect}
 	byKey := map[cluster.Key]*cluster.Cluster{}
 	for _, c := range want {
 		byKey[c.Key()] = c
@@ -166,6 +186,67 @@ func runApply(cmd *cobra.Command, args applyArgs) error {
 		}
 	}
 	return summarize(stdout, results)
+}
+
+// checkSaved compares a saved plan with the plan made now: the same
+// commit, the same observed state (fingerprints), the same steps. It
+// returns the saved steps per cluster.
+func checkSaved(path string, now *plan.Plan) (map[cluster.Key][]plan.Step, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("saved plan: %w", err)
+	}
+	defer f.Close()
+	saved, err := plan.ReadJSON(f)
+	if err != nil {
+		return nil, fmt.Errorf("saved plan %s: %w", path, err)
+	}
+	if saved.Mode != plan.ModeLive {
+		return nil, fmt.Errorf("saved plan %s is a %s plan: apply needs a live one (pgsync plan --live --format json --out FILE)", path, saved.Mode)
+	}
+	if saved.Head != now.Head {
+		return nil, fmt.Errorf("saved plan %s is stale: it was made at commit %s, --ref is now %s; plan again", path, desired.ShortSHA(saved.Head), desired.ShortSHA(now.Head))
+	}
+	current := map[cluster.Key]plan.ClusterPlan{}
+	for _, c := range now.Clusters {
+		current[cluster.Key{Namespace: c.Namespace, Name: c.Name}] = c
+	}
+	expect := map[cluster.Key][]plan.Step{}
+	var stale []string
+	for _, c := range saved.Clusters {
+		key := cluster.Key{Namespace: c.Namespace, Name: c.Name}
+		cur, ok := current[key]
+		delete(current, key)
+		switch {
+		case !ok:
+			stale = append(stale, key.String()+" is no longer planned")
+		case cur.Observed != c.Observed:
+			stale = append(stale, key.String()+" has changed since (its observed state differs)")
+		case !sameSteps(cur.Steps, c.Steps):
+			stale = append(stale, key.String()+" would now be planned differently")
+		}
+		expect[key] = c.Steps
+	}
+	for key := range current {
+		stale = append(stale, key.String()+" was not in the saved plan")
+	}
+	sort.Strings(stale)
+	if len(stale) > 0 {
+		return nil, fmt.Errorf("saved plan %s is stale: %s; plan again", path, strings.Join(stale, "; "))
+	}
+	return expect, nil
+}
+
+func sameSteps(a, b []plan.Step) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i].Action != b[i].Action || a[i].Instance != b[i].Instance || a[i].To != b[i].To {
+			return false
+		}
+	}
+	return true
 }
 
 // summarize prints one line per outcome and picks the exit status.

@@ -11,6 +11,7 @@ import (
 	"github.com/pgsync/pgsync/internal/cluster"
 	"github.com/pgsync/pgsync/internal/observe"
 	"github.com/pgsync/pgsync/internal/plan"
+	pc "github.com/pgsync/pgsync/internal/podcontract"
 )
 
 // Outcome is how a cluster's run ended.
@@ -45,6 +46,9 @@ type Run struct {
 	// Owner names this run in the apply Leases (host/pid).
 	Owner    string
 	Progress Progress
+	// Expect, when set, holds a saved plan's steps per cluster: the run
+	// carries out exactly those, and stops if what it plans diverges.
+	Expect map[cluster.Key][]plan.Step
 }
 
 // ClusterResult is one cluster's outcome.
@@ -116,6 +120,14 @@ func (r *Run) Converge(ctx context.Context, key cluster.Key, desired *cluster.Cl
 			res.Outcome = Orphaned
 			return res
 		}
+		if len(cp.Steps) == 0 && cp.Halted != "" {
+			why := "the rollout is halted: " + cp.Halted + " runs the new spec but is not ready; a commit that fixes the spec resumes it"
+			if live != nil && live.StatefulSet.Annotations[pc.AnnHalted] != "" {
+				why += " (" + live.StatefulSet.Annotations[pc.AnnHalted] + ")"
+			}
+			res.Outcome, res.Err = Halted, errors.New(why)
+			return res
+		}
 		if len(cp.Steps) == 0 {
 			res.Outcome = Converged
 			return res
@@ -128,6 +140,16 @@ func (r *Run) Converge(ctx context.Context, key cluster.Key, desired *cluster.Cl
 		if s.Action == plan.StepAwaitApproval {
 			res.Outcome = AwaitingApproval
 			return res
+		}
+		if want, ok := r.Expect[key]; ok {
+			if res.Steps >= len(want) || !sameStep(want[res.Steps], s) {
+				saved := "nothing more"
+				if res.Steps < len(want) {
+					saved = describe(want[res.Steps])
+				}
+				res.Outcome, res.Err = Failed, fmt.Errorf("%s: the cluster diverged from the saved plan at step %d: pgsync now plans %s, the saved plan has %s; plan again", key, res.Steps+1, describe(s), saved)
+				return res
+			}
 		}
 		res.Steps++
 		r.progress(ProgressEvent{Cluster: key, Step: s, Number: res.Steps})

@@ -11,6 +11,7 @@ import (
 
 	"github.com/pgsync/pgsync/internal/observe"
 	pc "github.com/pgsync/pgsync/internal/podcontract"
+	"github.com/pgsync/pgsync/internal/revision"
 )
 
 // Event reasons on a cluster's StatefulSet.
@@ -76,7 +77,12 @@ func (e *Executor) setHalted(ctx context.Context, live *observe.Cluster, why str
 
 // clearHalted removes the halt marker once a new spec is applied.
 func (e *Executor) clearHalted(ctx context.Context, t Target) error {
-	if t.Live == nil || t.Live.StatefulSet == nil || t.Live.StatefulSet.Annotations[pc.AnnHalted] == "" {
+	if t.Live == nil || t.Live.StatefulSet == nil || t.Live.StatefulSet.Annotations[pc.AnnHalted] == "" || t.Desired == nil {
+		return nil
+	}
+	// Only a new spec lifts the halt: re-applying the halted one (drift,
+	// a new commit with the same spec) keeps the marker.
+	if revision.Restart(t.Desired) == revision.Restart(t.Live.Observed.Spec) {
 		return nil
 	}
 	patch := fmt.Sprintf(`{"metadata":{"annotations":{%q:null}}}`, pc.AnnHalted)

@@ -307,7 +307,9 @@ func (e *Executor) reload(ctx context.Context, t Target) error {
 			return false, err.Error(), nil
 		}
 		for _, in := range live.Instances {
-			if in.Ordinal >= t.spec().Spec.Instances || !in.PodExists {
+			// Instances that are not ready load the configuration when
+			// they start; the planner reloads only the ready ones.
+			if in.Ordinal >= t.spec().Spec.Instances || !in.Ready {
 				continue
 			}
 			if in.Status == nil || in.Status.ConfigRevision != want {

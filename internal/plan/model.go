@@ -108,6 +108,9 @@ type ClusterPlan struct {
 	// Observed fingerprints the observed state the plan started from
 	// (Fingerprint); empty for a cluster that does not run.
 	Observed string
+	// Halted names the instance that halts the rollout: it runs the
+	// desired revision and is not ready. Nothing further is planned.
+	Halted string
 }
 
 // Change is one field that differs between observed and desired. A nil

@@ -195,7 +195,9 @@ func planUpdate(d *cluster.Cluster, o *ObservedCluster) (ClusterPlan, []cluster.
 	config := revision.Config(d)
 	var stale []string
 	for _, in := range o.Instances {
-		if in.Ordinal < desired && in.Config != config {
+		// An instance that is not ready loads the configuration when it
+		// starts; a reload cannot reach it (and, halted, nothing may).
+		if in.Ordinal < desired && in.Ready && in.Config != config {
 			stale = append(stale, instanceName(d, in.Ordinal))
 		}
 	}
@@ -228,6 +230,7 @@ func planUpdate(d *cluster.Cluster, o *ObservedCluster) (ClusterPlan, []cluster.
 	}
 
 	halted := haltedBy(o, rev)
+	cp.Halted = halted
 	if halted != "" {
 		cp.Warnings = append(cp.Warnings, fmt.Sprintf("rollout halted: %s runs the new spec but is not ready; nothing further is touched until a commit fixes the spec", halted))
 	}

@@ -28,6 +28,8 @@ type jsonCluster struct {
 	// Observed is the fingerprint of the observed state (live plans
 	// only): what a saved plan was computed from.
 	Observed string `json:"observed,omitempty"`
+	// Halted names the instance that halts the rollout, if any.
+	Halted string `json:"halted,omitempty"`
 }
 
 type jsonChange struct {
@@ -81,6 +83,7 @@ func RenderJSON(w io.Writer, p *Plan) error {
 		if doc.Mode == ModeLive {
 			jc.Observed = c.Observed
 		}
+		jc.Halted = c.Halted
 		doc.Clusters = append(doc.Clusters, jc)
 	}
 	enc := json.NewEncoder(w)
@@ -116,7 +119,7 @@ func ReadJSON(r io.Reader) (*Plan, error) {
 		p.Base = *doc.Base
 	}
 	for _, jc := range doc.Clusters {
-		c := ClusterPlan{Namespace: jc.Namespace, Name: jc.Name, Action: jc.Action, Warnings: jc.Warnings, Observed: jc.Observed}
+		c := ClusterPlan{Namespace: jc.Namespace, Name: jc.Name, Action: jc.Action, Warnings: jc.Warnings, Observed: jc.Observed, Halted: jc.Halted}
 		for _, ch := range jc.Changes {
 			c.Changes = append(c.Changes, Change(ch))
 		}
