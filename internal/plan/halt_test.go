@@ -21,6 +21,9 @@ func TestHaltedReloadsNothing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if a := p.Clusters[0].Action; a != ActionUpdate || !p.HasChanges() {
+		t.Errorf("halted cluster: action %s (HasChanges %v), want update: a halt is not a no-op", a, p.HasChanges())
+	}
 	if h := p.Clusters[0].Halted; h != "website-2" {
 		t.Errorf("Halted %q, want website-2", h)
 	}

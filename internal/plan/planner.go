@@ -303,8 +303,10 @@ func planUpdate(d *cluster.Cluster, o *ObservedCluster) (ClusterPlan, []cluster.
 }
 
 // finish turns an update with nothing to do into a no-op.
+// A halted rollout is not a no-op even with nothing planned: the cluster
+// does not match Git, and saying "no changes" would hide it.
 func finish(cp ClusterPlan) ClusterPlan {
-	if len(cp.Steps) == 0 && len(cp.Changes) == 0 {
+	if len(cp.Steps) == 0 && len(cp.Changes) == 0 && cp.Halted == "" {
 		cp.Action = ActionNoOp
 	}
 	return cp

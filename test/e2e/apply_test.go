@@ -148,8 +148,19 @@ func TestApplyRollingUpdate(t *testing.T) {
 		time.Sleep(time.Second)
 		before := primaryOf(ctx, t, cs, ns)
 		repo.commit(websiteYAML(ns, image, 3, ""), "website at "+image)
+		var extra []string
+		if i == 0 {
+			// The first rollout goes through a saved plan: refused once
+			// Git has moved, then made again and carried out as saved.
+			saved := savePlan(ctx, t, env, repo)
+			repo.commit(websiteYAML(ns, image, 3, "")+"# a comment\n", "a commit after the plan was saved")
+			if out, code := pgsyncApply(ctx, t, env, repo, saved); code != 1 || !strings.Contains(out, "stale") {
+				t.Errorf("apply of a saved plan after a new commit: exit %d, want 1 and stale:\n%s", code, out)
+			}
+			extra = []string{savePlan(ctx, t, env, repo)}
+		}
 		start := time.Now()
-		out, code := pgsyncApply(ctx, t, env, repo)
+		out, code := pgsyncApply(ctx, t, env, repo, extra...)
 		took := time.Since(start)
 		time.Sleep(time.Second)
 		stopWriter()
@@ -209,6 +220,18 @@ func TestApplyRollingUpdate(t *testing.T) {
 	if sts, err := cs.AppsV1().StatefulSets(ns).Get(ctx, "website", metav1.GetOptions{}); err != nil || sts.Annotations[podcontract.AnnHalted] != "" {
 		t.Errorf("halt marker after the fix: %v (err %v)", sts.Annotations[podcontract.AnnHalted], err)
 	}
+}
+
+// savePlan runs `pgsync plan --live --format json --out FILE`.
+func savePlan(ctx context.Context, t *testing.T, env *kubeenv.Env, repo *gitRepo) string {
+	t.Helper()
+	file := filepath.Join(t.TempDir(), "plan.json")
+	cmd := osexec.CommandContext(ctx, insttest.Binary(t), "plan", "--repo", repo.dir, "--path", "clusters",
+		"--kubeconfig", env.Kubeconfig, "--namespace", env.Namespace, "--format", "json", "--out", file)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("pgsync plan --out: %v\n%s", err, out)
+	}
+	return file
 }
 
 // checkCreatedInOrder: each standby's pod was created after the previous
