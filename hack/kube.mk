@@ -7,7 +7,7 @@
 PGSYNC_KUBE_CACHE ?= /var/cache/pgsync/kube
 KUBELOCAL         := $(PGSYNC_KUBE_CACHE)/kubelocal
 
-.PHONY: kube-deps kube-api-bins kube-bins kube-images kubelocal kube-up kube-down kube-status e2e
+.PHONY: kube-deps kube-api-bins kube-bins kube-images kubelocal kube-up kube-down kube-status e2e bench-rollout
 
 # Debian packages: containerd, runc, CNI plugins, iptables, etcd, debootstrap.
 kube-deps:
@@ -45,3 +45,8 @@ kube-status: kubelocal
 # The end-to-end tier against the local cluster.
 e2e: kube-up
 	PGSYNC_E2E=1 $(GO) test -count=1 -timeout 40m -v ./test/e2e/...
+
+# `pgsync apply` rolling updates under writes through NAME-rw, against a
+# hand-driven Lease switchover in the same run (docs/benchmarks.md).
+bench-rollout: kube-up
+	$(GO) test -run '^$$' -bench Rollout -benchtime=1x -count=1 -timeout 40m ./bench/rollout
