@@ -233,6 +233,30 @@ spec:
 			t.Errorf("the observer may %s %s/%s %s", ra.Verb, ra.Resource, ra.Subresource, ra.Name)
 		}
 	}
+	// What observation and drift read, in every namespace: one List per
+	// kind.
+	for _, ra := range []authzv1.ResourceAttributes{
+		{Group: "apps", Resource: "statefulsets", Verb: "list"},
+		{Resource: "pods", Verb: "list"},
+		{Resource: "persistentvolumeclaims", Verb: "list"},
+		{Group: "coordination.k8s.io", Resource: "leases", Verb: "list"},
+		{Resource: "services", Verb: "list"},
+		{Resource: "configmaps", Verb: "list"},
+		{Resource: "serviceaccounts", Verb: "list"},
+		{Group: "discovery.k8s.io", Resource: "endpointslices", Verb: "list"},
+		{Group: "policy", Resource: "poddisruptionbudgets", Verb: "list"},
+		{Group: "rbac.authorization.k8s.io", Resource: "roles", Verb: "list"},
+		{Group: "rbac.authorization.k8s.io", Resource: "rolebindings", Verb: "list"},
+	} {
+		sar, err := obs.AuthorizationV1().SelfSubjectAccessReviews().Create(ctx,
+			&authzv1.SelfSubjectAccessReview{Spec: authzv1.SelfSubjectAccessReviewSpec{ResourceAttributes: &ra}}, metav1.CreateOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !sar.Status.Allowed {
+			t.Errorf("the observer may not %s %s in every namespace", ra.Verb, ra.Resource)
+		}
+	}
 	if got, _ := cs.AppsV1().StatefulSets(ns).Get(ctx, "web", metav1.GetOptions{}); got.Labels["example.com/touched"] != "" {
 		t.Fatal("a patch by the observer changed the StatefulSet")
 	}

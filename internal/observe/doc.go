@@ -13,7 +13,9 @@
 // call with its own timeout, so one dead or slow pod cannot stall the
 // rest: an instance whose status cannot be read is observed as not ready,
 // with the reason. Drift (Drift) is found by a server-side dry-run apply
-// of what pgsync rendered, so server defaults never show as drift.
+// of what pgsync rendered, so server defaults never show as drift; an
+// object whose managed fields show that the apply would change nothing
+// needs no dry run, and a fleet's objects are read with one List per kind.
 //
 // It must not import `internal/apply`, `internal/gitsource`,
 // `internal/daemon` or `internal/instance`.

@@ -12,6 +12,9 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/dynamic"
 
 	"github.com/pgsync/pgsync/internal/cluster"
@@ -45,13 +48,31 @@ func (c *Cluster) RenderOptions(image string) kube.Options {
 // result, defaults included, so a server-defaulted field is never drift.
 // When the server refuses the dry run as invalid (another manager's
 // fields merged with pgsync's), the drift is each field pgsync renders
-// whose live value differs.
+// whose live value differs. An object whose live state provably equals
+// what the apply would make (unchanged) needs no dry run.
 func Drift(ctx context.Context, client dynamic.Interface, spec *cluster.Cluster, opts kube.Options) ([]string, error) {
 	objs, err := kube.Render(spec, opts)
 	if err != nil {
 		return nil, err
 	}
-	list := objs.List()
+	return driftOf(ctx, client, objs.List(), getLive(client))
+}
+
+// liveObject returns the live object of a rendered one (nil when it does
+// not exist).
+type liveObject func(ctx context.Context, gvr schema.GroupVersionResource, namespace, name string) (*unstructured.Unstructured, error)
+
+func getLive(client dynamic.Interface) liveObject {
+	return func(ctx context.Context, gvr schema.GroupVersionResource, namespace, name string) (*unstructured.Unstructured, error) {
+		u, err := client.Resource(gvr).Namespace(namespace).Get(ctx, name, metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			return nil, nil
+		}
+		return u, err
+	}
+}
+
+func driftOf(ctx context.Context, client dynamic.Interface, list []runtime.Object, liveOf liveObject) ([]string, error) {
 	found := make([][]string, len(list))
 	errs := make([]error, len(list))
 	var wg sync.WaitGroup
@@ -70,19 +91,21 @@ func Drift(ctx context.Context, client dynamic.Interface, spec *cluster.Cluster,
 				errs[i] = err
 				return
 			}
-			live, err := client.Resource(gvr).Namespace(body.GetNamespace()).Get(ctx, body.GetName(), metav1.GetOptions{})
-			if apierrors.IsNotFound(err) {
-				found[i] = []string{what + ": missing"}
-				return
-			}
+			live, err := liveOf(ctx, gvr, body.GetNamespace(), body.GetName())
 			if err != nil {
 				errs[i] = fmt.Errorf("get %s: %w", what, err)
 				return
 			}
+			if live == nil {
+				found[i] = []string{what + ": missing"}
+				return
+			}
 			var paths []string
-			if noDryRun[body.GetKind()] {
+			switch {
+			case noDryRun[body.GetKind()]:
 				paths = diffRendered(body, live)
-			} else {
+			case unchanged(body, live):
+			default:
 				after, err := kube.Apply(ctx, client, obj, kube.ApplyOptions{DryRun: true, Force: true})
 				switch {
 				case apierrors.IsInvalid(err):
@@ -227,28 +250,113 @@ func joinPath(path, key string) string {
 }
 
 // FindDrift fills Observed.Drift of every cluster for which want is true
-// (nil: all), a few clusters at a time.
+// (nil: all), a few clusters at a time. The live objects are read with
+// one List per kind (by pgsync's label, in the clusters' namespace when
+// they share one), not one GET per object; a kind the caller may not list,
+// and an object the List did not return (its label edited away), are read
+// with a GET.
 func (f *Fleet) FindDrift(ctx context.Context, client dynamic.Interface, want func(cluster.Key) bool) error {
-	sem := make(chan struct{}, 8)
-	errs := make([]error, len(f.Clusters))
-	var wg sync.WaitGroup
+	type job struct {
+		c    *Cluster
+		objs []runtime.Object
+	}
+	var jobs []job
+	kinds := map[schema.GroupVersionResource]bool{}
+	namespaces := map[string]bool{}
 	for i := range f.Clusters {
 		c := &f.Clusters[i]
 		if want != nil && !want(c.Key()) {
 			continue
 		}
+		objs, err := kube.Render(c.Observed.Spec, c.RenderOptions(""))
+		if err != nil {
+			return fmt.Errorf("drift of %s: %w", c.Key(), err)
+		}
+		for _, obj := range objs.List() {
+			gvr, err := kube.ResourceOf(obj.GetObjectKind().GroupVersionKind())
+			if err != nil {
+				return fmt.Errorf("drift of %s: %w", c.Key(), err)
+			}
+			kinds[gvr] = true
+		}
+		namespaces[c.Key().Namespace] = true
+		jobs = append(jobs, job{c, objs.List()})
+	}
+	if len(jobs) == 0 {
+		return nil
+	}
+	ns := ""
+	if len(namespaces) == 1 {
+		ns = jobs[0].c.Key().Namespace
+	}
+	liveOf, err := listLive(ctx, client, kinds, ns)
+	if err != nil {
+		return err
+	}
+
+	sem := make(chan struct{}, 8)
+	errs := make([]error, len(jobs))
+	var wg sync.WaitGroup
+	for i, j := range jobs {
 		wg.Add(1)
 		sem <- struct{}{}
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			drift, err := Drift(ctx, client, c.Observed.Spec, c.RenderOptions(""))
+			drift, err := driftOf(ctx, client, j.objs, liveOf)
 			if err != nil {
-				errs[i] = fmt.Errorf("drift of %s: %w", c.Key(), err)
+				errs[i] = fmt.Errorf("drift of %s: %w", j.c.Key(), err)
 				return
 			}
-			c.Observed.Drift = drift
+			j.c.Observed.Drift = drift
 		}()
 	}
 	wg.Wait()
 	return errors.Join(errs...)
+}
+
+// listLive lists pgsync's objects of each kind in namespace ("": all) and
+// returns their lookup, falling back to a GET.
+func listLive(ctx context.Context, client dynamic.Interface, kinds map[schema.GroupVersionResource]bool, namespace string) (liveObject, error) {
+	type key struct {
+		gvr             schema.GroupVersionResource
+		namespace, name string
+	}
+	managed := metav1.ListOptions{LabelSelector: labels.SelectorFromSet(labels.Set{pc.LabelManagedBy: pc.ManagedBy}).String()}
+	var (
+		mu    sync.Mutex
+		index = map[key]*unstructured.Unstructured{}
+		wg    sync.WaitGroup
+		errs  []error
+	)
+	for gvr := range kinds {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			list, err := client.Resource(gvr).Namespace(namespace).List(ctx, managed)
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case apierrors.IsForbidden(err):
+				// A role with get but not list: one GET per object.
+			case err != nil:
+				errs = append(errs, fmt.Errorf("list %s%s: %w", gvr.Resource, inNamespace(namespace), err))
+			default:
+				for i := range list.Items {
+					u := &list.Items[i]
+					index[key{gvr, u.GetNamespace(), u.GetName()}] = u
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	get := getLive(client)
+	return func(ctx context.Context, gvr schema.GroupVersionResource, namespace, name string) (*unstructured.Unstructured, error) {
+		if u := index[key{gvr, namespace, name}]; u != nil {
+			return u, nil
+		}
+		return get(ctx, gvr, namespace, name)
+	}, nil
 }
