@@ -21,6 +21,7 @@ import (
 
 	"github.com/pgsync/pgsync/internal/observe"
 	"github.com/pgsync/pgsync/internal/plan"
+	pc "github.com/pgsync/pgsync/internal/podcontract"
 )
 
 // Document is the JSON and YAML form; fields are only ever added.
@@ -43,8 +44,11 @@ type Cluster struct {
 	Converged bool      `json:"converged"`
 	Next      *NextStep `json:"next"`
 	// Against says what the plan compared with: "applied spec" or a commit.
-	Against   string     `json:"plannedAgainst"`
-	Warnings  []string   `json:"warnings"`
+	Against  string   `json:"plannedAgainst"`
+	Warnings []string `json:"warnings"`
+	// Halted says why the rollout is halted (the StatefulSet's
+	// pgsync.io/halted annotation, or the instance that halts it).
+	Halted    string     `json:"halted,omitempty"`
 	Instances []Instance `json:"instances"`
 }
 
@@ -96,8 +100,14 @@ func Build(f *observe.Fleet, p *plan.Plan, against string) Document {
 			Warnings: []string{}, Instances: []Instance{}}
 		if cp, ok := plans[k.String()]; ok {
 			out.Warnings = append(out.Warnings, cp.Warnings...)
+			if cp.Halted != "" {
+				out.Halted = cp.Halted + " runs the new spec and is not ready"
+				if why := haltedWhy(c); why != "" {
+					out.Halted = why
+				}
+			}
 			if len(cp.Steps) == 0 {
-				out.Converged = cp.Action == plan.ActionNoOp || cp.Action == plan.ActionUpdate
+				out.Converged = cp.Halted == "" && (cp.Action == plan.ActionNoOp || cp.Action == plan.ActionUpdate)
 			} else {
 				s := cp.Steps[0]
 				out.Next = &NextStep{Action: string(s.Action), Instance: s.Instance, Reason: s.Reason}
@@ -177,6 +187,8 @@ func renderTable(w io.Writer, doc Document, wide bool) error {
 		}
 		fmt.Fprintf(&b, "Cluster %s/%s: %s, primary %s, applied from %s\n", c.Namespace, c.Name, instances(c.Desired), c.Primary, commit)
 		switch {
+		case c.Halted != "":
+			fmt.Fprintf(&b, "Next: nothing — HALTED: %s (a commit that fixes the spec resumes)\n", c.Halted)
 		case c.Next != nil:
 			next := c.Next.Action
 			if c.Next.Instance != "" {
@@ -264,4 +276,11 @@ func bytes(n int64) string {
 		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
 	}
 	return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
+}
+
+func haltedWhy(c observe.Cluster) string {
+	if c.StatefulSet == nil {
+		return ""
+	}
+	return c.StatefulSet.Annotations[pc.AnnHalted]
 }

@@ -190,3 +190,30 @@ func golden(t *testing.T, name string, got []byte) {
 		t.Errorf("%s differs from the golden file (run with -update after checking):\n--- got ---\n%s\n--- want ---\n%s", path, got, want)
 	}
 }
+
+// TestRenderHalted: a rollout halted on an instance that runs the new
+// spec and is not ready is shown as halted, never as converged.
+func TestRenderHalted(t *testing.T) {
+	f, want := fleet(t)
+	blog := f.Clusters[0]
+	in := &blog.Instances[0]
+	in.Ready, in.PodReady, in.NotReady = false, false, "pod is not Ready (phase Pending)"
+	blog.Observed.Instances[0].Ready = false
+	f.Clusters = f.Clusters[:1]
+	p, err := plan.Make(want[:1], f.Observed(), plan.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := statusview.Build(f, p, "the spec last applied")
+	c := doc.Clusters[0]
+	if c.Converged || c.Halted == "" {
+		t.Fatalf("halted cluster: converged %v, halted %q; want halted, not converged", c.Converged, c.Halted)
+	}
+	var buf bytes.Buffer
+	if err := statusview.Render(&buf, doc, statusview.Table); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(buf.Bytes(), []byte("HALTED: blog-0 runs the new spec and is not ready")) {
+		t.Errorf("table does not say the cluster is halted:\n%s", buf.String())
+	}
+}
