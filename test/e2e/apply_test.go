@@ -159,6 +159,10 @@ func TestApplyRollingUpdate(t *testing.T) {
 			}
 			extra = []string{savePlan(ctx, t, env, repo)}
 		}
+		var watch *statusWatch
+		if i == 0 {
+			watch = watchStatus(ctx, t, env)
+		}
 		start := time.Now()
 		out, code := pgsyncApply(ctx, t, env, repo, extra...)
 		took := time.Since(start)
@@ -172,6 +176,9 @@ func TestApplyRollingUpdate(t *testing.T) {
 		after := primaryOf(ctx, t, cs, ns)
 		if after == before {
 			t.Errorf("rollout %d: primary still %s: no switchover", i+1, after)
+		}
+		if watch != nil {
+			watch.check(t, before, after)
 		}
 		checkWrites(ctx, t, w, superDSNOf(ctx, t, cs, ns, super, after))
 		checkAllAt(ctx, t, cs, ns, image, after)
@@ -219,6 +226,39 @@ func TestApplyRollingUpdate(t *testing.T) {
 	checkAllAt(ctx, t, cs, ns, image1518, primaryOf(ctx, t, cs, ns))
 	if sts, err := cs.AppsV1().StatefulSets(ns).Get(ctx, "website", metav1.GetOptions{}); err != nil || sts.Annotations[podcontract.AnnHalted] != "" {
 		t.Errorf("halt marker after the fix: %v (err %v)", sts.Annotations[podcontract.AnnHalted], err)
+	}
+}
+
+// statusWatch is `pgsync status -w` running beside a rollout.
+type statusWatch struct {
+	cmd *osexec.Cmd
+	out *bytes.Buffer
+}
+
+func watchStatus(ctx context.Context, t *testing.T, env *kubeenv.Env) *statusWatch {
+	t.Helper()
+	w := &statusWatch{out: &bytes.Buffer{}}
+	w.cmd = osexec.CommandContext(ctx, insttest.Binary(t), "status", env.Namespace+"/website", "-w", "--interval", "500ms",
+		"--kubeconfig", env.Kubeconfig)
+	w.cmd.Stdout, w.cmd.Stderr = w.out, w.out
+	if err := w.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	return w
+}
+
+// check stops the watch: it printed the cluster again as it changed, and
+// its snapshots show the primary moving from before to after.
+func (w *statusWatch) check(t *testing.T, before, after string) {
+	t.Helper()
+	_ = w.cmd.Process.Kill()
+	_ = w.cmd.Wait()
+	snaps := strings.Split(w.out.String(), "\n--- ")
+	first, last := snaps[0], snaps[len(snaps)-1]
+	t.Logf("status -w printed %d snapshots", len(snaps))
+	if len(snaps) < 3 || !strings.Contains(first, "primary "+before) || !strings.Contains(last, "primary "+after) {
+		t.Errorf("status -w: %d snapshots, first names primary %s: %v, last names %s: %v; output:\n%s", len(snaps),
+			before, strings.Contains(first, "primary "+before), after, strings.Contains(last, "primary "+after), w.out.String())
 	}
 }
 
