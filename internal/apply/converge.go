@@ -66,16 +66,17 @@ type ClusterResult struct {
 func maxSteps(c *cluster.Cluster) int { return 10 + 4*c.Spec.Instances }
 
 // Converge runs the loop of doc.go for one cluster: desired nil means the
-// cluster was removed from Git (orphan, or delete with Prune).
+// cluster was removed from Git (orphan, or delete with Prune). It holds
+// the cluster's apply lock throughout.
 func (r *Run) Converge(ctx context.Context, key cluster.Key, desired *cluster.Cluster, commit string) ClusterResult {
 	start := r.Exec.now()
 	res := ClusterResult{Cluster: key}
-	spec := desired
 	live, err := r.observe(ctx, key)
 	if err != nil {
 		res.Outcome, res.Err = Failed, err
 		return res
 	}
+	spec := desired
 	if spec == nil {
 		if live == nil {
 			res.Outcome = Converged
@@ -92,97 +93,156 @@ func (r *Run) Converge(ctx context.Context, key cluster.Key, desired *cluster.Cl
 
 	var previous *plan.Step
 	for {
-		res.Elapsed = r.Exec.now().Sub(start)
 		if res.Steps > maxSteps(spec) {
 			res.Outcome, res.Err = Failed, fmt.Errorf("%s: still not converged after %d steps; stopping (a pgsync bug: please report the plan)", key, res.Steps)
-			return res
+			break
 		}
-		var observed plan.Observed
-		if live != nil {
-			observed.Clusters = []plan.ObservedCluster{live.Observed}
-		}
-		var want []*cluster.Cluster
-		if desired != nil {
-			want = []*cluster.Cluster{desired}
-		}
-		p, err := plan.Make(want, observed, r.Options)
-		if err != nil {
-			res.Outcome, res.Err = Failed, err
-			return res
-		}
-		cp := p.Clusters[0]
-		if cp.Action == plan.ActionOrphan {
-			if err := r.Exec.Orphan(ctx, live); err != nil {
-				res.Outcome, res.Err = Failed, err
-				return res
+		check := func(s plan.Step) error {
+			if previous != nil && sameStep(*previous, s) && s.Action != plan.StepUpdateObjects {
+				return fmt.Errorf("%s: step %s %s completed but is planned again; stopping (a pgsync bug: please report the plan)", key, s.Action, s.Instance)
 			}
-			r.Exec.event(ctx, live, corev1.EventTypeNormal, ReasonOrphaned, "removed from Git: left running, no longer managed by pgsync")
-			res.Outcome = Orphaned
-			return res
-		}
-		if len(cp.Steps) == 0 && cp.Halted != "" {
-			why := "the rollout is halted: " + cp.Halted + " runs the new spec but is not ready; a commit that fixes the spec resumes it"
-			if live != nil && live.StatefulSet.Annotations[pc.AnnHalted] != "" {
-				why += " (" + live.StatefulSet.Annotations[pc.AnnHalted] + ")"
-			}
-			res.Outcome, res.Err = Halted, errors.New(why)
-			return res
-		}
-		if len(cp.Steps) == 0 {
-			res.Outcome = Converged
-			return res
-		}
-		s := cp.Steps[0]
-		if previous != nil && sameStep(*previous, s) && s.Action != plan.StepUpdateObjects {
-			res.Outcome, res.Err = Failed, fmt.Errorf("%s: step %s %s completed but is planned again; stopping (a pgsync bug: please report the plan)", key, s.Action, s.Instance)
-			return res
-		}
-		if s.Action == plan.StepAwaitApproval {
-			res.Outcome = AwaitingApproval
-			return res
-		}
-		if want, ok := r.Expect[key]; ok {
-			if res.Steps >= len(want) || !sameStep(want[res.Steps], s) {
-				saved := "nothing more"
-				if res.Steps < len(want) {
-					saved = describe(want[res.Steps])
-				}
-				res.Outcome, res.Err = Failed, fmt.Errorf("%s: the cluster diverged from the saved plan at step %d: pgsync now plans %s, the saved plan has %s; plan again", key, res.Steps+1, describe(s), saved)
-				return res
-			}
-		}
-		res.Steps++
-		r.progress(ProgressEvent{Cluster: key, Step: s, Number: res.Steps})
-		r.Exec.event(ctx, live, corev1.EventTypeNormal, ReasonStepStarted, describe(s))
-		t0 := r.Exec.now()
-		err = r.Exec.Step(ctx, Target{Desired: desired, Live: live, Commit: commit}, s)
-		r.progress(ProgressEvent{Cluster: key, Step: s, Number: res.Steps, Finished: true, Elapsed: r.Exec.now().Sub(t0), Err: err})
-		var halt *HaltError
-		switch {
-		case errors.As(err, &halt):
-			if live, _ = r.observe(ctx, key); live != nil {
-				r.Exec.event(ctx, live, corev1.EventTypeWarning, ReasonHalted, halt.Error())
-				if err := r.Exec.setHalted(ctx, live, halt.Error()); err != nil {
-					r.Exec.logf("mark halted", "cluster", key.String(), "error", err.Error())
+			if want, ok := r.Expect[key]; ok {
+				if res.Steps >= len(want) || !sameStep(want[res.Steps], s) {
+					saved := "nothing more"
+					if res.Steps < len(want) {
+						saved = describe(want[res.Steps])
+					}
+					return fmt.Errorf("%s: the cluster diverged from the saved plan at step %d: pgsync now plans %s, the saved plan has %s; plan again", key, res.Steps+1, describe(s), saved)
 				}
 			}
-			res.Outcome, res.Err, res.Elapsed = Halted, halt, r.Exec.now().Sub(start)
-			return res
-		case err != nil:
-			res.Outcome, res.Err, res.Elapsed = Failed, err, r.Exec.now().Sub(start)
-			return res
+			res.Steps++
+			return nil
 		}
-		if s.Action == plan.StepDeleteCluster {
-			res.Outcome, res.Elapsed = Converged, r.Exec.now().Sub(start)
-			return res
+		one := r.Once(ctx, key, desired, commit, live, res.Steps+1, check)
+		live = one.Live
+		if one.Outcome != Progressing {
+			res.Outcome, res.Err = one.Outcome, one.Err
+			break
 		}
-		if live, err = r.observe(ctx, key); err != nil {
-			res.Outcome, res.Err = Failed, err
-			return res
-		}
-		r.Exec.event(ctx, live, corev1.EventTypeNormal, ReasonStepFinished, describe(s)+" ("+r.Exec.now().Sub(t0).Round(time.Millisecond).String()+")")
-		previous = &s
+		previous = one.Step
 	}
+	res.Elapsed = r.Exec.now().Sub(start)
+	return res
+}
+
+// Progressing is Once's outcome when it carried out a step and the
+// cluster may have more to do; Waiting, when a gate held the step back.
+const (
+	Progressing Outcome = "progressing"
+	Waiting     Outcome = "waiting"
+)
+
+// WaitError, returned by a gate, holds a step back for now (a fleet wave
+// is full, the maintenance window is closed, the cluster is suspended).
+type WaitError struct{ Reason string }
+
+func (e *WaitError) Error() string { return e.Reason }
+
+// StepResult is what one pass of the loop did.
+type StepResult struct {
+	Outcome Outcome
+	// Step is the step carried out (or held back), nil when none.
+	Step    *plan.Step
+	Elapsed time.Duration
+	Err     error
+	// Live is the cluster as observed after the pass (nil once deleted).
+	Live *observe.Cluster
+}
+
+// Once is one pass of the loop: plan the cluster from live (nil: it does
+// not run) and carry out at most its first step. gate, when not nil, is
+// asked before the step runs: an error stops (a *WaitError holds the step
+// back: Waiting). number numbers the step in progress events. The caller
+// holds the cluster's apply lock.
+func (r *Run) Once(ctx context.Context, key cluster.Key, desired *cluster.Cluster, commit string, live *observe.Cluster, number int, gate func(plan.Step) error) StepResult {
+	res := StepResult{Live: live}
+	var observed plan.Observed
+	if live != nil {
+		observed.Clusters = []plan.ObservedCluster{live.Observed}
+	}
+	var want []*cluster.Cluster
+	if desired != nil {
+		want = []*cluster.Cluster{desired}
+	}
+	p, err := plan.Make(want, observed, r.Options)
+	if err != nil {
+		res.Outcome, res.Err = Failed, err
+		return res
+	}
+	if len(p.Clusters) == 0 {
+		res.Outcome = Converged
+		return res
+	}
+	cp := p.Clusters[0]
+	switch {
+	case cp.Action == plan.ActionOrphan:
+		if err := r.Exec.Orphan(ctx, live); err != nil {
+			res.Outcome, res.Err = Failed, err
+			return res
+		}
+		r.Exec.event(ctx, live, corev1.EventTypeNormal, ReasonOrphaned, "removed from Git: left running, no longer managed by pgsync")
+		res.Outcome = Orphaned
+		return res
+	case len(cp.Steps) == 0 && cp.Halted != "":
+		why := "the rollout is halted: " + cp.Halted + " runs the new spec but is not ready; a commit that fixes the spec resumes it"
+		if live != nil && live.StatefulSet.Annotations[pc.AnnHalted] != "" {
+			why += " (" + live.StatefulSet.Annotations[pc.AnnHalted] + ")"
+		}
+		res.Outcome, res.Err = Halted, errors.New(why)
+		return res
+	case len(cp.Steps) == 0:
+		res.Outcome = Converged
+		return res
+	}
+	s := cp.Steps[0]
+	res.Step = &s
+	if s.Action == plan.StepAwaitApproval {
+		res.Outcome = AwaitingApproval
+		return res
+	}
+	if gate != nil {
+		if err := gate(s); err != nil {
+			var w *WaitError
+			if errors.As(err, &w) {
+				res.Outcome, res.Err = Waiting, err
+			} else {
+				res.Outcome, res.Err = Failed, err
+			}
+			return res
+		}
+	}
+	r.progress(ProgressEvent{Cluster: key, Step: s, Number: number})
+	r.Exec.event(ctx, live, corev1.EventTypeNormal, ReasonStepStarted, describe(s))
+	t0 := r.Exec.now()
+	err = r.Exec.Step(ctx, Target{Desired: desired, Live: live, Commit: commit}, s)
+	res.Elapsed = r.Exec.now().Sub(t0)
+	r.progress(ProgressEvent{Cluster: key, Step: s, Number: number, Finished: true, Elapsed: res.Elapsed, Err: err})
+	var halt *HaltError
+	switch {
+	case errors.As(err, &halt):
+		if res.Live, _ = r.observe(ctx, key); res.Live != nil {
+			r.Exec.event(ctx, res.Live, corev1.EventTypeWarning, ReasonHalted, halt.Error())
+			if err := r.Exec.setHalted(ctx, res.Live, halt.Error()); err != nil {
+				r.Exec.logf("mark halted", "cluster", key.String(), "error", err.Error())
+			}
+		}
+		res.Outcome, res.Err = Halted, halt
+		return res
+	case err != nil:
+		res.Outcome, res.Err = Failed, err
+		return res
+	}
+	if s.Action == plan.StepDeleteCluster {
+		res.Outcome, res.Live = Converged, nil
+		return res
+	}
+	if res.Live, err = r.observe(ctx, key); err != nil {
+		res.Outcome, res.Err = Failed, err
+		return res
+	}
+	r.Exec.event(ctx, res.Live, corev1.EventTypeNormal, ReasonStepFinished, describe(s)+" ("+res.Elapsed.Round(time.Millisecond).String()+")")
+	res.Outcome = Progressing
+	return res
 }
 
 func (r *Run) progress(ev ProgressEvent) {
