@@ -118,3 +118,7 @@ func ShortSHA(sha string) string {
 	}
 	return sha
 }
+
+// Commit resolves the Source's Ref without reading anything at it: the
+// daemon's cheap "has anything changed?" check.
+func (r *Reader) Commit() (string, error) { return r.repo.Resolve(r.src.Ref) }
