@@ -110,6 +110,9 @@ func (c *Config) Validate() error {
 	if c.Port <= 0 || c.Port > 65535 {
 		errs = append(errs, fmt.Errorf("--port %d out of range", c.Port))
 	}
+	if c.SwitchoverDelay <= 0 {
+		errs = append(errs, fmt.Errorf("--switchover-delay %s: must be positive", c.SwitchoverDelay))
+	}
 	if c.LeaseDuration < 3*time.Second {
 		errs = append(errs, fmt.Errorf("--lease-duration %s: at least 3s", c.LeaseDuration))
 	}

@@ -161,10 +161,9 @@ func (m *Manager) reloadParameters(ctx context.Context) {
 	if m.configRead && raw == m.configRaw {
 		return
 	}
-	first := !m.configRead
 	m.config, m.configRaw, m.configRead = snap, raw, true
-	if first {
-		return // applied by the next writeConfig before any start
+	if m.status.lastWrite().gen == 0 {
+		return // nothing written yet: the first writeConfig, before any start, applies it
 	}
 	st := m.owner.State()
 	if ok, _ := m.hasData(); !ok || !st.Wanted {

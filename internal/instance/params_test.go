@@ -6,9 +6,11 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
+	"github.com/pgsync/pgsync/internal/instance/postmaster"
 	pc "github.com/pgsync/pgsync/internal/podcontract"
 	"github.com/pgsync/pgsync/test/kubeletvol"
 )
@@ -203,5 +205,59 @@ func TestReadTogetherMissingAndUnreadable(t *testing.T) {
 	}
 	if _, err := readTogether(dir); err == nil || !strings.Contains(err.Error(), dir) {
 		t.Errorf("reading a directory: %v", err)
+	}
+}
+
+// hupOwner is a running postmaster owner that counts reloads.
+type hupOwner struct {
+	slowOwner
+	hups int
+}
+
+func (o *hupOwner) State() postmaster.State { return postmaster.State{Wanted: true, Running: true} }
+func (o *hupOwner) Signal(_ context.Context, sig syscall.Signal) error {
+	if sig == syscall.SIGHUP {
+		o.hups++
+	}
+	return nil
+}
+
+// TestReloadParameters: a new version is written and reloaded, the same
+// one is not, and a version that did not parse at start-up does not keep
+// the next valid one from being applied.
+func TestReloadParameters(t *testing.T) {
+	owner := &hupOwner{}
+	m := testManager(t, owner, nil, time.Hour)
+	for name, content := range map[string]string{"PG_VERSION": "15\n", "postgresql.conf": "# initdb's\n"} {
+		if err := os.WriteFile(filepath.Join(m.cfg.PGData, name), []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	vol := t.TempDir()
+	m.cfg.ParametersFile = filepath.Join(vol, pc.ParamsKey)
+	reload := func() { m.nextParamsRead = time.Time{}; m.reloadParameters(context.Background()) }
+
+	writeVolume(t, vol, map[string]string{pc.ParamsKey: `{"work_mem": }`, pc.ConfigRevisionKey: "r0", pc.HBAKey: `[]`})
+	reload()
+	if m.configRead || m.status.Get().LastError == "" {
+		t.Fatalf("an invalid version was taken (%v) or not reported (%q)", m.configRead, m.status.Get().LastError)
+	}
+	if err := m.writeConfig(false, ""); err != nil { // the start, with no parameters
+		t.Fatal(err)
+	}
+	writeVolume(t, vol, map[string]string{pc.ParamsKey: `{"work_mem": "9MB"}`, pc.ConfigRevisionKey: "r1", pc.HBAKey: `["host all app 10.0.0.0/8 reject"]`})
+	reload()
+	w := m.status.lastWrite()
+	if w.revision != "r1" || owner.hups != 1 {
+		t.Fatalf("after a valid version: written revision %q, %d reloads; want r1 and 1", w.revision, owner.hups)
+	}
+	conf, _ := os.ReadFile(filepath.Join(m.cfg.PGData, "pgsync.conf"))
+	hba, _ := os.ReadFile(filepath.Join(m.cfg.PGData, "pg_hba.conf"))
+	if !strings.Contains(string(conf), "work_mem = '9MB'") || !strings.Contains(string(hba), "\nhost all app 10.0.0.0/8 reject\n") {
+		t.Errorf("files not written from r1:\n%s\n%s", conf, hba)
+	}
+	reload()
+	if m.status.lastWrite().gen != w.gen || owner.hups != 1 {
+		t.Error("the same version was written and reloaded again")
 	}
 }
