@@ -1,0 +1,189 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	mrand "math/rand/v2"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/tools/leaderelection"
+	"k8s.io/client-go/tools/leaderelection/resourcelock"
+	"k8s.io/klog/v2"
+
+	"github.com/pgsync/pgsync/internal/apply"
+	"github.com/pgsync/pgsync/internal/daemon"
+	"github.com/pgsync/pgsync/internal/desired"
+	"github.com/pgsync/pgsync/internal/plan"
+)
+
+func init() { commands = append(commands, newRunCmd) }
+
+type runArgs struct {
+	source        desired.Source
+	kube          kubeArgs
+	interval      time.Duration
+	jitter        time.Duration
+	prune         bool
+	instanceImage string
+	pullPolicy    string
+	stepTimeout   time.Duration
+	httpAddr      string
+	leaderElect   bool
+	leaseNS       string
+	leaseName     string
+	logLevel      string
+}
+
+func newRunCmd() *cobra.Command {
+	var args runArgs
+	cmd := &cobra.Command{
+		Use:   "run",
+		Short: "The GitOps daemon: watch Git and converge the clusters, one safe step at a time",
+		Long: `Run watches --repo at --ref and converges the clusters to the Clusters under
+--path: every --interval (plus jitter) it fetches, loads and validates the
+commit when it moved, observes every managed cluster and gives each at most
+one step of its plan, then observes again — at once while a rollout is
+under way. A crash anywhere resumes from what runs. A commit that fails
+validation is applied nowhere; the daemon keeps the last good commit and
+says why. A halted or failing cluster never blocks another.
+
+With --leader-elect (the default in a cluster), replicas elect one leader
+through a Lease; the others wait and take over when it stops renewing.
+
+It serves /healthz, /readyz and /status (the last cycle, JSON) on
+--http-addr, and logs JSON.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return runDaemon(cmd, args) },
+	}
+	registerSource(cmd, &args.source)
+	args.kube.register(cmd)
+	f := cmd.Flags()
+	f.DurationVar(&args.interval, "interval", time.Minute, "time between cycles")
+	f.DurationVar(&args.jitter, "jitter", 0, "up to this much is added to each interval at random (default a tenth of --interval)")
+	f.BoolVar(&args.prune, "prune", false, "delete clusters removed from Git (volumes and Secrets are kept) instead of orphaning them")
+	f.StringVar(&args.instanceImage, "instance-image", os.Getenv("PGSYNC_INSTANCE_IMAGE"), "the pgsync image of the pods' init container (env PGSYNC_INSTANCE_IMAGE; default: the image a running cluster already uses)")
+	f.StringVar(&args.pullPolicy, "instance-image-pull-policy", "", "pull policy of --instance-image: Always, IfNotPresent or Never")
+	f.DurationVar(&args.stepTimeout, "step-timeout", apply.DefaultStepTimeout, "a step not complete after this long halts its cluster")
+	f.StringVar(&args.httpAddr, "http-addr", ":8080", "address of /healthz, /readyz and /status")
+	f.BoolVar(&args.leaderElect, "leader-elect", os.Getenv("KUBERNETES_SERVICE_HOST") != "", "elect one active replica through a Lease (default: on inside a cluster)")
+	f.StringVar(&args.leaseNS, "leader-election-namespace", envOr("POD_NAMESPACE", "pgsync"), "namespace of the leader election Lease")
+	f.StringVar(&args.leaseName, "leader-election-id", "pgsync-leader", "name of the leader election Lease")
+	f.StringVar(&args.logLevel, "log-level", "info", "debug, info, warn or error")
+	return cmd
+}
+
+func runDaemon(cmd *cobra.Command, args runArgs) error {
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(args.logLevel)); err != nil {
+		return fmt.Errorf("--log-level %q: allowed: debug, info, warn, error", args.logLevel)
+	}
+	log := slog.New(slog.NewJSONHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: lvl}))
+	klog.SetSlogLogger(log.With("logger", "client-go"))
+	switch corev1.PullPolicy(args.pullPolicy) {
+	case "", corev1.PullAlways, corev1.PullIfNotPresent, corev1.PullNever:
+	default:
+		return fmt.Errorf("--instance-image-pull-policy %q: allowed: Always, IfNotPresent, Never", args.pullPolicy)
+	}
+	if args.interval <= 0 || args.stepTimeout <= 0 {
+		return errors.New("--interval and --step-timeout must be positive")
+	}
+	k, err := args.kube.connect()
+	if err != nil {
+		return err
+	}
+	host, _ := os.Hostname()
+	identity := fmt.Sprintf("%s/%d", host, os.Getpid())
+	obs := args.kube.observeOptions(k)
+	exec := &apply.Executor{Client: k.typed, Dynamic: k.dynamic, Status: obs.Status, InstanceImage: args.instanceImage,
+		PullPolicy: corev1.PullPolicy(args.pullPolicy), Random: rand.Reader, Log: log, StepTimeout: args.stepTimeout}
+	run := &apply.Run{Exec: exec, Options: plan.Options{Prune: args.prune}, Owner: "pgsync-run " + identity}
+	d := daemon.New(daemon.Config{Source: args.source, Interval: args.interval, Jitter: args.jitter,
+		Namespace: args.kube.namespace, Prune: args.prune, Owner: "pgsync-run " + identity},
+		run, obs, log, time.Now, mrand.New(mrand.NewPCG(uint64(time.Now().UnixNano()), uint64(os.Getpid()))))
+
+	ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+
+	var leading bool
+	ln, err := net.Listen("tcp", args.httpAddr)
+	if err != nil {
+		return fmt.Errorf("--http-addr: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
+		last := d.Last()
+		if last.Started.IsZero() && (leading || !args.leaderElect) {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			_, _ = w.Write([]byte("no cycle yet\n"))
+			return
+		}
+		_, _ = w.Write([]byte("ok\n"))
+	})
+	mux.HandleFunc("GET /status", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(struct {
+			Leader bool          `json:"leader"`
+			Last   daemon.Report `json:"lastCycle"`
+		}{leading || !args.leaderElect, d.Last()})
+	})
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	defer srv.Close()
+	log.Info("pgsync run", "repo", args.source.Repo, "ref", args.source.Ref, "path", args.source.Path,
+		"interval", args.interval.String(), "leaderElect", args.leaderElect, "http", ln.Addr().String())
+
+	if !args.leaderElect {
+		return d.Run(ctx)
+	}
+	lock := &resourcelock.LeaseLock{
+		LeaseMeta:  metav1.ObjectMeta{Namespace: args.leaseNS, Name: args.leaseName},
+		Client:     k.typed.CoordinationV1(),
+		LockConfig: resourcelock.ResourceLockConfig{Identity: identity},
+	}
+	lost := make(chan struct{})
+	leaderelection.RunOrDie(ctx, leaderelection.LeaderElectionConfig{
+		Lock: lock, ReleaseOnCancel: true,
+		// A standby replica takes over within LeaseDuration of the
+		// leader's last renewal (issue: ≤ 15 s).
+		LeaseDuration: 12 * time.Second, RenewDeadline: 8 * time.Second, RetryPeriod: 2 * time.Second,
+		Callbacks: leaderelection.LeaderCallbacks{
+			OnStartedLeading: func(ctx context.Context) {
+				leading = true
+				log.Info("leading")
+				_ = d.Run(ctx)
+			},
+			OnStoppedLeading: func() {
+				log.Info("no longer leading")
+				close(lost)
+			},
+			OnNewLeader: func(id string) {
+				if id != identity {
+					log.Info("leader elected", "leader", id)
+				}
+			},
+		},
+	})
+	select {
+	case <-ctx.Done():
+		return nil
+	case <-lost:
+		// Leadership lost while running: exit so no step of this replica
+		// can race the new leader's; the Deployment restarts it.
+		return exitError{code: 1}
+	default:
+		return nil
+	}
+}

@@ -1,0 +1,316 @@
+// Package daemon is `pgsync run`: the GitOps loop. Each cycle fetches Git,
+// loads and validates the Clusters at --ref (only when the commit moved),
+// observes every managed cluster and gives each cluster at most one step
+// of its plan (apply.Run.Once), then the next cycle observes again. So a
+// crash anywhere resumes from what runs; clusters are independent (one
+// halted or failing cluster never blocks another); a commit that fails
+// validation is applied nowhere and the daemon keeps the last good one.
+//
+// Cycles run every Interval (with jitter), at once after Trigger (a push
+// webhook), and — for clusters in the middle of a step sequence — again
+// right after a step completes, so a rollout does not wait a whole
+// interval between its steps.
+//
+// It must not import `internal/instance/...` or `internal/gitsource`
+// (Git is reached through internal/desired).
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/pgsync/pgsync/internal/apply"
+	"github.com/pgsync/pgsync/internal/cluster"
+	"github.com/pgsync/pgsync/internal/desired"
+	"github.com/pgsync/pgsync/internal/observe"
+	"github.com/pgsync/pgsync/internal/plan"
+)
+
+// Config steers the daemon.
+type Config struct {
+	Source desired.Source
+	// Interval between cycles (default 1m); Jitter adds up to this much
+	// at random (default Interval/10).
+	Interval, Jitter time.Duration
+	// Namespace limits the daemon to one namespace ("" = all).
+	Namespace string
+	// Prune deletes clusters removed from Git instead of orphaning them.
+	Prune bool
+	// Parallel bounds the clusters stepping at once (default 4).
+	Parallel int
+	// Gate, when set, may hold a step back (waves, windows, suspend).
+	Gate Gate
+	// Owner names the daemon in the clusters' apply Leases.
+	Owner string
+}
+
+// Gate decides whether cluster c may take step s now; a *apply.WaitError
+// holds it back with the reason.
+type Gate func(c *observe.Cluster, desired *cluster.Cluster, s plan.Step) error
+
+// Daemon runs cycles.
+type Daemon struct {
+	cfg     Config
+	run     *apply.Run
+	observe observe.Options
+	log     *slog.Logger
+	now     func() time.Time
+	rand    *rand.Rand
+
+	trigger chan struct{}
+
+	mu       sync.Mutex
+	last     Report
+	lastGood *desired.State
+}
+
+// New makes a daemon; run carries out steps, obs observes.
+func New(cfg Config, run *apply.Run, obs observe.Options, log *slog.Logger, now func() time.Time, random *rand.Rand) *Daemon {
+	if cfg.Interval <= 0 {
+		cfg.Interval = time.Minute
+	}
+	if cfg.Jitter < 0 {
+		cfg.Jitter = 0
+	} else if cfg.Jitter == 0 {
+		cfg.Jitter = cfg.Interval / 10
+	}
+	if cfg.Parallel <= 0 {
+		cfg.Parallel = 4
+	}
+	obs.Namespace = cfg.Namespace
+	return &Daemon{cfg: cfg, run: run, observe: obs, log: log, now: now, rand: random, trigger: make(chan struct{}, 1)}
+}
+
+// Trigger asks for a cycle now (a push webhook). Many triggers while a
+// cycle runs make one more cycle.
+func (d *Daemon) Trigger() {
+	select {
+	case d.trigger <- struct{}{}:
+	default:
+	}
+}
+
+// Report is what the last cycle did.
+type Report struct {
+	Started  time.Time     `json:"started"`
+	Duration time.Duration `json:"duration"`
+	// Commit is the commit the clusters were planned from (the last good
+	// one); Rejected says why a newer commit was not used.
+	Commit   string          `json:"commit"`
+	Rejected string          `json:"rejected,omitempty"`
+	Clusters []ClusterReport `json:"clusters"`
+	Err      string          `json:"error,omitempty"`
+}
+
+// ClusterReport is one cluster's outcome in a cycle.
+type ClusterReport struct {
+	Cluster string        `json:"cluster"`
+	Outcome apply.Outcome `json:"outcome"`
+	Step    string        `json:"step,omitempty"`
+	Reason  string        `json:"reason,omitempty"`
+}
+
+// Last returns the last cycle's report.
+func (d *Daemon) Last() Report {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.last
+}
+
+// Run cycles until ctx ends.
+func (d *Daemon) Run(ctx context.Context) error {
+	for {
+		rep := d.Cycle(ctx)
+		if ctx.Err() != nil {
+			return nil
+		}
+		wait := d.cfg.Interval
+		if d.cfg.Jitter > 0 {
+			wait += time.Duration(d.rand.Int64N(int64(d.cfg.Jitter)))
+		}
+		if progressing(rep) {
+			wait = 0 // the next step of a rollout is planned at once
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-d.trigger:
+		case <-time.After(wait):
+		}
+	}
+}
+
+func progressing(r Report) bool {
+	for _, c := range r.Clusters {
+		if c.Outcome == apply.Progressing {
+			return true
+		}
+	}
+	return false
+}
+
+// Cycle is one cycle: Git, observation, at most one step per cluster.
+func (d *Daemon) Cycle(ctx context.Context) Report {
+	rep := Report{Started: d.now()}
+	defer func() {
+		rep.Duration = d.now().Sub(rep.Started)
+		d.mu.Lock()
+		d.last = rep
+		d.mu.Unlock()
+	}()
+	state, rejected, err := d.load(ctx)
+	if err != nil {
+		rep.Err = err.Error()
+		d.log.Error("cycle: no Git state to plan from", "error", err.Error())
+		return rep
+	}
+	rep.Commit, rep.Rejected = state.Commit, rejected
+	fleet, err := observe.Observe(ctx, d.run.Exec.Client, d.observe)
+	if err != nil {
+		rep.Err = err.Error()
+		d.log.Error("cycle: observe", "error", err.Error())
+		return rep
+	}
+	live := map[cluster.Key]*observe.Cluster{}
+	for i := range fleet.Clusters {
+		live[fleet.Clusters[i].Key()] = &fleet.Clusters[i]
+	}
+	want := map[cluster.Key]*cluster.Cluster{}
+	keys := map[cluster.Key]bool{}
+	for _, c := range state.Set.Clusters {
+		if d.cfg.Namespace != "" && c.Metadata.Namespace != d.cfg.Namespace {
+			continue
+		}
+		want[c.Key()] = c
+		keys[c.Key()] = true
+	}
+	for k := range live {
+		keys[k] = true
+	}
+	sorted := make([]cluster.Key, 0, len(keys))
+	for k := range keys {
+		sorted = append(sorted, k)
+	}
+	sort.Slice(sorted, func(i, j int) bool { return sorted[i].Less(sorted[j]) })
+
+	results := make([]ClusterReport, len(sorted))
+	sem := make(chan struct{}, d.cfg.Parallel)
+	var wg sync.WaitGroup
+	for i, k := range sorted {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			results[i] = d.step(ctx, k, want[k], live[k], state.Commit)
+		}()
+	}
+	wg.Wait()
+	rep.Clusters = results
+	return rep
+}
+
+// step gives one cluster at most one step. The cluster's apply lock is
+// taken only when a step is about to run, so a converged fleet costs no
+// API write per cycle.
+func (d *Daemon) step(ctx context.Context, k cluster.Key, want *cluster.Cluster, live *observe.Cluster, commit string) ClusterReport {
+	out := ClusterReport{Cluster: k.String()}
+	spec := want
+	if spec == nil {
+		spec = live.Observed.Spec
+	}
+	var lock *apply.Lock
+	defer func() {
+		if lock != nil {
+			lock.Release(context.WithoutCancel(ctx))
+		}
+	}()
+	gate := func(s plan.Step) error {
+		if d.cfg.Gate != nil {
+			if err := d.cfg.Gate(live, want, s); err != nil {
+				return err
+			}
+		}
+		l, err := d.run.Exec.Acquire(ctx, spec, d.cfg.Owner)
+		if err != nil {
+			return &apply.WaitError{Reason: err.Error()}
+		}
+		lock = l
+		return nil
+	}
+	res := d.run.Once(ctx, k, want, commit, live, 0, gate)
+	out.Outcome = res.Outcome
+	if res.Step != nil {
+		out.Step = string(res.Step.Action)
+		if res.Step.Instance != "" {
+			out.Step += " " + res.Step.Instance
+		}
+	}
+	if res.Err != nil {
+		out.Reason = res.Err.Error()
+	}
+	lvl := slog.LevelInfo
+	switch res.Outcome {
+	case apply.Converged, apply.Waiting:
+		lvl = slog.LevelDebug
+	case apply.Halted, apply.Failed:
+		lvl = slog.LevelWarn
+	}
+	d.log.Log(ctx, lvl, "cluster", "cluster", out.Cluster, "outcome", string(out.Outcome), "step", out.Step,
+		"elapsed", res.Elapsed.String(), "reason", out.Reason)
+	return out
+}
+
+// load fetches Git and reads the desired state when --ref moved; an
+// invalid commit is rejected and the last good state kept.
+func (d *Daemon) load(ctx context.Context) (desired.State, string, error) {
+	repo, err := desired.Open(ctx, d.cfg.Source, d.log)
+	if err != nil {
+		return d.fallback(fmt.Errorf("fetch: %w", err))
+	}
+	commit, err := repo.Commit()
+	if err != nil {
+		return d.fallback(fmt.Errorf("resolve %s: %w", d.cfg.Source.Ref, err))
+	}
+	d.mu.Lock()
+	good := d.lastGood
+	d.mu.Unlock()
+	if good != nil && good.Commit == commit {
+		return *good, "", nil // nothing new: nothing decoded
+	}
+	state, err := repo.Head()
+	if err != nil {
+		var problems cluster.Errors
+		if errors.As(err, &problems) {
+			why := fmt.Sprintf("commit %s is invalid, not applied: %s", desired.ShortSHA(commit), problems.Error())
+			d.log.Error("invalid commit", "commit", desired.ShortSHA(commit), "problems", problems.Error())
+			if good == nil {
+				return desired.State{}, why, errors.New(why)
+			}
+			return *good, why, nil
+		}
+		return d.fallback(err)
+	}
+	d.mu.Lock()
+	d.lastGood = &state
+	d.mu.Unlock()
+	d.log.Info("new commit", "commit", desired.ShortSHA(commit), "clusters", len(state.Set.Clusters))
+	return state, "", nil
+}
+
+// fallback keeps the last good state when Git cannot be read.
+func (d *Daemon) fallback(err error) (desired.State, string, error) {
+	d.mu.Lock()
+	good := d.lastGood
+	d.mu.Unlock()
+	if good == nil {
+		return desired.State{}, "", err
+	}
+	d.log.Warn("Git unreadable; planning from the last good commit", "commit", desired.ShortSHA(good.Commit), "error", err.Error())
+	return *good, err.Error(), nil
+}

@@ -1,0 +1,167 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	osexec "os/exec"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/pgsync/pgsync/internal/podcontract"
+	"github.com/pgsync/pgsync/test/insttest"
+	"github.com/pgsync/pgsync/test/kubeenv"
+)
+
+// daemonProc is `pgsync run` as a process.
+type daemonProc struct {
+	cmd  *osexec.Cmd
+	out  *bytes.Buffer
+	addr string
+}
+
+func startDaemon(ctx context.Context, t *testing.T, env *kubeenv.Env, repo *gitRepo, interval string) *daemonProc {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	d := &daemonProc{out: &bytes.Buffer{}, addr: addr}
+	d.cmd = osexec.CommandContext(ctx, insttest.Binary(t), "run", "--repo", repo.dir, "--path", "clusters",
+		"--kubeconfig", env.Kubeconfig, "--namespace", env.Namespace, "--interval", interval, "--leader-elect=false",
+		"--http-addr", addr, "--instance-image", pgsyncImage, "--instance-image-pull-policy", "Always", "--step-timeout", "3m")
+	d.cmd.Stdout, d.cmd.Stderr = d.out, d.out
+	if err := d.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.stop() })
+	return d
+}
+
+func (d *daemonProc) stop() {
+	if d.cmd.ProcessState == nil {
+		_ = d.cmd.Process.Signal(syscall.SIGTERM)
+		_ = d.cmd.Wait()
+	}
+}
+
+type daemonStatus struct {
+	Last struct {
+		Commit   string `json:"commit"`
+		Rejected string `json:"rejected"`
+		Clusters []struct {
+			Cluster, Outcome, Step, Reason string
+		} `json:"clusters"`
+	} `json:"lastCycle"`
+}
+
+func (d *daemonProc) status(t *testing.T) (daemonStatus, error) {
+	t.Helper()
+	var st daemonStatus
+	resp, err := http.Get("http://" + d.addr + "/status")
+	if err != nil {
+		return st, err
+	}
+	defer resp.Body.Close()
+	return st, json.NewDecoder(resp.Body).Decode(&st)
+}
+
+// TestDaemonConverges: `pgsync run` creates a cluster from Git, rolls a
+// pushed version bump within its interval, and keeps the last good
+// commit (applying nothing) when a commit fails validation.
+func TestDaemonConverges(t *testing.T) {
+	env := kubeenv.Cluster(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
+	defer cancel()
+	cs, ns := env.Client, env.Namespace
+	repo := newGitRepo(t, ns)
+	repo.commit(websiteYAML(ns, image1518, 2, ""), "website at 15.18")
+	d := startDaemon(ctx, t, env, repo, "3s")
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("pgsync run log:\n%s", lastLines(d.out.String(), 60))
+			dumpPods(t, cs, ns, "website")
+		}
+	})
+
+	waitConverged := func(what, image string, timeout time.Duration) {
+		t.Helper()
+		deadline := time.Now().Add(timeout)
+		for time.Now().Before(deadline) {
+			st, err := d.status(t)
+			if err == nil && len(st.Last.Clusters) == 1 && st.Last.Clusters[0].Outcome == "converged" && allAt(ctx, cs, ns, image, 2) {
+				return
+			}
+			time.Sleep(time.Second)
+		}
+		st, _ := d.status(t)
+		t.Fatalf("%s: not converged to %s after %s; last cycle %+v", what, image, timeout, st.Last)
+	}
+	start := time.Now()
+	waitConverged("create", image1518, 5*time.Minute)
+	t.Logf("created by the daemon in %.1f s", time.Since(start).Seconds())
+
+	repo.commit(websiteYAML(ns, image1520, 2, ""), "website at 15.20")
+	pushed := time.Now()
+	waitConverged("rollout", image1520, 5*time.Minute)
+	t.Logf("15.18 → 15.20 rolled by the daemon %.1f s after the commit", time.Since(pushed).Seconds())
+	checkAllAt(ctx, t, cs, ns, image1520, primaryOf(ctx, t, cs, ns))
+
+	// An invalid commit: rejected, nothing applied, the last good kept.
+	good, _ := d.status(t)
+	repo.commit(websiteYAML(ns, image1518, 0, ""), "instances: 0 is invalid")
+	deadline := time.Now().Add(time.Minute)
+	var st daemonStatus
+	for time.Now().Before(deadline) {
+		st, _ = d.status(t)
+		if strings.Contains(st.Last.Rejected, "invalid") {
+			break
+		}
+		time.Sleep(time.Second)
+	}
+	if !strings.Contains(st.Last.Rejected, "must be at least 1") || st.Last.Commit != good.Last.Commit {
+		t.Errorf("invalid commit: rejected %q, planning from %s (want the last good %s)", st.Last.Rejected, st.Last.Commit, good.Last.Commit)
+	}
+	sts, err := cs.AppsV1().StatefulSets(ns).Get(ctx, "website", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if *sts.Spec.Replicas != 2 || !allAt(ctx, cs, ns, image1520, 2) {
+		t.Errorf("an invalid commit changed the cluster: replicas %d", *sts.Spec.Replicas)
+	}
+}
+
+// allAt: exactly n website pods, each Ready and running image.
+func allAt(ctx context.Context, cs kubernetes.Interface, ns, image string, n int) bool {
+	list, err := cs.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: podcontract.LabelCluster + "=website"})
+	if err != nil || len(list.Items) != n {
+		return false
+	}
+	for _, p := range list.Items {
+		if p.Spec.Containers[0].Image != image || podProblem(p) != "" {
+			return false
+		}
+	}
+	return true
+}
+
+// podProblem is "" for a Ready pod.
+func podProblem(p corev1.Pod) string {
+	for _, c := range p.Status.Conditions {
+		if c.Type == corev1.PodReady && c.Status == corev1.ConditionTrue {
+			return ""
+		}
+	}
+	return fmt.Sprintf("%s not Ready", p.Name)
+}
