@@ -155,6 +155,7 @@ func validate(c *Cluster) (warnings, problems []Diagnostic) {
 	if ns := c.Metadata.Namespace; len(ns) > 63 || !dns1123Label.MatchString(ns) {
 		bad("metadata.namespace", "%q is not a valid namespace: lower-case letters, digits and '-', at most 63 characters", ns)
 	}
+	problems = append(problems, validateAnnotations(c)...)
 
 	if s.ImageName == "" {
 		bad("spec.imageName", "required: the PostgreSQL image, with the version as its tag (e.g. quay.io/enterprisedb/postgresql:13.1)")

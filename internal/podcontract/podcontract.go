@@ -69,6 +69,21 @@ const (
 	// metadata.annotations) overrides apply's step timeout ("10m").
 	AnnStepTimeout = "pgsync.io/step-timeout"
 
+	// AnnPrefix starts every annotation and label name of pgsync's. Of
+	// those, a Cluster file may carry AnnStepTimeout and the three below
+	// only (internal/cluster rejects any other; docs/annotations.md).
+	AnnPrefix = "pgsync.io/"
+	// AnnMaintenanceWindow in a Cluster file: when its steps that restart
+	// or switch over may start (internal/window's grammar, "Sat
+	// 02:00-04:00 Europe/Rome").
+	AnnMaintenanceWindow = "pgsync.io/maintenance-window"
+	// AnnSuspend "true" in a Cluster file stops every step of the
+	// cluster.
+	AnnSuspend = "pgsync.io/suspend"
+	// AnnWave in a Cluster file orders rollouts across the fleet: a
+	// non-negative integer, lower waves first (internal/fleet).
+	AnnWave = "pgsync.io/wave"
+
 	// On the primary Lease (DESIGN.md §4, §6).
 	AnnTargetPrimary  = "pgsync.io/target-primary"
 	AnnFinalLSN       = "pgsync.io/final-lsn"
