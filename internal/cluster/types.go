@@ -78,7 +78,8 @@ type PostgresConfiguration struct {
 	// Parameters are postgresql.conf settings; values are strings, as in
 	// CloudNativePG.
 	Parameters map[string]string `json:"parameters"`
-	// PgHBA lines are added before pgsync's own pg_hba.conf rules.
+	// PgHBA lines go into pg_hba.conf after pgsync's own rules (the
+	// manager's socket, replication) and before the defaults (docs/objects.md).
 	PgHBA []string `json:"pg_hba"`
 }
 

@@ -31,6 +31,18 @@ var fixed = map[string]bool{
 	"wal_retrieve_retry_interval": true, "password_encryption": true,
 }
 
+// FixedNames lists the parameters the manager sets itself and ignores in
+// the Cluster's (sorted): the planner refuses each of them at validate
+// time, and a contract test holds the two lists together.
+func FixedNames() []string {
+	out := make([]string, 0, len(fixed))
+	for name := range fixed {
+		out = append(out, name)
+	}
+	slices.Sort(out)
+	return out
+}
+
 // defaults apply unless the Cluster sets them.
 var defaults = map[string]string{
 	"wal_level":                    "replica",
