@@ -336,6 +336,13 @@ func (e *Executor) resize(ctx context.Context, t Target, s plan.Step) error {
 	if _, err := claims.Patch(ctx, name, types.MergePatchType, []byte(patch), metav1.PatchOptions{FieldManager: patchManager}); err != nil {
 		return fmt.Errorf("resize PersistentVolumeClaim %s/%s: %w", spec.Metadata.Namespace, name, err)
 	}
+	if !*spec.Spec.Storage.ResizeInUseVolumes {
+		// Offline resize: the instance restarts, and its claim grows
+		// while no pod mounts it.
+		if err := e.restartInstance(ctx, t, s); err != nil {
+			return err
+		}
+	}
 	return e.wait(ctx, "volume "+name+" has "+size.String(), func(ctx context.Context) (bool, string, error) {
 		pvc, err := claims.Get(ctx, name, metav1.GetOptions{})
 		if err != nil {

@@ -224,7 +224,8 @@ func planUpdate(d *cluster.Cluster, o *ObservedCluster) (ClusterPlan, []cluster.
 			fmt.Sprintf("grow PersistentVolumeClaim pgdata-%s", instanceName(d, in.Ordinal)))
 		st.From, st.To = string(size), string(d.Spec.Storage.Size)
 		if !*d.Spec.Storage.ResizeInUseVolumes {
-			st.Reason += " (resizeInUseVolumes is false: the storage driver resizes it while the instance restarts)"
+			st.Reason += " (resizeInUseVolumes is false: the instance restarts so the volume is resized while unmounted)"
+			st.Downtime = st.Role == RolePrimary
 		}
 		cp.Steps = append(cp.Steps, st)
 	}
