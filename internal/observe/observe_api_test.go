@@ -449,3 +449,26 @@ func TestAPIDrift(t *testing.T) {
 	check("deleted ConfigMap", []string{"Role web: rules[0].verbs", "ConfigMap web-params: missing", "Service web-rw: spec.ports[0].port",
 		"StatefulSet web: spec.template.spec.containers[0].image"})
 }
+
+// TestAPIProxyStatusReason: when the API server refuses to proxy a /status
+// read, the instance's reason says why in the server's words (here: it
+// never proxies to a loopback address, which is also why the proxy path
+// cannot be exercised end to end with loopback pod IPs).
+func TestAPIProxyStatusReason(t *testing.T) {
+	e := newAPIEnv(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	ns := kubeenv.Namespace(t, e.cfg)
+	srv := serve(t, "127.0.6.1")
+	web := loadCluster(t, ns, "web", 1)
+	e.deploy(ctx, t, srv, web, target("web-0"), "web-0", []instance{{pod: running("127.0.6.1"), status: primary(web, 0, "0/1000000")}})
+	f, err := observe.Observe(ctx, e.cs, observe.Options{Namespace: ns, Status: observe.ProxyStatus{Client: e.cs}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := find(t, f, ns, "web").Instances[0]
+	want := "status unreadable: pod proxy " + ns + "/web-0/status: address not allowed (HTTP 400)"
+	if in.Ready || !strings.HasPrefix(in.NotReady, want) {
+		t.Errorf("web-0 through the pod proxy: ready %v, reason %q; want it to start with %q", in.Ready, in.NotReady, want)
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"strconv"
 
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
 	pc "github.com/pgsync/pgsync/internal/podcontract"
@@ -71,6 +72,13 @@ type ProxyStatus struct {
 func (p ProxyStatus) Status(ctx context.Context, pod *corev1.Pod) (pc.Status, error) {
 	body, err := p.Client.CoreV1().Pods(pod.Namespace).ProxyGet("http", pod.Name, strconv.Itoa(pc.HTTPPort), pc.PathStatus, nil).DoRaw(ctx)
 	if err != nil {
+		// client-go does not decode the API server's own refusal of a
+		// proxy request ("address not allowed", no route to the pod) and
+		// reports only an "unknown reason": say what the server said.
+		var refusal metav1.Status
+		if json.Unmarshal(body, &refusal) == nil && refusal.Kind == "Status" && refusal.Message != "" {
+			err = fmt.Errorf("%s (HTTP %d): %w", refusal.Message, refusal.Code, err)
+		}
 		return pc.Status{}, fmt.Errorf("pod proxy %s/%s%s: %w", pod.Namespace, pod.Name, pc.PathStatus, err)
 	}
 	return decodeStatus(body)
