@@ -13,8 +13,10 @@
 // `internal/desired`, `internal/fleet`, `internal/gitsource`,
 // `internal/instance/...`, `internal/kube`, `internal/metrics`,
 // `internal/observe`, `internal/pgconf/...`, `internal/plan`,
-// `internal/revision`, `internal/statusview`, `cmd/...`, `bench/...`,
-// `k8s.io/client-go/...` or `github.com/go-git/go-git/...`. Callers hand it
+// `internal/revision`, `internal/statusview`, `internal/webhook`,
+// `cmd/...`, `bench/...`, `k8s.io/client-go/...` or
+// `github.com/go-git/go-git/...` (a new package of the module belongs in
+// this list). Callers hand it
 // files (path relative to the repository root and content) and get back
 // clusters, warnings and positioned errors.
 package cluster

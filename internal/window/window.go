@@ -13,11 +13,11 @@ import (
 // nothing; a caller for which "no windows" means "no restriction" says so
 // itself.
 type Schedule struct {
-	windows []Window
+	windows []entry
 }
 
-// Window is one window of a Schedule.
-type Window struct {
+// entry is one window of a Schedule.
+type entry struct {
 	days [7]bool // by time.Weekday
 	// start and end are minutes after midnight; an end before the start
 	// crosses midnight, and an end of 24*60 is the next midnight.
@@ -46,14 +46,14 @@ func Parse(texts ...string) (Schedule, error) {
 		errs []string
 	)
 	for _, text := range texts {
-		for entry := range strings.FieldsFuncSeq(text, func(r rune) bool { return r == ';' || r == '\n' }) {
-			entry = strings.TrimSpace(entry)
-			if entry == "" {
+		for item := range strings.FieldsFuncSeq(text, func(r rune) bool { return r == ';' || r == '\n' }) {
+			item = strings.TrimSpace(item)
+			if item == "" {
 				continue
 			}
-			w, err := parseWindow(entry)
+			w, err := parseWindow(item)
 			if err != nil {
-				errs = append(errs, fmt.Sprintf("window %q: %v", entry, err))
+				errs = append(errs, fmt.Sprintf("window %q: %v", item, err))
 				continue
 			}
 			s.windows = append(s.windows, w)
@@ -70,31 +70,31 @@ func Parse(texts ...string) (Schedule, error) {
 
 var dayNames = [7]string{"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"}
 
-func parseWindow(text string) (Window, error) {
+func parseWindow(text string) (entry, error) {
 	fields := strings.Fields(text)
 	if len(fields) != 3 {
-		return Window{}, fmt.Errorf("want %s, got %d fields", form, len(fields))
+		return entry{}, fmt.Errorf("want %s, got %d fields", form, len(fields))
 	}
-	var w Window
+	var w entry
 	days, err := parseDays(fields[0], &w.days)
 	if err != nil {
-		return Window{}, err
+		return entry{}, err
 	}
 	from, to, ok := strings.Cut(fields[1], "-")
 	if !ok {
-		return Window{}, fmt.Errorf("%q is not a time range HH:MM-HH:MM", fields[1])
+		return entry{}, fmt.Errorf("%q is not a time range HH:MM-HH:MM", fields[1])
 	}
 	if w.start, ok = parseClock(from, false); !ok {
-		return Window{}, fmt.Errorf("start %q is not a time HH:MM from 00:00 to 23:59", from)
+		return entry{}, fmt.Errorf("start %q is not a time HH:MM from 00:00 to 23:59", from)
 	}
 	if w.end, ok = parseClock(to, true); !ok {
-		return Window{}, fmt.Errorf("end %q is not a time HH:MM from 00:00 to 24:00", to)
+		return entry{}, fmt.Errorf("end %q is not a time HH:MM from 00:00 to 24:00", to)
 	}
 	if w.start == w.end {
-		return Window{}, fmt.Errorf("starts and ends at %s: a window must not be empty (for a whole day write 00:00-24:00)", from)
+		return entry{}, fmt.Errorf("starts and ends at %s: a window must not be empty (for a whole day write 00:00-24:00)", from)
 	}
 	if w.loc, err = loadZone(fields[2]); err != nil {
-		return Window{}, err
+		return entry{}, err
 	}
 	w.text = days + " " + clock(w.start) + "-" + clock(w.end) + " " + fields[2]
 	return w, nil
@@ -189,9 +189,6 @@ func loadZone(name string) (*time.Location, error) {
 	return loc, nil
 }
 
-// String is the window in canonical form ("Mon-Fri 22:00-02:00 UTC").
-func (w Window) String() string { return w.text }
-
 // String is the schedule in canonical form, its windows joined by "; ".
 func (s Schedule) String() string {
 	texts := make([]string, len(s.windows))
@@ -203,9 +200,6 @@ func (s Schedule) String() string {
 
 // IsZero reports whether s has no windows (the zero Schedule).
 func (s Schedule) IsZero() bool { return len(s.windows) == 0 }
-
-// Windows returns the windows of s, in the order they were written.
-func (s Schedule) Windows() []Window { return slices.Clone(s.windows) }
 
 // Open reports whether at falls inside one of the windows: start <= at < end.
 func (s Schedule) Open(at time.Time) bool {
@@ -255,7 +249,7 @@ type occurrence struct{ start, end time.Time }
 
 // occurrences returns the window's openings that start on the days from
 // `from` to `to` days after at's date in the window's zone.
-func (w Window) occurrences(at time.Time, from, to int) []occurrence {
+func (w entry) occurrences(at time.Time, from, to int) []occurrence {
 	local := at.In(w.loc)
 	y, m, d := local.Date()
 	var out []occurrence
@@ -274,7 +268,7 @@ func (w Window) occurrences(at time.Time, from, to int) []occurrence {
 // midnight standing for a civil date): from the first moment the zone's
 // wall clock reaches the start that day to the first moment it reaches the
 // end after it.
-func (w Window) occurrence(day time.Time) occurrence {
+func (w entry) occurrence(day time.Time) occurrence {
 	endDay := day
 	if w.end < w.start {
 		endDay = day.AddDate(0, 0, 1)

@@ -2,7 +2,6 @@ package window_test
 
 import (
 	"math/rand/v2"
-	"strings"
 	"testing"
 	"time"
 
@@ -233,16 +232,5 @@ func TestOpenAgreesWithNext(t *testing.T) {
 				t.Fatalf("%q: closed at %s, yet open at %s before the start %s Next gave", text, at, before, start)
 			}
 		}
-	}
-}
-
-func TestWindows(t *testing.T) {
-	s := mustParse(t, "Sat 02:00-04:00 Europe/Rome; sun 03:00-05:00 UTC")
-	var got []string
-	for _, w := range s.Windows() {
-		got = append(got, w.String())
-	}
-	if strings.Join(got, "|") != "Sat 02:00-04:00 Europe/Rome|Sun 03:00-05:00 UTC" {
-		t.Errorf("Windows() = %q", got)
 	}
 }
