@@ -14,8 +14,11 @@
 //     --on-halt stop (the default) a halt reached on the commit being
 //     rolled out stops every new rollout of that commit; clusters already
 //     rolling go on, creates and reloads too.
-//   - A step that neither restarts nor switches over (create, reload,
-//     resize…) is never held back by waves, windows or --max-rolling.
+//   - A step that neither restarts nor switches over (create, reload, a
+//     volume grown while in use…) is never held back by waves, windows or
+//     --max-rolling. A step that restarts for another reason (a resize
+//     with resizeInUseVolumes false) or moves the primary (a scale-down)
+//     is Disruptive: the caller classifies by effect, not by name.
 //   - A restart or switchover starts only inside the cluster's maintenance
 //     window, if it has one (its pgsync.io/maintenance-window, else the
 //     daemon's default) — also in the middle of a rollout, which then keeps
