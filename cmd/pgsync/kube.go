@@ -75,7 +75,10 @@ func (a *kubeArgs) observeOptions(k *kubeClients) observe.Options {
 	if a.statusVia == "proxy" {
 		opts.Status = observe.ProxyStatus{Client: k.typed}
 	} else {
-		opts.Status = observe.DirectStatus{Client: &http.Client{Timeout: a.statusTimeout}}
+		// Pod IPs are reached directly, never through HTTP_PROXY.
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		tr.Proxy = nil
+		opts.Status = observe.DirectStatus{Client: &http.Client{Timeout: a.statusTimeout, Transport: tr}}
 	}
 	return opts
 }

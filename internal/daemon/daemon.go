@@ -11,8 +11,8 @@
 // right after a step completes, so a rollout does not wait a whole
 // interval between its steps.
 //
-// It must not import `internal/instance/...` or `internal/gitsource`
-// (Git is reached through internal/desired).
+// It must not import `internal/instance/...`; Git is reached only through
+// internal/desired.
 package daemon
 
 import (

@@ -116,6 +116,9 @@ func TestDaemonConverges(t *testing.T) {
 	pushed := time.Now()
 	waitConverged("rollout", image1520, 5*time.Minute)
 	t.Logf("15.18 → 15.20 rolled by the daemon %.1f s after the commit", time.Since(pushed).Seconds())
+	if !allAt(ctx, cs, ns, image1520, 2) {
+		t.Errorf("not 2 pods at %s after the rollout", image1520)
+	}
 	checkAllAt(ctx, t, cs, ns, image1520, primaryOf(ctx, t, cs, ns))
 
 	// An invalid commit: rejected, nothing applied, the last good kept.
