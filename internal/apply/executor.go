@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -189,14 +190,38 @@ func (e *Executor) applyAll(ctx context.Context, t Target, objs *kube.Objects) e
 	}
 	for _, obj := range objs.List() {
 		_, err := kube.Apply(ctx, e.Dynamic, obj, kube.ApplyOptions{Force: true})
-		if err != nil && obj == objs.StatefulSet && apierrors.IsInvalid(err) {
-			err = e.recreateStatefulSet(ctx, t, objs)
+		if err != nil && apierrors.IsInvalid(err) {
+			switch o := obj.(type) {
+			case *appsv1.StatefulSet:
+				err = e.recreateStatefulSet(ctx, t, objs)
+			case *corev1.Service:
+				err = e.retakePorts(ctx, o)
+			}
 		}
 		if err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// retakePorts puts back a Service's ports that someone edited by hand. An
+// edited port is a list item its editor owns, so a forced apply merges
+// pgsync's beside it — two ports named "postgres", which the server
+// refuses. The ports are replaced with an update (the other fields as they
+// are), then applied again so pgsync owns them.
+func (e *Executor) retakePorts(ctx context.Context, want *corev1.Service) error {
+	svcs := e.Client.CoreV1().Services(want.Namespace)
+	live, err := svcs.Get(ctx, want.Name, metav1.GetOptions{})
+	if err != nil {
+		return fmt.Errorf("Service %s/%s: %w", want.Namespace, want.Name, err)
+	}
+	live.Spec.Ports = want.Spec.Ports
+	if _, err := svcs.Update(ctx, live, metav1.UpdateOptions{FieldManager: pc.FieldManager}); err != nil {
+		return fmt.Errorf("Service %s/%s: put back its ports: %w", want.Namespace, want.Name, err)
+	}
+	_, err = kube.Apply(ctx, e.Dynamic, want, kube.ApplyOptions{Force: true})
+	return err
 }
 
 // recreateStatefulSet deletes the StatefulSet orphaning its pods and
