@@ -25,7 +25,9 @@ import (
 	"github.com/pgsync/pgsync/internal/apply"
 	"github.com/pgsync/pgsync/internal/daemon"
 	"github.com/pgsync/pgsync/internal/desired"
+	"github.com/pgsync/pgsync/internal/fleet"
 	"github.com/pgsync/pgsync/internal/plan"
+	"github.com/pgsync/pgsync/internal/window"
 )
 
 func init() { commands = append(commands, newRunCmd) }
@@ -44,6 +46,9 @@ type runArgs struct {
 	leaseNS       string
 	leaseName     string
 	logLevel      string
+	maxRolling    int
+	onHalt        string
+	window        string
 }
 
 func newRunCmd() *cobra.Command {
@@ -81,6 +86,9 @@ It serves /healthz, /readyz and /status (the last cycle, JSON) on
 	f.StringVar(&args.leaseNS, "leader-election-namespace", envOr("POD_NAMESPACE", "pgsync"), "namespace of the leader election Lease")
 	f.StringVar(&args.leaseName, "leader-election-id", "pgsync-leader", "name of the leader election Lease")
 	f.StringVar(&args.logLevel, "log-level", "info", "debug, info, warn or error")
+	f.IntVar(&args.maxRolling, "max-rolling", 1, "at most this many clusters between the first and last restart or switchover of a rollout at once")
+	f.StringVar(&args.onHalt, "on-halt", "stop", "a halted cluster stops new rollouts of its commit (stop) or only itself (continue)")
+	f.StringVar(&args.window, "maintenance-window", "", "default maintenance window of clusters whose file names none, e.g. \"Sat 02:00-04:00 Europe/Rome\" (default: any time)")
 	return cmd
 }
 
@@ -99,6 +107,20 @@ func runDaemon(cmd *cobra.Command, args runArgs) error {
 	if args.interval <= 0 || args.stepTimeout <= 0 {
 		return errors.New("--interval and --step-timeout must be positive")
 	}
+	if args.maxRolling < 1 {
+		return fmt.Errorf("--max-rolling %d: at least 1", args.maxRolling)
+	}
+	if args.onHalt != string(fleet.OnHaltStop) && args.onHalt != string(fleet.OnHaltContinue) {
+		return fmt.Errorf("--on-halt %q: allowed: stop, continue", args.onHalt)
+	}
+	var defaultWindow window.Schedule
+	if args.window != "" {
+		w, err := window.Parse(args.window)
+		if err != nil {
+			return fmt.Errorf("--maintenance-window: %w", err)
+		}
+		defaultWindow = w
+	}
 	k, err := args.kube.connect()
 	if err != nil {
 		return err
@@ -110,7 +132,8 @@ func runDaemon(cmd *cobra.Command, args runArgs) error {
 		PullPolicy: corev1.PullPolicy(args.pullPolicy), Random: rand.Reader, Log: log, StepTimeout: args.stepTimeout}
 	run := &apply.Run{Exec: exec, Options: plan.Options{Prune: args.prune}, Owner: "pgsync-run " + identity}
 	d := daemon.New(daemon.Config{Source: args.source, Interval: args.interval, Jitter: args.jitter,
-		Namespace: args.kube.namespace, Prune: args.prune, Owner: "pgsync-run " + identity},
+		Namespace: args.kube.namespace, Prune: args.prune, Owner: "pgsync-run " + identity,
+		MaxRolling: args.maxRolling, OnHalt: fleet.OnHalt(args.onHalt), Window: defaultWindow},
 		run, obs, log, time.Now, mrand.New(mrand.NewPCG(uint64(time.Now().UnixNano()), uint64(os.Getpid()))))
 
 	ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGTERM, syscall.SIGINT)

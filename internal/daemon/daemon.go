@@ -28,8 +28,10 @@ import (
 	"github.com/pgsync/pgsync/internal/apply"
 	"github.com/pgsync/pgsync/internal/cluster"
 	"github.com/pgsync/pgsync/internal/desired"
+	"github.com/pgsync/pgsync/internal/fleet"
 	"github.com/pgsync/pgsync/internal/observe"
 	"github.com/pgsync/pgsync/internal/plan"
+	"github.com/pgsync/pgsync/internal/window"
 )
 
 // Config steers the daemon.
@@ -44,8 +46,15 @@ type Config struct {
 	Prune bool
 	// Parallel bounds the clusters stepping at once (default 4).
 	Parallel int
-	// Gate, when set, may hold a step back (waves, windows, suspend).
+	// Gate, when set, may hold a step back; the fleet order (waves,
+	// windows, suspend, MaxRolling) always applies.
 	Gate Gate
+	// MaxRolling, OnHalt: the fleet order (internal/fleet).
+	MaxRolling int
+	OnHalt     fleet.OnHalt
+	// Window is the default maintenance window of clusters whose file
+	// names none (zero: any time).
+	Window window.Schedule
 	// Owner names the daemon in the clusters' apply Leases.
 	Owner string
 }
@@ -171,15 +180,15 @@ func (d *Daemon) Cycle(ctx context.Context) Report {
 		return rep
 	}
 	rep.Commit, rep.Rejected = state.Commit, rejected
-	fleet, err := observe.Observe(ctx, d.run.Exec.Client, d.observe)
+	running, err := observe.Observe(ctx, d.run.Exec.Client, d.observe)
 	if err != nil {
 		rep.Err = err.Error()
 		d.log.Error("cycle: observe", "error", err.Error())
 		return rep
 	}
 	live := map[cluster.Key]*observe.Cluster{}
-	for i := range fleet.Clusters {
-		live[fleet.Clusters[i].Key()] = &fleet.Clusters[i]
+	for i := range running.Clusters {
+		live[running.Clusters[i].Key()] = &running.Clusters[i]
 	}
 	want := map[cluster.Key]*cluster.Cluster{}
 	keys := map[cluster.Key]bool{}
@@ -199,6 +208,35 @@ func (d *Daemon) Cycle(ctx context.Context) Report {
 	}
 	sort.Slice(sorted, func(i, j int) bool { return sorted[i].Less(sorted[j]) })
 
+	// The fleet order: which clusters may take a restart or switchover
+	// step this cycle.
+	var inputs []fleet.Cluster
+	for _, k := range sorted {
+		var observed plan.Observed
+		if l := live[k]; l != nil {
+			observed.Clusters = []plan.ObservedCluster{l.Observed}
+		}
+		var desiredList []*cluster.Cluster
+		if w := want[k]; w != nil {
+			desiredList = []*cluster.Cluster{w}
+		}
+		var cp *plan.ClusterPlan
+		if p, err := plan.Make(desiredList, observed, d.run.Options); err == nil && len(p.Clusters) == 1 {
+			cp = &p.Clusters[0]
+		}
+		inputs = append(inputs, fleetCluster(k, want[k], live[k], cp, d.cfg.Window))
+	}
+	decided, err := fleet.Decide(inputs, d.now(), fleet.Options{MaxRolling: d.cfg.MaxRolling, OnHalt: d.cfg.OnHalt, Commit: state.Commit})
+	if err != nil {
+		rep.Err = err.Error()
+		return rep
+	}
+	decisions := map[cluster.Key]fleet.Decision{}
+	for _, dec := range decided.Decisions {
+		decisions[dec.Key] = dec
+	}
+	fleetGate := gateFor(decisions)
+
 	results := make([]ClusterReport, len(sorted))
 	sem := make(chan struct{}, d.cfg.Parallel)
 	var wg sync.WaitGroup
@@ -207,7 +245,7 @@ func (d *Daemon) Cycle(ctx context.Context) Report {
 		sem <- struct{}{}
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			results[i] = d.step(ctx, k, want[k], live[k], state.Commit)
+			results[i] = d.step(ctx, k, want[k], live[k], state.Commit, fleetGate)
 		}()
 	}
 	wg.Wait()
@@ -218,7 +256,7 @@ func (d *Daemon) Cycle(ctx context.Context) Report {
 // step gives one cluster at most one step. The cluster's apply lock is
 // taken only when a step is about to run, so a converged fleet costs no
 // API write per cycle.
-func (d *Daemon) step(ctx context.Context, k cluster.Key, want *cluster.Cluster, live *observe.Cluster, commit string) ClusterReport {
+func (d *Daemon) step(ctx context.Context, k cluster.Key, want *cluster.Cluster, live *observe.Cluster, commit string, fleetGate Gate) ClusterReport {
 	out := ClusterReport{Cluster: k.String()}
 	spec := want
 	if spec == nil {
@@ -231,6 +269,9 @@ func (d *Daemon) step(ctx context.Context, k cluster.Key, want *cluster.Cluster,
 		}
 	}()
 	gate := func(s plan.Step) error {
+		if err := fleetGate(live, want, s); err != nil {
+			return err
+		}
 		if d.cfg.Gate != nil {
 			if err := d.cfg.Gate(live, want, s); err != nil {
 				return err
