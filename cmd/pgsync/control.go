@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
 	"fmt"
 	"os"
 	"strings"
@@ -121,7 +122,9 @@ Refused, with the reason, when a precondition does not hold.`,
 				}
 			}
 			opts := ka.observeOptions(k)
-			exec := &apply.Executor{Client: k.typed, Dynamic: k.dynamic, Status: opts.Status, StepTimeout: timeout}
+			// Random: the switchover applies every object, and that creates
+			// any missing Secret (without it, a nil reader panicked).
+			exec := &apply.Executor{Client: k.typed, Dynamic: k.dynamic, Status: opts.Status, StepTimeout: timeout, Random: rand.Reader}
 			host, _ := os.Hostname()
 			start := time.Now()
 			from := kube.NamesOf(live.Observed.Spec).Instance(live.Observed.Primary)
