@@ -5,12 +5,14 @@ import (
 	"fmt"
 	"time"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/pgsync/pgsync/internal/kube"
 	"github.com/pgsync/pgsync/internal/observe"
 	"github.com/pgsync/pgsync/internal/plan"
 	pc "github.com/pgsync/pgsync/internal/podcontract"
+	"github.com/pgsync/pgsync/internal/revision"
 )
 
 // MaxSwitchoverLagBytes is how far behind the primary a switchover target
@@ -21,7 +23,8 @@ const MaxSwitchoverLagBytes = 16 << 20
 // switchover moves the primary to s.To through the Lease (DESIGN.md §6):
 // the target annotation and the PodDisruptionBudgets change in one apply;
 // the managers do the rest. Complete when the new primary holds the Lease,
-// serves as primary, and NAME-rw routes to it.
+// serves as primary, and NAME-rw routes to it (and the former primary, if
+// it stays as it is, has rejoined as a standby).
 func (e *Executor) switchover(ctx context.Context, t Target, s plan.Step) error {
 	if err := e.switchoverReady(ctx, t, s.From, s.To); err != nil {
 		return err
@@ -34,7 +37,36 @@ func (e *Executor) switchover(ctx context.Context, t Target, s plan.Step) error 
 	if err := e.applyAll(ctx, t, objs); err != nil {
 		return err
 	}
-	return e.waitPrimary(ctx, t, s.To)
+	if err := e.waitPrimary(ctx, t, s.To); err != nil {
+		return err
+	}
+	return e.waitRejoined(ctx, t, s.From)
+}
+
+// waitRejoined waits until the former primary, when it already runs the
+// desired revision (nothing restarts it next: a scale down moving the
+// primary off a removed ordinal, `pgsync switchover`), is back as a
+// streaming standby. It stops postgres to hand over and restarts it as a
+// standby a moment later; planned in between, it is an instance on the
+// new spec that is not ready, and the planner halts the rollout (seen in
+// e2e: a scale down 4 → 2 halted right after its switchover). An outdated
+// former primary is not waited for: the rolling restart replaces it next.
+func (e *Executor) waitRejoined(ctx context.Context, t Target, from string) error {
+	spec := t.spec()
+	p, err := e.Client.CoreV1().Pods(spec.Metadata.Namespace).Get(ctx, from, metav1.GetOptions{})
+	switch {
+	case apierrors.IsNotFound(err):
+		return nil
+	case err != nil:
+		return fmt.Errorf("get pod %s: %w", from, err)
+	case p.Annotations[pc.AnnRevision] != revision.Restart(spec):
+		return nil
+	}
+	ordinal, ok := kube.NamesOf(spec).Ordinal(from)
+	if !ok {
+		return fmt.Errorf("switchover: %s is not an instance of %s", from, spec.Key())
+	}
+	return e.waitInstance(ctx, t, ordinal, plan.RoleStandby, "")
 }
 
 // Endpoint quiet before a switchover. kube-proxy applies endpoint changes
