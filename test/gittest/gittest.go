@@ -1,5 +1,7 @@
 // Package gittest holds fixtures for tests of code that reads Git: OpenPGP
-// identities to sign commits with. Only tests import it.
+// identities to sign commits with, and repositories built commit by commit
+// with go-git (signed or not, merges, branches moved as a force-push moves
+// them). Only tests import it.
 //
 // It must not import `pgsync/...`.
 package gittest
