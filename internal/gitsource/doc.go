@@ -3,8 +3,11 @@
 // https://, ssh://, scp-like) into a cache and fetching it incrementally,
 // authentication from the environment with SSH host key checking that cannot
 // be switched off, resolving revision expressions to commits, listing the
-// YAML files under a directory at a commit, and verifying OpenPGP commit
-// signatures.
+// YAML files under a directory at a commit, telling whether one commit
+// descends from another, and verifying OpenPGP commit signatures: of one
+// commit, or of every commit a branch move brings in (merges and their
+// sides included). SSH and X.509 signatures are recognised and refused,
+// as go-git verifies OpenPGP only.
 //
 // It hands back bytes ([]cluster.File); it does not decode them. It must not
 // import `k8s.io/client-go/...`, `internal/kube`, `internal/plan` or
