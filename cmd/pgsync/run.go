@@ -26,7 +26,9 @@ import (
 	"github.com/pgsync/pgsync/internal/daemon"
 	"github.com/pgsync/pgsync/internal/desired"
 	"github.com/pgsync/pgsync/internal/fleet"
+	"github.com/pgsync/pgsync/internal/metrics"
 	"github.com/pgsync/pgsync/internal/plan"
+	"github.com/pgsync/pgsync/internal/webhook"
 	"github.com/pgsync/pgsync/internal/window"
 )
 
@@ -49,6 +51,7 @@ type runArgs struct {
 	maxRolling    int
 	onHalt        string
 	window        string
+	webhookSecret string
 }
 
 func newRunCmd() *cobra.Command {
@@ -67,8 +70,9 @@ says why. A halted or failing cluster never blocks another.
 With --leader-elect (the default in a cluster), replicas elect one leader
 through a Lease; the others wait and take over when it stops renewing.
 
-It serves /healthz, /readyz and /status (the last cycle, JSON) on
---http-addr, and logs JSON.`,
+It serves /healthz, /readyz, /status (the last cycle, JSON), /metrics
+(Prometheus) and, with --webhook-secret-file, POST /webhook on --http-addr,
+and logs JSON.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runDaemon(cmd, args) },
 	}
@@ -88,6 +92,7 @@ It serves /healthz, /readyz and /status (the last cycle, JSON) on
 	f.StringVar(&args.logLevel, "log-level", "info", "debug, info, warn or error")
 	f.IntVar(&args.maxRolling, "max-rolling", 1, "at most this many clusters between the first and last restart or switchover of a rollout at once")
 	f.StringVar(&args.onHalt, "on-halt", "stop", "a halted cluster stops new rollouts of its commit (stop) or only itself (continue)")
+	f.StringVar(&args.webhookSecret, "webhook-secret-file", "", "file holding the push webhook's shared secret: POST /webhook (GitHub, GitLab, Gitea, Forgejo) then triggers a fetch at once (default: no webhook)")
 	f.StringVar(&args.window, "maintenance-window", "", "default maintenance window of clusters whose file names none, e.g. \"Sat 02:00-04:00 Europe/Rome\" (default: any time)")
 	return cmd
 }
@@ -130,10 +135,22 @@ func runDaemon(cmd *cobra.Command, args runArgs) error {
 	obs := args.kube.observeOptions(k)
 	exec := &apply.Executor{Client: k.typed, Dynamic: k.dynamic, Status: obs.Status, InstanceImage: args.instanceImage,
 		PullPolicy: corev1.PullPolicy(args.pullPolicy), Random: rand.Reader, Log: log, StepTimeout: args.stepTimeout}
-	run := &apply.Run{Exec: exec, Options: plan.Options{Prune: args.prune}, Owner: "pgsync-run " + identity}
+	m := metrics.New()
+	run := &apply.Run{Exec: exec, Options: plan.Options{Prune: args.prune}, Owner: "pgsync-run " + identity,
+		Progress: func(ev apply.ProgressEvent) {
+			var halt *apply.HaltError
+			switch {
+			case !ev.Finished:
+				m.StepStarted(string(ev.Step.Action))
+			case errors.As(ev.Err, &halt):
+				m.StepHalted(string(ev.Step.Action))
+			case ev.Err == nil:
+				m.StepFinished(string(ev.Step.Action))
+			}
+		}}
 	d := daemon.New(daemon.Config{Source: args.source, Interval: args.interval, Jitter: args.jitter,
 		Namespace: args.kube.namespace, Prune: args.prune, Owner: "pgsync-run " + identity,
-		MaxRolling: args.maxRolling, OnHalt: fleet.OnHalt(args.onHalt), Window: defaultWindow},
+		MaxRolling: args.maxRolling, OnHalt: fleet.OnHalt(args.onHalt), Window: defaultWindow, Metrics: m},
 		run, obs, log, time.Now, mrand.New(mrand.NewPCG(uint64(time.Now().UnixNano()), uint64(os.Getpid()))))
 
 	ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGTERM, syscall.SIGINT)
@@ -162,6 +179,19 @@ func runDaemon(cmd *cobra.Command, args runArgs) error {
 			Last   daemon.Report `json:"lastCycle"`
 		}{leading || !args.leaderElect, d.Last()})
 	})
+	mux.Handle("GET /metrics", m.Handler())
+	if args.webhookSecret != "" {
+		secret, err := webhook.LoadSecret(args.webhookSecret)
+		if err != nil {
+			return fmt.Errorf("--webhook-secret-file: %w", err)
+		}
+		hook, err := webhook.New(webhook.Config{Secret: secret, Ref: args.source.Ref, Trigger: d.Trigger,
+			Recorder: m, Logger: log.With("logger", "webhook")})
+		if err != nil {
+			return err
+		}
+		mux.Handle("POST /webhook", hook)
+	}
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go func() { _ = srv.Serve(ln) }()
 	defer srv.Close()

@@ -29,6 +29,7 @@ import (
 	"github.com/pgsync/pgsync/internal/cluster"
 	"github.com/pgsync/pgsync/internal/desired"
 	"github.com/pgsync/pgsync/internal/fleet"
+	"github.com/pgsync/pgsync/internal/metrics"
 	"github.com/pgsync/pgsync/internal/observe"
 	"github.com/pgsync/pgsync/internal/plan"
 	"github.com/pgsync/pgsync/internal/window"
@@ -55,8 +56,20 @@ type Config struct {
 	// Window is the default maintenance window of clusters whose file
 	// names none (zero: any time).
 	Window window.Schedule
+	// Metrics, when set, records cycles, Git errors, commits and each
+	// cluster's state (internal/metrics implements it).
+	Metrics Metrics
 	// Owner names the daemon in the clusters' apply Leases.
 	Owner string
+}
+
+// Metrics is what the daemon records.
+type Metrics interface {
+	ObserveCycle(d time.Duration)
+	GitFetchError()
+	Applied(commit string, at time.Time)
+	SetClusterState(namespace, name string, s metrics.State)
+	SetRolloutsInFlight(n int)
 }
 
 // Gate decides whether cluster c may take step s now; a *apply.WaitError
@@ -77,6 +90,9 @@ type Daemon struct {
 	mu       sync.Mutex
 	last     Report
 	lastGood *desired.State
+	// applied is the last commit every cluster converged to (cycle
+	// goroutine only).
+	applied string
 }
 
 // New makes a daemon; run carries out steps, obs observes.
@@ -172,6 +188,9 @@ func (d *Daemon) Cycle(ctx context.Context) Report {
 		d.mu.Lock()
 		d.last = rep
 		d.mu.Unlock()
+		if m := d.cfg.Metrics; m != nil {
+			m.ObserveCycle(rep.Duration)
+		}
 	}()
 	state, rejected, err := d.load(ctx)
 	if err != nil {
@@ -236,6 +255,9 @@ func (d *Daemon) Cycle(ctx context.Context) Report {
 		decisions[dec.Key] = dec
 	}
 	fleetGate := gateFor(decisions)
+	if m := d.cfg.Metrics; m != nil {
+		m.SetRolloutsInFlight(decided.Rolling)
+	}
 
 	results := make([]ClusterReport, len(sorted))
 	sem := make(chan struct{}, d.cfg.Parallel)
@@ -250,7 +272,39 @@ func (d *Daemon) Cycle(ctx context.Context) Report {
 	}
 	wg.Wait()
 	rep.Clusters = results
+	converged := true
+	for i, k := range sorted {
+		if o := results[i].Outcome; o != apply.Converged && o != apply.Orphaned {
+			converged = false
+		}
+		if m := d.cfg.Metrics; m != nil {
+			m.SetClusterState(k.Namespace, k.Name, stateOf(results[i], decisions[k]))
+		}
+	}
+	// A commit is applied once every cluster has converged to it.
+	if converged && state.Commit != d.applied {
+		d.applied = state.Commit
+		d.log.Info("commit applied", "commit", desired.ShortSHA(state.Commit))
+		if m := d.cfg.Metrics; m != nil {
+			m.Applied(state.Commit, d.now())
+		}
+	}
 	return rep
+}
+
+// stateOf is a cluster's pgsync_cluster_state after a cycle.
+func stateOf(r ClusterReport, dec fleet.Decision) metrics.State {
+	switch {
+	case dec.State == fleet.StateSuspended:
+		return metrics.Suspended
+	case r.Outcome == apply.Halted:
+		return metrics.Halted
+	case r.Outcome == apply.Waiting || r.Outcome == apply.AwaitingApproval:
+		return metrics.Waiting
+	case r.Outcome == apply.Progressing:
+		return metrics.Rolling
+	}
+	return metrics.Converged
 }
 
 // step gives one cluster at most one step. The cluster's apply lock is
@@ -312,6 +366,9 @@ func (d *Daemon) step(ctx context.Context, k cluster.Key, want *cluster.Cluster,
 func (d *Daemon) load(ctx context.Context) (desired.State, string, error) {
 	repo, err := desired.Open(ctx, d.cfg.Source, d.log)
 	if err != nil {
+		if m := d.cfg.Metrics; m != nil {
+			m.GitFetchError()
+		}
 		return d.fallback(fmt.Errorf("fetch: %w", err))
 	}
 	commit, err := repo.Commit()

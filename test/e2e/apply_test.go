@@ -69,6 +69,16 @@ func (r *gitRepo) git(args ...string) {
 	}
 }
 
+// output runs git and returns its stdout.
+func (r *gitRepo) output(args ...string) string {
+	r.t.Helper()
+	out, err := osexec.Command("git", append([]string{"-C", r.dir}, args...)...).Output()
+	if err != nil {
+		r.t.Fatalf("git %v: %v", args, err)
+	}
+	return string(out)
+}
+
 func (r *gitRepo) commit(content, msg string) {
 	r.t.Helper()
 	if err := os.MkdirAll(filepath.Dir(r.file), 0o755); err != nil {

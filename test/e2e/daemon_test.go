@@ -3,11 +3,17 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
+	"os"
 	osexec "os/exec"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -29,7 +35,7 @@ type daemonProc struct {
 	addr string
 }
 
-func startDaemon(ctx context.Context, t *testing.T, env *kubeenv.Env, repo *gitRepo, interval string) *daemonProc {
+func startDaemon(ctx context.Context, t *testing.T, env *kubeenv.Env, repo *gitRepo, interval string, extra ...string) *daemonProc {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -41,6 +47,7 @@ func startDaemon(ctx context.Context, t *testing.T, env *kubeenv.Env, repo *gitR
 	d.cmd = osexec.CommandContext(ctx, insttest.Binary(t), "run", "--repo", repo.dir, "--path", "clusters",
 		"--kubeconfig", env.Kubeconfig, "--namespace", env.Namespace, "--interval", interval, "--leader-elect=false",
 		"--http-addr", addr, "--instance-image", pgsyncImage, "--instance-image-pull-policy", "Always", "--step-timeout", "3m")
+	d.cmd.Args = append(d.cmd.Args, extra...)
 	d.cmd.Stdout, d.cmd.Stderr = d.out, d.out
 	if err := d.cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -143,6 +150,82 @@ func TestDaemonConverges(t *testing.T) {
 	if *sts.Spec.Replicas != 2 || !allAt(ctx, cs, ns, image1520, 2) {
 		t.Errorf("an invalid commit changed the cluster: replicas %d", *sts.Spec.Replicas)
 	}
+
+	// Metrics: the cluster's state and the cycles.
+	if m := get(t, "http://"+d.addr+"/metrics"); !strings.Contains(m, `pgsync_cluster_state{name="website",namespace="`+ns+`",state="converged"} 1`) ||
+		!strings.Contains(m, "pgsync_cycle_duration_seconds_count") {
+		t.Errorf("/metrics lacks the cluster's converged state or the cycle histogram:\n%s", grepLines(m, "pgsync_"))
+	}
+
+	// A push webhook: with a 10-minute interval, a signed GitHub push
+	// starts the next cycle at once.
+	d.stop()
+	secretFile := filepath.Join(t.TempDir(), "webhook-secret")
+	if err := os.WriteFile(secretFile, []byte("s3cret-for-the-test\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	d = startDaemon(ctx, t, env, repo, "10m", "--webhook-secret-file", secretFile)
+	repo.commit(websiteYAML(ns, image1520, 2, ""), "fixed: back to a valid spec")
+	head := strings.TrimSpace(repo.output("rev-parse", "HEAD"))
+	waitCommit := func(want string, timeout time.Duration) bool {
+		deadline := time.Now().Add(timeout)
+		for time.Now().Before(deadline) {
+			if st, err := d.status(t); err == nil && st.Last.Commit == want {
+				return true
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		return false
+	}
+	if !waitCommit(head, time.Minute) {
+		t.Fatalf("the restarted daemon never planned from %s", head)
+	}
+	repo.commit(websiteYAML(ns, image1518, 2, ""), "15.18 again, pushed with a webhook")
+	head = strings.TrimSpace(repo.output("rev-parse", "HEAD"))
+	body := []byte(`{"ref":"refs/heads/main","after":"` + head + `","repository":{"full_name":"org/fleet"}}`)
+	mac := hmac.New(sha256.New, []byte("s3cret-for-the-test"))
+	mac.Write(body)
+	bad, _ := http.NewRequest(http.MethodPost, "http://"+d.addr+"/webhook", bytes.NewReader(body))
+	bad.Header.Set("X-GitHub-Event", "push")
+	bad.Header.Set("X-Hub-Signature-256", "sha256=00")
+	if resp, err := http.DefaultClient.Do(bad); err != nil || resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("a push with a wrong signature: %v %v, want 401", resp, err)
+	}
+	req, _ := http.NewRequest(http.MethodPost, "http://"+d.addr+"/webhook", bytes.NewReader(body))
+	req.Header.Set("X-GitHub-Event", "push")
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("X-Hub-Signature-256", "sha256="+hex.EncodeToString(mac.Sum(nil)))
+	posted := time.Now()
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil || resp.StatusCode/100 != 2 {
+		t.Fatalf("webhook POST: %v %v", resp, err)
+	}
+	if !waitCommit(head, 10*time.Second) {
+		t.Fatalf("a signed push did not start a cycle within 10 s (interval 10m)")
+	}
+	t.Logf("webhook push → a cycle planning from the new commit in %.0f ms", float64(time.Since(posted).Milliseconds()))
+	waitConverged("webhook rollout", image1518, 5*time.Minute)
+}
+
+func get(t *testing.T, url string) string {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return string(b)
+}
+
+func grepLines(s, substr string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, substr) && !strings.HasPrefix(l, "#") {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
 }
 
 // allAt: exactly n website pods, each Ready and running image.
