@@ -53,6 +53,12 @@ const (
 	// pod carries the revision it was created from (internal/revision).
 	AnnRevision       = "pgsync.io/revision"
 	AnnConfigRevision = "pgsync.io/config-revision"
+	// AnnConfigRequested is set on a pod by apply's reload-config while
+	// its instance has not loaded the desired configuration: that revision
+	// and when it was asked for. Nothing reads it: a change to the pod
+	// makes the kubelet sync it at once, rewriting its ConfigMap volume,
+	// which it otherwise does only on its periodic sync (a minute or more).
+	AnnConfigRequested = "pgsync.io/config-requested"
 	// AnnAppliedSpec is on the StatefulSet: the Cluster spec (JSON) the
 	// objects were last applied from.
 	AnnAppliedSpec = "pgsync.io/applied-spec"
