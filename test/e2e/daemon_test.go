@@ -187,6 +187,7 @@ func TestDaemonConverges(t *testing.T) {
 	mac.Write(body)
 	bad, _ := http.NewRequest(http.MethodPost, "http://"+d.addr+"/webhook", bytes.NewReader(body))
 	bad.Header.Set("X-GitHub-Event", "push")
+	bad.Header.Set("Content-Type", "application/json")
 	bad.Header.Set("X-Hub-Signature-256", "sha256=00")
 	if resp, err := http.DefaultClient.Do(bad); err != nil || resp.StatusCode != http.StatusUnauthorized {
 		t.Errorf("a push with a wrong signature: %v %v, want 401", resp, err)
