@@ -1,6 +1,8 @@
 // Package desired is the Git pipeline: it opens a repository, resolves a
-// revision to a commit, verifies the commit's signature when asked, and
-// loads and validates every Cluster under a directory at that commit.
+// revision to a commit, verifies the commit's signature when asked (for
+// the daemon, every commit since the one it applied last, and that the
+// head descends from it), and loads and validates every Cluster under a
+// directory at that commit.
 // The CLI's validate and plan, and the daemon, read the desired state
 // through it, so the order (resolve, verify before reading, load) exists
 // once.
@@ -38,6 +40,9 @@ type Source struct {
 type State struct {
 	Commit string
 	Set    cluster.Set
+	// Rewind: HeadSince let through a head that does not descend from the
+	// last applied commit (allowRewind).
+	Rewind bool
 }
 
 // Reader reads a Source's repository.

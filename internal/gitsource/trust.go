@@ -93,11 +93,32 @@ func (r *Repository) VerifyRange(from, to string, armoredKeyRing string) ([]Comm
 	}
 	verdicts := make([]CommitVerdict, 0, len(commits))
 	for _, c := range commits {
-		v := CommitVerdict{Commit: c.Hash.String(), Subject: subject(c.Message), Parents: c.NumParents()}
-		v.Signer, v.Err = verifySignature(c, ring)
-		verdicts = append(verdicts, v)
+		verdicts = append(verdicts, verdict(c, ring))
 	}
 	return verdicts, nil
+}
+
+func verdict(c *object.Commit, ring string) CommitVerdict {
+	v := CommitVerdict{Commit: c.Hash.String(), Subject: subject(c.Message), Parents: c.NumParents()}
+	v.Signer, v.Err = verifySignature(c, ring)
+	return v
+}
+
+// Verdict checks one commit's signature as VerifyRange checks each of
+// its commits: for a commit outside any range (the first commit ever
+// applied, the target of a rollback). The error is for a revision not
+// found or an unreadable key ring, never for a bad signature.
+func (r *Repository) Verdict(commit, armoredKeyRing string) (CommitVerdict, error) {
+	defer r.release()
+	ring, err := joinKeyRings(armoredKeyRing)
+	if err != nil {
+		return CommitVerdict{}, fmt.Errorf("verifying commit %s: %w", commit, err)
+	}
+	c, err := r.commit(commit)
+	if err != nil {
+		return CommitVerdict{}, err
+	}
+	return verdict(c, ring), nil
 }
 
 // between returns the commits reachable from to and not from from, to

@@ -121,6 +121,23 @@ func TestVerifyRangeLinear(t *testing.T) {
 		t.Errorf("a commit by a key outside the ring reads %q", s)
 	}
 
+	// One commit on its own, as the head of a rollback is checked.
+	for rev, want := range map[string]string{c3: "c3 unsigned:unsigned", "main": "c5 signed head:ok", c4: "c4 by mallory:bad"} {
+		v, err := r.Verdict(rev, ring)
+		if err != nil {
+			t.Fatalf("Verdict(%.7s): %v", rev, err)
+		}
+		if got := summary([]CommitVerdict{v}); got != want {
+			t.Errorf("Verdict(%.7s) = %q, want %q", rev, got, want)
+		}
+	}
+	if _, err := r.Verdict("nope", ring); !errors.Is(err, ErrRevisionNotFound) {
+		t.Errorf("Verdict(nope): %v", err)
+	}
+	if _, err := r.Verdict(c5, "no key here"); err == nil {
+		t.Error("Verdict with no key in the ring is not an error")
+	}
+
 	if _, err := r.VerifyRange(c1, c5, ""); err == nil || !strings.Contains(err.Error(), "holds no OpenPGP public key") {
 		t.Errorf("empty ring: %v", err)
 	}
