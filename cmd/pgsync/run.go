@@ -52,6 +52,7 @@ type runArgs struct {
 	onHalt        string
 	window        string
 	webhookSecret string
+	allowRewind   bool
 }
 
 func newRunCmd() *cobra.Command {
@@ -65,7 +66,10 @@ commit when it moved, observes every managed cluster and gives each at most
 one step of its plan, then observes again — at once while a rollout is
 under way. A crash anywhere resumes from what runs. A commit that fails
 validation is applied nowhere; the daemon keeps the last good commit and
-says why. A halted or failing cluster never blocks another.
+says why. So is a --ref that does not descend from the commit last applied
+(unless --allow-rewind), and, with --verify-key, one that brings in any
+commit not signed by a key of the ring. A halted or failing cluster never
+blocks another.
 
 With --leader-elect (the default in a cluster), replicas elect one leader
 through a Lease; the others wait and take over when it stops renewing.
@@ -92,6 +96,7 @@ and logs JSON.`,
 	f.StringVar(&args.logLevel, "log-level", "info", "debug, info, warn or error")
 	f.IntVar(&args.maxRolling, "max-rolling", 1, "at most this many clusters between the first and last restart or switchover of a rollout at once")
 	f.StringVar(&args.onHalt, "on-halt", "stop", "a halted cluster stops new rollouts of its commit (stop) or only itself (continue)")
+	f.BoolVar(&args.allowRewind, "allow-rewind", false, "accept a --ref that does not descend from the commit last applied (a force-push or a rollback); refused otherwise")
 	f.StringVar(&args.webhookSecret, "webhook-secret-file", "", "file holding the push webhook's shared secret: POST /webhook (GitHub, GitLab, Gitea, Forgejo) then triggers a fetch at once (default: no webhook)")
 	f.StringVar(&args.window, "maintenance-window", "", "default maintenance window of clusters whose file names none, e.g. \"Sat 02:00-04:00 Europe/Rome\" (default: any time)")
 	return cmd
@@ -150,7 +155,8 @@ func runDaemon(cmd *cobra.Command, args runArgs) error {
 		}}
 	d := daemon.New(daemon.Config{Source: args.source, Interval: args.interval, Jitter: args.jitter,
 		Namespace: args.kube.namespace, Prune: args.prune, Owner: "pgsync-run " + identity,
-		MaxRolling: args.maxRolling, OnHalt: fleet.OnHalt(args.onHalt), Window: defaultWindow, Metrics: m},
+		MaxRolling: args.maxRolling, OnHalt: fleet.OnHalt(args.onHalt), Window: defaultWindow, Metrics: m,
+		AllowRewind: args.allowRewind},
 		run, obs, log, time.Now, mrand.New(mrand.NewPCG(uint64(time.Now().UnixNano()), uint64(os.Getpid()))))
 
 	ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGTERM, syscall.SIGINT)

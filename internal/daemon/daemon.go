@@ -56,6 +56,9 @@ type Config struct {
 	// Window is the default maintenance window of clusters whose file
 	// names none (zero: any time).
 	Window window.Schedule
+	// AllowRewind accepts a head that does not descend from the last
+	// applied commit (a force-push, a rollback); refused otherwise.
+	AllowRewind bool
 	// Metrics, when set, records cycles, Git errors, commits and each
 	// cluster's state (internal/metrics implements it).
 	Metrics Metrics
@@ -192,19 +195,19 @@ func (d *Daemon) Cycle(ctx context.Context) Report {
 			m.ObserveCycle(rep.Duration)
 		}
 	}()
-	state, rejected, err := d.load(ctx)
-	if err != nil {
-		rep.Err = err.Error()
-		d.log.Error("cycle: no Git state to plan from", "error", err.Error())
-		return rep
-	}
-	rep.Commit, rep.Rejected = state.Commit, rejected
 	running, err := observe.Observe(ctx, d.run.Exec.Client, d.observe)
 	if err != nil {
 		rep.Err = err.Error()
 		d.log.Error("cycle: observe", "error", err.Error())
 		return rep
 	}
+	state, rejected, err := d.load(ctx, appliedCommit(running))
+	if err != nil {
+		rep.Err = err.Error()
+		d.log.Error("cycle: no Git state to plan from", "error", err.Error())
+		return rep
+	}
+	rep.Commit, rep.Rejected = state.Commit, rejected
 	live := map[cluster.Key]*observe.Cluster{}
 	for i := range running.Clusters {
 		live[running.Clusters[i].Key()] = &running.Clusters[i]
@@ -361,9 +364,30 @@ func (d *Daemon) step(ctx context.Context, k cluster.Key, want *cluster.Cluster,
 	return out
 }
 
-// load fetches Git and reads the desired state when --ref moved; an
-// invalid commit is rejected and the last good state kept.
-func (d *Daemon) load(ctx context.Context) (desired.State, string, error) {
+// appliedCommit is the commit the running clusters were last applied
+// from (the StatefulSets' pgsync.io/applied-commit), the one most of them
+// carry: where a restarted daemon's trust check starts.
+func appliedCommit(f *observe.Fleet) string {
+	count := map[string]int{}
+	best := ""
+	for _, c := range f.Clusters {
+		if c.Commit == "" {
+			continue
+		}
+		count[c.Commit]++
+		if count[c.Commit] > count[best] || (count[c.Commit] == count[best] && c.Commit < best) {
+			best = c.Commit
+		}
+	}
+	return best
+}
+
+// load fetches Git and reads the desired state when --ref moved. The new
+// head must descend from the last commit planned from (or, after a
+// restart, the one the clusters were applied from) and, with a key ring,
+// every commit since must be signed (desired.HeadSince). An invalid or
+// refused commit is applied nowhere: the last good state is kept.
+func (d *Daemon) load(ctx context.Context, applied string) (desired.State, string, error) {
 	repo, err := desired.Open(ctx, d.cfg.Source, d.log)
 	if err != nil {
 		if m := d.cfg.Metrics; m != nil {
@@ -381,18 +405,32 @@ func (d *Daemon) load(ctx context.Context) (desired.State, string, error) {
 	if good != nil && good.Commit == commit {
 		return *good, "", nil // nothing new: nothing decoded
 	}
-	state, err := repo.Head()
+	since := applied
+	if good != nil {
+		since = good.Commit
+	}
+	state, err := repo.HeadSince(since, d.cfg.AllowRewind)
 	if err != nil {
 		var problems cluster.Errors
-		if errors.As(err, &problems) {
-			why := fmt.Sprintf("commit %s is invalid, not applied: %s", desired.ShortSHA(commit), problems.Error())
-			d.log.Error("invalid commit", "commit", desired.ShortSHA(commit), "problems", problems.Error())
-			if good == nil {
-				return desired.State{}, why, errors.New(why)
-			}
-			return *good, why, nil
+		var rewind *desired.RewindError
+		var unsigned *desired.UnsignedError
+		var why string
+		switch {
+		case errors.As(err, &problems):
+			why = fmt.Sprintf("commit %s is invalid, not applied: %s", desired.ShortSHA(commit), problems.Error())
+		case errors.As(err, &rewind), errors.As(err, &unsigned):
+			why = fmt.Sprintf("commit %s refused, not applied: %s", desired.ShortSHA(commit), err.Error())
+		default:
+			return d.fallback(err)
 		}
-		return d.fallback(err)
+		d.log.Error("commit not applied", "commit", desired.ShortSHA(commit), "reason", why)
+		if good == nil {
+			return desired.State{}, why, errors.New(why)
+		}
+		return *good, why, nil
+	}
+	if state.Rewind {
+		d.log.Warn("rewind allowed", "from", desired.ShortSHA(since), "to", desired.ShortSHA(commit))
 	}
 	d.mu.Lock()
 	d.lastGood = &state

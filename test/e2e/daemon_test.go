@@ -206,6 +206,40 @@ func TestDaemonConverges(t *testing.T) {
 	}
 	t.Logf("webhook push → a cycle planning from the new commit in %.0f ms", float64(time.Since(posted).Milliseconds()))
 	waitConverged("webhook rollout", image1518, 5*time.Minute)
+
+	// A force-push back to an older commit: refused, nothing changes.
+	repo.git("reset", "-q", "--hard", "HEAD~1")
+	d.Trigger(t, body, "s3cret-for-the-test")
+	deadline = time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		if st, _ = d.status(t); strings.Contains(st.Last.Rejected, "refused") {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if !strings.Contains(st.Last.Rejected, "refused") || st.Last.Commit != head {
+		t.Errorf("force-push to an older commit: rejected %q, planning from %s (want refused, still %s)", st.Last.Rejected, st.Last.Commit, head)
+	}
+	time.Sleep(3 * time.Second)
+	if !allAt(ctx, cs, ns, image1518, 2) {
+		t.Error("a refused force-push changed the cluster")
+	}
+}
+
+// Trigger posts a signed GitHub push.
+func (d *daemonProc) Trigger(t *testing.T, body []byte, secret string) {
+	t.Helper()
+	mac := hmac.New(sha256.New, []byte(secret))
+	mac.Write(body)
+	req, _ := http.NewRequest(http.MethodPost, "http://"+d.addr+"/webhook", bytes.NewReader(body))
+	req.Header.Set("X-GitHub-Event", "push")
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("X-Hub-Signature-256", "sha256="+hex.EncodeToString(mac.Sum(nil)))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
 }
 
 func get(t *testing.T, url string) string {
