@@ -217,7 +217,7 @@ func runDaemon(cmd *cobra.Command, args runArgs) error {
 		Lock: lock, ReleaseOnCancel: true,
 		// A standby replica takes over within LeaseDuration of the
 		// leader's last renewal (issue: ≤ 15 s).
-		LeaseDuration: 12 * time.Second, RenewDeadline: 8 * time.Second, RetryPeriod: 2 * time.Second,
+		LeaseDuration: 10 * time.Second, RenewDeadline: 7 * time.Second, RetryPeriod: time.Second,
 		Callbacks: leaderelection.LeaderCallbacks{
 			OnStartedLeading: func(ctx context.Context) {
 				leading = true

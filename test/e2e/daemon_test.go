@@ -286,3 +286,86 @@ func podProblem(p corev1.Pod) string {
 	}
 	return fmt.Sprintf("%s not Ready", p.Name)
 }
+
+// TestDaemonLeaderElection: two replicas of `pgsync run` elect one
+// leader; killed with SIGKILL, it is replaced within 15 s by the other,
+// which then does the work (a commit rolled).
+func TestDaemonLeaderElection(t *testing.T) {
+	env := kubeenv.Cluster(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	cs, ns := env.Client, env.Namespace
+	repo := newGitRepo(t, ns)
+	repo.commit(websiteYAML(ns, image1518, 1, ""), "website at 15.18")
+	elect := []string{"--leader-elect", "--leader-election-namespace", ns}
+	a := startDaemon(ctx, t, env, repo, "2s", elect...)
+	b := startDaemon(ctx, t, env, repo, "2s", elect...)
+	leader := func() (*daemonProc, *daemonProc) {
+		var sa, sb struct {
+			Leader bool `json:"leader"`
+		}
+		for _, x := range []struct {
+			d *daemonProc
+			s *struct {
+				Leader bool `json:"leader"`
+			}
+		}{{a, &sa}, {b, &sb}} {
+			if resp, err := http.Get("http://" + x.d.addr + "/status"); err == nil {
+				_ = json.NewDecoder(resp.Body).Decode(x.s)
+				resp.Body.Close()
+			}
+		}
+		switch {
+		case sa.Leader && !sb.Leader:
+			return a, b
+		case sb.Leader && !sa.Leader:
+			return b, a
+		}
+		return nil, nil
+	}
+	var lead, other *daemonProc
+	for deadline := time.Now().Add(time.Minute); lead == nil && time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+		lead, other = leader()
+	}
+	if lead == nil {
+		t.Fatal("no single leader elected within a minute")
+	}
+	if !within(3*time.Minute, func() bool { return allAt(ctx, cs, ns, image1518, 1) }) {
+		t.Fatal("the leader did not create the cluster")
+	}
+	_ = lead.cmd.Process.Kill()
+	_ = lead.cmd.Wait()
+	killed := time.Now()
+	if !within(30*time.Second, func() bool {
+		resp, err := http.Get("http://" + other.addr + "/status")
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		var st struct {
+			Leader bool `json:"leader"`
+		}
+		return json.NewDecoder(resp.Body).Decode(&st) == nil && st.Leader
+	}) {
+		t.Fatal("the other replica never took over")
+	}
+	took := time.Since(killed)
+	t.Logf("leader killed; the other replica leads %.1f s later", took.Seconds())
+	if took > 15*time.Second {
+		t.Errorf("takeover took %.1f s, want ≤ 15 s", took.Seconds())
+	}
+	repo.commit(websiteYAML(ns, image1520, 1, ""), "website at 15.20")
+	if !within(3*time.Minute, func() bool { return allAt(ctx, cs, ns, image1520, 1) }) {
+		t.Fatal("the new leader did not roll the commit")
+	}
+}
+
+// within polls cond every 200 ms until it holds or timeout passes.
+func within(timeout time.Duration, cond func() bool) bool {
+	for deadline := time.Now().Add(timeout); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+		if cond() {
+			return true
+		}
+	}
+	return false
+}
