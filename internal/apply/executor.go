@@ -185,6 +185,11 @@ func (e *Executor) render(t Target, target string, replicas *int32) (*kube.Objec
 // applyAll applies every object; a StatefulSet whose volume claim
 // template changed (immutable) is re-created without deleting its pods.
 func (e *Executor) applyAll(ctx context.Context, t Target, objs *kube.Objects) error {
+	if t.Live == nil {
+		if err := e.notTakenOver(ctx, objs); err != nil {
+			return err
+		}
+	}
 	if _, err := kube.EnsureSecrets(ctx, e.Client, t.spec(), e.Random); err != nil {
 		return err
 	}
@@ -203,6 +208,27 @@ func (e *Executor) applyAll(ctx context.Context, t Target, objs *kube.Objects) e
 		}
 	}
 	return nil
+}
+
+// notTakenOver refuses to create a cluster over a StatefulSet of the same
+// name that pgsync does not manage — an orphaned cluster put back in Git,
+// or someone else's: applying a new cluster's objects (replicas 0, the
+// instances come one per step) would scale its pods away.
+func (e *Executor) notTakenOver(ctx context.Context, objs *kube.Objects) error {
+	want := objs.StatefulSet
+	sts, err := e.Client.AppsV1().StatefulSets(want.Namespace).Get(ctx, want.Name, metav1.GetOptions{})
+	switch {
+	case apierrors.IsNotFound(err):
+		return nil
+	case err != nil:
+		return fmt.Errorf("StatefulSet %s/%s: %w", want.Namespace, want.Name, err)
+	}
+	why := "it is not labelled " + pc.LabelManagedBy + "=" + pc.ManagedBy + " (orphaned by pgsync, or someone else's)"
+	if sts.Labels[pc.LabelManagedBy] == pc.ManagedBy {
+		why = "it has no " + pc.AnnAppliedSpec + " annotation"
+	}
+	return fmt.Errorf("refused to create cluster %s/%s: a StatefulSet of that name exists and pgsync does not manage it: %s; to have pgsync manage an orphaned cluster again: kubectl -n %s label statefulset %s %s=%s",
+		want.Namespace, want.Name, why, want.Namespace, want.Name, pc.LabelManagedBy, pc.ManagedBy)
 }
 
 // retakePorts puts back a Service's ports that someone edited by hand. An
