@@ -225,7 +225,10 @@ func (e *Executor) notTakenOver(ctx context.Context, objs *kube.Objects) error {
 	}
 	why := "it is not labelled " + pc.LabelManagedBy + "=" + pc.ManagedBy + " (orphaned by pgsync, or someone else's)"
 	if sts.Labels[pc.LabelManagedBy] == pc.ManagedBy {
-		why = "it has no " + pc.AnnAppliedSpec + " annotation"
+		if _, ok, err := kube.ReadAppliedSpec(sts); ok && err == nil {
+			return nil // pgsync's own, applied before: the caller did not observe it
+		}
+		why = "its " + pc.AnnAppliedSpec + " annotation is missing or unreadable"
 	}
 	return fmt.Errorf("refused to create cluster %s/%s: a StatefulSet of that name exists and pgsync does not manage it: %s; to have pgsync manage an orphaned cluster again: kubectl -n %s label statefulset %s %s=%s",
 		want.Namespace, want.Name, why, want.Namespace, want.Name, pc.LabelManagedBy, pc.ManagedBy)
