@@ -355,10 +355,12 @@ func TestApplySupervisedConfigVolumesScale(t *testing.T) {
 // token of pgsync/pgsync-apply (deploy/apply, applied as documented):
 // it creates two clusters, reloads and rolls one (15.18 → 15.20, a
 // switchover), grows the other's volume, approves and switches over on
-// demand (`pgsync approve`, `pgsync switchover`), then, as each leaves
-// Git, orphans one (it keeps running, no later apply sees it) and, with
-// --prune, deletes the other's workloads and Services while its volume
-// and Secrets stay.
+// demand (`pgsync approve`, `pgsync switchover`); put back in Git after
+// it was orphaned, a running cluster is refused until it is labelled as
+// the refusal says, then is pgsync's again with its pods and primary;
+// and, as each leaves Git, one is orphaned (it keeps running, no later
+// apply sees it) and, with --prune, the other's workloads and Services
+// are deleted while its volume and Secrets stay.
 func TestApplyLeastPrivilegeOrphanPrune(t *testing.T) {
 	kubectl, err := osexec.LookPath("kubectl")
 	if err != nil {
@@ -441,12 +443,43 @@ func TestApplyLeastPrivilegeOrphanPrune(t *testing.T) {
 	if out, code := pgsyncCLI(ctx, t, "approve", ns+"/a", "--kubeconfig", lp.Kubeconfig); code != 0 {
 		t.Errorf("pgsync approve as pgsync-apply: exit %d:\n%s", code, out)
 	}
+
+	// a leaves Git and comes back while it runs (primary a-1): apply
+	// refuses to create it over its running StatefulSet and says how to
+	// take it back; labelled so, it is pgsync's again as it runs, its
+	// pods and its primary kept.
+	uids := clusterPodUIDs(ctx, t, cs, ns, "a")
+	repo.commitFiles("a leaves", map[string]string{"a.yaml": ""})
+	if out, code := run("a removed"); code != 0 || !strings.Contains(out, "1 orphaned") {
+		t.Errorf("a removed from Git: exit %d, want 0 and 1 orphaned", code)
+	}
+	repo.commitFiles("a is back", map[string]string{"a.yaml": a.yaml(ns)})
+	label := podcontract.LabelManagedBy + "=" + podcontract.ManagedBy
+	if out, code := run("a back"); code != 1 || !strings.Contains(out, "label statefulset a "+label) {
+		t.Errorf("a back in Git over its orphaned StatefulSet: exit %d, want 1 and how to label it", code)
+	}
+	if sts, err := cs.AppsV1().StatefulSets(ns).Get(ctx, "a", metav1.GetOptions{}); err != nil || deref32(sts.Spec.Replicas) != 2 {
+		t.Errorf("StatefulSet a after the refusal: %v, replicas %d; want 2 (its pods kept)", err, deref32(sts.Spec.Replicas))
+	}
+	if out, err := osexec.CommandContext(ctx, kubectl, "--kubeconfig", lp.Kubeconfig, "-n", ns, "label", "statefulset", "a", label).CombinedOutput(); err != nil {
+		t.Fatalf("kubectl label statefulset a %s as pgsync-apply: %v\n%s", label, err, out)
+	}
+	if out, code := run("a labelled"); code != 0 || !strings.Contains(out, "No changes") {
+		t.Errorf("apply once a is labelled again: exit %d, want no changes", code)
+	}
+	if l, err := cs.CoordinationV1().Leases(ns).Get(ctx, "a-primary", metav1.GetOptions{}); err != nil || deref(l.Spec.HolderIdentity) != "a-1" || l.Annotations[podcontract.AnnTargetPrimary] != "a-1" {
+		t.Errorf("Lease a-primary of a taken back: %v; want holder and target a-1", err)
+	}
+	if got := clusterPodUIDs(ctx, t, cs, ns, "a"); fmt.Sprint(got) != fmt.Sprint(uids) {
+		t.Errorf("a, removed from Git and back, had its pods replaced: %v, then %v", uids, got)
+	}
+
 	if out, code := pgsyncCLI(ctx, t, "switchover", ns+"/a", "--kubeconfig", lp.Kubeconfig); code != 0 || primaryOfCluster(ctx, t, cs, ns, "a") != "a-0" {
 		t.Errorf("pgsync switchover as pgsync-apply: exit %d, primary %s (want a-0):\n%s", code, primaryOfCluster(ctx, t, cs, ns, "a"), out)
 	}
 
 	// a leaves Git: orphaned, still running, then invisible to apply.
-	uids := clusterPodUIDs(ctx, t, cs, ns, "a")
+	uids = clusterPodUIDs(ctx, t, cs, ns, "a")
 	repo.commitFiles("a leaves", map[string]string{"a.yaml": ""})
 	out, code = run("a removed")
 	if code != 0 || !strings.Contains(out, "1 orphaned") {
@@ -851,6 +884,13 @@ func deref(s *string) string {
 		return ""
 	}
 	return *s
+}
+
+func deref32(p *int32) int32 {
+	if p == nil {
+		return -1
+	}
+	return *p
 }
 
 type leaseState struct {
