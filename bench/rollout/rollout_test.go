@@ -207,7 +207,11 @@ func BenchmarkRollout(b *testing.B) {
 		phases = append(phases, restarts(ctx, b, cs, ns, before)...)
 		b.Logf("rollout %d to %s: %.1f s, write pause %.0f ms", i+1, image, t1.Sub(t0).Seconds(), ms(gap))
 
-		// Baseline: a switchover driven by hand through the Lease.
+		// Baseline: a switchover driven by hand through the Lease, once
+		// the rollout's endpoint changes are 2 s old — as pgsync waits
+		// for them to be still (kube-proxy's minSyncPeriod would
+		// otherwise delay the -rw change by up to a second).
+		time.Sleep(2 * time.Second)
 		target := standby(ctx, b, cs, ns)
 		t2 := time.Now()
 		patch := fmt.Sprintf(`{"metadata":{"annotations":{%q:%q}}}`, podcontract.AnnTargetPrimary, target)

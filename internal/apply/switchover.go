@@ -40,6 +40,16 @@ func (e *Executor) switchover(ctx context.Context, t Target, s plan.Step) error 
 	if err := e.waitPrimary(ctx, t, s.To); err != nil {
 		return err
 	}
+	// kube-proxy applies the -rw change at its next sync; until then a
+	// new connection to NAME-rw can still reach the old primary. The next
+	// step usually deletes that pod, and a connection to a vanished pod
+	// IP hangs until the client's connect timeout (seen in a benchmark: a
+	// 4 s write pause). Give kube-proxy its sync period first.
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(endpointQuiet + endpointQuiet/2):
+	}
 	return e.waitRejoined(ctx, t, s.From)
 }
 
