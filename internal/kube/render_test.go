@@ -148,9 +148,9 @@ func TestRenderStatefulSet(t *testing.T) {
 		{"credentials sources", projectedSecrets(vols["credentials"]), "web-superuser/password→superuser-password web-replication/password→replication-password web-app/password→app-password"},
 		{"requests", pg.Resources.Requests, corev1.ResourceList{"cpu": resource.MustParse("100m"), "memory": resource.MustParse("128Mi")}},
 		{"limits", pg.Resources.Limits, corev1.ResourceList{"memory": resource.MustParse("512Mi")}},
-		{"readiness", probe(pg.ReadinessProbe), "GET /readyz :http every 2s ×3"},
+		{"readiness", probe(pg.ReadinessProbe), "GET /readyz :http every 1s ×3"},
 		{"liveness", probe(pg.LivenessProbe), "GET /healthz :http every 10s ×3"},
-		{"startup: startDelay 60s", probe(pg.StartupProbe), "GET /readyz :http every 2s ×30"},
+		{"startup: startDelay 60s", probe(pg.StartupProbe), "GET /readyz :http every 1s ×60"},
 		{"ports", pg.Ports, `[{postgres 0 5432 TCP } {http 0 8000 TCP }]`},
 		{"nodeSelector", pod.NodeSelector, map[string]string{"disk": "ssd"}},
 		{"tolerations", pod.Tolerations, []corev1.Toleration{{Key: "dedicated", Operator: "Equal", Value: "pg", Effect: "NoExecute", TolerationSeconds: ptr(int64(30))}}},
@@ -221,9 +221,9 @@ func TestRenderVariants(t *testing.T) {
 					t.Fatalf("storageClassName %q, want unset (the cluster's default)", *sc)
 				}
 			}},
-		{"startDelay rounds up to whole probe periods", func(y string) string { return strings.Replace(y, "startDelay: 60", "startDelay: 7", 1) },
+		{"startDelay: one probe per second for that long", func(y string) string { return strings.Replace(y, "startDelay: 60", "startDelay: 7", 1) },
 			func(t *testing.T, o *Objects) {
-				same(t, o.StatefulSet.Spec.Template.Spec.Containers[0].StartupProbe.FailureThreshold, int32(4))
+				same(t, o.StatefulSet.Spec.Template.Spec.Containers[0].StartupProbe.FailureThreshold, int32(7))
 			}},
 		{"one instance: the primary may be evicted", func(y string) string { return strings.Replace(y, "instances: 3", "instances: 1", 1) },
 			func(t *testing.T, o *Objects) {

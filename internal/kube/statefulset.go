@@ -18,8 +18,8 @@ import (
 // ready (initdb, a base backup, crash recovery) before the kubelet restarts
 // the container; liveness only checks that the manager runs.
 const (
-	startupPeriod    = 2
-	readinessPeriod  = 2
+	startupPeriod    = 1
+	readinessPeriod  = 1
 	livenessPeriod   = 10
 	livenessFailures = 3
 	probeTimeout     = 5
