@@ -251,7 +251,12 @@ func (r *Run) progress(ev ProgressEvent) {
 	}
 }
 
-// observe returns the cluster as it runs, nil when it does not.
+// observe returns the cluster as it runs, nil when it does not, with its
+// drift, as the live plan sees it: without drift the loop planned no
+// update-objects for objects edited by hand or left half-applied by a
+// killed run (seen in e2e: a run killed inside a switchover's apply left
+// the standby PodDisruptionBudget selecting the old pods; pgsync apply
+// printed the update-objects step, then said converged without it).
 func (r *Run) observe(ctx context.Context, key cluster.Key) (*observe.Cluster, error) {
 	f, err := observe.Observe(ctx, r.Exec.Client, observe.Options{Namespace: key.Namespace, Status: r.Exec.Status})
 	if err != nil {
@@ -259,6 +264,9 @@ func (r *Run) observe(ctx context.Context, key cluster.Key) (*observe.Cluster, e
 	}
 	for i := range f.Clusters {
 		if f.Clusters[i].Key() == key {
+			if err := f.FindDrift(ctx, r.Exec.Dynamic, func(k cluster.Key) bool { return k == key }); err != nil {
+				return nil, err
+			}
 			return &f.Clusters[i], nil
 		}
 	}
