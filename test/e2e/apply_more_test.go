@@ -181,8 +181,9 @@ func TestApplyKilledResumes(t *testing.T) {
 // parameter (shared_buffers) rolled like an image change; a volume resize
 // 1Gi → 2Gi with no pod replaced and no row lost; a scale up 2 → 4 (one
 // new standby at a time, each ready and streaming); a `pgsync switchover
-// --to website-3`; and a scale down 4 → 2 that first moves the primary
-// off website-3, then removes the highest ordinals, keeping their volumes.
+// --to website-3`; a scale down 4 → 2 that first moves the primary off
+// website-3, then removes the highest ordinals, keeping their volumes;
+// and disruption budgets left on the wrong instance put back.
 func TestApplySupervisedConfigVolumesScale(t *testing.T) {
 	env := kubeenv.Cluster(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
@@ -348,6 +349,38 @@ func TestApplySupervisedConfigVolumesScale(t *testing.T) {
 	checkRows(ctx, t, superDSNOf(ctx, t, cs, ns, super, primary), 1000)
 	if out, code := run("converged"); code != 0 || !strings.Contains(out, "No changes") {
 		t.Errorf("apply after the scale down: exit %d, want no changes", code)
+	}
+
+	// The disruption budgets on the other instance, as a run killed
+	// between the switchover's Lease and its budgets leaves them (seen in
+	// TestApplyKilledResumes): apply undoes the drift, then has nothing
+	// to do.
+	other := "website-0"
+	if primary == other {
+		other = "website-1"
+	}
+	pdbs := cs.PolicyV1().PodDisruptionBudgets(ns)
+	for name, patch := range map[string]string{
+		"website-primary": fmt.Sprintf(`{"spec":{"selector":{"matchLabels":{%q:%q}}}}`, podcontract.LabelPodName, other),
+		"website-standby": fmt.Sprintf(`{"spec":{"selector":{"matchExpressions":[{"key":%q,"operator":"NotIn","values":[%q]}]}}}`, podcontract.LabelPodName, other),
+	} {
+		if _, err := pdbs.Patch(ctx, name, types.MergePatchType, []byte(patch), metav1.PatchOptions{FieldManager: "e2e-hand-edit"}); err != nil {
+			t.Fatalf("hand-edit PodDisruptionBudget %s: %v", name, err)
+		}
+	}
+	out, code = run("budgets on the wrong instance")
+	if code != 0 || strings.Join(startedSteps(out), ",") != "update-objects" {
+		t.Errorf("drifted budgets: exit %d, steps %q; want 0 and update-objects", code, startedSteps(out))
+	}
+	if p, err := pdbs.Get(ctx, "website-primary", metav1.GetOptions{}); err != nil || p.Spec.Selector.MatchLabels[podcontract.LabelPodName] != primary {
+		t.Errorf("PodDisruptionBudget website-primary after apply: %v, selector %v; want %s", err, p.Spec.Selector, primary)
+	}
+	if p, err := pdbs.Get(ctx, "website-standby", metav1.GetOptions{}); err != nil || len(p.Spec.Selector.MatchExpressions) != 1 ||
+		fmt.Sprint(p.Spec.Selector.MatchExpressions[0].Values) != "["+primary+"]" {
+		t.Errorf("PodDisruptionBudget website-standby after apply: %v, selector %v; want all but %s", err, p.Spec.Selector, primary)
+	}
+	if out, code := run("drift undone"); code != 0 || !strings.Contains(out, "No changes") {
+		t.Errorf("apply after the drift was undone: exit %d, want no changes", code)
 	}
 }
 
