@@ -1,18 +1,12 @@
 package apply
 
 import (
-	"context"
 	"crypto/rand"
 	"strings"
 	"testing"
-	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/client-go/dynamic"
-	"k8s.io/client-go/kubernetes"
-
-	"github.com/pgsync/pgsync/test/kubeenv"
 )
 
 // TestNoCreateOverAnUnmanagedStatefulSet: an orphaned cluster put back in
@@ -20,19 +14,8 @@ import (
 // cluster; creating it over the running StatefulSet would apply replicas
 // 0 and scale its pods away. Apply refuses, saying how to re-adopt it.
 func TestNoCreateOverAnUnmanagedStatefulSet(t *testing.T) {
-	cfg := kubeenv.APIServer(t)
-	ns := kubeenv.Namespace(t, cfg)
-	cs, err := kubernetes.NewForConfig(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dyn, err := dynamic.NewForConfig(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	c := testCluster(t, ns)
+	ctx, env := newAPIEnv(t)
+	ns, cs, dyn, c := env.ns, env.cs, env.dyn, env.c
 	e := &Executor{Client: cs, Dynamic: dyn, Random: rand.Reader, InstanceImage: "localhost:5000/pgsync:dev"}
 	three := int32(3)
 	objs, err := e.render(Target{Desired: c}, "", &three)

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/pgsync/pgsync/internal/cluster"
@@ -24,6 +25,32 @@ func testCluster(t *testing.T, ns string) *cluster.Cluster {
 		t.Fatal(err)
 	}
 	return set.Clusters[0]
+}
+
+// apiEnv is a namespace of the shared test API server, its clients and
+// a test cluster in it.
+type apiEnv struct {
+	ns  string
+	cs  kubernetes.Interface
+	dyn dynamic.Interface
+	c   *cluster.Cluster
+}
+
+func newAPIEnv(t *testing.T) (context.Context, apiEnv) {
+	t.Helper()
+	cfg := kubeenv.APIServer(t)
+	ns := kubeenv.Namespace(t, cfg)
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dyn, err := dynamic.NewForConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	t.Cleanup(cancel)
+	return ctx, apiEnv{ns: ns, cs: cs, dyn: dyn, c: testCluster(t, ns)}
 }
 
 // TestApplyLock: one writer per cluster. A second apply fails at once

@@ -11,12 +11,9 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/dynamic"
-	"k8s.io/client-go/kubernetes"
 
 	pc "github.com/pgsync/pgsync/internal/podcontract"
 	"github.com/pgsync/pgsync/internal/revision"
-	"github.com/pgsync/pgsync/test/kubeenv"
 )
 
 // loadedConfigs stands in for the managers' /status: each instance's
@@ -50,19 +47,8 @@ func (l *loadedConfigs) load(name, rev string) {
 // has loaded the config. Only the API server runs: no kubelet, so the
 // loading is the test's.
 func TestReloadAnnotatesPodsBehind(t *testing.T) {
-	cfg := kubeenv.APIServer(t)
-	ns := kubeenv.Namespace(t, cfg)
-	cs, err := kubernetes.NewForConfig(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dyn, err := dynamic.NewForConfig(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	c := testCluster(t, ns)
+	ctx, env := newAPIEnv(t)
+	ns, cs, dyn, c := env.ns, env.cs, env.dyn, env.c
 	want := revision.Config(c)
 	var mu sync.Mutex
 	now := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)

@@ -1,17 +1,12 @@
 package apply
 
 import (
-	"context"
 	"crypto/rand"
 	"testing"
-	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/dynamic"
-	"k8s.io/client-go/kubernetes"
 
 	"github.com/pgsync/pgsync/internal/kube"
-	"github.com/pgsync/pgsync/test/kubeenv"
 )
 
 // TestApplyRetakesHandEditedPort: a Service port edited by hand (another
@@ -19,19 +14,8 @@ import (
 // invalid — two ports named "postgres" — so update-objects would fail
 // forever; apply puts the ports back and owns them again.
 func TestApplyRetakesHandEditedPort(t *testing.T) {
-	cfg := kubeenv.APIServer(t)
-	ns := kubeenv.Namespace(t, cfg)
-	cs, err := kubernetes.NewForConfig(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dyn, err := dynamic.NewForConfig(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	c := testCluster(t, ns)
+	ctx, env := newAPIEnv(t)
+	ns, cs, dyn, c := env.ns, env.cs, env.dyn, env.c
 	e := &Executor{Client: cs, Dynamic: dyn, Random: rand.Reader, InstanceImage: "localhost:5000/pgsync:dev"}
 	tgt := Target{Desired: c}
 	objs, err := e.render(tgt, "", nil)
