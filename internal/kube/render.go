@@ -96,7 +96,7 @@ func Render(c *cluster.Cluster, opts Options) (*Objects, error) {
 	}
 	return &Objects{
 		ServiceAccount: serviceAccount(c),
-		Role:           role(c),
+		Role:           role(c, opts.Replicas),
 		RoleBinding:    roleBinding(c),
 		Params:         params,
 		RW:             rwService(c),
@@ -136,9 +136,16 @@ func serviceAccount(c *cluster.Cluster) *corev1.ServiceAccount {
 
 // role is exactly docs/instance-manager.md's RBAC table: the Lease, the
 // pre-created EndpointSlice and the cluster's pods, each by name.
-func role(c *cluster.Cluster) *rbacv1.Role {
+// The pods listed are those of spec.instances or of replicas, whichever
+// is more: during a scale down the instances still to be removed must keep
+// get and patch on their own pod (their managers relabel it).
+func role(c *cluster.Cluster, replicas *int32) *rbacv1.Role {
 	n := NamesOf(c)
-	pods := make([]string, c.Spec.Instances)
+	count := c.Spec.Instances
+	if replicas != nil && int(*replicas) > count {
+		count = int(*replicas)
+	}
+	pods := make([]string, count)
 	for i := range pods {
 		pods[i] = n.Instance(i)
 	}
