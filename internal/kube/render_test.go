@@ -520,3 +520,24 @@ func TestApplyBody(t *testing.T) {
 		}
 	}
 }
+
+// TestRoleCoversInstancesBeingRemoved: during a scale down (replicas above
+// spec.instances) the Role still lists every pod that runs, so a manager
+// waiting for its removal keeps get and patch on its own pod.
+func TestRoleCoversInstancesBeingRemoved(t *testing.T) {
+	c := loadCluster(t, nil) // 3 instances
+	five := int32(5)
+	o, err := Render(c, Options{InstanceImage: "localhost:5000/pgsync:dev", TargetPrimary: "web-0", Replicas: &five})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pods []string
+	for _, r := range o.Role.Rules {
+		if len(r.Resources) == 1 && r.Resources[0] == "pods" {
+			pods = r.ResourceNames
+		}
+	}
+	if len(pods) != 5 || pods[4] != "web-4" {
+		t.Errorf("Role pods %v, want web-0 … web-4 while 5 replicas run", pods)
+	}
+}
