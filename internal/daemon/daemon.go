@@ -196,6 +196,11 @@ func (d *Daemon) Cycle(ctx context.Context) Report {
 		}
 	}()
 	running, err := observe.Observe(ctx, d.run.Exec.Client, d.observe)
+	if err == nil {
+		// Drift is planned like any change (update-objects), so a hand
+		// edit or a half-applied step of a killed run is put back.
+		err = running.FindDrift(ctx, d.run.Exec.Dynamic, nil)
+	}
 	if err != nil {
 		rep.Err = err.Error()
 		d.log.Error("cycle: observe", "error", err.Error())
