@@ -12,6 +12,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
@@ -185,6 +186,12 @@ func (e *Executor) render(t Target, target string, replicas *int32) (*kube.Objec
 // applyAll applies every object; a StatefulSet whose volume claim
 // template changed (immutable) is re-created without deleting its pods.
 func (e *Executor) applyAll(ctx context.Context, t Target, objs *kube.Objects) error {
+	return e.applyObjects(ctx, t, objs, false)
+}
+
+// applyObjects applies every object in apply order, or with the Lease
+// last (leaseLast: a switchover).
+func (e *Executor) applyObjects(ctx context.Context, t Target, objs *kube.Objects, leaseLast bool) error {
 	if t.Live == nil {
 		if err := e.notTakenOver(ctx, objs); err != nil {
 			return err
@@ -193,7 +200,21 @@ func (e *Executor) applyAll(ctx context.Context, t Target, objs *kube.Objects) e
 	if _, err := kube.EnsureSecrets(ctx, e.Client, t.spec(), e.Random); err != nil {
 		return err
 	}
-	for _, obj := range objs.List() {
+	list := objs.List()
+	if leaseLast {
+		// A switchover: everything else first, then the Lease's new target
+		// alone, so no apply of pgsync's competes with the managers' hand-
+		// over on the API server (applying the PDBs and the StatefulSet
+		// after the target made the write pause 2.7× a hand-driven one).
+		list = list[:0:0]
+		for _, obj := range objs.List() {
+			if obj != runtime.Object(objs.Lease) {
+				list = append(list, obj)
+			}
+		}
+		list = append(list, objs.Lease)
+	}
+	for _, obj := range list {
 		_, err := kube.Apply(ctx, e.Dynamic, obj, kube.ApplyOptions{Force: true})
 		if err != nil && apierrors.IsInvalid(err) {
 			switch o := obj.(type) {

@@ -34,7 +34,7 @@ func (e *Executor) switchover(ctx context.Context, t Target, s plan.Step) error 
 	if err != nil {
 		return err
 	}
-	if err := e.applyAll(ctx, t, objs); err != nil {
+	if err := e.applyObjects(ctx, t, objs, true); err != nil {
 		return err
 	}
 	if err := e.waitPrimary(ctx, t, s.To); err != nil {
