@@ -47,20 +47,9 @@ import (
 // left half-applied), the primary moves once, its disruption budgets
 // follow it, and the data written before is there.
 func TestApplyKilledResumes(t *testing.T) {
-	env := kubeenv.Cluster(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
-	defer cancel()
+	ctx, env, repo := websiteTest(t, 15*time.Minute)
 	cs, ns := env.Client, env.Namespace
-	t.Cleanup(func() {
-		if t.Failed() {
-			dumpPods(t, cs, ns, "website")
-		}
-	})
-	repo := newGitRepo(t, ns)
-	repo.commit(websiteYAML(ns, image1518, 3, ""), "website at 15.18")
-	if out, code := pgsyncApply(ctx, t, env, repo); code != 0 {
-		t.Fatalf("apply (create) exited %d:\n%s", code, out)
-	}
+	createWebsite(ctx, t, env, repo, websiteYAML(ns, image1518, 3, ""), "website at 15.18")
 	super := secretPassword(ctx, t, cs, ns, "website-superuser")
 	primaryDSN := superDSNOf(ctx, t, cs, ns, super, "website-0")
 	conn := instConnect(ctx, t, primaryDSN)
@@ -206,10 +195,7 @@ func TestApplySupervisedConfigVolumesScale(t *testing.T) {
 	key := ns + "/website"
 	spec := clusterSpec{name: "website", image: image1518, instances: 2, extra: "  primaryUpdateStrategy: supervised\n"}
 	repo := newGitRepo(t, ns)
-	repo.commit(spec.yaml(ns), "website, supervised")
-	if out, code := pgsyncApply(ctx, t, env, repo); code != 0 {
-		t.Fatalf("apply (create) exited %d:\n%s", code, out)
-	}
+	createWebsite(ctx, t, env, repo, spec.yaml(ns), "website, supervised")
 	super := secretPassword(ctx, t, cs, ns, "website-superuser")
 	conn := instConnect(ctx, t, superDSNOf(ctx, t, cs, ns, super, "website-0"))
 	mustExec(ctx, t, conn, "CREATE TABLE kept AS SELECT generate_series(1, 1000) AS n")

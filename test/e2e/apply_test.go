@@ -24,14 +24,20 @@ import (
 
 // websiteYAML is the article's cluster with the local images.
 func websiteYAML(ns, image string, instances int, extra string) string {
-	return fmt.Sprintf(`apiVersion: postgresql.k8s.enterprisedb.io/v1
+	return clusterYAML("postgresql.k8s.enterprisedb.io/v1", "website", ns, image, instances,
+		"  description: \"Cluster for the website\"\n", extra)
+}
+
+// clusterYAML is the Cluster file of the e2e tests' clusters: small
+// instances of the local images on the standard class.
+func clusterYAML(apiVersion, name, ns, image string, instances int, description, extra string) string {
+	return fmt.Sprintf(`apiVersion: %s
 kind: Cluster
 metadata:
-  name: website
+  name: %s
   namespace: %s
 spec:
-  description: "Cluster for the website"
-  imageName: %s
+%s  imageName: %s
   instances: %d
   startDelay: 300
   stopDelay: 15
@@ -44,7 +50,32 @@ spec:
       shared_buffers: 32MB
   resources:
     requests: {cpu: 50m, memory: 128Mi}
-%s`, ns, image, instances, extra)
+%s`, apiVersion, name, ns, description, image, instances, extra)
+}
+
+// websiteTest is how the apply tests start: the test's namespace in the
+// local cluster, a context bounded by timeout, the pods, their logs and
+// the Events dumped when the test fails, and an empty Git repository.
+func websiteTest(t *testing.T, timeout time.Duration) (context.Context, *kubeenv.Env, *gitRepo) {
+	t.Helper()
+	env := kubeenv.Cluster(t)
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	t.Cleanup(cancel)
+	t.Cleanup(func() {
+		if t.Failed() {
+			dumpPods(t, env.Client, env.Namespace, "website")
+		}
+	})
+	return ctx, env, newGitRepo(t, env.Namespace)
+}
+
+// createWebsite commits content and creates the cluster with pgsync apply.
+func createWebsite(ctx context.Context, t *testing.T, env *kubeenv.Env, repo *gitRepo, content, msg string) {
+	t.Helper()
+	repo.commit(content, msg)
+	if out, code := pgsyncApply(ctx, t, env, repo); code != 0 {
+		t.Fatalf("apply (create) exited %d:\n%s", code, out)
+	}
 }
 
 // gitRepo is a real Git repository holding one Cluster file.
@@ -118,16 +149,8 @@ func pgsyncApply(ctx context.Context, t *testing.T, env *kubeenv.Env, repo *gitR
 // read-only, no acknowledged commit lost; then a broken image halts the
 // rollout with the primary untouched, and a fixing commit resumes.
 func TestApplyRollingUpdate(t *testing.T) {
-	env := kubeenv.Cluster(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 25*time.Minute)
-	defer cancel()
+	ctx, env, repo := websiteTest(t, 25*time.Minute)
 	cs, ns := env.Client, env.Namespace
-	t.Cleanup(func() {
-		if t.Failed() {
-			dumpPods(t, cs, ns, "website")
-		}
-	})
-	repo := newGitRepo(t, ns)
 	repo.commit(websiteYAML(ns, image1518, 3, ""), "website at 15.18")
 
 	start := time.Now()

@@ -45,26 +45,7 @@ func instCluster(t *testing.T, ns string, instances int) *cluster.Cluster {
 
 // instClusterYAML is the Cluster file of the test cluster.
 func instClusterYAML(ns string, instances int, image string) string {
-	return fmt.Sprintf(`apiVersion: postgresql.cnpg.io/v1
-kind: Cluster
-metadata:
-  name: %s
-  namespace: %s
-spec:
-  imageName: %s
-  instances: %d
-  startDelay: 300
-  stopDelay: 15
-  storage:
-    storageClass: standard
-    size: 1Gi
-  postgresql:
-    parameters:
-      max_connections: "50"
-      shared_buffers: 32MB
-  resources:
-    requests: {cpu: 50m, memory: 128Mi}
-`, instClusterName, ns, image, instances)
+	return clusterYAML("postgresql.cnpg.io/v1", instClusterName, ns, image, instances, "", "")
 }
 
 // TestInstancesRealPods runs what pgsync renders (internal/kube) in real

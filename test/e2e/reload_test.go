@@ -13,7 +13,6 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/pgsync/pgsync/internal/podcontract"
-	"github.com/pgsync/pgsync/test/kubeenv"
 )
 
 // reloadLiveWithin is the product requirement for a reload-only change
@@ -29,20 +28,9 @@ const reloadLiveWithin = 10 * time.Second
 // kubelet's periodic sync (every minute or so) might land inside the
 // window once by chance, hardly three times in a row.
 func TestApplyReloadLive(t *testing.T) {
-	env := kubeenv.Cluster(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
-	defer cancel()
+	ctx, env, repo := websiteTest(t, 10*time.Minute)
 	cs, ns := env.Client, env.Namespace
-	t.Cleanup(func() {
-		if t.Failed() {
-			dumpPods(t, cs, ns, "website")
-		}
-	})
-	repo := newGitRepo(t, ns)
-	repo.commit(websiteYAML(ns, image1518, 3, ""), "website")
-	if out, code := pgsyncApply(ctx, t, env, repo); code != 0 {
-		t.Fatalf("apply (create) exited %d:\n%s", code, out)
-	}
+	createWebsite(ctx, t, env, repo, websiteYAML(ns, image1518, 3, ""), "website")
 	super := secretPassword(ctx, t, cs, ns, "website-superuser")
 	before := reloadPodIdentities(ctx, t, cs, ns)
 	if len(before) != 3 {
