@@ -122,10 +122,31 @@ func (lk *Lock) renew(ctx context.Context) {
 func (lk *Lock) Release(ctx context.Context) {
 	lk.cancel()
 	<-lk.done
+	// A renewal cut off by the cancel may still have reached the server:
+	// the copy held here is then stale, so a conflict re-reads the Lease
+	// and clears it if this owner still holds it (seen in e2e: a released
+	// lock kept its holder and refused the next command for 30 s).
+	leases := lk.e.Client.CoordinationV1().Leases(lk.lease.Namespace)
 	l := lk.lease.DeepCopy()
-	empty := ""
-	l.Spec.HolderIdentity = &empty
-	if _, err := lk.e.Client.CoordinationV1().Leases(l.Namespace).Update(ctx, l, metav1.UpdateOptions{FieldManager: pc.FieldManager}); err != nil {
-		lk.e.logf("release apply lock", "lease", l.Name, "error", err.Error())
+	owner := ""
+	if l.Spec.HolderIdentity != nil {
+		owner = *l.Spec.HolderIdentity
+	}
+	for try := 0; try < 5; try++ {
+		empty := ""
+		l.Spec.HolderIdentity = &empty
+		_, err := leases.Update(ctx, l, metav1.UpdateOptions{FieldManager: pc.FieldManager})
+		if err == nil {
+			return
+		}
+		if !apierrors.IsConflict(err) {
+			lk.e.logf("release apply lock", "lease", l.Name, "error", err.Error())
+			return
+		}
+		cur, gerr := leases.Get(ctx, l.Name, metav1.GetOptions{})
+		if gerr != nil || cur.Spec.HolderIdentity == nil || *cur.Spec.HolderIdentity != owner {
+			return // gone, or taken over: nothing of ours to release
+		}
+		l = cur
 	}
 }

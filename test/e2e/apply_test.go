@@ -172,6 +172,10 @@ func TestApplyRollingUpdate(t *testing.T) {
 	mustExec(ctx, t, conn, "CREATE TABLE probe (seq bigint PRIMARY KEY, at timestamptz DEFAULT now())")
 	conn.Close(ctx)
 
+	// kube-proxy syncs for every namespace: a previous test's namespace
+	// still tearing its pods down would delay this test's -rw changes
+	// (seen once in CI: read-only answers right after that teardown).
+	othersGone(ctx, t, cs, ns)
 	rollouts := []string{image1520, image1518}
 	for i, image := range rollouts {
 		w := &rwWriter{dsn: rwDSN}
@@ -305,6 +309,28 @@ func savePlan(ctx context.Context, t *testing.T, env *kubeenv.Env, repo *gitRepo
 		t.Fatalf("pgsync plan --out: %v\n%s", err, out)
 	}
 	return file
+}
+
+// othersGone waits (at most two minutes) until no other namespace is
+// being deleted.
+func othersGone(ctx context.Context, t *testing.T, cs kubernetes.Interface, ns string) {
+	t.Helper()
+	for deadline := time.Now().Add(2 * time.Minute); time.Now().Before(deadline); time.Sleep(time.Second) {
+		list, err := cs.CoreV1().Namespaces().List(ctx, metav1.ListOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		busy := false
+		for _, n := range list.Items {
+			if n.Name != ns && n.Status.Phase == corev1.NamespaceTerminating {
+				busy = true
+			}
+		}
+		if !busy {
+			return
+		}
+	}
+	t.Log("another namespace is still being deleted after two minutes; going on")
 }
 
 // checkCreatedInOrder: each standby's pod was created after the previous
