@@ -97,21 +97,26 @@ func (r *Run) Converge(ctx context.Context, key cluster.Key, desired *cluster.Cl
 			res.Outcome, res.Err = Failed, fmt.Errorf("%s: still not converged after %d steps; stopping (a pgsync bug: please report the plan)", key, res.Steps)
 			break
 		}
-		check := func(s plan.Step) error {
+		check := func(s plan.Step) (plan.Step, error) {
 			if previous != nil && sameStep(*previous, s) && s.Action != plan.StepUpdateObjects {
-				return fmt.Errorf("%s: step %s %s completed but is planned again; stopping (a pgsync bug: please report the plan)", key, s.Action, s.Instance)
+				return s, fmt.Errorf("%s: step %s %s completed but is planned again; stopping (a pgsync bug: please report the plan)", key, s.Action, s.Instance)
 			}
 			if want, ok := r.Expect[key]; ok {
-				if res.Steps >= len(want) || !sameStep(want[res.Steps], s) {
+				switch {
+				case res.Steps < len(want) && sameStep(want[res.Steps], s):
+				case res.Steps < len(want) && live != nil && desired != nil && plan.SavedStepStands(&live.Observed, desired, s, want[res.Steps]):
+					// The reviewed choice among equal ones (lag moved).
+					s = want[res.Steps]
+				default:
 					saved := "nothing more"
 					if res.Steps < len(want) {
 						saved = describe(want[res.Steps])
 					}
-					return fmt.Errorf("%s: the cluster diverged from the saved plan at step %d: pgsync now plans %s, the saved plan has %s; plan again", key, res.Steps+1, describe(s), saved)
+					return s, fmt.Errorf("%s: the cluster diverged from the saved plan at step %d: pgsync now plans %s, the saved plan has %s; plan again", key, res.Steps+1, describe(s), saved)
 				}
 			}
 			res.Steps++
-			return nil
+			return s, nil
 		}
 		one := r.Once(ctx, key, desired, commit, live, res.Steps+1, check)
 		live = one.Live
@@ -151,10 +156,11 @@ type StepResult struct {
 
 // Once is one pass of the loop: plan the cluster from live (nil: it does
 // not run) and carry out at most its first step. gate, when not nil, is
-// asked before the step runs: an error stops (a *WaitError holds the step
-// back: Waiting). number numbers the step in progress events. The caller
+// asked before the step runs and returns the step to carry out (a saved
+// plan's equal choice may replace it): an error stops (a *WaitError holds
+// the step back: Waiting). number numbers the step in progress events. The caller
 // holds the cluster's apply lock.
-func (r *Run) Once(ctx context.Context, key cluster.Key, desired *cluster.Cluster, commit string, live *observe.Cluster, number int, gate func(plan.Step) error) StepResult {
+func (r *Run) Once(ctx context.Context, key cluster.Key, desired *cluster.Cluster, commit string, live *observe.Cluster, number int, gate func(plan.Step) (plan.Step, error)) StepResult {
 	res := StepResult{Live: live}
 	var observed plan.Observed
 	if live != nil {
@@ -201,7 +207,7 @@ func (r *Run) Once(ctx context.Context, key cluster.Key, desired *cluster.Cluste
 		return res
 	}
 	if gate != nil {
-		if err := gate(s); err != nil {
+		if s, err = gate(s); err != nil {
 			var w *WaitError
 			if errors.As(err, &w) {
 				res.Outcome, res.Err = Waiting, err

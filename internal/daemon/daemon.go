@@ -330,21 +330,21 @@ func (d *Daemon) step(ctx context.Context, k cluster.Key, want *cluster.Cluster,
 			lock.Release(context.WithoutCancel(ctx))
 		}
 	}()
-	gate := func(s plan.Step) error {
+	gate := func(s plan.Step) (plan.Step, error) {
 		if err := fleetGate(live, want, s); err != nil {
-			return err
+			return s, err
 		}
 		if d.cfg.Gate != nil {
 			if err := d.cfg.Gate(live, want, s); err != nil {
-				return err
+				return s, err
 			}
 		}
 		l, err := d.run.Exec.Acquire(ctx, spec, d.cfg.Owner)
 		if err != nil {
-			return &apply.WaitError{Reason: err.Error()}
+			return s, &apply.WaitError{Reason: err.Error()}
 		}
 		lock = l
-		return nil
+		return s, nil
 	}
 	res := d.run.Once(ctx, k, want, commit, live, 0, gate)
 	out.Outcome = res.Outcome

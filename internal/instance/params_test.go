@@ -100,9 +100,17 @@ func TestReadTogetherNeverMixesVersions(t *testing.T) {
 	}()
 	// The writer alternates a version with only the parameters key (so
 	// keys come and go) and a full one.
-	var reads, mixed int
+	// A read may also give up while the volume keeps changing under it
+	// (this writer swaps far faster than a kubelet ever does): that is
+	// an error the manager retries, never a wrong answer, so it is
+	// counted, and only most reads giving up fails.
+	var reads, mixed, busy int
 	for deadline := time.Now().Add(500 * time.Millisecond); time.Now().Before(deadline); reads++ {
 		snap, _, err := readConfig(f)
+		if err != nil && strings.Contains(err.Error(), "kept changing while being read") {
+			busy++
+			continue
+		}
 		if err != nil {
 			t.Fatalf("read %d: %v", reads, err)
 		}
@@ -123,7 +131,10 @@ func TestReadTogetherNeverMixesVersions(t *testing.T) {
 	if mixed > 0 {
 		t.Errorf("%d of %d reads mixed two versions", mixed, reads)
 	}
-	t.Logf("%d reads", reads)
+	if busy > reads/2 {
+		t.Errorf("%d of %d reads gave up on a changing volume", busy, reads)
+	}
+	t.Logf("%d reads, %d gave up", reads, busy)
 }
 
 func TestLoadedRevision(t *testing.T) {

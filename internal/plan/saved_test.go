@@ -1,0 +1,76 @@
+package plan
+
+import (
+	"testing"
+
+	"github.com/pgsync/pgsync/internal/cluster"
+)
+
+// A saved plan's choice among equally right steps stands when lag has
+// moved since; a step that is no longer right does not.
+func TestSavedStepStands(t *testing.T) {
+	head := mustLoad(t, website(img132, 4))[0]
+	other := mustLoad(t, website("quay.io/enterprisedb/postgresql:13.3", 4))[0]
+	rolling := func() *ObservedCluster {
+		o := Converged(mustLoad(t, website(img131, 4))).Clusters[0]
+		o.Spec = head
+		return &o
+	}
+	// Standbys 3 and 2 restarted; the primary 0 and standby 1 are not.
+	switching := func() *ObservedCluster {
+		o := rolling()
+		o.Instances[1] = updatedInstance(head, 1, true)
+		o.Instances[2] = updatedInstance(head, 2, true)
+		o.Instances[3] = updatedInstance(head, 3, true)
+		return o
+	}
+	restart := func(ordinal int, image string) Step {
+		return Step{Action: StepRestartInstance, Phase: PhaseRollingStandbys, Instance: instanceName(head, ordinal),
+			Ordinal: ordinal, TargetOrdinal: NoOrdinal, From: img131, To: image}
+	}
+	switchover := func(to int) Step {
+		return Step{Action: StepSwitchover, Phase: PhasePrimary, Instance: "website-0", Ordinal: 0,
+			TargetOrdinal: to, From: "website-0", To: instanceName(head, to)}
+	}
+	tests := []struct {
+		name           string
+		o              *ObservedCluster
+		d              *cluster.Cluster
+		planned, saved Step
+		want           bool
+	}{
+		{"another outdated standby first", rolling(), head, restart(1, img132), restart(2, img132), true},
+		{"the saved standby is already updated", func() *ObservedCluster {
+			o := rolling()
+			o.Instances[2] = updatedInstance(head, 2, true)
+			return o
+		}(), head, restart(1, img132), restart(2, img132), false},
+		{"the saved restart is the primary", rolling(), head, restart(1, img132), restart(0, img132), false},
+		{"another image", rolling(), other, restart(1, other.Spec.ImageName), restart(2, img132), false},
+		{"another kind of step", rolling(), head, switchover(1), restart(2, img132), false},
+		{"a ready updated standby to switch to", switching(), head, switchover(2), switchover(1), true},
+		{"the saved target is not ready", func() *ObservedCluster {
+			o := switching()
+			o.Instances[1].Ready = false
+			return o
+		}(), head, switchover(2), switchover(1), false},
+		{"the saved target is outdated", func() *ObservedCluster {
+			o := switching()
+			o.Instances[1] = rolling().Instances[1]
+			return o
+		}(), head, switchover(2), switchover(1), false},
+		{"the saved target is the primary now", func() *ObservedCluster {
+			o := switching()
+			o.Primary = 1
+			return o
+		}(), head, switchover(2), switchover(1), false},
+		{"the saved target is scaled away", switching(), mustLoad(t, website(img132, 2))[0], switchover(1), switchover(3), false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := SavedStepStands(tt.o, tt.d, tt.planned, tt.saved); got != tt.want {
+				t.Errorf("SavedStepStands = %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
