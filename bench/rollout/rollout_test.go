@@ -149,6 +149,27 @@ func median(ds []time.Duration) time.Duration {
 	return s[len(s)/2]
 }
 
+// logFailures says when a write gap was and what the writer was answered
+// during it, grouped by message.
+func logFailures(b *testing.B, w *insttest.Writer, from, to time.Time) {
+	count := map[string]int{}
+	var order []string
+	for _, f := range w.Failures(from, to) {
+		msg := f.Err
+		if len(msg) > 120 {
+			msg = msg[:120]
+		}
+		if count[msg] == 0 {
+			order = append(order, msg)
+		}
+		count[msg]++
+	}
+	b.Logf("  gap %s → %s", from.UTC().Format("15:04:05.000"), to.UTC().Format("15:04:05.000"))
+	for _, m := range order {
+		b.Logf("    %d× %s", count[m], m)
+	}
+}
+
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
 func BenchmarkRollout(b *testing.B) {
@@ -199,8 +220,9 @@ func BenchmarkRollout(b *testing.B) {
 		if err := w.WaitAcks(100, time.Minute); err != nil {
 			b.Fatal(err)
 		}
-		gap := insttest.MaxGap(w.Acks(), t0, time.Now())
+		gap, gapFrom, gapTo := insttest.GapBounds(w.Acks(), t0, time.Now())
 		pgsyncGaps, totals = append(pgsyncGaps, gap), append(totals, t1.Sub(t0))
+		logFailures(b, w, gapFrom, gapTo)
 		for k, v := range steps(out) {
 			perStep[k] = append(perStep[k], v...)
 		}
@@ -222,8 +244,9 @@ func BenchmarkRollout(b *testing.B) {
 		if err := w.WaitAcks(100, time.Minute); err != nil {
 			b.Fatal(err)
 		}
-		g := insttest.MaxGap(w.Acks(), t2, time.Now())
+		g, gFrom, gTo := insttest.GapBounds(w.Acks(), t2, time.Now())
 		baseGaps = append(baseGaps, g)
+		logFailures(b, w, gFrom, gTo)
 		b.Logf("baseline switchover %d to %s: write pause %.0f ms", i+1, target, ms(g))
 		// The StatefulSet's PDBs follow the target: the next apply
 		// re-renders with the Lease's live target.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"sync"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -61,9 +62,32 @@ type Executor struct {
 	// StepTimeout bounds each step (DefaultStepTimeout when zero); a
 	// cluster's pgsync.io/step-timeout annotation overrides it.
 	StepTimeout time.Duration
-	// Poll is the interval of the waits (default 250 ms).
+	// Poll is the interval of the waits (default 100 ms: each wait of a
+	// rollout ends on average half a poll after its condition holds, and
+	// a rollout waits about ten times).
 	Poll time.Duration
 	Now  func() time.Time
+
+	mu sync.Mutex
+	// readyAt is when a step of this executor last saw an instance of the
+	// cluster become ready: its EndpointSlices changed just before
+	// (waitEndpointsQuiet).
+	readyAt map[cluster.Key]time.Time
+}
+
+func (e *Executor) sawReady(k cluster.Key) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.readyAt == nil {
+		e.readyAt = map[cluster.Key]time.Time{}
+	}
+	e.readyAt[k] = e.now()
+}
+
+func (e *Executor) lastReady(k cluster.Key) time.Time {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.readyAt[k]
 }
 
 // Target is what a step acts on: the desired cluster (nil for a cluster

@@ -40,17 +40,59 @@ func (e *Executor) switchover(ctx context.Context, t Target, s plan.Step) error 
 	if err := e.waitPrimary(ctx, t, s.To); err != nil {
 		return err
 	}
-	// kube-proxy applies the -rw change at its next sync; until then a
-	// new connection to NAME-rw can still reach the old primary. The next
-	// step usually deletes that pod, and a connection to a vanished pod
-	// IP hangs until the client's connect timeout (seen in a benchmark: a
-	// 4 s write pause). Give kube-proxy its sync period first.
+	if err := e.waitRouteMoved(ctx, t, s.From); err != nil {
+		return err
+	}
+	return e.waitRejoined(ctx, t, s.From)
+}
+
+// waitRouteMoved waits until NAME-rw no longer routes to the former
+// primary. kube-proxy applies the -rw change at its next sync; until then
+// a new connection to NAME-rw can still reach the old primary. The next
+// step usually deletes that pod, and a connection to a vanished pod IP
+// hangs until the client's connect timeout (seen in a benchmark: a 4 s
+// write pause). The former primary's manager stays down until its node
+// routes -rw elsewhere and says so in /status (routeHeld); where its
+// status cannot be read, kube-proxy's sync period is waited out instead.
+func (e *Executor) waitRouteMoved(ctx context.Context, t Target, from string) error {
+	spec := t.spec()
+	settle := kubeProxyPeriod + kubeProxyPeriod/2
+	deadline := e.now().Add(pc.RouteHoldMax + time.Second)
+	for {
+		p, err := e.Client.CoreV1().Pods(spec.Metadata.Namespace).Get(ctx, from, metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			return nil
+		}
+		var st pc.Status
+		if err == nil {
+			st, err = e.Status.Status(ctx, p)
+		}
+		switch {
+		case err != nil && ctx.Err() != nil:
+			return ctx.Err()
+		case err != nil:
+			e.logf("status of the former primary unavailable: waiting out kube-proxy's sync period", "instance", from, "error", err.Error())
+			return sleep(ctx, settle)
+		case !st.RouteHeld:
+			return nil
+		case !e.now().Before(deadline):
+			return nil // past the manager's own bound: it starts regardless
+		}
+		if err := sleep(ctx, 50*time.Millisecond); err != nil {
+			return err
+		}
+	}
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
 	select {
 	case <-ctx.Done():
 		return ctx.Err()
-	case <-time.After(endpointQuiet + endpointQuiet/2):
+	case <-t.C:
+		return nil
 	}
-	return e.waitRejoined(ctx, t, s.From)
 }
 
 // waitRejoined waits until the former primary, when it already runs the
@@ -81,24 +123,35 @@ func (e *Executor) waitRejoined(ctx context.Context, t Target, from string) erro
 
 // Endpoint quiet before a switchover. kube-proxy applies endpoint changes
 // at most once per minSyncPeriod (1 s by default): a change that comes
-// less than that after the previous one waits out the rest of the period.
-// A rollout's standby restarts change the cluster's -ro/-r/-hl endpoints;
-// if the promotion's NAME-rw change followed one within a second, writes
-// would stop for up to a second longer, and clients would meanwhile reach
-// the old primary restarted as a standby and be answered read-only (seen
-// in e2e: a 1054 ms pause with 35 read-only answers). So the switchover
-// starts once the cluster's EndpointSlices have been still for a period.
+// less than that after its previous sync waits out the rest of the
+// period. A standby becoming ready changes the cluster's -ro and -r
+// EndpointSlices a few milliseconds apart; the first starts a sync at
+// once, the next arrives during it and gets a second sync a period later.
+// If the promotion's NAME-rw change came within a period of either sync,
+// writes would stop for up to a second longer (measured with kube-proxy's
+// own sync timestamps: a 0.86 s pause with the -rw change 0.3 s after that
+// second sync; before the old primary's route hold, clients were
+// meanwhile answered read-only). So the switchover starts once the
+// cluster's EndpointSlices have been still for two periods; the hand-over
+// itself takes another ~250 ms before the -rw change, the margin for the
+// second sync's own duration.
 const (
-	endpointQuiet = time.Second
+	// kubeProxyPeriod is kube-proxy's default minSyncPeriod.
+	kubeProxyPeriod = time.Second
+	endpointQuiet   = 2 * kubeProxyPeriod
 	// endpointQuietMax bounds the wait: clocks can disagree, and a
 	// cluster whose endpoints keep changing must not block the step.
 	endpointQuietMax = 5 * time.Second
+	// endpointLag is how long after a pod's readiness change the endpoint
+	// controller's slice writes may come.
+	endpointLag = 100 * time.Millisecond
 )
 
 // waitEndpointsQuiet waits (at most endpointQuietMax) until no
 // EndpointSlice of the cluster changed within endpointQuiet. The server
-// records changes in managedFields with one-second resolution, hence the
-// extra second.
+// records changes in managedFields with one-second resolution; when the
+// latest is the readiness change a step of this executor saw (readyAt),
+// that time bounds it more closely.
 func (e *Executor) waitEndpointsQuiet(ctx context.Context, t Target) {
 	spec := t.spec()
 	deadline := e.now().Add(endpointQuietMax)
@@ -116,16 +169,30 @@ func (e *Executor) waitEndpointsQuiet(ctx context.Context, t Target) {
 				}
 			}
 		}
-		quietAt := last.Add(endpointQuiet + time.Second)
+		quietAt := lastEndpointChange(last, e.lastReady(spec.Key())).Add(endpointQuiet)
 		if !e.now().Before(quietAt) {
 			return
 		}
 		select {
 		case <-ctx.Done():
 			return
-		case <-time.After(quietAt.Sub(e.now())):
+		case <-time.After(min(quietAt.Sub(e.now()), deadline.Sub(e.now()))):
 		}
 	}
+}
+
+// lastEndpointChange bounds from above when the cluster's endpoints last
+// changed: recorded is the latest managedFields time (truncated to the
+// second), readyAt when this executor last saw one of its instances
+// become ready (zero if never). A change within readyAt's second, or
+// before it, is bounded by readyAt and the endpoint controller's lag;
+// a later one only by the end of its second.
+func lastEndpointChange(recorded, readyAt time.Time) time.Time {
+	upper := recorded.Add(time.Second)
+	if r := readyAt.Add(endpointLag); !readyAt.IsZero() && !recorded.After(r) && r.Before(upper) {
+		upper = r // (a change by something else in readyAt's second is missed: a longer pause, nothing worse)
+	}
+	return upper
 }
 
 // switchoverReady checks the preconditions: the target is a ready standby

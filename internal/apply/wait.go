@@ -27,7 +27,7 @@ func (w *waitError) Error() string { return "waiting until " + w.what + ": " + w
 func (e *Executor) wait(ctx context.Context, what string, cond func(context.Context) (bool, string, error)) error {
 	poll := e.Poll
 	if poll <= 0 {
-		poll = 250 * time.Millisecond
+		poll = 100 * time.Millisecond
 	}
 	last := "not checked yet"
 	for {
@@ -87,6 +87,7 @@ func (e *Executor) waitInstance(ctx context.Context, t Target, ordinal int, role
 		case role == plan.RoleStandby && (st.Role != pc.StatusStandby || !st.Streaming):
 			return false, fmt.Sprintf("%s is %s (streaming %v), want a streaming standby", name, st.Role, st.Streaming), nil
 		}
+		e.sawReady(spec.Key())
 		return true, "", nil
 	})
 }

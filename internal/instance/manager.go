@@ -63,6 +63,10 @@ type Manager struct {
 	// A switchover to heldTarget failed; no new attempt before heldUntil.
 	heldTarget string
 	heldUntil  time.Time
+	// routeHoldUntil, when set, bounds the wait after a hand-over for
+	// NAME-rw to stop routing here (routehold.go); probeRoute checks it.
+	routeHoldUntil time.Time
+	probeRoute     routeProbe
 }
 
 // observe builds the decision's input.
@@ -90,6 +94,9 @@ func (m *Manager) observe(ctx context.Context) (role.Input, error) {
 		in.RenewOverdue = m.lastRenew.IsZero() || now.After(m.fenceAt())
 		in.RenewDue = !now.Before(m.nextRenewTry) && (in.RenewOverdue || now.Sub(m.lastRenew) >= m.cfg.LeaseDuration/3)
 		in.DemoteHeld = m.demoteHeld(in.Lease.Target)
+	}
+	if !st.Wanted && in.Lease.Holder != "" && in.Lease.Holder != m.cfg.Instance {
+		in.RouteHeld = m.routeHeld(ctx)
 	}
 	return in, nil
 }
@@ -131,6 +138,7 @@ func (m *Manager) align(ctx context.Context) {
 			m.status.update(func(s *Status) {
 				s.Action, s.ActionReason = act.Kind.String(), act.Reason
 				s.LeaseHolder, s.Target, s.Upstream = in.Lease.Holder, in.Lease.Target, m.upstream
+				s.RouteHeld = in.RouteHeld || !m.routeHoldUntil.IsZero()
 			})
 			if act.Kind != role.Wait && act.Kind != role.Renew {
 				m.log.Info("action", "action", act.Kind.String(), "reason", act.Reason, "upstream", act.Upstream)
@@ -156,6 +164,8 @@ func (m *Manager) align(ctx context.Context) {
 			next = 20 * time.Millisecond
 		case in.Lease.Holder == "" && in.Lease.Target == m.cfg.Instance && in.Local.Accepting:
 			next = 2 * time.Millisecond // replaying towards the final LSN
+		case in.RouteHeld || !m.routeHoldUntil.IsZero():
+			next = 50 * time.Millisecond // probing NAME-rw
 		case in.Lease.Holder == m.cfg.Instance:
 			next = min(next, m.cfg.LeaseDuration/10)
 		}

@@ -99,7 +99,8 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	statusDB, _ := newLocalDB(cfg.RunDir, cfg.Port, cfg.Credentials.SuperuserPassword)
 	m := &Manager{
 		cfg: cfg, log: log, bin: bin, tracker: tracker, owner: owner, lease: lk, db: db, now: time.Now,
-		status: &statusBox{s: Status{Cluster: cfg.Cluster, Instance: cfg.Instance, Role: "stopped", PendingRestart: []string{}}},
+		probeRoute: dialRoute(cfg.Cluster, cfg.Namespace, cfg.Port),
+		status:     &statusBox{s: Status{Cluster: cfg.Cluster, Instance: cfg.Instance, Role: "stopped", PendingRestart: []string{}}},
 	}
 	if err := m.writePassFile(); err != nil {
 		return err

@@ -83,6 +83,7 @@ func (m *Manager) demote(ctx context.Context, in role.Input) error {
 	}
 	m.routed, m.upstream = false, ""
 	m.heldTarget = ""
+	m.routeHoldUntil = m.now().Add(routeHoldMax)
 	m.log.Info("released the primary Lease", "finalLSN", cd.Checkpoint.String(), "target", target,
 		"checkpoint", t1.Sub(t0).String(), "stop", t2.Sub(t1).String(), "total", m.now().Sub(t0).String())
 	return nil

@@ -17,6 +17,11 @@ type Status struct {
 	Target       string `json:"targetPrimary"`
 	Upstream     string `json:"upstream,omitempty"`
 
+	// RouteHeld: this instance handed the primary over moments ago and
+	// keeps postgres down until NAME-rw no longer routes here (so -rw
+	// clients are refused, not answered read-only); a few seconds at most.
+	RouteHeld bool `json:"routeHeld,omitempty"`
+	// (The hold lasts at most RouteHoldMax.)
 	// Fenced: postgres was stopped because the Lease could not be renewed.
 	Fenced          bool `json:"fenced"`
 	PostgresWanted  bool `json:"postgresWanted"`
@@ -67,3 +72,7 @@ const (
 	StatusFenced        = "fenced"
 	StatusBootstrapping = "bootstrapping"
 )
+
+// RouteHoldMax bounds how long a former primary keeps postgres down after
+// handing over, waiting for NAME-rw to stop routing to it (RouteHeld).
+const RouteHoldMax = 3 * time.Second

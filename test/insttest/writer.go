@@ -27,7 +27,14 @@ type Writer struct {
 	mu     sync.Mutex
 	acks   []Ack
 	errors int
+	failed []Failure
 	next   int64
+}
+
+// Failure is one failed connect or insert.
+type Failure struct {
+	At  time.Time
+	Err string
 }
 
 // CreateProbeTable creates the table the writer inserts into.
@@ -63,7 +70,7 @@ func (w *Writer) loop(ctx context.Context) {
 			c, err := pgx.Connect(cctx, w.dsn)
 			cancel()
 			if err != nil {
-				w.fail()
+				w.fail(err)
 				sleep(ctx, time.Millisecond)
 				continue
 			}
@@ -77,7 +84,7 @@ func (w *Writer) loop(ctx context.Context) {
 		_, err := conn.Exec(qctx, `INSERT INTO probe (id) VALUES ($1)`, id)
 		cancel()
 		if err != nil {
-			w.fail()
+			w.fail(err)
 			conn.Close(context.Background())
 			conn = nil
 			continue
@@ -88,10 +95,26 @@ func (w *Writer) loop(ctx context.Context) {
 	}
 }
 
-func (w *Writer) fail() {
+func (w *Writer) fail(err error) {
 	w.mu.Lock()
 	w.errors++
+	if len(w.failed) < 100_000 {
+		w.failed = append(w.failed, Failure{At: time.Now(), Err: err.Error()})
+	}
 	w.mu.Unlock()
+}
+
+// Failures returns the failures within [from, to].
+func (w *Writer) Failures(from, to time.Time) []Failure {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	var out []Failure
+	for _, f := range w.failed {
+		if !f.At.Before(from) && !f.At.After(to) {
+			out = append(out, f)
+		}
+	}
+	return out
 }
 
 func sleep(ctx context.Context, d time.Duration) {

@@ -9,7 +9,8 @@
 //	kubelocal down     stop everything by PID and remove what the cluster left on
 //	                   the host (iptables chains, bridge, netns, mounts, cgroups)
 //	kubelocal status   show the processes and the node
-//	kubelocal images   build the images into the cache only
+//	kubelocal images   build the images into the cache; while the cluster is
+//	                   up, its registry serves the rebuilt ones at once
 //
 // It owns the processes, host network set-up and state under its state
 // directory. It must not import `internal/...`.
@@ -20,9 +21,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 )
 
 func main() {
@@ -46,6 +49,12 @@ func main() {
 		err = status(ctx, p)
 	case "images":
 		err = buildImages(ctx, p)
+		if c, derr := net.DialTimeout("tcp", registryAddr, time.Second); err == nil && derr == nil {
+			// The cluster is up: its registry serves what it was pushed
+			// at start; push the rebuilt images (the pgsync one) too.
+			c.Close()
+			err = pushLayout(ctx, p)
+		}
 	case "run": // the supervisor `up` starts in the background
 		err = supervise(ctx, p)
 	case "env":

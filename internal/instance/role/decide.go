@@ -73,6 +73,9 @@ type Input struct {
 	// shutdown outlasted the switchover delay, so there was no final
 	// LSN); the holder serves as primary until the next attempt is due.
 	DemoteHeld bool
+	// RouteHeld: this instance handed the primary over moments ago and
+	// NAME-rw may still route here; it stays down meanwhile.
+	RouteHeld bool
 }
 
 // Kind names an action.
@@ -165,6 +168,9 @@ func Decide(in Input) Action {
 		}
 		if l.PrimaryAddress == "" {
 			return wait("primary %s has not published its address", l.Holder)
+		}
+		if !pg.Up && in.RouteHeld {
+			return wait("handed over to %s: down until NAME-rw no longer routes here", l.Holder)
 		}
 		if !pg.Up {
 			return Action{Kind: Rejoin, Upstream: l.PrimaryAddress, Reason: fmt.Sprintf("follow primary %s", l.Holder)}
