@@ -5,7 +5,7 @@ GO      ?= go
 BIN     := bin/pgsync
 PKGS    := ./...
 
-.PHONY: all build test lint bench bench-plan check deps example
+.PHONY: all build test lint bench bench-plan check deps example demo demo-clean
 
 all: build
 
@@ -26,10 +26,20 @@ lint:
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
 
-# The README's first command: the offline plan of the bundled example.
+# The offline plan of the bundled example (needs only Go and git).
 example: build
 	$(BIN) validate --repo . --path examples/repo
 	$(BIN) plan --repo . --path examples/repo --offline
+
+# The README's first command: the local Kubernetes, a Git server serving a
+# copy of examples/local, pgsync deployed in-cluster (examples/demo) and the
+# website cluster it creates; it ends with the lines that roll a version
+# bump. Root on Debian 12, as check. demo-clean removes it all again.
+demo: kube-up build
+	hack/demo/demo.sh
+
+demo-clean:
+	hack/demo/clean.sh
 
 # The README's second command, and what .ci/run calls: every tier, with
 # missing prerequisites an error rather than a skip. Needs root on Debian 12.

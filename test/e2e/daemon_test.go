@@ -84,9 +84,12 @@ func (d *daemonProc) status(t *testing.T) (daemonStatus, error) {
 	return st, json.NewDecoder(resp.Body).Decode(&st)
 }
 
-// TestDaemonConverges: `pgsync run` creates a cluster from Git, rolls a
-// pushed version bump within its interval, and keeps the last good
-// commit (applying nothing) when a commit fails validation.
+// TestDaemonConverges: `pgsync run`, deployed in-cluster from deploy/run
+// (two replicas, its own least-privilege token, PodSecurity restricted)
+// and reading Git over HTTP from a server on the node, creates a cluster,
+// rolls a pushed version bump within its interval, and keeps the last
+// good commit (applying nothing) when a commit fails validation; then, as
+// a process, it starts a cycle at once on a push webhook.
 func TestDaemonConverges(t *testing.T) {
 	env := kubeenv.Cluster(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
@@ -94,25 +97,32 @@ func TestDaemonConverges(t *testing.T) {
 	cs, ns := env.Client, env.Namespace
 	repo := newGitRepo(t, ns)
 	repo.commit(websiteYAML(ns, image1518, 2, ""), "website at 15.18")
-	d := startDaemon(ctx, t, env, repo, "3s")
+	dc := deployDaemon(ctx, t, env, serveGit(ctx, t, repo), "3s")
+	var d *daemonProc
 	t.Cleanup(func() {
 		if t.Failed() {
-			t.Logf("pgsync run log:\n%s", lastLines(d.out.String(), 60))
+			if d != nil {
+				t.Logf("pgsync run log:\n%s", lastLines(d.out.String(), 60))
+			} else {
+				t.Logf("in-cluster pgsync run logs:\n%s", dc.logs(t))
+			}
 			dumpPods(t, cs, ns, "website")
 		}
 	})
 
+	// The daemon whose /status is read: the in-cluster one, then d.
+	status := dc.status
 	waitConverged := func(what, image string, timeout time.Duration) {
 		t.Helper()
 		deadline := time.Now().Add(timeout)
 		for time.Now().Before(deadline) {
-			st, err := d.status(t)
+			st, err := status(t)
 			if err == nil && len(st.Last.Clusters) == 1 && st.Last.Clusters[0].Outcome == "converged" && allAt(ctx, cs, ns, image, 2) {
 				return
 			}
 			time.Sleep(time.Second)
 		}
-		st, _ := d.status(t)
+		st, _ := status(t)
 		t.Fatalf("%s: not converged to %s after %s; last cycle %+v", what, image, timeout, st.Last)
 	}
 	start := time.Now()
@@ -129,12 +139,12 @@ func TestDaemonConverges(t *testing.T) {
 	checkAllAt(ctx, t, cs, ns, image1520, primaryOf(ctx, t, cs, ns))
 
 	// An invalid commit: rejected, nothing applied, the last good kept.
-	good, _ := d.status(t)
+	good, _ := dc.status(t)
 	repo.commit(websiteYAML(ns, image1518, 0, ""), "instances: 0 is invalid")
 	deadline := time.Now().Add(time.Minute)
 	var st daemonStatus
 	for time.Now().Before(deadline) {
-		st, _ = d.status(t)
+		st, _ = dc.status(t)
 		if strings.Contains(st.Last.Rejected, "invalid") {
 			break
 		}
@@ -152,19 +162,25 @@ func TestDaemonConverges(t *testing.T) {
 	}
 
 	// Metrics: the cluster's state and the cycles.
-	if m := get(t, "http://"+d.addr+"/metrics"); !strings.Contains(m, `pgsync_cluster_state{name="website",namespace="`+ns+`",state="converged"} 1`) ||
+	leader, err := dc.leaderAddr(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m := get(t, "http://"+leader+"/metrics"); !strings.Contains(m, `pgsync_cluster_state{name="website",namespace="`+ns+`",state="converged"} 1`) ||
 		!strings.Contains(m, "pgsync_cycle_duration_seconds_count") {
 		t.Errorf("/metrics lacks the cluster's converged state or the cycle histogram:\n%s", grepLines(m, "pgsync_"))
 	}
 
 	// A push webhook: with a 10-minute interval, a signed GitHub push
-	// starts the next cycle at once.
-	d.stop()
+	// starts the next cycle at once (the daemon as a process: deploy/run
+	// mounts no webhook secret).
+	dc.stop(ctx, t)
 	secretFile := filepath.Join(t.TempDir(), "webhook-secret")
 	if err := os.WriteFile(secretFile, []byte("s3cret-for-the-test\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	d = startDaemon(ctx, t, env, repo, "10m", "--webhook-secret-file", secretFile)
+	status = d.status
 	repo.commit(websiteYAML(ns, image1520, 2, ""), "fixed: back to a valid spec")
 	head := strings.TrimSpace(repo.output("rev-parse", "HEAD"))
 	waitCommit := func(want string, timeout time.Duration) bool {
