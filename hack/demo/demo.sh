@@ -38,7 +38,7 @@ if ! { [ -f "$state/gitserve.pid" ] && kill -0 "$(cat "$state/gitserve.pid")" 2>
   echo $! >"$state/gitserve.pid"
   for _ in $(seq 50); do git ls-remote "http://$node_ip:8418/fleet.git" >/dev/null 2>&1 && break; sleep 0.1; done
 fi
-git -C "$state/fleet" -c user.name=demo -c user.email=demo@pgsync.invalid push -q origin main
+git -C "$state/fleet" push -q -u origin main
 
 say "deploying pgsync (kubectl apply -k examples/demo)"
 kubectl apply -k examples/demo >/dev/null

@@ -233,7 +233,7 @@ func planUpdate(d *cluster.Cluster, o *ObservedCluster) (ClusterPlan, []cluster.
 	halted := haltedBy(o, rev)
 	cp.Halted = halted
 	if halted != "" {
-		cp.Warnings = append(cp.Warnings, fmt.Sprintf("rollout halted: %s runs the new spec but is not ready; nothing further is touched until a commit fixes the spec", halted))
+		cp.Warnings = append(cp.Warnings, fmt.Sprintf("rollout held: %s runs the new spec and is not ready; nothing further is touched until it is, or a commit fixes the spec", halted))
 	}
 
 	// Phase 4: scale down, highest ordinals first; the primary never goes

@@ -391,7 +391,7 @@ func TestPlanHaltsOnUnreadyUpdatedInstance(t *testing.T) {
 	if len(cp.Steps) != 0 {
 		t.Errorf("steps = %q, want none", steps(cp))
 	}
-	if len(cp.Warnings) != 1 || !strings.Contains(cp.Warnings[0], "rollout halted: website-2") {
+	if len(cp.Warnings) != 1 || !strings.Contains(cp.Warnings[0], "rollout held: website-2") {
 		t.Errorf("warnings = %q", cp.Warnings)
 	}
 

@@ -46,9 +46,13 @@ type Cluster struct {
 	// Against says what the plan compared with: "applied spec" or a commit.
 	Against  string   `json:"plannedAgainst"`
 	Warnings []string `json:"warnings"`
-	// Halted says why the rollout is halted (the StatefulSet's
-	// pgsync.io/halted annotation, or the instance that halts it).
-	Halted    string     `json:"halted,omitempty"`
+	// Halted says why pgsync halted the rollout (the StatefulSet's
+	// pgsync.io/halted annotation: a step ran out of time).
+	Halted string `json:"halted,omitempty"`
+	// Holding names the instance on the new spec that is not ready yet,
+	// which holds every further step until it is (or a commit fixes the
+	// spec); past the step timeout pgsync halts the rollout on it.
+	Holding   string     `json:"holding,omitempty"`
 	Instances []Instance `json:"instances"`
 }
 
@@ -101,10 +105,8 @@ func Build(f *observe.Fleet, p *plan.Plan, against string) Document {
 		if cp, ok := plans[k.String()]; ok {
 			out.Warnings = append(out.Warnings, cp.Warnings...)
 			if cp.Halted != "" {
-				out.Halted = cp.Halted + " runs the new spec and is not ready"
-				if why := haltedWhy(c); why != "" {
-					out.Halted = why
-				}
+				out.Holding = cp.Halted
+				out.Halted = haltedWhy(c)
 			}
 			if len(cp.Steps) == 0 {
 				out.Converged = cp.Halted == "" && (cp.Action == plan.ActionNoOp || cp.Action == plan.ActionUpdate)
@@ -189,6 +191,8 @@ func renderTable(w io.Writer, doc Document, wide bool) error {
 		switch {
 		case c.Halted != "":
 			fmt.Fprintf(&b, "Next: nothing — HALTED: %s (a commit that fixes the spec resumes)\n", c.Halted)
+		case c.Holding != "":
+			fmt.Fprintf(&b, "Next: waiting — %s runs the new spec and is not ready yet; nothing further until it is (past the step timeout pgsync halts the rollout)\n", c.Holding)
 		case c.Next != nil:
 			next := c.Next.Action
 			if c.Next.Instance != "" {

@@ -6,10 +6,12 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/pgsync/pgsync/internal/cluster"
@@ -191,8 +193,9 @@ func golden(t *testing.T, name string, got []byte) {
 	}
 }
 
-// TestRenderHalted: a rollout halted on an instance that runs the new
-// spec and is not ready is shown as halted, never as converged.
+// TestRenderHalted: an instance that runs the new spec and is not ready
+// holds the rollout — shown as waiting while the step is in progress, as
+// halted once pgsync has marked it so — and never as converged.
 func TestRenderHalted(t *testing.T) {
 	f, want := fleet(t)
 	blog := f.Clusters[0]
@@ -204,16 +207,31 @@ func TestRenderHalted(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	doc := statusview.Build(f, p, "the spec last applied")
-	c := doc.Clusters[0]
+	render := func() (statusview.Cluster, string) {
+		doc := statusview.Build(f, p, "the spec last applied")
+		var buf bytes.Buffer
+		if err := statusview.Render(&buf, doc, statusview.Table); err != nil {
+			t.Fatal(err)
+		}
+		return doc.Clusters[0], buf.String()
+	}
+	c, table := render()
+	if c.Converged || c.Holding != "blog-0" || c.Halted != "" {
+		t.Fatalf("held cluster: converged %v, holding %q, halted %q; want held by blog-0, not halted, not converged", c.Converged, c.Holding, c.Halted)
+	}
+	if !strings.Contains(table, "Next: waiting — blog-0 runs the new spec and is not ready yet") || strings.Contains(table, "HALTED") {
+		t.Errorf("table does not say the cluster waits for blog-0:\n%s", table)
+	}
+	if blog.StatefulSet == nil {
+		blog.StatefulSet = &appsv1.StatefulSet{}
+	}
+	blog.StatefulSet.Annotations = map[string]string{pc.AnnHalted: "halted at restart-instance blog-0: not ready within 5m0s"}
+	f.Clusters[0] = blog
+	c, table = render()
 	if c.Converged || c.Halted == "" {
 		t.Fatalf("halted cluster: converged %v, halted %q; want halted, not converged", c.Converged, c.Halted)
 	}
-	var buf bytes.Buffer
-	if err := statusview.Render(&buf, doc, statusview.Table); err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Contains(buf.Bytes(), []byte("HALTED: blog-0 runs the new spec and is not ready")) {
-		t.Errorf("table does not say the cluster is halted:\n%s", buf.String())
+	if !strings.Contains(table, "HALTED: halted at restart-instance blog-0: not ready within 5m0s") {
+		t.Errorf("table does not say the cluster is halted:\n%s", table)
 	}
 }
