@@ -401,3 +401,24 @@ func TestPlanInvalidHead(t *testing.T) {
 		}
 	}
 }
+
+// TestPlanWindow: the plan says when a cluster's restarts may start — the
+// default window of --maintenance-window, or the file's own — and a bad
+// window is refused naming the flag.
+func TestPlanWindow(t *testing.T) {
+	r := newGitRepo(t)
+	r.commit("15.18", map[string]string{"clusters/website.yaml": strings.Replace(seed(t), "13.1", "15.18", 1)})
+	r.commit("15.20", map[string]string{"clusters/website.yaml": strings.Replace(seed(t), "13.1", "15.20", 1)})
+	res := pgsync(t, "plan", "--repo", r.dir, "--path", "clusters", "--base", "HEAD~1", "--maintenance-window", "Mon-Sun 00:00-24:00 UTC")
+	if res.code != 0 || !strings.Contains(res.stdout, "Window: maintenance window Mon-Sun 00:00-24:00 UTC: open now") {
+		t.Errorf("plan with a default window: exit %d\n%s%s", res.code, res.stdout, res.stderr)
+	}
+	res = pgsync(t, "plan", "--repo", r.dir, "--path", "clusters", "--base", "HEAD~1", "--format", "json", "--maintenance-window", "Mon-Sun 00:00-24:00 UTC")
+	if res.code != 0 || !strings.Contains(res.stdout, `"maintenance_window"`) {
+		t.Errorf("JSON plan with a default window: exit %d\n%s%s", res.code, res.stdout, res.stderr)
+	}
+	res = pgsync(t, "plan", "--repo", r.dir, "--path", "clusters", "--base", "HEAD~1", "--maintenance-window", "Caturday 25:00")
+	if res.code != 1 || !strings.Contains(res.stderr, "--maintenance-window") {
+		t.Errorf("a bad window: exit %d, want 1 naming the flag\n%s", res.code, res.stderr)
+	}
+}

@@ -31,6 +31,7 @@ type planArgs struct {
 	detailedExitcode bool
 	out              string
 	logLevel         string
+	window           windowFlag
 }
 
 func newPlanCmd() *cobra.Command {
@@ -70,6 +71,7 @@ Exit status: 0 success, 1 error (bad input or a refused change); with
 	f.BoolVar(&args.detailedExitcode, "detailed-exitcode", false, "exit 2 when the plan has changes")
 	f.StringVar(&args.out, "out", "", "write the plan to this file instead of stdout")
 	f.StringVar(&args.logLevel, "log-level", "info", "debug, info, warn or error")
+	args.window.register(f, "the plan says when it opens (a Cluster file's pgsync.io/maintenance-window is always shown)")
 	cmd.MarkFlagsMutuallyExclusive("base", "offline", "live")
 	cmd.MarkFlagsMutuallyExclusive("base", "offline", "kubeconfig")
 	cmd.MarkFlagsMutuallyExclusive("base", "offline", "context")
@@ -100,6 +102,10 @@ func runPlan(cmd *cobra.Command, args planArgs) error {
 		return fmt.Errorf("--format %q: allowed: text, markdown, json", args.format)
 	}
 	log, err := cliLogger(stderr, args.logLevel)
+	if err != nil {
+		return err
+	}
+	defaultWindow, err := args.window.schedule()
 	if err != nil {
 		return err
 	}
@@ -145,6 +151,7 @@ func runPlan(cmd *cobra.Command, args planArgs) error {
 		return reportProblems(stderr, err, "")
 	}
 	p.Base, p.Head, p.Mode = baseCommit, head.Commit, mode
+	plan.WithWindows(p, want, defaultWindow, time.Now())
 
 	var buf bytes.Buffer
 	switch args.format {

@@ -29,7 +29,6 @@ import (
 	"github.com/pgsync/pgsync/internal/metrics"
 	"github.com/pgsync/pgsync/internal/plan"
 	"github.com/pgsync/pgsync/internal/webhook"
-	"github.com/pgsync/pgsync/internal/window"
 )
 
 func init() { commands = append(commands, newRunCmd) }
@@ -50,7 +49,7 @@ type runArgs struct {
 	logLevel      string
 	maxRolling    int
 	onHalt        string
-	window        string
+	window        windowFlag
 	webhookSecret string
 	allowRewind   bool
 }
@@ -98,7 +97,7 @@ and logs JSON.`,
 	f.StringVar(&args.onHalt, "on-halt", "stop", "a halted cluster stops new rollouts of its commit (stop) or only itself (continue)")
 	f.BoolVar(&args.allowRewind, "allow-rewind", false, "accept a --ref that does not descend from the commit last applied (a force-push or a rollback); refused otherwise")
 	f.StringVar(&args.webhookSecret, "webhook-secret-file", "", "file holding the push webhook's shared secret: POST /webhook (GitHub, GitLab, Gitea, Forgejo) then triggers a fetch at once (default: no webhook)")
-	f.StringVar(&args.window, "maintenance-window", "", "default maintenance window of clusters whose file names none, e.g. \"Sat 02:00-04:00 Europe/Rome\" (default: any time)")
+	args.window.register(f, "their restarts and switchovers wait for it (default: any time)")
 	return cmd
 }
 
@@ -123,13 +122,9 @@ func runDaemon(cmd *cobra.Command, args runArgs) error {
 	if args.onHalt != string(fleet.OnHaltStop) && args.onHalt != string(fleet.OnHaltContinue) {
 		return fmt.Errorf("--on-halt %q: allowed: stop, continue", args.onHalt)
 	}
-	var defaultWindow window.Schedule
-	if args.window != "" {
-		w, err := window.Parse(args.window)
-		if err != nil {
-			return fmt.Errorf("--maintenance-window: %w", err)
-		}
-		defaultWindow = w
+	defaultWindow, err := args.window.schedule()
+	if err != nil {
+		return err
 	}
 	k, err := args.kube.connect()
 	if err != nil {

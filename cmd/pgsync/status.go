@@ -25,6 +25,7 @@ type statusArgs struct {
 	watch    bool
 	interval time.Duration
 	logLevel string
+	window   windowFlag
 }
 
 func newStatusCmd() *cobra.Command {
@@ -56,6 +57,7 @@ printed whenever it changes.`,
 	f.StringVar(&args.source.Ref, "ref", "HEAD", "with --repo: branch, tag or commit to read")
 	f.StringVar(&args.source.Path, "path", "", "with --repo: directory holding the Cluster files")
 	f.StringVar(&args.logLevel, "log-level", "warn", "debug, info, warn or error")
+	args.window.register(f, "status says when it opens for a cluster with a restart ahead")
 	return cmd
 }
 
@@ -176,6 +178,11 @@ func statusOnce(ctx context.Context, args statusArgs, k *kubeClients, repo *desi
 		_ = reportProblems(&b, err, "")
 		return statusview.Document{}, fmt.Errorf("cannot plan: %s", strings.TrimSpace(b.String()))
 	}
+	defaultWindow, err := args.window.schedule()
+	if err != nil {
+		return statusview.Document{}, err
+	}
+	plan.WithWindows(p, want, defaultWindow, time.Now())
 	return statusview.Build(fleet, p, against), nil
 }
 

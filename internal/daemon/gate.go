@@ -14,14 +14,10 @@ import (
 // kindOf is what a step means to the fleet: restarts and switchovers are
 // gated by waves and windows, creates and reloads are not.
 func kindOf(s plan.Step, desired *cluster.Cluster) fleet.Step {
-	switch s.Action {
-	case plan.StepRestartInstance, plan.StepSwitchover:
+	switch {
+	case s.Restarts(desired):
 		return fleet.Disruptive
-	case plan.StepResizeVolume:
-		if desired != nil && !*desired.Spec.Storage.ResizeInUseVolumes {
-			return fleet.Disruptive // the instance restarts
-		}
-	case plan.StepAwaitApproval:
+	case s.Action == plan.StepAwaitApproval:
 		return fleet.NoStep
 	}
 	return fleet.Ungated

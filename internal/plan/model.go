@@ -111,6 +111,9 @@ type ClusterPlan struct {
 	// Halted names the instance that halts the rollout: it runs the
 	// desired revision and is not ready. Nothing further is planned.
 	Halted string
+	// Window, when set by WithWindows, is the maintenance window the
+	// cluster's restarts and switchovers wait for.
+	Window *WindowState
 }
 
 // Change is one field that differs between observed and desired. A nil

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"time"
 )
 
 // The JSON document is a contract (docs/plan-json.md): fields are only ever
@@ -30,6 +31,18 @@ type jsonCluster struct {
 	Observed string `json:"observed,omitempty"`
 	// Halted names the instance that halts the rollout, if any.
 	Halted string `json:"halted,omitempty"`
+	// MaintenanceWindow is set when the cluster's restarts and switchovers
+	// wait for a maintenance window.
+	MaintenanceWindow *jsonWindow `json:"maintenance_window,omitempty"`
+}
+
+type jsonWindow struct {
+	Schedule string `json:"schedule"`
+	Open     bool   `json:"open"`
+	// NextStart and NextEnd (RFC 3339) are the current opening when Open,
+	// else the next one.
+	NextStart string `json:"next_start"`
+	NextEnd   string `json:"next_end"`
 }
 
 type jsonChange struct {
@@ -84,6 +97,10 @@ func RenderJSON(w io.Writer, p *Plan) error {
 			jc.Observed = c.Observed
 		}
 		jc.Halted = c.Halted
+		if w := c.Window; w != nil {
+			jc.MaintenanceWindow = &jsonWindow{Schedule: w.Schedule, Open: w.Open,
+				NextStart: w.NextStart.Format(time.RFC3339), NextEnd: w.NextEnd.Format(time.RFC3339)}
+		}
 		doc.Clusters = append(doc.Clusters, jc)
 	}
 	enc := json.NewEncoder(w)

@@ -79,6 +79,9 @@ func markdownCluster(c ClusterPlan) string {
 	for _, w := range c.Warnings {
 		fmt.Fprintf(&b, "> [!WARNING]\n> %s\n\n", mdEscape(w))
 	}
+	if c.Window != nil {
+		fmt.Fprintf(&b, "> [!NOTE]\n> %s\n\n", mdEscape(c.Window.String()))
+	}
 	if len(c.Changes) > 0 {
 		b.WriteString("| Field | Before | After |\n|---|---|---|\n")
 		for _, ch := range c.Changes {

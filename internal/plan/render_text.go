@@ -77,6 +77,9 @@ func RenderText(w io.Writer, p *Plan, opts TextOptions) error {
 		for _, warn := range c.Warnings {
 			fmt.Fprintf(&b, "    %s %s\n", paint(ansiYellow, "Warning:"), warn)
 		}
+		if c.Window != nil {
+			fmt.Fprintf(&b, "    %s %s\n", paint(ansiBold, "Window:"), c.Window.String())
+		}
 		b.WriteString("\n")
 	}
 	s := p.Summary()

@@ -16,6 +16,7 @@ import (
 	"io"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"sigs.k8s.io/yaml"
 
@@ -52,8 +53,21 @@ type Cluster struct {
 	// Holding names the instance on the new spec that is not ready yet,
 	// which holds every further step until it is (or a commit fixes the
 	// spec); past the step timeout pgsync halts the rollout on it.
-	Holding   string     `json:"holding,omitempty"`
+	Holding string `json:"holding,omitempty"`
+	// Window is the maintenance window the cluster's next restarts and
+	// switchovers wait for, when it has one.
+	Window    *Window    `json:"maintenanceWindow,omitempty"`
 	Instances []Instance `json:"instances"`
+}
+
+// Window is a maintenance window as of the observation: open now (until
+// NextEnd), or opening at NextStart.
+type Window struct {
+	Schedule  string    `json:"schedule"`
+	Open      bool      `json:"open"`
+	NextStart time.Time `json:"nextStart"`
+	NextEnd   time.Time `json:"nextEnd"`
+	line      string
 }
 
 // NextStep is the first planned step.
@@ -107,6 +121,9 @@ func Build(f *observe.Fleet, p *plan.Plan, against string) Document {
 			if cp.Halted != "" {
 				out.Holding = cp.Halted
 				out.Halted = haltedWhy(c)
+			}
+			if w := cp.Window; w != nil {
+				out.Window = &Window{Schedule: w.Schedule, Open: w.Open, NextStart: w.NextStart, NextEnd: w.NextEnd, line: w.String()}
 			}
 			if len(cp.Steps) == 0 {
 				out.Converged = cp.Halted == "" && (cp.Action == plan.ActionNoOp || cp.Action == plan.ActionUpdate)
@@ -203,6 +220,9 @@ func renderTable(w io.Writer, doc Document, wide bool) error {
 			fmt.Fprintf(&b, "Next: converged (against %s)\n", c.Against)
 		default:
 			fmt.Fprintf(&b, "Next: nothing (against %s)\n", c.Against)
+		}
+		if c.Window != nil && c.Window.line != "" {
+			fmt.Fprintf(&b, "Window: %s\n", c.Window.line)
 		}
 		for _, warn := range c.Warnings {
 			fmt.Fprintf(&b, "Warning: %s\n", warn)

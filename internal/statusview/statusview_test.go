@@ -235,3 +235,31 @@ func TestRenderHalted(t *testing.T) {
 		t.Errorf("table does not say the cluster is halted:\n%s", table)
 	}
 }
+
+// TestRenderWindow: a cluster whose restarts wait for a maintenance window
+// says when it opens, in the table and the document.
+func TestRenderWindow(t *testing.T) {
+	f, want := fleet(t)
+	f.Clusters = f.Clusters[:1]
+	p, err := plan.Make(want[:1], f.Observed(), plan.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := time.Date(2026, 12, 3, 10, 0, 0, 0, time.UTC)
+	p.Clusters[0].Window = &plan.WindowState{Schedule: "Sat 02:00-04:00 UTC", At: at,
+		NextStart: time.Date(2026, 12, 5, 2, 0, 0, 0, time.UTC), NextEnd: time.Date(2026, 12, 5, 4, 0, 0, 0, time.UTC)}
+	doc := statusview.Build(f, p, "the spec last applied")
+	var table, js bytes.Buffer
+	if err := statusview.Render(&table, doc, statusview.Table); err != nil {
+		t.Fatal(err)
+	}
+	if err := statusview.Render(&js, doc, statusview.JSON); err != nil {
+		t.Fatal(err)
+	}
+	if line := "Window: maintenance window Sat 02:00-04:00 UTC: closed; restarts and switchovers wait until it opens Sat 2026-12-05 02:00 UTC (in 1d 16h 0m)"; !strings.Contains(table.String(), line) {
+		t.Errorf("table lacks %q:\n%s", line, table.String())
+	}
+	if !strings.Contains(js.String(), `"nextStart": "2026-12-05T02:00:00Z"`) {
+		t.Errorf("JSON lacks the window:\n%s", js.String())
+	}
+}
