@@ -20,7 +20,7 @@ import (
 	"github.com/pgsync/pgsync/internal/revision"
 )
 
-func init() { commands = append(commands, newApproveCmd, newSwitchoverCmd) }
+func init() { commands = append(commands, newApproveCmd, newSwitchoverCmd, newReconcileCmd) }
 
 // parseKey reads NAMESPACE/NAME.
 func parseKey(s string) (cluster.Key, error) {
@@ -157,4 +157,44 @@ func bestStandby(live *observe.Cluster) (string, error) {
 		return "", fmt.Errorf("switchover of %s refused: no ready standby", live.Key())
 	}
 	return live.Instances[best].Name, nil
+}
+
+func newReconcileCmd() *cobra.Command {
+	var ka kubeArgs
+	cmd := &cobra.Command{
+		Use:   "reconcile NAMESPACE/NAME",
+		Short: "Ask the running daemon for a cycle now",
+		Long: `Reconcile asks a running pgsync run for a cycle at once, instead of at its
+next --interval: it fetches Git and gives every cluster its next step. It
+writes the current time into the pgsync.io/reconcile annotation of the
+cluster's StatefulSet, which the daemon's leader watches (kubectl annotate
+with any new value does the same). It needs patch on that StatefulSet, as
+pgsync approve does, and changes nothing else.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, pos []string) error {
+			key, err := parseKey(pos[0])
+			if err != nil {
+				return err
+			}
+			k, err := ka.connect()
+			if err != nil {
+				return err
+			}
+			sets := k.typed.AppsV1().StatefulSets(key.Namespace)
+			sts, err := sets.Get(cmd.Context(), key.Name, metav1.GetOptions{})
+			if err != nil || sts.Labels[pc.LabelManagedBy] != pc.ManagedBy {
+				return fmt.Errorf("no cluster %s managed by pgsync", key)
+			}
+			at := time.Now().UTC().Format(time.RFC3339Nano)
+			patch := fmt.Sprintf(`{"metadata":{"annotations":{%q:%q}}}`, pc.AnnReconcile, at)
+			if _, err := sets.Patch(cmd.Context(), sts.Name, types.MergePatchType, []byte(patch),
+				metav1.PatchOptions{FieldManager: "pgsync-reconcile"}); err != nil {
+				return fmt.Errorf("reconcile %s: %w", key, err)
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "%s: reconcile requested at %s; a running pgsync run starts a cycle now\n", key, at)
+			return nil
+		},
+	}
+	ka.register(cmd)
+	return cmd
 }

@@ -199,7 +199,17 @@ func runDaemon(cmd *cobra.Command, args runArgs) error {
 	log.Info("pgsync run", "repo", args.source.Repo, "ref", args.source.Ref, "path", args.source.Path,
 		"interval", args.interval.String(), "leaderElect", args.leaderElect, "http", ln.Addr().String())
 
+	// pgsync reconcile (the pgsync.io/reconcile annotation) starts a cycle
+	// at once, as a push webhook does.
+	watchReconcile := func(ctx context.Context) {
+		go func() {
+			if err := daemon.WatchReconcile(ctx, k.typed, args.kube.namespace, d.Trigger, log.With("logger", "reconcile")); err != nil {
+				log.Error("watch for reconcile requests", "error", err.Error())
+			}
+		}()
+	}
 	if !args.leaderElect {
+		watchReconcile(ctx)
 		return d.Run(ctx)
 	}
 	lock := &resourcelock.LeaseLock{
@@ -217,6 +227,7 @@ func runDaemon(cmd *cobra.Command, args runArgs) error {
 			OnStartedLeading: func(ctx context.Context) {
 				leading = true
 				log.Info("leading")
+				watchReconcile(ctx)
 				_ = d.Run(ctx)
 			},
 			OnStoppedLeading: func() {

@@ -90,6 +90,11 @@ const (
 	// non-negative integer, lower waves first (internal/fleet).
 	AnnWave = "pgsync.io/wave"
 
+	// AnnReconcile, set live on a cluster's StatefulSet (any new value;
+	// `pgsync reconcile` writes the time), asks a running `pgsync run` for
+	// a cycle now: a Git fetch and the next step of every cluster.
+	AnnReconcile = "pgsync.io/reconcile"
+
 	// On the primary Lease (DESIGN.md §4, §6).
 	AnnTargetPrimary  = "pgsync.io/target-primary"
 	AnnFinalLSN       = "pgsync.io/final-lsn"

@@ -223,6 +223,22 @@ func TestDaemonConverges(t *testing.T) {
 	t.Logf("webhook push → a cycle planning from the new commit in %.0f ms", float64(time.Since(posted).Milliseconds()))
 	waitConverged("webhook rollout", image1518, 5*time.Minute)
 
+	// pgsync reconcile: with the 10-minute interval, the annotation it
+	// writes starts a cycle at once.
+	repo.commit(websiteYAML(ns, image1518, 2, "")+"# reviewed\n", "a comment")
+	head = strings.TrimSpace(repo.output("rev-parse", "HEAD"))
+	asked := time.Now()
+	if out, code := pgsyncCLI(ctx, t, "reconcile", ns+"/website", "--kubeconfig", env.Kubeconfig); code != 0 || !strings.Contains(out, "reconcile requested") {
+		t.Fatalf("pgsync reconcile: exit %d\n%s", code, out)
+	}
+	if !waitCommit(head, 10*time.Second) {
+		t.Fatalf("pgsync reconcile did not start a cycle within 10 s (interval 10m)")
+	}
+	t.Logf("pgsync reconcile → a cycle planning from the new commit in %.0f ms", float64(time.Since(asked).Milliseconds()))
+	if out, code := pgsyncCLI(ctx, t, "reconcile", ns+"/nosuch", "--kubeconfig", env.Kubeconfig); code != 1 || !strings.Contains(out, "no cluster "+ns+"/nosuch managed by pgsync") {
+		t.Errorf("pgsync reconcile of an unknown cluster: exit %d, want 1 and why\n%s", code, out)
+	}
+
 	// A force-push back to an older commit: refused, nothing changes.
 	repo.git("reset", "-q", "--hard", "HEAD~1")
 	d.Trigger(t, body, "s3cret-for-the-test")
