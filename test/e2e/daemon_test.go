@@ -297,7 +297,12 @@ func grepLines(s, substr string) string {
 
 // allAt: exactly n website pods, each Ready and running image.
 func allAt(ctx context.Context, cs kubernetes.Interface, ns, image string, n int) bool {
-	list, err := cs.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: podcontract.LabelCluster + "=website"})
+	return podsAt(ctx, cs, ns, podcontract.LabelCluster+"=website", image, n)
+}
+
+// podsAt: exactly n pods match selector, all Ready on image.
+func podsAt(ctx context.Context, cs kubernetes.Interface, ns, selector, image string, n int) bool {
+	list, err := cs.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: selector})
 	if err != nil || len(list.Items) != n {
 		return false
 	}
@@ -319,57 +324,28 @@ func podProblem(p corev1.Pod) string {
 	return fmt.Sprintf("%s not Ready", p.Name)
 }
 
-// TestDaemonLeaderElection: two replicas of `pgsync run` elect one
-// leader; killed with SIGKILL, it is replaced within 15 s by the other,
-// which then does the work (a commit rolled).
+// TestDaemonLeaderElection: two replicas elect one leader; the leader is
+// killed in the middle of a rollout (after its first restart) and the
+// other takes over within 15 s and finishes it: every pod replaced
+// exactly once, one switchover.
 func TestDaemonLeaderElection(t *testing.T) {
 	env := kubeenv.Cluster(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	cs, ns := env.Client, env.Namespace
 	repo := newGitRepo(t, ns)
-	repo.commit(websiteYAML(ns, image1518, 1, ""), "website at 15.18")
+	repo.commit(websiteYAML(ns, image1518, 2, ""), "website at 15.18")
 	elect := []string{"--leader-elect", "--leader-election-namespace", ns}
 	a := startDaemon(ctx, t, env, repo, "2s", elect...)
 	b := startDaemon(ctx, t, env, repo, "2s", elect...)
-	leader := func() (*daemonProc, *daemonProc) {
-		var sa, sb struct {
-			Leader bool `json:"leader"`
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("replica a:\n%s\nreplica b:\n%s", lastLines(a.out.String(), 40), lastLines(b.out.String(), 40))
+			dumpPods(t, cs, ns, "website")
 		}
-		for _, x := range []struct {
-			d *daemonProc
-			s *struct {
-				Leader bool `json:"leader"`
-			}
-		}{{a, &sa}, {b, &sb}} {
-			if resp, err := http.Get("http://" + x.d.addr + "/status"); err == nil {
-				_ = json.NewDecoder(resp.Body).Decode(x.s)
-				resp.Body.Close()
-			}
-		}
-		switch {
-		case sa.Leader && !sb.Leader:
-			return a, b
-		case sb.Leader && !sa.Leader:
-			return b, a
-		}
-		return nil, nil
-	}
-	var lead, other *daemonProc
-	for deadline := time.Now().Add(time.Minute); lead == nil && time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
-		lead, other = leader()
-	}
-	if lead == nil {
-		t.Fatal("no single leader elected within a minute")
-	}
-	if !within(3*time.Minute, func() bool { return allAt(ctx, cs, ns, image1518, 1) }) {
-		t.Fatal("the leader did not create the cluster")
-	}
-	_ = lead.cmd.Process.Kill()
-	_ = lead.cmd.Wait()
-	killed := time.Now()
-	if !within(30*time.Second, func() bool {
-		resp, err := http.Get("http://" + other.addr + "/status")
+	})
+	leads := func(d *daemonProc) bool {
+		resp, err := http.Get("http://" + d.addr + "/status")
 		if err != nil {
 			return false
 		}
@@ -378,18 +354,59 @@ func TestDaemonLeaderElection(t *testing.T) {
 			Leader bool `json:"leader"`
 		}
 		return json.NewDecoder(resp.Body).Decode(&st) == nil && st.Leader
-	}) {
+	}
+	var lead, other *daemonProc
+	for deadline := time.Now().Add(time.Minute); lead == nil && time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+		switch la, lb := leads(a), leads(b); {
+		case la && !lb:
+			lead, other = a, b
+		case lb && !la:
+			lead, other = b, a
+		}
+	}
+	if lead == nil {
+		t.Fatal("no single leader elected within a minute")
+	}
+	if !within(3*time.Minute, func() bool { return allAt(ctx, cs, ns, image1518, 2) }) {
+		t.Fatal("the leader did not create the cluster")
+	}
+	waitUntil(ctx, t, "the cluster is converged", time.Second, func() bool {
+		st, err := lead.status(t)
+		return err == nil && len(st.Last.Clusters) == 1 && st.Last.Clusters[0].Outcome == "converged"
+	})
+
+	h := recordHistory(ctx, t, cs, ns, "website")
+	standby := "website-1"
+	if primaryOf(ctx, t, cs, ns) == standby {
+		standby = "website-0"
+	}
+	primary := primaryOf(ctx, t, cs, ns)
+	repo.commit(websiteYAML(ns, image1520, 2, ""), "website at 15.20")
+	// Mid-rollout: the standby has been restarted onto 15.20.
+	waitUntil(ctx, t, standby+" restarted onto 15.20", 100*time.Millisecond, func() bool {
+		p, err := cs.CoreV1().Pods(ns).Get(ctx, standby, metav1.GetOptions{})
+		return err == nil && p.UID != h.first(standby) && len(p.Spec.Containers) > 0 && p.Spec.Containers[0].Image == image1520
+	})
+	_ = lead.cmd.Process.Kill()
+	_ = lead.cmd.Wait()
+	killed := time.Now()
+	if !within(30*time.Second, func() bool { return leads(other) }) {
 		t.Fatal("the other replica never took over")
 	}
 	took := time.Since(killed)
-	t.Logf("leader killed; the other replica leads %.1f s later", took.Seconds())
+	t.Logf("leader killed mid-rollout; the other replica leads %.1f s later", took.Seconds())
 	if took > 15*time.Second {
 		t.Errorf("takeover took %.1f s, want ≤ 15 s", took.Seconds())
 	}
-	repo.commit(websiteYAML(ns, image1520, 1, ""), "website at 15.20")
-	if !within(3*time.Minute, func() bool { return allAt(ctx, cs, ns, image1520, 1) }) {
-		t.Fatal("the new leader did not roll the commit")
+	if !within(4*time.Minute, func() bool { return allAt(ctx, cs, ns, image1520, 2) && primaryOf(ctx, t, cs, ns) == standby }) {
+		t.Fatal("the new leader did not finish the rollout")
 	}
+	waitUntil(ctx, t, "the cluster is converged", time.Second, func() bool {
+		st, err := other.status(t)
+		return err == nil && len(st.Last.Clusters) == 1 && st.Last.Clusters[0].Outcome == "converged"
+	})
+	h.stop()
+	h.check(t, []string{"website-0", "website-1"}, 1, []string{primary, standby})
 }
 
 // within polls cond every 200 ms until it holds or timeout passes.
