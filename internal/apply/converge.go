@@ -89,7 +89,14 @@ func (r *Run) Converge(ctx context.Context, key cluster.Key, desired *cluster.Cl
 		res.Outcome, res.Err = Failed, err
 		return res
 	}
-	defer lock.Release(context.WithoutCancel(ctx))
+	deleted := false
+	defer func() {
+		if deleted {
+			lock.Delete(context.WithoutCancel(ctx))
+		} else {
+			lock.Release(context.WithoutCancel(ctx))
+		}
+	}()
 
 	var previous *plan.Step
 	for {
@@ -120,6 +127,7 @@ func (r *Run) Converge(ctx context.Context, key cluster.Key, desired *cluster.Cl
 		}
 		one := r.Once(ctx, key, desired, commit, live, res.Steps+1, check)
 		live = one.Live
+		deleted = one.Outcome == Converged && one.Step != nil && one.Step.Action == plan.StepDeleteCluster
 		if one.Outcome != Progressing {
 			res.Outcome, res.Err = one.Outcome, one.Err
 			break

@@ -118,6 +118,21 @@ func (lk *Lock) renew(ctx context.Context) {
 	}
 }
 
+// Delete stops renewing and deletes the Lease: the cluster it locked was
+// deleted (--prune), and a lock of no cluster would stay forever. Only
+// this holder's Lease is deleted (a UID precondition); a conflict falls
+// back to Release's re-read.
+func (lk *Lock) Delete(ctx context.Context) {
+	lk.cancel()
+	<-lk.done
+	leases := lk.e.Client.CoordinationV1().Leases(lk.lease.Namespace)
+	uid := lk.lease.UID
+	err := leases.Delete(ctx, lk.lease.Name, metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &uid}})
+	if err != nil && !apierrors.IsNotFound(err) {
+		lk.e.logf("delete apply lock", "lease", lk.lease.Name, "error", err.Error())
+	}
+}
+
 // Release stops renewing and frees the Lease for the next apply.
 func (lk *Lock) Release(ctx context.Context) {
 	lk.cancel()

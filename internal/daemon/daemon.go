@@ -325,8 +325,12 @@ func (d *Daemon) step(ctx context.Context, k cluster.Key, want *cluster.Cluster,
 		spec = live.Observed.Spec
 	}
 	var lock *apply.Lock
+	deleted := false
 	defer func() {
-		if lock != nil {
+		switch {
+		case lock != nil && deleted:
+			lock.Delete(context.WithoutCancel(ctx)) // the cluster went (--prune): its lock goes too
+		case lock != nil:
 			lock.Release(context.WithoutCancel(ctx))
 		}
 	}()
@@ -347,6 +351,7 @@ func (d *Daemon) step(ctx context.Context, k cluster.Key, want *cluster.Cluster,
 		return s, nil
 	}
 	res := d.run.Once(ctx, k, want, commit, live, 0, gate)
+	deleted = res.Outcome == apply.Converged && res.Step != nil && res.Step.Action == plan.StepDeleteCluster
 	out.Outcome = res.Outcome
 	if res.Step != nil {
 		out.Step = string(res.Step.Action)

@@ -384,6 +384,7 @@ func TestApplySupervisedConfigVolumesScale(t *testing.T) {
 // apply sees it) and, with --prune, the other's workloads and Services
 // are deleted while its volume and Secrets stay.
 func TestApplyLeastPrivilegeOrphanPrune(t *testing.T) {
+	t.Parallel() // a busy node changes none of its assertions (doc.go)
 	kubectl, err := osexec.LookPath("kubectl")
 	if err != nil {
 		prereq.Missing(t, "kubectl is not installed: deploy/apply is applied with kubectl apply -k, as documented")
@@ -1117,6 +1118,11 @@ func checkPruned(ctx context.Context, t *testing.T, cs kubernetes.Interface, ns,
 		},
 		"EndpointSlice " + name + "-rw": func() error {
 			_, err := cs.DiscoveryV1().EndpointSlices(ns).Get(ctx, name+"-rw", metav1.GetOptions{})
+			return err
+		},
+		// The apply lock of a deleted cluster goes with it.
+		"Lease " + name + "-apply": func() error {
+			_, err := cs.CoordinationV1().Leases(ns).Get(ctx, name+"-apply", metav1.GetOptions{})
 			return err
 		},
 	}

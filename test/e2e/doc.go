@@ -4,5 +4,11 @@
 // cluster is not running, unless PGSYNC_E2E=1 (`make e2e`) or
 // PGSYNC_REQUIRE_INTEGRATION=1 asks for it to be started.
 //
+// Tests whose assertions a busy node cannot change (not write pauses,
+// kube-proxy's routing or reload latency; a leader election's takeover is
+// bound by its Lease duration) call t.Parallel: Go runs them together
+// after the serial ones, so they never disturb a measurement and the tier
+// stays within CI's budget. A test that needs a quiet node stays serial.
+//
 // The package owns no production code; it may import any pgsync package.
 package e2e

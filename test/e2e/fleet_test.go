@@ -18,6 +18,7 @@ import (
 // --max-rolling 3` never has more than 3 of them restarting at once, and
 // does run 3 at once (single-instance clusters: a rollout is one restart).
 func TestDaemonFleetWaves(t *testing.T) {
+	t.Parallel() // a busy node changes none of its assertions (doc.go)
 	env := kubeenv.Cluster(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 12*time.Minute)
 	defer cancel()

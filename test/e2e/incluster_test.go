@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/pgsync/pgsync/hack/kube/kubelayout"
@@ -92,27 +93,40 @@ func kubeRoot(t *testing.T) string {
 	return root
 }
 
-// clusterDaemon is deploy/run applied with kustomize into the test's
-// namespace — its objects prefixed with the namespace, the cluster-scoped
-// ones too — so it runs in pods with the ServiceAccount token of exactly
-// deploy/apply's ClusterRole and its leader Role, under PodSecurity
-// restricted.
+// clusterDaemon is deploy/run, with the Secrets of examples/daemon-secrets
+// mounted, applied with kustomize into the test's namespace — its objects
+// prefixed with the namespace, the cluster-scoped ones too — so it runs
+// in pods with the ServiceAccount token of exactly deploy/apply's
+// ClusterRole and its leader Role, under PodSecurity restricted.
 type clusterDaemon struct {
 	env    *kubeenv.Env
 	prefix string
 }
 
-func deployDaemon(ctx context.Context, t *testing.T, env *kubeenv.Env, repoURL, interval string) *clusterDaemon {
+func deployDaemon(ctx context.Context, t *testing.T, env *kubeenv.Env, repoURL, interval, webhookSecret string) *clusterDaemon {
 	t.Helper()
 	ns := env.Namespace
 	dir := t.TempDir()
-	base, err := filepath.Rel(dir, filepath.Join(kubeRoot(t), "deploy", "run"))
+	base, err := filepath.Rel(dir, filepath.Join(kubeRoot(t), "examples", "daemon-secrets"))
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The example's Secrets: the webhook's for real; the repository is
+	// served over HTTP and its commits are unsigned, so the SSH key and
+	// the key ring are placeholders that are mounted but not used.
+	for name, data := range map[string]map[string][]byte{
+		"pgsync-webhook":      {"secret": []byte(webhookSecret + "\n")},
+		"pgsync-git-ssh":      {"id_ed25519": []byte("unused"), "known_hosts": []byte("")},
+		"pgsync-trusted-keys": {"keys.asc": []byte("unused")},
+	} {
+		sec := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: name}, Data: data}
+		if _, err := env.Client.CoreV1().Secrets(ns).Create(ctx, sec, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
 	args := []string{"run", "--repo=" + repoURL, "--ref=main", "--path=clusters", "--interval=" + interval,
 		"--leader-elect", "--http-addr=:8080", "--namespace=" + ns, "--instance-image=" + pgsyncImage,
-		"--instance-image-pull-policy=Always", "--step-timeout=3m"}
+		"--instance-image-pull-policy=Always", "--step-timeout=3m", "--webhook-secret-file=/etc/pgsync/webhook/secret"}
 	quoted, _ := json.Marshal(args)
 	kustomization := fmt.Sprintf(`apiVersion: kustomize.config.k8s.io/v1beta1
 kind: Kustomization

@@ -32,6 +32,7 @@ const (
 // the host and by name from a pod, data kept across pod deletion, and an
 // OnDelete image change (15.18 → 15.20) that restarts only the pod deleted.
 func TestSmokeStatefulSetPostgres(t *testing.T) {
+	t.Parallel() // a busy node changes none of its assertions (doc.go)
 	env := kubeenv.Cluster(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 25*time.Minute)
 	defer cancel()

@@ -22,6 +22,7 @@ import (
 // and, with reclaim policy Delete, its volume and directory go when the
 // claim is deleted.
 func TestStorageStandardDefaultExpandDelete(t *testing.T) {
+	t.Parallel() // a busy node changes none of its assertions (doc.go)
 	env := kubeenv.Cluster(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
