@@ -19,11 +19,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ProtonMail/go-crypto/openpgp"
+	git "github.com/go-git/go-git/v5"
+	"github.com/go-git/go-git/v5/plumbing/object"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/pgsync/pgsync/internal/podcontract"
+	"github.com/pgsync/pgsync/test/gittest"
 	"github.com/pgsync/pgsync/test/insttest"
 	"github.com/pgsync/pgsync/test/kubeenv"
 )
@@ -97,7 +101,8 @@ func TestDaemonConverges(t *testing.T) {
 	cs, ns := env.Client, env.Namespace
 	repo := newGitRepo(t, ns)
 	repo.commit(websiteYAML(ns, image1518, 2, ""), "website at 15.18")
-	dc := deployDaemon(ctx, t, env, serveGit(ctx, t, repo), "3s")
+	const secret = "s3cret-for-the-test"
+	dc := deployDaemon(ctx, t, env, serveGit(ctx, t, repo), "3s", secret)
 	var d *daemonProc
 	t.Cleanup(func() {
 		if t.Failed() {
@@ -170,6 +175,29 @@ func TestDaemonConverges(t *testing.T) {
 		!strings.Contains(m, "pgsync_cycle_duration_seconds_count") {
 		t.Errorf("/metrics lacks the cluster's converged state or the cycle histogram:\n%s", grepLines(m, "pgsync_"))
 	}
+	// The webhook secret, mounted from its Secret (group-readable by the
+	// daemon's fsGroup), is read: a wrong signature is refused, the right
+	// one accepted.
+	push := []byte(`{"ref":"refs/heads/main","after":"0000000000000000000000000000000000000000","repository":{"full_name":"org/fleet"}}`)
+	for _, tc := range []struct {
+		secret string
+		want   int
+	}{{"wrong", http.StatusUnauthorized}, {secret, http.StatusAccepted}} {
+		mac := hmac.New(sha256.New, []byte(tc.secret))
+		mac.Write(push)
+		req, _ := http.NewRequest(http.MethodPost, "http://"+leader+"/webhook", bytes.NewReader(push))
+		req.Header.Set("X-GitHub-Event", "push")
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("X-Hub-Signature-256", "sha256="+hex.EncodeToString(mac.Sum(nil)))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != tc.want {
+			t.Errorf("in-cluster webhook signed with %q: %d, want %d", tc.secret, resp.StatusCode, tc.want)
+		}
+	}
 
 	// A push webhook: with a 10-minute interval, a signed GitHub push
 	// starts the next cycle at once (the daemon as a process: deploy/run
@@ -239,23 +267,70 @@ func TestDaemonConverges(t *testing.T) {
 		t.Errorf("pgsync reconcile of an unknown cluster: exit %d, want 1 and why\n%s", code, out)
 	}
 
-	// A force-push back to an older commit: refused, nothing changes.
-	repo.git("reset", "-q", "--hard", "HEAD~1")
-	d.Trigger(t, body, "s3cret-for-the-test")
-	deadline = time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
-		if st, _ = d.status(t); strings.Contains(st.Last.Rejected, "refused") {
-			break
+	// Trust: with --verify-key, a signed head over an unsigned commit is
+	// refused — every commit since the last applied one must be signed —
+	// and nothing changes.
+	signer, ring := gittest.NewSigner(t, "Release", "release@example.com")
+	ringFile := filepath.Join(t.TempDir(), "trusted.asc")
+	if err := os.WriteFile(ringFile, []byte(ring), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	d.stop()
+	signed := repo.signedCommit(websiteYAML(ns, image1518, 2, "")+"# reviewed and signed\n", "signed", signer)
+	d = startDaemon(ctx, t, env, repo, "10m", "--webhook-secret-file", secretFile, "--verify-key", ringFile)
+	status = d.status
+	if !waitCommit(signed, time.Minute) {
+		st, _ := d.status(t)
+		t.Fatalf("the daemon with --verify-key never planned from the signed %s: %+v", signed, st.Last)
+	}
+	// refused: after a push, the daemon refuses the head with a reason
+	// holding want, keeps planning from keep, and the cluster stays.
+	refused := func(what, want, keep string) {
+		t.Helper()
+		d.Trigger(t, body, "s3cret-for-the-test")
+		var st daemonStatus
+		if !within(30*time.Second, func() bool { st, _ = d.status(t); return strings.Contains(st.Last.Rejected, want) }) || st.Last.Commit != keep {
+			t.Errorf("%s: rejected %q, planning from %s (want %q, still %s)", what, st.Last.Rejected, st.Last.Commit, want, keep)
 		}
-		time.Sleep(200 * time.Millisecond)
+		time.Sleep(3 * time.Second)
+		if !allAt(ctx, cs, ns, image1518, 2) {
+			t.Errorf("%s changed the cluster", what)
+		}
 	}
-	if !strings.Contains(st.Last.Rejected, "refused") || st.Last.Commit != head {
-		t.Errorf("force-push to an older commit: rejected %q, planning from %s (want refused, still %s)", st.Last.Rejected, st.Last.Commit, head)
+	repo.commit(websiteYAML(ns, image1520, 2, ""), "15.20, unsigned")
+	repo.signedCommit(websiteYAML(ns, image1520, 2, "")+"# signed on top\n", "a signed head over it", signer)
+	refused("a signed head over an unsigned commit", "not signed", signed)
+
+	// A force-push back to an older commit (before the last applied, the
+	// signed one): refused, nothing changes.
+	repo.git("reset", "-q", "--hard", "HEAD~3")
+	refused("a force-push to an older commit", "--allow-rewind", signed)
+}
+
+// signedCommit commits content as the cluster file, signed by key (go-git:
+// the git CLI would need gpg), and returns the commit.
+func (r *gitRepo) signedCommit(content, msg string, key *openpgp.Entity) string {
+	r.t.Helper()
+	if err := os.WriteFile(r.file, []byte(content), 0o644); err != nil {
+		r.t.Fatal(err)
 	}
-	time.Sleep(3 * time.Second)
-	if !allAt(ctx, cs, ns, image1518, 2) {
-		t.Error("a refused force-push changed the cluster")
+	repo, err := git.PlainOpen(r.dir)
+	if err != nil {
+		r.t.Fatal(err)
 	}
+	wt, err := repo.Worktree()
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	if err := wt.AddWithOptions(&git.AddOptions{All: true}); err != nil {
+		r.t.Fatal(err)
+	}
+	sig := &object.Signature{Name: "Release", Email: "release@example.com", When: time.Now()}
+	h, err := wt.Commit(msg, &git.CommitOptions{Author: sig, Committer: sig, SignKey: key})
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	return h.String()
 }
 
 // Trigger posts a signed GitHub push.
@@ -329,6 +404,7 @@ func podProblem(p corev1.Pod) string {
 // other takes over within 15 s and finishes it: every pod replaced
 // exactly once, one switchover.
 func TestDaemonLeaderElection(t *testing.T) {
+	t.Parallel() // a busy node changes none of its assertions (doc.go)
 	env := kubeenv.Cluster(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
