@@ -252,8 +252,11 @@ func TestDaemonConverges(t *testing.T) {
 	waitConverged("webhook rollout", image1518, 5*time.Minute)
 
 	// pgsync reconcile: with the 10-minute interval, the annotation it
-	// writes starts a cycle at once.
-	repo.commit(websiteYAML(ns, image1518, 2, "")+"# reviewed\n", "a comment")
+	// writes starts a cycle at once. (The commit is signed for the trust
+	// check below: changing no spec it is not recorded as applied, so it
+	// is among the commits that check verifies.)
+	signer, ring := gittest.NewSigner(t, "Release", "release@example.com")
+	repo.signedCommit(websiteYAML(ns, image1518, 2, "")+"# reviewed\n", "a comment", signer)
 	head = strings.TrimSpace(repo.output("rev-parse", "HEAD"))
 	asked := time.Now()
 	if out, code := pgsyncCLI(ctx, t, "reconcile", ns+"/website", "--kubeconfig", env.Kubeconfig); code != 0 || !strings.Contains(out, "reconcile requested") {
@@ -270,7 +273,6 @@ func TestDaemonConverges(t *testing.T) {
 	// Trust: with --verify-key, a signed head over an unsigned commit is
 	// refused — every commit since the last applied one must be signed —
 	// and nothing changes.
-	signer, ring := gittest.NewSigner(t, "Release", "release@example.com")
 	ringFile := filepath.Join(t.TempDir(), "trusted.asc")
 	if err := os.WriteFile(ringFile, []byte(ring), 0o644); err != nil {
 		t.Fatal(err)
