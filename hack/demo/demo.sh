@@ -10,6 +10,17 @@ state=/var/lib/pgsync/demo
 export KUBECONFIG=/var/lib/pgsync/kube/admin.kubeconfig
 say() { printf 'demo: %s\n' "$*" >&2; }
 
+# git serves the repository (git http-backend); kubectl applies
+# examples/demo with its kustomize. A machine without them gets git from
+# Debian and kubectl built from the Kubernetes sources make kube-up uses.
+command -v git >/dev/null || hack/kube/deps.sh git
+if ! command -v kubectl >/dev/null; then
+  . hack/kube/versions.env
+  bin=${PGSYNC_KUBE_CACHE:-/var/cache/pgsync/kube}/${PGSYNC_KUBE_VERSION:-$KUBE_VERSION}/bin
+  [ -x "$bin/kubectl" ] || { say "no kubectl: building it (a few minutes, once)"; hack/kube/build.sh kubectl; }
+  export PATH=$bin:$PATH
+fi
+
 node_ip=$(kubectl get nodes -o jsonpath='{.items[0].status.addresses[?(@.type=="InternalIP")].address}')
 if [ "$node_ip" != 198.18.0.1 ]; then
   say "the node IP is $node_ip; examples/demo expects 198.18.0.1"; exit 1
@@ -24,9 +35,13 @@ if [ ! -d "$state/fleet.git" ]; then
   git -C "$state/fleet.git" config http.receivepack true
   rm -rf "$state/fleet"
   git init -q -b main "$state/fleet"
+  # An identity of the clone's own, so the printed commit works on a
+  # machine whose git has none.
+  git -C "$state/fleet" config user.name "pgsync demo"
+  git -C "$state/fleet" config user.email demo@pgsync.invalid
   cp -r examples/local/. "$state/fleet/"
   git -C "$state/fleet" add -A
-  git -C "$state/fleet" -c user.name=demo -c user.email=demo@pgsync.invalid commit -qm "website at PostgreSQL 15.18"
+  git -C "$state/fleet" commit -qm "website at PostgreSQL 15.18"
   git -C "$state/fleet" remote add origin "http://$node_ip:8418/fleet.git"
 fi
 

@@ -6,7 +6,9 @@
 #   $PGSYNC_KUBE_CACHE/coredns-$COREDNS_VERSION/coredns
 # Usage: hack/kube/build.sh [component...]   (default: the five below)
 # Components: kube-apiserver kube-controller-manager kube-scheduler kubelet
-#             kube-proxy coredns.  Idempotent: a binary in the cache is kept.
+#             kube-proxy coredns, and kubectl (only when asked: make demo
+#             builds it on a machine without one).  Idempotent: a binary in
+#             the cache is kept.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -18,6 +20,7 @@ CACHE=$CACHE_ROOT/$KUBE_VERSION
 SRC=$CACHE/src
 BIN=$CACHE/bin
 ALL=(kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy)
+KNOWN=("${ALL[@]}" kubectl)
 
 want=("$@")
 [ ${#want[@]} -gt 0 ] || want=("${ALL[@]}")
@@ -52,7 +55,7 @@ flock 9
 
 missing=()
 for c in "${want[@]}"; do
-	case " ${ALL[*]} " in *" $c "*) ;; *) echo "build.sh: unknown component $c" >&2; exit 2 ;; esac
+	case " ${KNOWN[*]} " in *" $c "*) ;; *) echo "build.sh: unknown component $c" >&2; exit 2 ;; esac
 	[ -x "$BIN/$c" ] || missing+=("$c")
 done
 if [ ${#missing[@]} -eq 0 ]; then
