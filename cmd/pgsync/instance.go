@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"strconv"
 	"time"
 
@@ -101,23 +102,27 @@ func newInstanceStopCmd() *cobra.Command {
 	var (
 		pid     int
 		timeout time.Duration
+		runDir  string
 	)
 	cmd := &cobra.Command{
 		Use:   "stop",
 		Short: "Ask the instance manager for a graceful stop and wait for it (the container's preStop hook)",
-		Long: `Stop sends SIGTERM to the instance manager (PID 1 of the container by
-default) — a smart shutdown, fast after the stop delay — and waits until it
-has exited or --timeout passes. As the postgres container's preStop hook it
-makes pod deletion graceful even when the image's STOPSIGNAL is SIGINT (a
-fast shutdown), as it is in many PostgreSQL images.`,
+		Long: `Stop asks the instance manager (PID 1 of the container by default), with
+SIGUSR2, to stop postgres gracefully — a smart shutdown, fast after the stop
+delay — and waits until postgres is down (the manager then waits for the
+container's stop signal) or --timeout passes. As the postgres container's
+preStop hook it makes pod deletion graceful even when the image's STOPSIGNAL
+is SIGINT (a fast shutdown), as it is in many PostgreSQL images, and
+returns before the container ends, so the kubelet records no failed hook.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx, cancel := context.WithTimeout(cmd.Context(), timeout)
 			defer cancel()
-			return instance.RequestStop(ctx, pid, 100*time.Millisecond)
+			return instance.RequestStop(ctx, pid, filepath.Join(runDir, pc.StopMarker), 100*time.Millisecond)
 		},
 	}
 	cmd.Flags().IntVar(&pid, "pid", 1, "process to stop")
+	cmd.Flags().StringVar(&runDir, "run-dir", pc.RunDir, "the manager's --run-dir, where it marks postgres stopped")
 	cmd.Flags().DurationVar(&timeout, "timeout", 30*time.Minute, "give up waiting after this long (the kubelet's grace period bounds it anyway)")
 	return cmd
 }

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -250,6 +251,24 @@ func TestInstanceManagers(t *testing.T) {
 			if err != nil || !strings.Contains(string(out), "shut down in recovery") {
 				t.Errorf("standby not cleanly shut down after the escalation: %v", err)
 			}
+			c.Start(2)
+			c.WaitStatus(2, stepTimeout, "streaming again", isStreamingStandbyOf(c.Instances[0].Address()))
+		}},
+		{"the preStop hook: postgres stops cleanly, the hook returns, the manager waits for the stop signal", func(t *testing.T) {
+			c.WaitStatus(2, stepTimeout, "streaming", isStreamingStandbyOf(c.Instances[0].Address()))
+			pid := c.ManagerPID(2)
+			out, err := exec.Command(c.Bin, "instance", "stop", "--pid", strconv.Itoa(pid), "--run-dir", c.Instances[2].RunDir, "--timeout", "1m").CombinedOutput()
+			if err != nil {
+				t.Fatalf("pgsync instance stop: %v\n%s", err, out)
+			}
+			out, err = exec.Command(string(c.PGBin.Path("pg_controldata")), "-D", c.Instances[2].PGData).Output()
+			if err != nil || !strings.Contains(string(out), "shut down in recovery") {
+				t.Errorf("the hook returned before postgres shut down cleanly: %v\n%s", err, out)
+			}
+			if err := syscall.Kill(pid, 0); err != nil {
+				t.Errorf("the manager exited during the hook (the kubelet would report a failed hook): %v", err)
+			}
+			c.Stop(2, syscall.SIGINT) // the container's stop signal: it exits now
 			c.Start(2)
 			c.WaitStatus(2, stepTimeout, "streaming again", isStreamingStandbyOf(c.Instances[0].Address()))
 		}},

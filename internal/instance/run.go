@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"sync"
 	"syscall"
 	"time"
@@ -23,6 +24,7 @@ import (
 	"github.com/pgsync/pgsync/internal/instance/pgbin"
 	"github.com/pgsync/pgsync/internal/instance/postmaster"
 	"github.com/pgsync/pgsync/internal/instance/reaper"
+	pc "github.com/pgsync/pgsync/internal/podcontract"
 )
 
 // Run is `pgsync instance run`: it wires the reaper, the postmaster owner,
@@ -41,7 +43,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	}
 	klog.SetSlogLogger(log.With("logger", "client-go"))
 	sigs := make(chan os.Signal, 4)
-	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGQUIT, syscall.SIGHUP)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGQUIT, syscall.SIGHUP, syscall.SIGUSR2)
 	defer signal.Stop(sigs)
 
 	bin, err := pgbin.Find(cfg.PGBin, pgbin.DefaultGlobs)
@@ -129,6 +131,12 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		"stopDelay", cfg.StopDelay.String(), "switchoverDelay", cfg.SwitchoverDelay.String(),
 		"leaseDuration", cfg.LeaseDuration.String())
 
+	// A marker left by an earlier container of this pod (RunDir outlives
+	// it) would end the next preStop hook at once.
+	marker := filepath.Join(cfg.RunDir, pc.StopMarker)
+	if err := os.Remove(marker); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("remove %s: %w", marker, err)
+	}
 	alignCtx, stopAlign := context.WithCancel(context.Background())
 	alignDone := make(chan struct{})
 	go func() {
@@ -140,6 +148,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	}()
 
 	mode := postmaster.Fast
+	drain := false // asked by the preStop hook: stop postgres, then wait for the stop signal
 wait:
 	for {
 		select {
@@ -155,6 +164,8 @@ wait:
 				continue
 			case syscall.SIGTERM:
 				mode = postmaster.Smart
+			case syscall.SIGUSR2:
+				mode, drain = postmaster.Smart, true
 			case syscall.SIGQUIT:
 				mode = postmaster.Immediate
 			}
@@ -170,6 +181,16 @@ wait:
 	<-statusDone
 	db.close()
 	m.shutdownPostgres(mode, sigs)
+	if drain {
+		if err := os.WriteFile(marker, nil, 0o600); err != nil {
+			log.Error("write the stop marker", "file", marker, "error", err.Error())
+		}
+		log.Info("postgres stopped for the preStop hook; exiting at the container's stop signal")
+		select {
+		case <-ctx.Done():
+		case <-sigs:
+		}
+	}
 	return nil
 }
 

@@ -12,17 +12,19 @@ import (
 )
 
 // RequestStop asks the process pid (the instance manager, PID 1 of the
-// container) for a graceful stop with SIGTERM — smart shutdown, fast after
-// the stop delay — and waits until it is gone or ctx ends.
+// container) to stop postgres gracefully with SIGUSR2 — smart shutdown,
+// fast after the stop delay — and waits until marker exists (postgres is
+// down) or the process is gone, or ctx ends.
 //
 // It is the postgres container's preStop hook. The kubelet stops a
 // container with its image's STOPSIGNAL, and PostgreSQL images commonly
 // declare SIGINT, which the manager (like postgres) takes as a fast
 // shutdown; a preStop hook runs before that signal, and while it waits the
-// kubelet sends nothing. When the manager exits the container ends, taking
-// this process with it.
-func RequestStop(ctx context.Context, pid int, poll time.Duration) error {
-	if err := syscall.Kill(pid, syscall.SIGTERM); err != nil {
+// kubelet sends nothing. The manager stays up once postgres is down, so
+// this process returns before its container ends (which the kubelet would
+// report as a failed hook) and the stop signal then ends the manager.
+func RequestStop(ctx context.Context, pid int, marker string, poll time.Duration) error {
+	if err := syscall.Kill(pid, syscall.SIGUSR2); err != nil {
 		if errors.Is(err, syscall.ESRCH) {
 			return nil // already gone
 		}
@@ -31,7 +33,7 @@ func RequestStop(ctx context.Context, pid int, poll time.Duration) error {
 	t := time.NewTicker(poll)
 	defer t.Stop()
 	for {
-		if !alive(pid) {
+		if _, err := os.Stat(marker); err == nil || !alive(pid) {
 			return nil
 		}
 		select {

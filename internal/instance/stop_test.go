@@ -4,17 +4,21 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"testing"
 	"time"
 )
 
-// A real process that exits on SIGTERM a moment later: RequestStop returns
-// once it is gone. One that ignores SIGTERM: RequestStop gives up with the
-// context.
+// Real processes: one that marks postgres stopped on SIGUSR2 and stays up
+// (the manager waits for the container's stop signal): RequestStop returns
+// at the marker, with the process still there. One that exits on SIGUSR2:
+// it returns once it is gone. One that ignores SIGUSR2: it gives up with
+// the context.
 func TestRequestStop(t *testing.T) {
 	// start runs script, which prints a line once its trap is installed,
-	// and returns when that line arrives: a SIGTERM sent then meets the trap.
+	// and returns when that line arrives: a signal sent then meets the trap.
 	start := func(script string) *exec.Cmd {
 		cmd := exec.Command("sh", "-c", script)
 		out, err := cmd.StdoutPipe()
@@ -32,30 +36,43 @@ func TestRequestStop(t *testing.T) {
 		go func() { _ = cmd.Wait() }() // reap it, as PID 1 would
 		return cmd
 	}
-
-	graceful := start(`trap 'sleep 0.2; exit 0' TERM; echo trapped; while :; do sleep 0.05; done`)
+	marker := filepath.Join(t.TempDir(), "stopped")
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	if err := RequestStop(ctx, graceful.Process.Pid, 10*time.Millisecond); err != nil {
-		t.Fatalf("graceful process: %v", err)
+
+	draining := start(`trap 'sleep 0.2; : > ` + marker + `' USR2; echo trapped; while :; do sleep 0.05; done`)
+	defer func() { _ = draining.Process.Kill() }()
+	if err := RequestStop(ctx, draining.Process.Pid, marker, 10*time.Millisecond); err != nil {
+		t.Fatalf("draining process: %v", err)
 	}
-	if alive(graceful.Process.Pid) {
-		t.Fatal("RequestStop returned while the process still runs")
+	if _, err := os.Stat(marker); err != nil {
+		t.Fatalf("RequestStop returned before the marker: %v", err)
+	}
+	if !alive(draining.Process.Pid) {
+		t.Fatal("the draining process is gone: it should wait for its stop signal")
 	}
 
-	stubborn := start(`trap '' TERM; echo trapped; while :; do sleep 0.05; done`)
+	exiting := start(`trap 'sleep 0.2; exit 0' USR2; echo trapped; while :; do sleep 0.05; done`)
+	if err := RequestStop(ctx, exiting.Process.Pid, filepath.Join(t.TempDir(), "none"), 10*time.Millisecond); err != nil {
+		t.Fatalf("exiting process: %v", err)
+	}
+	if alive(exiting.Process.Pid) {
+		t.Fatal("RequestStop returned while the process still runs and wrote no marker")
+	}
+
+	stubborn := start(`trap '' USR2; echo trapped; while :; do sleep 0.05; done`)
 	defer func() { _ = stubborn.Process.Kill() }()
-	ctx, cancel = context.WithTimeout(context.Background(), 300*time.Millisecond)
-	defer cancel()
-	if err := RequestStop(ctx, stubborn.Process.Pid, 10*time.Millisecond); !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("process ignoring SIGTERM: err = %v, want the deadline", err)
+	sctx, scancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer scancel()
+	if err := RequestStop(sctx, stubborn.Process.Pid, filepath.Join(t.TempDir(), "none"), 10*time.Millisecond); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("process ignoring SIGUSR2: err = %v, want the deadline", err)
 	}
 	if !alive(stubborn.Process.Pid) {
-		t.Fatal("the process ignoring SIGTERM is gone")
+		t.Fatal("the process ignoring SIGUSR2 is gone")
 	}
 
 	// A process that is already gone is not an error.
-	if err := RequestStop(context.Background(), graceful.Process.Pid, 10*time.Millisecond); err != nil {
+	if err := RequestStop(context.Background(), exiting.Process.Pid, marker, 10*time.Millisecond); err != nil {
 		t.Fatalf("gone process: %v", err)
 	}
 }

@@ -228,6 +228,13 @@ func (r Run) Args() []string {
 	}
 }
 
+// StopMarker is the file (in RunDir) the manager writes once a stop asked
+// by the preStop hook (SIGUSR2) has stopped postgres: the hook returns
+// then, and the manager exits at the container's stop signal that
+// follows. A hook still running when the container ends is reported by
+// the kubelet as a FailedPreStopHook warning, at every pod deletion.
+const StopMarker = "stopped"
+
 // StopCommand is the preStop hook: a graceful stop of the manager, waited
 // for at most timeout.
 func StopCommand(timeout time.Duration) []string {

@@ -299,8 +299,17 @@ func TestInstancesRealPods(t *testing.T) {
 	stopLog := followLog(ctx, t, cs, ns, "pg-2")
 	p2 := recreate(ctx, t, cs, ns, "pg-2")
 	t.Logf("pg-2 recreated and Ready (%s)", p2.Status.PodIP)
-	if l := stopLog(); !hasLine(l, `"msg":"shutting down"`, `"signal":"terminated"`, `"mode":"smart"`) {
+	if l := stopLog(); !hasLine(l, `"msg":"shutting down"`, `"signal":"user defined signal 2"`, `"mode":"smart"`) ||
+		!hasLine(l, `"msg":"postgres stopped for the preStop hook; exiting at the container's stop signal"`) {
 		t.Errorf("deleted pg-2's manager did not shut down smart through the preStop hook; its last log lines:\n%s", lastLines(l, 8))
+	}
+	// The hook returned before its container ended: no failed-hook warning.
+	evs, err := cs.CoreV1().Events(ns).List(ctx, metav1.ListOptions{FieldSelector: "reason=FailedPreStopHook"})
+	switch {
+	case err != nil:
+		t.Errorf("list events: %v", err)
+	case len(evs.Items) > 0:
+		t.Errorf("%d FailedPreStopHook events, the first: %s", len(evs.Items), evs.Items[0].Message)
 	}
 	waitStreaming(ctx, t, superDSN(pods["pg-1"]), []string{"pg-0", "pg-2"})
 	if st := instanceStatus(ctx, t, p2.Status.PodIP); st["role"] != "standby" || st["postgresStarts"] != float64(1) {
