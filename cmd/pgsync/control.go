@@ -31,6 +31,24 @@ func parseKey(s string) (cluster.Key, error) {
 	return cluster.Key{Namespace: ns, Name: name}, nil
 }
 
+// target reads the NAMESPACE/NAME argument and connects.
+func target(ka kubeArgs, arg string) (cluster.Key, *kubeClients, error) {
+	key, err := parseKey(arg)
+	if err != nil {
+		return key, nil, err
+	}
+	k, err := ka.connect()
+	return key, k, err
+}
+
+// annotate sets one annotation of a cluster's StatefulSet (a merge patch
+// under its own field manager: pgsync's server-side applies keep it).
+func annotate(ctx context.Context, k *kubeClients, ns, name, annotation, value, manager string) error {
+	patch := fmt.Sprintf(`{"metadata":{"annotations":{%q:%q}}}`, annotation, value)
+	_, err := k.typed.AppsV1().StatefulSets(ns).Patch(ctx, name, types.MergePatchType, []byte(patch), metav1.PatchOptions{FieldManager: manager})
+	return err
+}
+
 // liveCluster observes one cluster.
 func liveCluster(ctx context.Context, a kubeArgs, k *kubeClients, key cluster.Key) (*observe.Cluster, error) {
 	opts := a.observeOptions(k)
@@ -59,11 +77,7 @@ on with the switchover (or the in-place restart). A later change of the
 spec needs a new approval.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, pos []string) error {
-			key, err := parseKey(pos[0])
-			if err != nil {
-				return err
-			}
-			k, err := ka.connect()
+			key, k, err := target(ka, pos[0])
 			if err != nil {
 				return err
 			}
@@ -72,10 +86,8 @@ spec needs a new approval.`,
 				return err
 			}
 			rev := revision.Restart(live.Observed.Spec)
-			patch := fmt.Sprintf(`{"metadata":{"annotations":{%q:%q}}}`, pc.AnnApprovedRevision, rev)
 			sts := live.StatefulSet
-			if _, err := k.typed.AppsV1().StatefulSets(sts.Namespace).Patch(cmd.Context(), sts.Name, types.MergePatchType, []byte(patch),
-				metav1.PatchOptions{FieldManager: "pgsync-approve"}); err != nil {
+			if err := annotate(cmd.Context(), k, sts.Namespace, sts.Name, pc.AnnApprovedRevision, rev, "pgsync-approve"); err != nil {
 				return fmt.Errorf("approve %s: %w", key, err)
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "%s: the primary's update to revision %s is approved\n", key, rev)
@@ -172,23 +184,16 @@ with any new value does the same). It needs patch on that StatefulSet, as
 pgsync approve does, and changes nothing else.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, pos []string) error {
-			key, err := parseKey(pos[0])
+			key, k, err := target(ka, pos[0])
 			if err != nil {
 				return err
 			}
-			k, err := ka.connect()
-			if err != nil {
-				return err
-			}
-			sets := k.typed.AppsV1().StatefulSets(key.Namespace)
-			sts, err := sets.Get(cmd.Context(), key.Name, metav1.GetOptions{})
+			sts, err := k.typed.AppsV1().StatefulSets(key.Namespace).Get(cmd.Context(), key.Name, metav1.GetOptions{})
 			if err != nil || sts.Labels[pc.LabelManagedBy] != pc.ManagedBy {
 				return fmt.Errorf("no cluster %s managed by pgsync", key)
 			}
 			at := time.Now().UTC().Format(time.RFC3339Nano)
-			patch := fmt.Sprintf(`{"metadata":{"annotations":{%q:%q}}}`, pc.AnnReconcile, at)
-			if _, err := sets.Patch(cmd.Context(), sts.Name, types.MergePatchType, []byte(patch),
-				metav1.PatchOptions{FieldManager: "pgsync-reconcile"}); err != nil {
+			if err := annotate(cmd.Context(), k, sts.Namespace, sts.Name, pc.AnnReconcile, at, "pgsync-reconcile"); err != nil {
 				return fmt.Errorf("reconcile %s: %w", key, err)
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "%s: reconcile requested at %s; a running pgsync run starts a cycle now\n", key, at)
