@@ -96,6 +96,9 @@ type Daemon struct {
 	// applied is the last commit every cluster converged to (cycle
 	// goroutine only).
 	applied string
+	// drift keeps the dry runs of the last cycle's drift check: an idle
+	// cycle re-runs none of them (observe.DriftCache).
+	drift observe.DriftCache
 }
 
 // New makes a daemon; run carries out steps, obs observes.
@@ -199,7 +202,7 @@ func (d *Daemon) Cycle(ctx context.Context) Report {
 	if err == nil {
 		// Drift is planned like any change (update-objects), so a hand
 		// edit or a half-applied step of a killed run is put back.
-		err = running.FindDrift(ctx, d.run.Exec.Dynamic, nil)
+		err = running.FindDriftCached(ctx, d.run.Exec.Dynamic, nil, &d.drift)
 	}
 	if err != nil {
 		rep.Err = err.Error()

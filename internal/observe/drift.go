@@ -2,6 +2,8 @@ package observe
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"reflect"
@@ -15,6 +17,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/dynamic"
 
 	"github.com/pgsync/pgsync/internal/cluster"
@@ -55,7 +58,7 @@ func Drift(ctx context.Context, client dynamic.Interface, spec *cluster.Cluster,
 	if err != nil {
 		return nil, err
 	}
-	return driftOf(ctx, client, objs.List(), getLive(client))
+	return driftOf(ctx, client, objs.List(), getLive(client), nil)
 }
 
 // liveObject returns the live object of a rendered one (nil when it does
@@ -72,7 +75,7 @@ func getLive(client dynamic.Interface) liveObject {
 	}
 }
 
-func driftOf(ctx context.Context, client dynamic.Interface, list []runtime.Object, liveOf liveObject) ([]string, error) {
+func driftOf(ctx context.Context, client dynamic.Interface, list []runtime.Object, liveOf liveObject, cache *DriftCache) ([]string, error) {
 	found := make([][]string, len(list))
 	errs := make([]error, len(list))
 	var wg sync.WaitGroup
@@ -106,6 +109,11 @@ func driftOf(ctx context.Context, client dynamic.Interface, list []runtime.Objec
 				paths = diffRendered(body, live)
 			case unchanged(body, live):
 			default:
+				key, keyed := cache.key(body, live)
+				if cached, ok := cache.get(key, keyed); ok {
+					paths = cached
+					break
+				}
 				after, err := kube.Apply(ctx, client, obj, kube.ApplyOptions{DryRun: true, Force: true})
 				switch {
 				case apierrors.IsInvalid(err):
@@ -122,6 +130,7 @@ func driftOf(ctx context.Context, client dynamic.Interface, list []runtime.Objec
 				default:
 					paths = diffObjects(live, after)
 				}
+				cache.put(key, keyed, paths)
 			}
 			for _, path := range paths {
 				found[i] = append(found[i], what+": "+path)
@@ -256,6 +265,13 @@ func joinPath(path, key string) string {
 // and an object the List did not return (its label edited away), are read
 // with a GET.
 func (f *Fleet) FindDrift(ctx context.Context, client dynamic.Interface, want func(cluster.Key) bool) error {
+	return f.FindDriftCached(ctx, client, want, nil)
+}
+
+// FindDriftCached is FindDrift that reuses the dry runs of an earlier
+// call through cache (nil: none) for objects that have not changed since.
+func (f *Fleet) FindDriftCached(ctx context.Context, client dynamic.Interface, want func(cluster.Key) bool, cache *DriftCache) error {
+	cache.rotate()
 	type job struct {
 		c    *Cluster
 		objs []runtime.Object
@@ -302,7 +318,7 @@ func (f *Fleet) FindDrift(ctx context.Context, client dynamic.Interface, want fu
 		sem <- struct{}{}
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			drift, err := driftOf(ctx, client, j.objs, liveOf)
+			drift, err := driftOf(ctx, client, j.objs, liveOf, cache)
 			if err != nil {
 				errs[i] = fmt.Errorf("drift of %s: %w", j.c.Key(), err)
 				return
@@ -359,4 +375,74 @@ func listLive(ctx context.Context, client dynamic.Interface, kinds map[schema.Gr
 		}
 		return get(ctx, gvr, namespace, name)
 	}, nil
+}
+
+// DriftCache keeps dry-run results from one observation to the next: a
+// daemon observes every cluster each cycle, and the one kind whose drift
+// needs a server-side dry run every time (the StatefulSet: its claim
+// template is an atomic list the server defaults into, so unchanged cannot
+// show it unchanged) made drift most of an idle cycle's cost — 1,000 dry
+// runs, 13.8 s of a 17 s cycle over 1,000 clusters (bench/fleet). A dry
+// run's result depends only on the live object (its UID and
+// resourceVersion name it exactly) and on what pgsync renders (hashed), so
+// an entry for the same pair is the result itself, never stale. Entries
+// not used by a call are dropped at the next, so it holds one cycle's
+// objects at most. The zero value and nil are ready to use (nil caches
+// nothing).
+type DriftCache struct {
+	mu        sync.Mutex
+	prev, cur map[driftKey][]string
+}
+
+type driftKey struct {
+	uid             types.UID
+	resourceVersion string
+	body            [sha256.Size]byte
+}
+
+// key names the dry run of body against live; false when it cannot be
+// named (no cache, or a live object without identity).
+func (c *DriftCache) key(body, live *unstructured.Unstructured) (driftKey, bool) {
+	if c == nil || live.GetUID() == "" || live.GetResourceVersion() == "" {
+		return driftKey{}, false
+	}
+	raw, err := json.Marshal(body.Object) // map keys sorted: a stable encoding
+	if err != nil {
+		return driftKey{}, false
+	}
+	return driftKey{uid: live.GetUID(), resourceVersion: live.GetResourceVersion(), body: sha256.Sum256(raw)}, true
+}
+
+func (c *DriftCache) get(k driftKey, ok bool) ([]string, bool) {
+	if !ok {
+		return nil, false
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	v, found := c.cur[k]
+	if !found {
+		if v, found = c.prev[k]; found {
+			c.cur[k] = v
+		}
+	}
+	return v, found
+}
+
+func (c *DriftCache) put(k driftKey, ok bool, paths []string) {
+	if !ok {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.cur[k] = paths
+}
+
+// rotate starts a call: what the last call used stays, the rest goes.
+func (c *DriftCache) rotate() {
+	if c == nil {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.prev, c.cur = c.cur, map[driftKey][]string{}
 }

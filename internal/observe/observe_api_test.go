@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -380,15 +381,44 @@ func TestAPIDrift(t *testing.T) {
 		{pod: running("127.0.5.3"), status: standby(web, 2, "0/3000000", 0)},
 	})
 
-	check := func(step string, want []string) {
+	// Every check goes through one DriftCache, as the daemon's cycles do,
+	// over a client that counts the dry runs it sends: each edit below
+	// is found all the same, and a check after no change sends none.
+	var dryRuns atomic.Int32
+	counted := rest.CopyConfig(e.cfg)
+	counted.Wrap(func(rt http.RoundTripper) http.RoundTripper {
+		return roundTripFunc(func(r *http.Request) (*http.Response, error) {
+			if r.Method == http.MethodPatch && r.URL.Query().Get("dryRun") == "All" {
+				dryRuns.Add(1)
+			}
+			return rt.RoundTrip(r)
+		})
+	})
+	dyn, err := dynamic.NewForConfig(counted)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cache observe.DriftCache
+	check := func(step string, want []string) int32 {
 		t.Helper()
-		if d := cmp.Diff(want, e.drift(ctx, t, srv, ns, "web")); d != "" {
+		before := dryRuns.Load()
+		f := observeNS(ctx, t, e, srv, ns)
+		if err := f.FindDriftCached(ctx, dyn, nil, &cache); err != nil {
+			t.Fatal(err)
+		}
+		if d := cmp.Diff(want, find(t, f, ns, "web").Observed.Drift); d != "" {
 			t.Errorf("%s: drift (-want +got):\n%s", step, d)
 		}
+		return dryRuns.Load() - before
 	}
 	// Just applied, with the managers' Lease holder and the server's
 	// defaults in place: no drift. The defaults are there to be seen.
-	check("just applied", nil)
+	if n := check("just applied", nil); n == 0 {
+		t.Error("the first check sent no dry run: the StatefulSet needs one (the counter counts nothing?)")
+	}
+	if n := check("just applied, again", nil); n != 0 {
+		t.Errorf("a second check with nothing changed sent %d dry runs, want 0 (cached)", n)
+	}
 	svc, err := e.cs.CoreV1().Services(ns).Get(ctx, "web-rw", metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -448,7 +478,15 @@ func TestAPIDrift(t *testing.T) {
 	}
 	check("deleted ConfigMap", []string{"Role web: rules[0].verbs", "ConfigMap web-params: missing", "Service web-rw: spec.ports[0].port",
 		"StatefulSet web: spec.template.spec.containers[0].image"})
+	if n := check("nothing changed since", []string{"Role web: rules[0].verbs", "ConfigMap web-params: missing", "Service web-rw: spec.ports[0].port",
+		"StatefulSet web: spec.template.spec.containers[0].image"}); n != 0 {
+		t.Errorf("a check with nothing changed sent %d dry runs, want 0 (cached)", n)
+	}
 }
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
 
 // TestAPIProxyStatusReason: when the API server refuses to proxy a /status
 // read, the instance's reason says why in the server's words (here: it
