@@ -34,6 +34,7 @@ import (
 	"github.com/pgsync/pgsync/internal/observe"
 	"github.com/pgsync/pgsync/internal/plan"
 	pc "github.com/pgsync/pgsync/internal/podcontract"
+	"github.com/pgsync/pgsync/test/clusterfile"
 	"github.com/pgsync/pgsync/test/insttest"
 	"github.com/pgsync/pgsync/test/kubeenv"
 	"github.com/pgsync/pgsync/test/podsim"
@@ -72,28 +73,8 @@ func envDuration(name string, def time.Duration) time.Duration {
 // clusterYAML is one generated Cluster; workMem is the reload-only
 // parameter the changed commit edits.
 func clusterYAML(ns, name, workMem string) string {
-	return fmt.Sprintf(`apiVersion: postgresql.k8s.enterprisedb.io/v1
-kind: Cluster
-metadata:
-  name: %s
-  namespace: %s
-spec:
-  description: "Generated fleet cluster"
-  imageName: localhost:5000/postgresql:15.18
-  instances: %d
-  startDelay: 300
-  stopDelay: 15
-  storage:
-    storageClass: standard
-    size: 1Gi
-  postgresql:
-    parameters:
-      max_connections: "50"
-      shared_buffers: 32MB
-      work_mem: %s
-  resources:
-    requests: {cpu: 50m, memory: 128Mi}
-`, name, ns, instances, workMem)
+	return clusterfile.Cluster{Name: name, Namespace: ns, Image: "localhost:5000/postgresql:15.18", Instances: instances,
+		Description: "Generated fleet cluster", Parameters: map[string]string{"work_mem": workMem}}.YAML()
 }
 
 // podIP is instance n of cluster c: distinct loopback addresses

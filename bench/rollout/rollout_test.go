@@ -34,6 +34,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/pgsync/pgsync/internal/podcontract"
+	"github.com/pgsync/pgsync/test/clusterfile"
 	"github.com/pgsync/pgsync/test/insttest"
 	"github.com/pgsync/pgsync/test/kubeenv"
 )
@@ -51,26 +52,7 @@ func TestMain(m *testing.M) {
 }
 
 func clusterYAML(ns, image string) string {
-	return fmt.Sprintf(`apiVersion: postgresql.k8s.enterprisedb.io/v1
-kind: Cluster
-metadata:
-  name: website
-  namespace: %s
-spec:
-  imageName: %s
-  instances: 3
-  startDelay: 300
-  stopDelay: 15
-  storage:
-    storageClass: standard
-    size: 1Gi
-  postgresql:
-    parameters:
-      max_connections: "50"
-      shared_buffers: 32MB
-  resources:
-    requests: {cpu: 50m, memory: 128Mi}
-`, ns, image)
+	return clusterfile.Cluster{Name: "website", Namespace: ns, Image: image, Instances: 3}.YAML()
 }
 
 type bench struct {

@@ -160,7 +160,7 @@ func TestApplyKilledResumes(t *testing.T) {
 	hist.stop()
 
 	checkNoStepRepeated(t, outputs)
-	checkAllAt(ctx, t, cs, ns, image1520, target)
+	checkAllAt(ctx, t, cs, ns, 3, image1520, target)
 	checkBudgets(ctx, t, cs, ns, "website", target)
 	hist.check(t, []string{"website-0", "website-1", "website-2"}, 1, []string{"website-0", target})
 	conn = instConnect(ctx, t, superDSNOf(ctx, t, cs, ns, super, target))

@@ -8,7 +8,6 @@ import (
 	"os"
 	osexec "os/exec"
 	"path/filepath"
-	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -18,39 +17,15 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/pgsync/pgsync/internal/podcontract"
+	"github.com/pgsync/pgsync/test/clusterfile"
 	"github.com/pgsync/pgsync/test/insttest"
 	"github.com/pgsync/pgsync/test/kubeenv"
 )
 
 // websiteYAML is the article's cluster with the local images.
 func websiteYAML(ns, image string, instances int, extra string) string {
-	return clusterYAML("postgresql.k8s.enterprisedb.io/v1", "website", ns, image, instances,
-		"  description: \"Cluster for the website\"\n", extra)
-}
-
-// clusterYAML is the Cluster file of the e2e tests' clusters: small
-// instances of the local images on the standard class.
-func clusterYAML(apiVersion, name, ns, image string, instances int, description, extra string) string {
-	return fmt.Sprintf(`apiVersion: %s
-kind: Cluster
-metadata:
-  name: %s
-  namespace: %s
-spec:
-%s  imageName: %s
-  instances: %d
-  startDelay: 300
-  stopDelay: 15
-  storage:
-    storageClass: standard
-    size: 1Gi
-  postgresql:
-    parameters:
-      max_connections: "50"
-      shared_buffers: 32MB
-  resources:
-    requests: {cpu: 50m, memory: 128Mi}
-%s`, apiVersion, name, ns, description, image, instances, extra)
+	return clusterfile.Cluster{Name: "website", Namespace: ns, Image: image, Instances: instances,
+		Description: "Cluster for the website", Extra: extra}.YAML()
 }
 
 // websiteTest is how the apply tests start: the test's namespace in the
@@ -218,7 +193,7 @@ func TestApplyRollingUpdate(t *testing.T) {
 			watch.check(t, before, after)
 		}
 		checkWrites(ctx, t, w, superDSNOf(ctx, t, cs, ns, super, after))
-		checkAllAt(ctx, t, cs, ns, image, after)
+		checkAllAt(ctx, t, cs, ns, 3, image, after)
 		// Converged: a second apply has nothing to do.
 		if out, code := pgsyncApply(ctx, t, env, repo); code != 0 || !strings.Contains(out, "No changes") {
 			t.Errorf("apply after rollout %d: exit %d, want no changes:\n%s", i+1, code, out)
@@ -260,7 +235,7 @@ func TestApplyRollingUpdate(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("apply of the fixing commit exited %d", code)
 	}
-	checkAllAt(ctx, t, cs, ns, image1518, primaryOf(ctx, t, cs, ns))
+	checkAllAt(ctx, t, cs, ns, 3, image1518, primaryOf(ctx, t, cs, ns))
 	if sts, err := cs.AppsV1().StatefulSets(ns).Get(ctx, "website", metav1.GetOptions{}); err != nil || sts.Annotations[podcontract.AnnHalted] != "" {
 		t.Errorf("halt marker after the fix: %v (err %v)", sts.Annotations[podcontract.AnnHalted], err)
 	}
@@ -450,36 +425,15 @@ func (w *rwWriter) pauses(min time.Duration) []string {
 	return out
 }
 
-// checkAllAt: every instance (pods website-0…N-1) runs image, the primary
-// is primary, the others stream from it.
-func checkAllAt(ctx context.Context, t *testing.T, cs kubernetes.Interface, ns, image, primary string) {
+// checkAllAt: the website cluster's n pods all run image, primary is the
+// primary and every other pod a streaming standby.
+func checkAllAt(ctx context.Context, t *testing.T, cs kubernetes.Interface, ns string, n int, image, primary string) {
 	t.Helper()
-	list, err := cs.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: podcontract.LabelCluster + "=website"})
-	if err != nil {
-		t.Fatal(err)
+	images := map[string]string{}
+	for i := range n {
+		images[fmt.Sprintf("website-%d", i)] = image
 	}
-	var names []string
-	for _, p := range list.Items {
-		names = append(names, p.Name)
-		if got := p.Spec.Containers[0].Image; got != image {
-			t.Errorf("%s runs %s, want %s", p.Name, got, image)
-		}
-		st := instanceStatus(ctx, t, p.Status.PodIP)
-		want := "standby"
-		if p.Name == primary {
-			want = "primary"
-		}
-		if st["role"] != want || (want == "standby" && st["streaming"] != true) {
-			t.Errorf("%s: role %v streaming %v, want %s", p.Name, st["role"], st["streaming"], want)
-		}
-	}
-	sort.Strings(names)
-	for i, name := range names {
-		if name != fmt.Sprintf("website-%d", i) {
-			t.Errorf("pods %v: ordinals are not dense", names)
-			break
-		}
-	}
+	checkInstances(ctx, t, cs, ns, "website", n, primary, images)
 }
 
 func dumpPods(t *testing.T, cs kubernetes.Interface, ns, cluster string) {

@@ -141,7 +141,7 @@ func TestDaemonConverges(t *testing.T) {
 	if !allAt(ctx, cs, ns, image1520, 2) {
 		t.Errorf("not 2 pods at %s after the rollout", image1520)
 	}
-	checkAllAt(ctx, t, cs, ns, image1520, primaryOf(ctx, t, cs, ns))
+	checkAllAt(ctx, t, cs, ns, 2, image1520, primaryOf(ctx, t, cs, ns))
 
 	// An invalid commit: rejected, nothing applied, the last good kept.
 	good, _ := dc.status(t)

@@ -11,6 +11,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/pgsync/pgsync/internal/podcontract"
+	"github.com/pgsync/pgsync/test/clusterfile"
 	"github.com/pgsync/pgsync/test/kubeenv"
 )
 
@@ -28,7 +29,7 @@ func TestDaemonFleetWaves(t *testing.T) {
 		out := map[string]string{}
 		for i := range n {
 			name := fmt.Sprintf("db%d", i)
-			out[name+".yaml"] = clusterYAML("postgresql.cnpg.io/v1", name, ns, image, 1, "", "")
+			out[name+".yaml"] = clusterfile.Cluster{APIVersion: "postgresql.cnpg.io/v1", Name: name, Namespace: ns, Image: image, Instances: 1}.YAML()
 		}
 		return out
 	}

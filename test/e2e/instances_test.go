@@ -26,6 +26,7 @@ import (
 	"github.com/pgsync/pgsync/internal/cluster"
 	"github.com/pgsync/pgsync/internal/kube"
 	"github.com/pgsync/pgsync/internal/podcontract"
+	"github.com/pgsync/pgsync/test/clusterfile"
 	"github.com/pgsync/pgsync/test/kubeenv"
 )
 
@@ -45,7 +46,7 @@ func instCluster(t *testing.T, ns string, instances int) *cluster.Cluster {
 
 // instClusterYAML is the Cluster file of the test cluster.
 func instClusterYAML(ns string, instances int, image string) string {
-	return clusterYAML("postgresql.cnpg.io/v1", instClusterName, ns, image, instances, "", "")
+	return clusterfile.Cluster{APIVersion: "postgresql.cnpg.io/v1", Name: instClusterName, Namespace: ns, Image: image, Instances: instances}.YAML()
 }
 
 // TestInstancesRealPods runs what pgsync renders (internal/kube) in real
