@@ -76,6 +76,10 @@ type Input struct {
 	// RouteHeld: this instance handed the primary over moments ago and
 	// NAME-rw may still route here; it stays down meanwhile.
 	RouteHeld bool
+	// Failover is the election's verdict (failover.go) when another
+	// instance holds the Lease and this one is a running standby; zero
+	// otherwise.
+	Failover Verdict
 }
 
 // Kind names an action.
@@ -113,9 +117,13 @@ const (
 	Route
 	// Fence: stop PostgreSQL, it must not accept writes.
 	Fence
+	// TakeOver: the holder's Lease expired and this standby was elected:
+	// take the Lease from the silent holder (failover); the next decision
+	// promotes.
+	TakeOver
 )
 
-var kindNames = [...]string{"wait", "init-primary", "clone", "start-primary", "start-standby", "rejoin", "follow", "prepare", "renew", "demote", "promote", "route", "fence"}
+var kindNames = [...]string{"wait", "init-primary", "clone", "start-primary", "start-standby", "rejoin", "follow", "prepare", "renew", "demote", "promote", "route", "fence", "take-over"}
 
 func (k Kind) String() string {
 	if int(k) < len(kindNames) {
@@ -166,6 +174,9 @@ func Decide(in Input) Action {
 		if writable {
 			return Action{Kind: Fence, Reason: fmt.Sprintf("writable while %s holds the Lease", l.Holder)}
 		}
+		if in.Failover.Elected && pg.Up && pg.Accepting && pg.InRecovery {
+			return Action{Kind: TakeOver, Reason: in.Failover.Reason}
+		}
 		if l.PrimaryAddress == "" {
 			return wait("primary %s has not published its address", l.Holder)
 		}
@@ -183,6 +194,9 @@ func Decide(in Input) Action {
 		}
 		if l.Target != in.Self && pg.Prepared {
 			return Action{Kind: Follow, Upstream: l.PrimaryAddress, Reason: "no longer the switchover target"}
+		}
+		if in.Failover.Expired {
+			return wait("%s", in.Failover.Reason)
 		}
 		return wait("standby of %s", l.Holder)
 	}

@@ -1,0 +1,120 @@
+package role
+
+import (
+	"fmt"
+	"time"
+)
+
+// Failover: when the primary Lease's holder stops renewing (its pod, node
+// or manager died, or it is cut off from the API server and fenced
+// itself), the standbys elect the most advanced one among themselves; it
+// takes the expired Lease (an Update with the resourceVersion it judged
+// expired, so exactly one taker succeeds), then promotes.
+//
+// Expiry is judged on the elector's own clock from when it *saw* the
+// holder's last renewal (LeaseSeen), never from the renewTime the holder
+// wrote: a renewal is seen no earlier than it was sent, so the holder,
+// which stops writing at its send time + ¾ × duration, has stopped before
+// any elector's LeaseSeen + duration, whatever the clocks' offsets.
+
+// Candidate is one standby as an election sees it: the elector itself
+// (observed locally) or a peer (its /status).
+type Candidate struct {
+	Name string
+	// Ordinal breaks ties: the lower one wins (NAME-0 before NAME-1).
+	Ordinal int
+	// Reachable: its /status answered in this round (always for self).
+	Reachable bool
+	// Standby: a running PostgreSQL in recovery that accepts connections.
+	Standby bool
+	// Received is the end of the WAL it received and flushed (what a
+	// promotion would replay up to).
+	Received LSN
+	// StreamedAt is the last time its WAL receiver was seen streaming.
+	StreamedAt time.Time
+}
+
+// Election is everything Elect looks at.
+type Election struct {
+	Now time.Time
+	// Holder is the Lease's holder whose renewals stopped; LeaseSeen is
+	// when this elector saw its last renewal (or the Lease, at the
+	// manager's start, whichever is later).
+	Holder    string
+	LeaseSeen time.Time
+	// LeaseDuration as stored on the Lease; FailoverDelay is
+	// spec.failoverDelay: how much longer to wait after the expiry.
+	LeaseDuration time.Duration
+	FailoverDelay time.Duration
+	// RecentStreaming: a candidate must have streamed at or after
+	// LeaseSeen − RecentStreaming (it was following the holder while the
+	// holder was alive).
+	RecentStreaming time.Duration
+	Self            Candidate
+	Peers           []Candidate
+}
+
+// Verdict is Elect's answer.
+type Verdict struct {
+	// Expired: the holder's Lease ran out (failover delay included).
+	Expired bool
+	// Elected: this instance should take the Lease and promote.
+	Elected bool
+	// Until: when not yet expired, the moment it will be.
+	Until  time.Time
+	Reason string
+}
+
+// FailoverAt is when a Lease seen renewed at seen may be taken over.
+func FailoverAt(seen time.Time, duration, delay time.Duration) time.Time {
+	return seen.Add(duration + delay)
+}
+
+// Elect decides whether this standby takes over the primary Lease. It
+// never elects while the Lease is valid; it elects only a standby that is
+// running, was streaming until recently, and whose received LSN is the
+// highest among the reachable eligible standbys (equal LSNs: the lowest
+// ordinal). Peers that do not answer cannot be compared and are left out;
+// the Lease's optimistic concurrency still lets only one taker win.
+func Elect(e Election) Verdict {
+	if e.Holder == "" || e.Holder == e.Self.Name {
+		return Verdict{Reason: "no other holder to take over from"}
+	}
+	at := FailoverAt(e.LeaseSeen, e.LeaseDuration, e.FailoverDelay)
+	if e.LeaseSeen.IsZero() || e.Now.Before(at) {
+		return Verdict{Until: at, Reason: fmt.Sprintf("primary Lease of %s valid until %s", e.Holder, at.UTC().Format(time.RFC3339Nano))}
+	}
+	v := Verdict{Expired: true}
+	if why := e.ineligible(e.Self); why != "" {
+		v.Reason = fmt.Sprintf("primary Lease of %s expired; not a candidate: %s", e.Holder, why)
+		return v
+	}
+	for _, p := range e.Peers {
+		if p.Name == e.Self.Name || p.Name == e.Holder || e.ineligible(p) != "" {
+			continue
+		}
+		if p.Received > e.Self.Received || (p.Received == e.Self.Received && p.Ordinal < e.Self.Ordinal) {
+			v.Reason = fmt.Sprintf("primary Lease of %s expired; %s is more advanced (received %s, here %s)", e.Holder, p.Name, p.Received, e.Self.Received)
+			if p.Received == e.Self.Received {
+				v.Reason = fmt.Sprintf("primary Lease of %s expired; %s received as much (%s) and has the lower ordinal", e.Holder, p.Name, p.Received)
+			}
+			return v
+		}
+	}
+	v.Elected = true
+	v.Reason = fmt.Sprintf("primary Lease of %s expired; most advanced reachable standby (received %s)", e.Holder, e.Self.Received)
+	return v
+}
+
+// ineligible says why c cannot be elected ("" = it can).
+func (e Election) ineligible(c Candidate) string {
+	switch {
+	case !c.Reachable:
+		return "unreachable"
+	case !c.Standby:
+		return "not a running standby"
+	case c.StreamedAt.IsZero() || c.StreamedAt.Before(e.LeaseSeen.Add(-e.RecentStreaming)):
+		return "not streaming from the primary recently"
+	}
+	return ""
+}
