@@ -36,3 +36,4 @@
 package pgconf
 
 //go:generate go run ./gen -bindir /usr/lib/postgresql/15/bin -o data/pg15.tsv
+//go:generate go run ./gen -bindir /usr/lib/postgresql/15/bin -values -o data/pg15.values.tsv

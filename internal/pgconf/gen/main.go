@@ -4,6 +4,7 @@
 // Usage (from internal/pgconf, which is what //go:generate does):
 //
 //	go run ./gen -bindir /usr/lib/postgresql/15/bin -o data/pg15.tsv
+//	go run ./gen -bindir /usr/lib/postgresql/15/bin -values -o data/pg15.values.tsv
 //
 // It runs initdb into a temporary directory, starts the server on a Unix
 // socket only (as user "postgres" when run as root), reads
@@ -12,6 +13,10 @@
 // records the exact server version. Custom (dotted) names and the
 // distribution-added parameters listed in pgconf.DistributionParameters are
 // left out, so the file describes upstream PostgreSQL.
+//
+// With -values it writes the value domains instead (data/pgNN.values.tsv):
+// name<TAB>vartype<TAB>unit<TAB>min_val<TAB>max_val<TAB>enumvals, the enum
+// values joined with '|', for the same parameters.
 //
 // Any major whose binaries are installed can be regenerated this way; the
 // files for majors without local binaries were transcribed from upstream
@@ -36,21 +41,25 @@ func main() {
 	binDir := flag.String("bindir", "/usr/lib/postgresql/15/bin", "directory holding initdb, pg_ctl, psql and postgres")
 	out := flag.String("o", "", "output file (default: stdout)")
 	runAs := flag.String("user", "postgres", "account to run postgres as when invoked as root")
+	values := flag.Bool("values", false, "write the value domains (unit, bounds, enum values) instead of the contexts")
 	flag.Parse()
 
 	logger := slog.New(slog.NewTextHandler(os.Stderr, nil))
-	if err := run(context.Background(), *binDir, *runAs, *out); err != nil {
+	if err := run(context.Background(), *binDir, *runAs, *out, *values); err != nil {
 		logger.Error("generate pgconf data", "err", err)
 		os.Exit(1)
 	}
 }
 
-func run(ctx context.Context, binDir, runAs, out string) error {
+func run(ctx context.Context, binDir, runAs, out string, values bool) error {
 	res, err := pgsettings.Dump(ctx, pgsettings.Options{BinDir: binDir, User: runAs})
 	if err != nil {
 		return fmt.Errorf("read pg_settings from %s: %w", binDir, err)
 	}
 	body, err := render(res, binDir)
+	if values {
+		body, err = renderValues(res, binDir)
+	}
 	if err != nil {
 		return err
 	}
@@ -92,6 +101,37 @@ func render(res pgsettings.Result, binDir string) ([]byte, error) {
 			return nil, fmt.Errorf("parameter %s: unknown vartype %q", r.Name, r.Vartype)
 		}
 		fmt.Fprintf(&b, "%s\t%s\t%s\n", r.Name, r.Context, r.Vartype)
+		n++
+	}
+	if n == 0 {
+		return nil, fmt.Errorf("pg_settings at %s returned no core parameters", binDir)
+	}
+	return b.Bytes(), nil
+}
+
+func renderValues(res pgsettings.Result, binDir string) ([]byte, error) {
+	major := res.Major()
+	if !pgconf.Supported(major) {
+		return nil, fmt.Errorf("server at %s is PostgreSQL %d, not one of %v", binDir, major, pgconf.Majors())
+	}
+	var b bytes.Buffer
+	fmt.Fprintf(&b, "# PostgreSQL %d value domains: name<TAB>vartype<TAB>unit<TAB>min_val<TAB>max_val<TAB>enumvals ('|'-separated), as pg_settings lists them.\n", major)
+	fmt.Fprintf(&b, "# Source: live pg_settings of a throwaway PostgreSQL server (server_version_num %d,\n", res.ServerVersionNum)
+	fmt.Fprintf(&b, "#   binaries %s), read by internal/pgconf/gen. Generated file; regenerate, do not edit:\n", filepath.Clean(binDir))
+	fmt.Fprintf(&b, "#   cd internal/pgconf && go run ./gen -bindir %s -values -o data/pg%d.values.tsv\n", filepath.Clean(binDir), major)
+	fmt.Fprintf(&b, "# Left out: custom (dotted) names and distribution-added parameters (%s).\n",
+		strings.Join(pgconf.DistributionParameters(), ", "))
+	n := 0
+	for _, d := range res.Domains {
+		if pgconf.IsCustom(d.Name) || pgconf.IsDistributionParameter(d.Name) {
+			continue
+		}
+		for _, v := range d.EnumVals {
+			if strings.ContainsAny(v, "|\t\n") {
+				return nil, fmt.Errorf("parameter %s: enum value %q cannot be written", d.Name, v)
+			}
+		}
+		fmt.Fprintf(&b, "%s\t%s\t%s\t%s\t%s\t%s\n", d.Name, d.Vartype, d.Unit, d.MinVal, d.MaxVal, strings.Join(d.EnumVals, "|"))
 		n++
 	}
 	if n == 0 {

@@ -48,6 +48,8 @@ type Result struct {
 	// Rows holds every row of pg_settings, sorted by name, custom
 	// (dotted) names included.
 	Rows []Row
+	// Domains holds the value domain of every row, in the same order.
+	Domains []Domain
 }
 
 // Major returns the major version (15 for 150018).
@@ -67,70 +69,118 @@ type Options struct {
 	Timeout time.Duration
 }
 
-// Dump starts a throwaway server from opt.BinDir, reads pg_settings and
-// removes everything it created.
-func Dump(ctx context.Context, opt Options) (res Result, err error) {
+// Domain is what pg_settings says a parameter's values may be: the unit
+// of an integer or real (empty: none), its bounds, and the visible values
+// of an enum.
+type Domain struct {
+	Name     string
+	Vartype  string
+	Unit     string
+	MinVal   string
+	MaxVal   string
+	EnumVals []string
+}
+
+// Server is a running throwaway server (Start); Stop removes it.
+type Server struct {
+	ctx    context.Context
+	cancel context.CancelFunc
+	runAs  identity
+	binDir string
+	dir    string
+	data   string
+}
+
+// Start runs initdb into a fresh temporary directory and starts a server
+// on a Unix socket inside it (no TCP listener).
+func Start(ctx context.Context, opt Options) (_ *Server, err error) {
 	for _, b := range []string{"initdb", "pg_ctl", "psql", "postgres"} {
 		if _, serr := os.Stat(filepath.Join(opt.BinDir, b)); serr != nil {
-			return Result{}, fmt.Errorf("%w: %s: %v", ErrNoBinaries, opt.BinDir, serr)
+			return nil, fmt.Errorf("%w: %s: %v", ErrNoBinaries, opt.BinDir, serr)
 		}
 	}
 	timeout := opt.Timeout
 	if timeout == 0 {
 		timeout = 2 * time.Minute
 	}
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-
 	runAs, err := account(opt.User)
 	if err != nil {
-		return Result{}, err
+		return nil, err
 	}
-
 	dir, err := os.MkdirTemp("", "pgsettings-")
 	if err != nil {
-		return Result{}, fmt.Errorf("create temporary directory: %w", err)
+		return nil, fmt.Errorf("create temporary directory: %w", err)
 	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	s := &Server{ctx: ctx, cancel: cancel, runAs: runAs, binDir: opt.BinDir, dir: dir, data: filepath.Join(dir, "data")}
 	defer func() {
-		if rerr := os.RemoveAll(dir); rerr != nil && err == nil {
-			err = fmt.Errorf("remove %s: %w", dir, rerr)
+		if err != nil {
+			cancel()
+			_ = os.RemoveAll(dir)
 		}
 	}()
 	if err := runAs.own(dir); err != nil {
-		return Result{}, err
+		return nil, err
 	}
-
-	data := filepath.Join(dir, "data")
-	if _, err := runAs.run(ctx, opt.BinDir, "initdb", "-D", data, "-A", "trust", "-U", "postgres",
+	if _, err := runAs.run(ctx, opt.BinDir, "initdb", "-D", s.data, "-A", "trust", "-U", "postgres",
 		"--no-sync", "--no-locale", "-E", "UTF8"); err != nil {
-		return Result{}, err
+		return nil, err
 	}
-
 	pgOpts := "-c listen_addresses= -k " + dir
 	if len(opt.Preload) > 0 {
 		pgOpts += " -c shared_preload_libraries=" + strings.Join(opt.Preload, ",")
 	}
-	if _, err := runAs.run(ctx, opt.BinDir, "pg_ctl", "-D", data, "-l", filepath.Join(dir, "server.log"),
+	if _, err := runAs.run(ctx, opt.BinDir, "pg_ctl", "-D", s.data, "-l", filepath.Join(dir, "server.log"),
 		"-o", pgOpts, "-w", "-t", "60", "start"); err != nil {
 		if log, rerr := os.ReadFile(filepath.Join(dir, "server.log")); rerr == nil {
 			err = fmt.Errorf("%w\nserver log:\n%s", err, log)
 		}
+		return nil, err
+	}
+	return s, nil
+}
+
+// Query runs one SQL statement with psql (unaligned, tab-separated, no
+// headers) and returns its output; an SQL error is an error carrying
+// psql's message.
+func (s *Server) Query(query string) ([]byte, error) {
+	return s.runAs.run(s.ctx, s.binDir, "psql", "-X", "-q", "-A", "-t", "-F", "\t",
+		"-h", s.dir, "-U", "postgres", "-d", "postgres", "-v", "ON_ERROR_STOP=1", "-c", query)
+}
+
+// Script runs a psql script (psql -f -) and returns its standard output;
+// statements that fail do not stop it unless the script says so.
+func (s *Server) Script(script string) ([]byte, error) {
+	return s.runAs.runInput(s.ctx, s.binDir, script, "psql", "-X", "-q", "-A", "-t",
+		"-h", s.dir, "-U", "postgres", "-d", "postgres", "-f", "-")
+}
+
+// Stop stops the server (immediate) and removes its directory.
+func (s *Server) Stop() error {
+	defer s.cancel()
+	// A fresh context: the server must go even if the start context expired.
+	stopCtx, stopCancel := context.WithTimeout(context.Background(), time.Minute)
+	defer stopCancel()
+	_, err := s.runAs.run(stopCtx, s.binDir, "pg_ctl", "-D", s.data, "-m", "immediate", "-w", "stop")
+	if rerr := os.RemoveAll(s.dir); rerr != nil && err == nil {
+		err = fmt.Errorf("remove %s: %w", s.dir, rerr)
+	}
+	return err
+}
+
+// Dump starts a throwaway server from opt.BinDir, reads pg_settings and
+// removes everything it created.
+func Dump(ctx context.Context, opt Options) (res Result, err error) {
+	s, err := Start(ctx, opt)
+	if err != nil {
 		return Result{}, err
 	}
 	defer func() {
-		// A fresh context: the server must go even if ctx expired.
-		stopCtx, stopCancel := context.WithTimeout(context.Background(), time.Minute)
-		defer stopCancel()
-		if _, serr := runAs.run(stopCtx, opt.BinDir, "pg_ctl", "-D", data, "-m", "immediate", "-w", "stop"); serr != nil && err == nil {
+		if serr := s.Stop(); serr != nil && err == nil {
 			err = serr
 		}
 	}()
-
-	psql := func(query string) ([]byte, error) {
-		return runAs.run(ctx, opt.BinDir, "psql", "-X", "-q", "-A", "-t", "-F", "\t",
-			"-h", dir, "-U", "postgres", "-d", "postgres", "-v", "ON_ERROR_STOP=1", "-c", query)
-	}
-	out, err := psql("SELECT current_setting('server_version_num')")
+	out, err := s.Query("SELECT current_setting('server_version_num')")
 	if err != nil {
 		return Result{}, err
 	}
@@ -138,7 +188,7 @@ func Dump(ctx context.Context, opt Options) (res Result, err error) {
 	if err != nil {
 		return Result{}, fmt.Errorf("parse server_version_num %q: %w", out, err)
 	}
-	out, err = psql("SELECT name, context, vartype FROM pg_settings")
+	out, err = s.Query("SELECT name, context, vartype FROM pg_settings")
 	if err != nil {
 		return Result{}, err
 	}
@@ -146,7 +196,45 @@ func Dump(ctx context.Context, opt Options) (res Result, err error) {
 	if err != nil {
 		return Result{}, err
 	}
+	out, err = s.Query(domainQuery)
+	if err != nil {
+		return Result{}, err
+	}
+	res.Domains, err = parseDomains(out)
+	if err != nil {
+		return Result{}, err
+	}
 	return res, nil
+}
+
+// domainQuery reads the value domains; enum values are joined with '|',
+// which no enum value contains.
+const domainQuery = `SELECT name, vartype, coalesce(unit, ''), coalesce(min_val, ''), coalesce(max_val, ''),
+	coalesce(array_to_string(enumvals, '|'), '') FROM pg_settings`
+
+func parseDomains(out []byte) ([]Domain, error) {
+	var ds []Domain
+	sc := bufio.NewScanner(bytes.NewReader(out))
+	for sc.Scan() {
+		line := sc.Text()
+		if line == "" {
+			continue
+		}
+		f := strings.Split(line, "\t")
+		if len(f) != 6 {
+			return nil, fmt.Errorf("unexpected pg_settings line %q", line)
+		}
+		d := Domain{Name: f[0], Vartype: f[1], Unit: f[2], MinVal: f[3], MaxVal: f[4]}
+		if f[5] != "" {
+			d.EnumVals = strings.Split(f[5], "|")
+		}
+		ds = append(ds, d)
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("read psql output: %w", err)
+	}
+	sort.Slice(ds, func(i, j int) bool { return ds[i].Name < ds[j].Name })
+	return ds, nil
 }
 
 func parseRows(out []byte) ([]Row, error) {
@@ -210,7 +298,12 @@ func (id identity) own(dir string) error {
 }
 
 func (id identity) run(ctx context.Context, binDir, prog string, args ...string) ([]byte, error) {
+	return id.runInput(ctx, binDir, "", prog, args...)
+}
+
+func (id identity) runInput(ctx context.Context, binDir, input, prog string, args ...string) ([]byte, error) {
 	cmd := exec.CommandContext(ctx, filepath.Join(binDir, prog), args...)
+	cmd.Stdin = strings.NewReader(input)
 	cmd.Env = append(os.Environ(), "LC_ALL=C", "PGTZ=UTC")
 	cmd.Dir = os.TempDir()
 	if id.root {
@@ -223,7 +316,16 @@ func (id identity) run(ctx context.Context, binDir, prog string, args ...string)
 	// not wait for it forever.
 	cmd.WaitDelay = 10 * time.Second
 	if err := cmd.Run(); err != nil {
-		return nil, fmt.Errorf("%s %s: %w: %s", prog, strings.Join(args, " "), err, strings.TrimSpace(stderr.String()))
+		return nil, fmt.Errorf("%s %s: %w: %s", prog, strings.Join(args, " "), err, lastLines(stderr.String(), 20))
 	}
 	return stdout.Bytes(), nil
+}
+
+// lastLines keeps the end of a long error output.
+func lastLines(s string, n int) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
 }
