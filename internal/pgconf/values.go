@@ -194,7 +194,9 @@ func parseBool(v string) (val, ok bool) {
 }
 
 // isSpace is C's isspace in the C locale.
-func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\v' || c == '\f' || c == '\r' }
+func isSpace(c byte) bool {
+	return c == ' ' || c == '\t' || c == '\n' || c == '\v' || c == '\f' || c == '\r'
+}
 
 // parseNumber parses an integer (integer true: strtol with base 0, then
 // strtod if that stops at '.', 'e' or 'E' or overflows) or a real (strtod),

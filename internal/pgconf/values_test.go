@@ -48,7 +48,7 @@ func TestCheckValue(t *testing.T) {
 		{16, "work_mem", "32", ""},
 		{16, "work_mem", "64mb", "valid units"},
 		{17, "log_statement", "some", "is not one of"},
-		{14, "wal_compression", "on", ""},  // bool in 14, enum in 15
+		{14, "wal_compression", "on", ""}, // bool in 14, enum in 15
 		{14, "wal_compression", "lz4", "want on, off"},
 		// A parameter 15 lacks: its type's syntax, any unit.
 		{17, "transaction_timeout", "5min", ""},
