@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"crypto/rand"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -149,63 +148,13 @@ func (x *fleetBench) writeRepo(nss []string) {
 	}
 }
 
-// status is what instance n's manager reports once converged.
-func status(c *cluster.Cluster, n int, configRevision string) pc.Status {
-	names := kube.NamesOf(c)
-	st := pc.Status{Cluster: c.Metadata.Name, Instance: names.Instance(n), Action: "none",
-		LeaseHolder: names.Instance(0), Target: names.Instance(0), PostgresWanted: true, PostgresRunning: true,
-		PostmasterPID: 100 + n, PostgresStarts: 1, Accepting: true, Timeline: 1, ServerVersion: "15.18",
-		ConfigRevision: configRevision, PendingRestart: []string{}}
-	if n == 0 {
-		st.Role, st.CurrentLSN, st.FlushedLSN = pc.StatusPrimary, "0/3000148", "0/3000148"
-	} else {
-		st.Role, st.Upstream, st.Streaming = pc.StatusStandby, names.Instance(0), true
-		st.ReceivedLSN, st.ReplayedLSN, st.FlushedLSN = "0/3000148", "0/3000148", "0/3000148"
-	}
-	return st
-}
-
-// deploy makes cluster i look converged and running: its objects as the
-// executor applies them (with the applied-spec and applied-commit
-// annotations, 3 replicas), its Secrets, claims, pods with status and
-// role labels, the Lease's holder and every instance's /status.
+// deploy makes cluster i look converged and running (podsim).
 func (x *fleetBench) deploy(ctx context.Context, i int) error {
-	c := x.specs[i]
-	names := kube.NamesOf(c)
-	if _, err := kube.EnsureSecrets(ctx, x.cs, c, rand.Reader); err != nil {
-		return err
+	ips := make([]string, instances)
+	for n := range ips {
+		ips[n] = podIP(i, n)
 	}
-	objs, err := kube.Render(c, kube.Options{InstanceImage: instanceImage, TargetPrimary: names.Instance(0), Commit: x.commit})
-	if err != nil {
-		return err
-	}
-	for _, obj := range objs.List() {
-		if _, err := kube.Apply(ctx, x.dyn, obj, kube.ApplyOptions{Force: true}); err != nil {
-			return err
-		}
-	}
-	sts, err := x.cs.AppsV1().StatefulSets(c.Metadata.Namespace).Get(ctx, c.Metadata.Name, metav1.GetOptions{})
-	if err != nil {
-		return err
-	}
-	configRev := objs.Params.Data[pc.ConfigRevisionKey]
-	for n := 0; n < instances; n++ {
-		if err := podsim.CreateClaim(ctx, x.cs, sts, n, "", ""); err != nil {
-			return err
-		}
-		// The role label is the manager's, per pod: a template copy
-		// carries it into podsim's pod.
-		withRole := sts.DeepCopy()
-		withRole.Spec.Template.Labels[pc.LabelRole] = pc.RoleReplica
-		if n == 0 {
-			withRole.Spec.Template.Labels[pc.LabelRole] = pc.RolePrimary
-		}
-		if _, err := podsim.CreatePod(ctx, x.cs, withRole, n, podsim.Pod{IP: podIP(i, n), Ready: true}); err != nil {
-			return err
-		}
-		x.srv.Set(podIP(i, n), status(c, n, configRev))
-	}
-	return podsim.HoldLease(ctx, x.cs, c.Metadata.Namespace, names.Lease(), names.Instance(0))
+	return podsim.DeployConverged(ctx, x.cs, x.dyn, x.srv, x.specs[i], x.commit, instanceImage, ips)
 }
 
 // observeFleet observes as the daemon does (Observe, then FindDrift).
@@ -850,7 +799,7 @@ func (x *fleetBench) simulateReload(ctx context.Context, i int) {
 			if rev := cm.Data[pc.ConfigRevisionKey]; rev != current {
 				current = rev
 				for n := 0; n < instances; n++ {
-					x.srv.Set(podIP(i, n), status(c, n, rev))
+					x.srv.Set(podIP(i, n), podsim.ConvergedStatus(c, n, rev))
 				}
 			}
 		}

@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 
@@ -36,6 +37,8 @@ type kubeClients struct {
 	config  *rest.Config
 	typed   kubernetes.Interface
 	dynamic dynamic.Interface
+	// metadata reads objects as metadata only (observe.Watch).
+	metadata metadata.Interface
 }
 
 // connect loads the configuration exactly as kubectl does (client-go's
@@ -66,7 +69,11 @@ func (a *kubeArgs) connect() (*kubeClients, error) {
 	if err != nil {
 		return nil, fmt.Errorf("kubernetes client: %w", err)
 	}
-	return &kubeClients{config: cfg, typed: typed, dynamic: dyn}, nil
+	md, err := metadata.NewForConfig(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("kubernetes client: %w", err)
+	}
+	return &kubeClients{config: cfg, typed: typed, dynamic: dyn, metadata: md}, nil
 }
 
 // observeOptions are the observation options the flags select.

@@ -27,6 +27,7 @@ import (
 	"github.com/pgsync/pgsync/internal/desired"
 	"github.com/pgsync/pgsync/internal/fleet"
 	"github.com/pgsync/pgsync/internal/metrics"
+	"github.com/pgsync/pgsync/internal/observe"
 	"github.com/pgsync/pgsync/internal/plan"
 	"github.com/pgsync/pgsync/internal/webhook"
 )
@@ -52,6 +53,8 @@ type runArgs struct {
 	window        windowFlag
 	webhookSecret string
 	allowRewind   bool
+	statusRefresh time.Duration
+	watch         bool
 }
 
 func newRunCmd() *cobra.Command {
@@ -98,6 +101,8 @@ and logs JSON.`,
 	f.BoolVar(&args.allowRewind, "allow-rewind", false, "accept a --ref that does not descend from the commit last applied (a force-push or a rollback); refused otherwise")
 	f.StringVar(&args.webhookSecret, "webhook-secret-file", "", "file holding the push webhook's shared secret: POST /webhook (GitHub, GitLab, Gitea, Forgejo) then triggers a fetch at once (default: no webhook)")
 	args.window.register(f, "their restarts and switchovers wait for it (default: any time)")
+	f.BoolVar(&args.watch, "watch", true, "observe through watches (informers) and skip clusters converged and unchanged since; false lists every object each cycle")
+	f.DurationVar(&args.statusRefresh, "status-refresh", 5*time.Minute, "with --watch, a converged cluster none of whose objects changed has its instances' /status read again this often")
 	return cmd
 }
 
@@ -113,8 +118,8 @@ func runDaemon(cmd *cobra.Command, args runArgs) error {
 	default:
 		return fmt.Errorf("--instance-image-pull-policy %q: allowed: Always, IfNotPresent, Never", args.pullPolicy)
 	}
-	if args.interval <= 0 || args.stepTimeout <= 0 {
-		return errors.New("--interval and --step-timeout must be positive")
+	if args.interval <= 0 || args.stepTimeout <= 0 || args.statusRefresh <= 0 {
+		return errors.New("--interval, --step-timeout and --status-refresh must be positive")
 	}
 	if args.maxRolling < 1 {
 		return fmt.Errorf("--max-rolling %d: at least 1", args.maxRolling)
@@ -151,7 +156,7 @@ func runDaemon(cmd *cobra.Command, args runArgs) error {
 	d := daemon.New(daemon.Config{Source: args.source, Interval: args.interval, Jitter: args.jitter,
 		Namespace: args.kube.namespace, Prune: args.prune, Owner: "pgsync-run " + identity,
 		MaxRolling: args.maxRolling, OnHalt: fleet.OnHalt(args.onHalt), Window: defaultWindow, Metrics: m,
-		AllowRewind: args.allowRewind},
+		AllowRewind: args.allowRewind, StatusRefresh: args.statusRefresh},
 		run, obs, log, time.Now, mrand.New(mrand.NewPCG(uint64(time.Now().UnixNano()), uint64(os.Getpid()))))
 
 	ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGTERM, syscall.SIGINT)
@@ -199,18 +204,41 @@ func runDaemon(cmd *cobra.Command, args runArgs) error {
 	log.Info("pgsync run", "repo", args.source.Repo, "ref", args.source.Ref, "path", args.source.Path,
 		"interval", args.interval.String(), "leaderElect", args.leaderElect, "http", ln.Addr().String())
 
+	// The leader observes through watches (observe.Watch), where it may;
 	// pgsync reconcile (the pgsync.io/reconcile annotation) starts a cycle
 	// at once, as a push webhook does.
-	watchReconcile := func(ctx context.Context) {
-		go func() {
-			if err := daemon.WatchReconcile(ctx, k.typed, args.kube.namespace, d.Trigger, log.With("logger", "reconcile")); err != nil {
-				log.Error("watch for reconcile requests", "error", err.Error())
+	lead := func(ctx context.Context) error {
+		var w *observe.Watch
+		if args.watch {
+			w, err = observe.NewWatch(ctx, k.typed, k.metadata, args.kube.namespace, log.With("logger", "watch"))
+			if err == nil {
+				log.Info("watch: syncing caches")
+				err = w.Start(ctx)
 			}
-		}()
+			if err != nil {
+				log.Warn("watch: not watching; every cycle lists instead", "error", err.Error())
+				w = nil
+			} else {
+				defer w.Shutdown()
+				d.Watch(w)
+				log.Info("watch: caches synced", "unwatched", w.Unwatched)
+			}
+		}
+		if w != nil {
+			if err := w.AddStatefulSetHandler(daemon.ReconcileHandler(d.Trigger, log.With("logger", "reconcile"))); err != nil {
+				return err
+			}
+		} else {
+			go func() {
+				if err := daemon.WatchReconcile(ctx, k.typed, args.kube.namespace, d.Trigger, log.With("logger", "reconcile")); err != nil {
+					log.Error("watch for reconcile requests", "error", err.Error())
+				}
+			}()
+		}
+		return d.Run(ctx)
 	}
 	if !args.leaderElect {
-		watchReconcile(ctx)
-		return d.Run(ctx)
+		return lead(ctx)
 	}
 	lock := &resourcelock.LeaseLock{
 		LeaseMeta:  metav1.ObjectMeta{Namespace: args.leaseNS, Name: args.leaseName},
@@ -227,8 +255,9 @@ func runDaemon(cmd *cobra.Command, args runArgs) error {
 			OnStartedLeading: func(ctx context.Context) {
 				leading = true
 				log.Info("leading")
-				watchReconcile(ctx)
-				_ = d.Run(ctx)
+				if err := lead(ctx); err != nil {
+					log.Error("leading", "error", err.Error())
+				}
 			},
 			OnStoppedLeading: func() {
 				log.Info("no longer leading")

@@ -64,6 +64,10 @@ type Config struct {
 	Metrics Metrics
 	// Owner names the daemon in the clusters' apply Leases.
 	Owner string
+	// StatusRefresh: with a Watch, a converged cluster none of whose
+	// objects changed is observed again (its instances' /status read)
+	// once this long has passed (default 5m).
+	StatusRefresh time.Duration
 }
 
 // Metrics is what the daemon records.
@@ -99,6 +103,32 @@ type Daemon struct {
 	// drift keeps the dry runs of the last cycle's drift check: an idle
 	// cycle re-runs none of them (observe.DriftCache).
 	drift observe.DriftCache
+	// watch, when set, is where clusters are observed from, and memos
+	// what each cluster was last cycle (cycle goroutine only).
+	watch *observe.Watch
+	memos map[cluster.Key]*memo
+}
+
+// memo is what a cycle found of one running cluster. A converged cluster
+// whose objects have not changed since (the same fingerprint), whose
+// instances were read less than StatusRefresh ago and whose commit has
+// not moved is converged still: the cycle neither reads nor plans it.
+// Its drift, a function of its objects alone, holds while the
+// fingerprint does.
+type memo struct {
+	fingerprint string
+	statusAt    time.Time
+	commit      string
+	live        *observe.Cluster
+	input       fleet.Cluster
+	report      ClusterReport
+}
+
+// Watch makes the cycles observe from w (informer caches) instead of
+// listing every cycle; call before Run.
+func (d *Daemon) Watch(w *observe.Watch) {
+	d.watch = w
+	d.memos = map[cluster.Key]*memo{}
 }
 
 // New makes a daemon; run carries out steps, obs observes.
@@ -113,6 +143,9 @@ func New(cfg Config, run *apply.Run, obs observe.Options, log *slog.Logger, now 
 	}
 	if cfg.Parallel <= 0 {
 		cfg.Parallel = 4
+	}
+	if cfg.StatusRefresh <= 0 {
+		cfg.StatusRefresh = 5 * time.Minute
 	}
 	obs.Namespace = cfg.Namespace
 	return &Daemon{cfg: cfg, run: run, observe: obs, log: log, now: now, rand: random, trigger: make(chan struct{}, 1)}
@@ -136,7 +169,10 @@ type Report struct {
 	Commit   string          `json:"commit"`
 	Rejected string          `json:"rejected,omitempty"`
 	Clusters []ClusterReport `json:"clusters"`
-	Err      string          `json:"error,omitempty"`
+	// Observed is how many clusters were read anew (with a Watch, the
+	// others are converged and unchanged since an earlier cycle).
+	Observed int    `json:"observed"`
+	Err      string `json:"error,omitempty"`
 }
 
 // ClusterReport is one cluster's outcome in a cycle.
@@ -198,12 +234,7 @@ func (d *Daemon) Cycle(ctx context.Context) Report {
 			m.ObserveCycle(rep.Duration)
 		}
 	}()
-	running, err := observe.Observe(ctx, d.run.Exec.Client, d.observe)
-	if err == nil {
-		// Drift is planned like any change (update-objects), so a hand
-		// edit or a half-applied step of a killed run is put back.
-		err = running.FindDriftCached(ctx, d.run.Exec.Dynamic, nil, &d.drift)
-	}
+	running, unchanged, fingerprints, err := d.observeFleet(ctx)
 	if err != nil {
 		rep.Err = err.Error()
 		d.log.Error("cycle: observe", "error", err.Error())
@@ -216,6 +247,7 @@ func (d *Daemon) Cycle(ctx context.Context) Report {
 		return rep
 	}
 	rep.Commit, rep.Rejected = state.Commit, rejected
+	rep.Observed = len(running.Clusters) - len(unchanged)
 	live := map[cluster.Key]*observe.Cluster{}
 	for i := range running.Clusters {
 		live[running.Clusters[i].Key()] = &running.Clusters[i]
@@ -240,8 +272,20 @@ func (d *Daemon) Cycle(ctx context.Context) Report {
 
 	// The fleet order: which clusters may take a restart or switchover
 	// step this cycle.
+	// A cluster converged and unchanged since it was planned from this
+	// commit is converged still: neither planned nor stepped.
+	still := map[cluster.Key]*memo{}
+	for k := range unchanged {
+		if m := d.memos[k]; m.commit == state.Commit && want[k] != nil {
+			still[k] = m
+		}
+	}
 	var inputs []fleet.Cluster
 	for _, k := range sorted {
+		if m := still[k]; m != nil {
+			inputs = append(inputs, m.input)
+			continue
+		}
 		var observed plan.Observed
 		if l := live[k]; l != nil {
 			observed.Clusters = []plan.ObservedCluster{l.Observed}
@@ -276,6 +320,12 @@ func (d *Daemon) Cycle(ctx context.Context) Report {
 	for i, k := range sorted {
 		wg.Add(1)
 		sem <- struct{}{}
+		if m := still[k]; m != nil {
+			results[i] = m.report
+			<-sem
+			wg.Done()
+			continue
+		}
 		go func() {
 			defer func() { <-sem; wg.Done() }()
 			results[i] = d.step(ctx, k, want[k], live[k], state.Commit, fleetGate)
@@ -283,6 +333,7 @@ func (d *Daemon) Cycle(ctx context.Context) Report {
 	}
 	wg.Wait()
 	rep.Clusters = results
+	d.remember(sorted, inputs, results, live, unchanged, fingerprints, state.Commit)
 	converged := true
 	for i, k := range sorted {
 		if o := results[i].Outcome; o != apply.Converged && o != apply.Orphaned {
@@ -301,6 +352,74 @@ func (d *Daemon) Cycle(ctx context.Context) Report {
 		}
 	}
 	return rep
+}
+
+// observeFleet observes the running clusters and their drift: with a
+// Watch, only those not known converged and unchanged (unchanged: the
+// others, taken from their memos; fingerprints: this cycle's), else all
+// of them with a List per kind.
+func (d *Daemon) observeFleet(ctx context.Context) (*observe.Fleet, map[cluster.Key]bool, map[cluster.Key]string, error) {
+	if d.watch == nil {
+		running, err := observe.Observe(ctx, d.run.Exec.Client, d.observe)
+		if err == nil {
+			// Drift is planned like any change (update-objects), so a hand
+			// edit or a half-applied step of a killed run is put back.
+			err = running.FindDriftCached(ctx, d.run.Exec.Dynamic, nil, &d.drift)
+		}
+		return running, nil, nil, err
+	}
+	fingerprints := d.watch.Fingerprints()
+	now := d.now()
+	unchanged := map[cluster.Key]bool{}
+	for k, fp := range fingerprints {
+		if m := d.memos[k]; m != nil && m.fingerprint == fp && m.report.Outcome == apply.Converged && now.Sub(m.statusAt) < d.cfg.StatusRefresh {
+			unchanged[k] = true
+		}
+	}
+	running := d.watch.Observe(ctx, d.observe, func(k cluster.Key) bool { return !unchanged[k] })
+	// Drift depends on the objects alone: while they are unchanged, so is
+	// it — when every kind it compares is watched.
+	check := map[cluster.Key]bool{}
+	for i := range running.Clusters {
+		c := &running.Clusters[i]
+		if m := d.memos[c.Key()]; m != nil && d.watch.Complete() && m.fingerprint == fingerprints[c.Key()] {
+			c.Observed.Drift = m.live.Observed.Drift
+			continue
+		}
+		check[c.Key()] = true
+	}
+	if len(check) > 0 {
+		if err := running.FindDriftCached(ctx, d.run.Exec.Dynamic, func(k cluster.Key) bool { return check[k] }, &d.drift); err != nil {
+			return nil, nil, nil, err
+		}
+	}
+	for k := range unchanged {
+		running.Clusters = append(running.Clusters, *d.memos[k].live)
+	}
+	sort.Slice(running.Clusters, func(i, j int) bool { return running.Clusters[i].Key().Less(running.Clusters[j].Key()) })
+	return running, unchanged, fingerprints, nil
+}
+
+// remember keeps this cycle's memos (with a Watch).
+func (d *Daemon) remember(sorted []cluster.Key, inputs []fleet.Cluster, results []ClusterReport, live map[cluster.Key]*observe.Cluster,
+	unchanged map[cluster.Key]bool, fingerprints map[cluster.Key]string, commit string) {
+	if d.watch == nil {
+		return
+	}
+	now := d.now()
+	memos := map[cluster.Key]*memo{}
+	for i, k := range sorted {
+		l, fp := live[k], fingerprints[k]
+		if l == nil || fp == "" {
+			continue
+		}
+		m := &memo{fingerprint: fp, statusAt: now, commit: commit, live: l, input: inputs[i], report: results[i]}
+		if unchanged[k] {
+			m.statusAt = d.memos[k].statusAt
+		}
+		memos[k] = m
+	}
+	d.memos = memos
 }
 
 // stateOf is a cluster's pgsync_cluster_state after a cycle.

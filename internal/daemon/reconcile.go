@@ -23,7 +23,19 @@ func WatchReconcile(ctx context.Context, client kubernetes.Interface, namespace 
 	f := informers.NewSharedInformerFactoryWithOptions(client, 10*time.Minute, informers.WithNamespace(namespace),
 		informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = pc.LabelManagedBy + "=" + pc.ManagedBy }))
 	inf := f.Apps().V1().StatefulSets().Informer()
-	_, err := inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
+	if _, err := inf.AddEventHandler(ReconcileHandler(trigger, log)); err != nil {
+		return err
+	}
+	f.Start(ctx.Done())
+	<-ctx.Done()
+	f.Shutdown()
+	return nil
+}
+
+// ReconcileHandler is WatchReconcile's event handler, for an informer of
+// managed StatefulSets the caller already runs (observe.Watch's).
+func ReconcileHandler(trigger func(), log *slog.Logger) cache.ResourceEventHandler {
+	return cache.ResourceEventHandlerFuncs{
 		UpdateFunc: func(oldObj, newObj any) {
 			before, ok1 := oldObj.(*appsv1.StatefulSet)
 			after, ok2 := newObj.(*appsv1.StatefulSet)
@@ -35,12 +47,5 @@ func WatchReconcile(ctx context.Context, client kubernetes.Interface, namespace 
 				trigger()
 			}
 		},
-	})
-	if err != nil {
-		return err
 	}
-	f.Start(ctx.Done())
-	<-ctx.Done()
-	f.Shutdown()
-	return nil
 }

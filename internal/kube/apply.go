@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"slices"
+	"strings"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -28,6 +30,16 @@ var resources = map[schema.GroupVersionKind]string{
 	{Group: "coordination.k8s.io", Version: "v1", Kind: "Lease"}:             "leases",
 	{Group: "policy", Version: "v1", Kind: "PodDisruptionBudget"}:            "poddisruptionbudgets",
 	{Group: "apps", Version: "v1", Kind: "StatefulSet"}:                      "statefulsets",
+}
+
+// Resources are the API resources of every kind Render produces, sorted.
+func Resources() []schema.GroupVersionResource {
+	out := make([]schema.GroupVersionResource, 0, len(resources))
+	for gvk, res := range resources {
+		out = append(out, gvk.GroupVersion().WithResource(res))
+	}
+	slices.SortFunc(out, func(a, b schema.GroupVersionResource) int { return strings.Compare(a.String(), b.String()) })
+	return out
 }
 
 // ResourceOf is the API resource of a kind Render produces.

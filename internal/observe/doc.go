@@ -9,7 +9,9 @@
 // loaded, pending restart).
 //
 // Kubernetes is read with four List calls whatever the number of
-// clusters; the instances' /status documents are read in parallel, each
+// clusters (Observe), or from informer caches (Watch: what the daemon
+// uses, with a fingerprint per cluster that changes with any write to its
+// objects, so a cycle reads only the clusters that may have changed); the instances' /status documents are read in parallel, each
 // call with its own timeout, so one dead or slow pod cannot stall the
 // rest: an instance whose status cannot be read is observed as not ready,
 // with the reason. Drift (Drift) is found by a server-side dry-run apply

@@ -259,11 +259,11 @@ func joinPath(path, key string) string {
 }
 
 // FindDrift fills Observed.Drift of every cluster for which want is true
-// (nil: all), a few clusters at a time. The live objects are read with
-// one List per kind (by pgsync's label, in the clusters' namespace when
-// they share one), not one GET per object; a kind the caller may not list,
-// and an object the List did not return (its label edited away), are read
-// with a GET.
+// (nil: all), a few clusters at a time. For more than a few clusters the
+// live objects are read with one List per kind (by pgsync's label, in the
+// clusters' namespace when they share one), not one GET per object; a
+// kind the caller may not list, and an object the List did not return
+// (its label edited away), are read with a GET.
 func (f *Fleet) FindDrift(ctx context.Context, client dynamic.Interface, want func(cluster.Key) bool) error {
 	return f.FindDriftCached(ctx, client, want, nil)
 }
@@ -301,13 +301,16 @@ func (f *Fleet) FindDriftCached(ctx context.Context, client dynamic.Interface, w
 	if len(jobs) == 0 {
 		return nil
 	}
-	ns := ""
-	if len(namespaces) == 1 {
-		ns = jobs[0].c.Key().Namespace
-	}
-	liveOf, err := listLive(ctx, client, kinds, ns)
-	if err != nil {
-		return err
+	liveOf := getLive(client)
+	if len(jobs) > fewClusters {
+		ns := ""
+		if len(namespaces) == 1 {
+			ns = jobs[0].c.Key().Namespace
+		}
+		var err error
+		if liveOf, err = listLive(ctx, client, kinds, ns); err != nil {
+			return err
+		}
 	}
 
 	sem := make(chan struct{}, 8)
@@ -329,6 +332,11 @@ func (f *Fleet) FindDriftCached(ctx context.Context, client dynamic.Interface, w
 	wg.Wait()
 	return errors.Join(errs...)
 }
+
+// fewClusters: up to this many clusters, drift GETs each object (13 per
+// cluster) rather than listing every object of each kind — what a daemon
+// checks in a cycle where a few clusters changed.
+const fewClusters = 16
 
 // listLive lists pgsync's objects of each kind in namespace ("": all) and
 // returns their lookup, falling back to a GET.

@@ -98,12 +98,6 @@ type Instance struct {
 
 // Observe reads every managed cluster (in opts.Namespace, or all).
 func Observe(ctx context.Context, client kubernetes.Interface, opts Options) (*Fleet, error) {
-	if opts.StatusTimeout <= 0 {
-		opts.StatusTimeout = 2 * time.Second
-	}
-	if opts.Parallel <= 0 {
-		opts.Parallel = 32
-	}
 	managed := metav1.ListOptions{LabelSelector: labels.SelectorFromSet(labels.Set{pc.LabelManagedBy: pc.ManagedBy}).String()}
 	ns := opts.Namespace
 	var (
@@ -141,28 +135,71 @@ func Observe(ctx context.Context, client kubernetes.Interface, opts Options) (*F
 		}
 	}
 
-	type key struct{ ns, name string }
-	pods := map[key]*corev1.Pod{}
+	src := listed{pods: map[objectKey]*corev1.Pod{}, pvcs: map[objectKey]*corev1.PersistentVolumeClaim{}, leases: map[objectKey]*coordv1.Lease{}}
+	for i := range stsList.Items {
+		src.sts = append(src.sts, &stsList.Items[i])
+	}
 	for i := range podList.Items {
 		p := &podList.Items[i]
-		pods[key{p.Namespace, p.Name}] = p
+		src.pods[objectKey{p.Namespace, p.Name}] = p
 	}
-	pvcs := map[key]*corev1.PersistentVolumeClaim{}
 	for i := range pvcList.Items {
 		p := &pvcList.Items[i]
-		pvcs[key{p.Namespace, p.Name}] = p
+		src.pvcs[objectKey{p.Namespace, p.Name}] = p
 	}
-	leases := map[key]*coordv1.Lease{}
 	for i := range leaseList.Items {
 		l := &leaseList.Items[i]
-		leases[key{l.Namespace, l.Name}] = l
+		src.leases[objectKey{l.Namespace, l.Name}] = l
 	}
+	return assemble(ctx, src, opts, nil), nil
+}
 
+// objectKey is a namespaced object's name.
+type objectKey struct{ ns, name string }
+
+// objects is what a fleet is assembled from: Lists (Observe) or a
+// Watch's informer caches. The objects are shared, never modified.
+type objects interface {
+	statefulSets() []*appsv1.StatefulSet
+	pod(namespace, name string) *corev1.Pod
+	pvc(namespace, name string) *corev1.PersistentVolumeClaim
+	lease(namespace, name string) *coordv1.Lease
+}
+
+// listed is objects read with one List per kind.
+type listed struct {
+	sts    []*appsv1.StatefulSet
+	pods   map[objectKey]*corev1.Pod
+	pvcs   map[objectKey]*corev1.PersistentVolumeClaim
+	leases map[objectKey]*coordv1.Lease
+}
+
+func (l listed) statefulSets() []*appsv1.StatefulSet { return l.sts }
+func (l listed) pod(ns, name string) *corev1.Pod     { return l.pods[objectKey{ns, name}] }
+func (l listed) pvc(ns, name string) *corev1.PersistentVolumeClaim {
+	return l.pvcs[objectKey{ns, name}]
+}
+func (l listed) lease(ns, name string) *coordv1.Lease { return l.leases[objectKey{ns, name}] }
+
+// assemble builds the fleet from src: every managed cluster for which
+// want is true (nil: all), each instance's /status read in parallel.
+func assemble(ctx context.Context, src objects, opts Options, want func(cluster.Key) bool) *Fleet {
+	if opts.StatusTimeout <= 0 {
+		opts.StatusTimeout = 2 * time.Second
+	}
+	if opts.Parallel <= 0 {
+		opts.Parallel = 32
+	}
 	f := &Fleet{}
-	type job struct{ c, i int }
+	type job struct {
+		c, i int
+		pod  *corev1.Pod
+	}
 	var jobs []job
-	for i := range stsList.Items {
-		sts := &stsList.Items[i]
+	for _, sts := range src.statefulSets() {
+		if want != nil && !want(cluster.Key{Namespace: sts.Namespace, Name: sts.Name}) {
+			continue
+		}
 		spec, ok, err := kube.ReadAppliedSpec(sts)
 		if !ok || err != nil {
 			why := "no " + pc.AnnAppliedSpec + " annotation"
@@ -175,7 +212,7 @@ func Observe(ctx context.Context, client kubernetes.Interface, opts Options) (*F
 		names := kube.NamesOf(spec)
 		c := Cluster{StatefulSet: sts, Commit: sts.Annotations[pc.AnnAppliedCommit],
 			Observed: plan.ObservedCluster{Spec: spec, ApprovedRevision: sts.Annotations[pc.AnnApprovedRevision]}}
-		if l := leases[key{sts.Namespace, names.Lease()}]; l != nil {
+		if l := src.lease(sts.Namespace, names.Lease()); l != nil {
 			c.Lease = l
 			if l.Spec.HolderIdentity != nil {
 				c.LeaseHolder = *l.Spec.HolderIdentity
@@ -187,31 +224,31 @@ func Observe(ctx context.Context, client kubernetes.Interface, opts Options) (*F
 			replicas = int(*sts.Spec.Replicas)
 		}
 		for ordinal := 0; ; ordinal++ {
-			p := pods[key{sts.Namespace, names.Instance(ordinal)}]
+			p := src.pod(sts.Namespace, names.Instance(ordinal))
 			if p == nil && ordinal >= replicas {
 				break
 			}
-			in := instanceOf(names, ordinal, p, pvcs[key{sts.Namespace, names.PVC(ordinal)}])
+			in := instanceOf(names, ordinal, p, src.pvc(sts.Namespace, names.PVC(ordinal)))
 			c.Instances = append(c.Instances, in)
 			if p != nil && opts.Status != nil {
-				jobs = append(jobs, job{len(f.Clusters), len(c.Instances) - 1})
+				jobs = append(jobs, job{len(f.Clusters), len(c.Instances) - 1, p})
 			}
 		}
 		f.Clusters = append(f.Clusters, c)
 	}
 
 	// Statuses, in parallel, each bounded by its own timeout.
+	var wg sync.WaitGroup
 	sem := make(chan struct{}, opts.Parallel)
 	for _, j := range jobs {
 		in := &f.Clusters[j.c].Instances[j.i]
-		p := pods[key{f.Clusters[j.c].StatefulSet.Namespace, in.Name}]
 		wg.Add(1)
 		sem <- struct{}{}
 		go func() {
 			defer func() { <-sem; wg.Done() }()
 			sctx, cancel := context.WithTimeout(ctx, opts.StatusTimeout)
 			defer cancel()
-			st, err := opts.Status.Status(sctx, p)
+			st, err := opts.Status.Status(sctx, j.pod)
 			if err != nil {
 				in.StatusError = err.Error()
 				return
@@ -225,7 +262,7 @@ func Observe(ctx context.Context, client kubernetes.Interface, opts Options) (*F
 		finish(&f.Clusters[i])
 	}
 	sort.Slice(f.Clusters, func(i, j int) bool { return f.Clusters[i].Key().Less(f.Clusters[j].Key()) })
-	return f, nil
+	return f
 }
 
 // Observed is the planner's input: every cluster's view.

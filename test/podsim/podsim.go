@@ -13,6 +13,7 @@ package podsim
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -20,6 +21,7 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -30,6 +32,7 @@ import (
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/pgsync/pgsync/internal/cluster"
 	"github.com/pgsync/pgsync/internal/kube"
 	pc "github.com/pgsync/pgsync/internal/podcontract"
 )
@@ -43,6 +46,68 @@ func Apply(ctx context.Context, dyn dynamic.Interface, o *kube.Objects) error {
 		}
 	}
 	return nil
+}
+
+// ConvergedStatus is what instance n of c reports once converged: n 0
+// the primary (the Lease holder), the others streaming standbys, every
+// one with configRevision loaded.
+func ConvergedStatus(c *cluster.Cluster, n int, configRevision string) pc.Status {
+	names := kube.NamesOf(c)
+	st := pc.Status{Cluster: c.Metadata.Name, Instance: names.Instance(n), Action: "none",
+		LeaseHolder: names.Instance(0), Target: names.Instance(0), PostgresWanted: true, PostgresRunning: true,
+		PostmasterPID: 100 + n, PostgresStarts: 1, Accepting: true, Timeline: 1, ServerVersion: "15.18",
+		ConfigRevision: configRevision, PendingRestart: []string{}}
+	if n == 0 {
+		st.Role, st.CurrentLSN, st.FlushedLSN = pc.StatusPrimary, "0/3000148", "0/3000148"
+	} else {
+		st.Role, st.Upstream, st.Streaming = pc.StatusStandby, names.Instance(0), true
+		st.ReceivedLSN, st.ReplayedLSN, st.FlushedLSN = "0/3000148", "0/3000148", "0/3000148"
+	}
+	return st
+}
+
+// DeployConverged makes c look converged and running, as the executor
+// leaves it: its objects applied (with the applied-spec and applied-commit
+// annotations, spec.instances replicas, instanceImage in the init
+// container), its Secrets, a claim and a Ready pod per instance at ips[n]
+// with the manager's role label, the Lease held by instance 0, and each
+// instance's ConvergedStatus served by srv.
+func DeployConverged(ctx context.Context, cs kubernetes.Interface, dyn dynamic.Interface, srv *Servers, c *cluster.Cluster, commit, instanceImage string, ips []string) error {
+	names := kube.NamesOf(c)
+	if _, err := kube.EnsureSecrets(ctx, cs, c, rand.Reader); err != nil {
+		return err
+	}
+	objs, err := kube.Render(c, kube.Options{InstanceImage: instanceImage, TargetPrimary: names.Instance(0), Commit: commit})
+	if err != nil {
+		return err
+	}
+	for _, obj := range objs.List() {
+		if _, err := kube.Apply(ctx, dyn, obj, kube.ApplyOptions{Force: true}); err != nil {
+			return err
+		}
+	}
+	sts, err := cs.AppsV1().StatefulSets(c.Metadata.Namespace).Get(ctx, c.Metadata.Name, metav1.GetOptions{})
+	if err != nil {
+		return err
+	}
+	configRev := objs.Params.Data[pc.ConfigRevisionKey]
+	for n := 0; n < c.Spec.Instances; n++ {
+		if err := CreateClaim(ctx, cs, sts, n, "", ""); err != nil {
+			return err
+		}
+		// The role label is the manager's, per pod: a template copy
+		// carries it into the pod.
+		withRole := sts.DeepCopy()
+		withRole.Spec.Template.Labels[pc.LabelRole] = pc.RoleReplica
+		if n == 0 {
+			withRole.Spec.Template.Labels[pc.LabelRole] = pc.RolePrimary
+		}
+		if _, err := CreatePod(ctx, cs, withRole, n, Pod{IP: ips[n], Ready: true}); err != nil {
+			return err
+		}
+		srv.Set(ips[n], ConvergedStatus(c, n, configRev))
+	}
+	return HoldLease(ctx, cs, c.Metadata.Namespace, names.Lease(), names.Instance(0))
 }
 
 // Pod is how one simulated pod runs.
@@ -190,8 +255,9 @@ func HoldLease(ctx context.Context, cs kubernetes.Interface, namespace, lease, h
 // pod IP, all on one port (as every pod's manager listens on the same
 // port).
 type Servers struct {
-	port    int
-	mu      sync.Mutex
+	port     int
+	requests atomic.Int64
+	mu       sync.Mutex
 	byIP    map[string]*entry
 	servers []*http.Server
 	release chan struct{}
@@ -237,6 +303,9 @@ func serve(ips []string, port int) (*Servers, error) {
 	return s, nil
 }
 
+// Requests is how many /status requests the servers have had.
+func (s *Servers) Requests() int64 { return s.requests.Load() }
+
 // Port is the port every listener shares.
 func (s *Servers) Port() int { return s.port }
 
@@ -261,6 +330,7 @@ func (s *Servers) handler(ip string) http.Handler {
 			http.NotFound(w, r)
 			return
 		}
+		s.requests.Add(1)
 		s.mu.Lock()
 		e := *s.byIP[ip]
 		s.mu.Unlock()
