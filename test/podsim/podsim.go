@@ -258,10 +258,10 @@ type Servers struct {
 	port     int
 	requests atomic.Int64
 	mu       sync.Mutex
-	byIP    map[string]*entry
-	servers []*http.Server
-	release chan struct{}
-	once    sync.Once
+	byIP     map[string]*entry
+	servers  []*http.Server
+	release  chan struct{}
+	once     sync.Once
 }
 
 type entry struct {
