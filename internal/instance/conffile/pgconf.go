@@ -70,13 +70,15 @@ type Settings struct {
 }
 
 // Render returns the content of pgsync.conf and the parameter names it
-// refused because pgsync owns them.
+// refused: pgsync owns them, or the value holds a control character (a
+// newline would end the line and make postgres refuse the whole file;
+// validation refuses these first).
 func Render(s Settings) (string, []string) {
 	vals := maps.Clone(defaults)
 	var rejected []string
 	for k, v := range s.Parameters {
 		name := strings.ToLower(strings.TrimSpace(k))
-		if fixed[name] || !validName(name) {
+		if fixed[name] || !validName(name) || strings.ContainsFunc(v, isControl) {
 			rejected = append(rejected, k)
 			continue
 		}
@@ -120,6 +122,8 @@ const LogLinePrefix = "%m [%p] "
 func Quote(v string) string {
 	return "'" + strings.ReplaceAll(strings.ReplaceAll(v, `\`, `\\`), "'", "''") + "'"
 }
+
+func isControl(r rune) bool { return r < 0x20 || r == 0x7f }
 
 func validName(n string) bool {
 	if n == "" {

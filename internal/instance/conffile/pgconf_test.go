@@ -11,6 +11,7 @@ func TestRender(t *testing.T) {
 		Parameters: map[string]string{
 			"shared_buffers": "256MB", "Port": "1", "primary_conninfo": "host=evil",
 			"work_mem": "it's", "bad name": "x", "wal_keep_size": "1GB",
+			"application_name": "two\nlines", "cluster_name": "nul\x00",
 		},
 		PrimaryConnInfo: ConnInfo("db-0.x", 5432, ReplicationUser, "db-1", "/run/pgsync/pgpass"),
 	})
@@ -31,7 +32,10 @@ func TestRender(t *testing.T) {
 	if strings.Contains(conf, "evil") {
 		t.Errorf("a Cluster parameter overrode primary_conninfo:\n%s", conf)
 	}
-	if got := strings.Join(rejected, ","); got != "Port,bad name,primary_conninfo" {
+	if strings.Contains(conf, "two") || strings.Contains(conf, "nul") {
+		t.Errorf("a value with a control character was written:\n%s", conf)
+	}
+	if got := strings.Join(rejected, ","); got != "Port,application_name,bad name,cluster_name,primary_conninfo" {
 		t.Errorf("rejected = %q", got)
 	}
 	target, _ := Render(Settings{Port: 5432, ListenAddresses: "*", SocketDir: "/tmp", PrimaryConnInfo: "host=x", TakeoverRetry: true})
