@@ -200,9 +200,19 @@ func validate(c *Cluster) (warnings, problems []Diagnostic) {
 			bad("spec.postgresql.parameters."+name, "%q is not a valid parameter name", name)
 		}
 	}
+	major := 0
+	if v, err := ParseVersion(s.ImageName); err == nil && v.Known {
+		major = v.Major
+	}
 	for i, line := range s.PostgreSQL.PgHBA {
-		if strings.TrimSpace(line) == "" || strings.ContainsAny(line, "\n\r") {
-			bad(fmt.Sprintf("spec.postgresql.pg_hba[%d]", i), "must be one non-empty pg_hba.conf line")
+		field := fmt.Sprintf("spec.postgresql.pg_hba[%d]", i)
+		r, err := ParseHBA(line, major)
+		switch {
+		case err != nil:
+			bad(field, "%v", err)
+		case r.Type != "local" && r.Method == "password":
+			warnings = append(warnings, Diagnostic{Pos: c.Pos(field), Field: field,
+				Message: "password sends the password in clear text over an unencrypted connection; scram-sha-256 never sends it"})
 		}
 	}
 

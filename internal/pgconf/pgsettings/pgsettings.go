@@ -155,6 +155,19 @@ func (s *Server) Script(script string) ([]byte, error) {
 		"-h", s.dir, "-U", "postgres", "-d", "postgres", "-f", "-")
 }
 
+// WriteFile writes a file into the data directory, owned by the account
+// the server runs as (pg_hba.conf, for one).
+func (s *Server) WriteFile(name string, data []byte) error {
+	path := filepath.Join(s.data, name)
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		return err
+	}
+	if s.runAs.root {
+		return os.Chown(path, s.runAs.uid, s.runAs.gid)
+	}
+	return nil
+}
+
 // Stop stops the server (immediate) and removes its directory.
 func (s *Server) Stop() error {
 	defer s.cancel()
