@@ -201,7 +201,7 @@ func runDaemon(cmd *cobra.Command, args runArgs) error {
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go func() { _ = srv.Serve(ln) }()
 	defer srv.Close()
-	log.Info("pgsync run", "repo", args.source.Repo, "ref", args.source.Ref, "path", args.source.Path,
+	log.Info("pgsync run", "repo", desired.DisplayRepo(args.source.Repo), "ref", args.source.Ref, "path", args.source.Path,
 		"interval", args.interval.String(), "leaderElect", args.leaderElect, "http", ln.Addr().String())
 
 	// The leader observes through watches (observe.Watch), where it may;

@@ -56,7 +56,7 @@ type Reader struct {
 func Open(ctx context.Context, src Source, log *slog.Logger) (*Reader, error) {
 	repo, err := gitsource.Open(ctx, gitsource.Options{Repo: src.Repo})
 	if err != nil {
-		return nil, fmt.Errorf("open repository %s: %w", src.Repo, err)
+		return nil, fmt.Errorf("open repository %s: %w", DisplayRepo(src.Repo), err)
 	}
 	if src.Ref == "" {
 		src.Ref = "HEAD"
@@ -107,6 +107,10 @@ func (r *Reader) verify(commit string) error {
 	r.log.Info("commit signature verified", "commit", ShortSHA(commit), "signer", signer)
 	return nil
 }
+
+// DisplayRepo names a Source's Repo for messages and logs: never with a
+// password or token (gitsource.Display).
+func DisplayRepo(repo string) string { return gitsource.Display(repo) }
 
 // DisplayDir names a Path for messages.
 func DisplayDir(dir string) string {

@@ -86,21 +86,33 @@ func parseURL(raw string) (location, error) {
 	return loc, nil
 }
 
-// redactURL hides the password of a URL-shaped string, for messages about
-// input that could not be parsed.
+// redactURL hides the user information of a URL-shaped string (a
+// password, or a token written as the user name), for messages about input
+// that could not be parsed.
 func redactURL(raw string) string {
 	if i := strings.Index(raw, "://"); i >= 0 {
 		rest := raw[i+3:]
-		if at := strings.LastIndex(rest, "@"); at >= 0 {
-			cut := rest[:at]
-			if slash := strings.Index(rest, "/"); slash < 0 || slash > at {
-				if colon := strings.Index(cut, ":"); colon >= 0 {
-					return raw[:i+3] + cut[:colon] + ":***" + rest[at:]
-				}
-			}
+		end := len(rest)
+		if slash := strings.IndexAny(rest, "/?#"); slash >= 0 {
+			end = slash
+		}
+		if at := strings.LastIndex(rest[:end], "@"); at >= 0 {
+			return raw[:i+3] + "***" + rest[at:]
 		}
 	}
 	return raw
+}
+
+// Display returns how messages and logs may name the repository repo (an
+// Options.Repo as the user wrote it): a URL without its password, and an
+// http(s) URL without any user information (a token is often written as
+// the user name); what does not parse, with its user information hidden.
+func Display(repo string) string {
+	loc, err := parseLocation(repo)
+	if err != nil {
+		return redactURL(repo)
+	}
+	return loc.String()
 }
 
 // cacheKey names a remote's cache entry: a stable hash of its URL without
@@ -113,7 +125,7 @@ func (l location) cacheKey() string {
 // String is what messages and logs call the repository.
 func (l location) String() string {
 	if l.kind == kindLocal {
-		return l.path
+		return redactURL(l.path)
 	}
 	return l.url
 }

@@ -40,7 +40,8 @@ func TestParseLocation(t *testing.T) {
 	for _, tc := range []struct{ in, want string }{
 		{"", "empty"},
 		{"ftp://h/r", `unsupported scheme "ftp"`},
-		{"https://u:tok3n@h/%zz", `"https://u:***@h/%zz" is not a valid URL`},
+		{"https://u:tok3n@h/%zz", `"https://***@h/%zz" is not a valid URL`},
+		{"https://tok3n@h/%zz", `"https://***@h/%zz" is not a valid URL`},
 	} {
 		_, err := parseLocation(tc.in)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
@@ -132,6 +133,34 @@ func TestHTTPAuth(t *testing.T) {
 		loc, _ = parseLocation("http://" + host + ":8080/r")
 		if _, err := transportAuth(loc, Auth{Token: "t"}); err != nil {
 			t.Errorf("token over http to loopback %s: %v", host, err)
+		}
+	}
+}
+
+// TestDisplayHidesCredentials: what messages call a repository never holds
+// a password or a token, whatever form the location takes.
+func TestDisplayHidesCredentials(t *testing.T) {
+	const secret = "s3cr3t-t0ken"
+	for _, tc := range []struct{ repo, want string }{
+		{"https://bot:" + secret + "@git.example.com/fleet.git", "https://git.example.com/fleet.git"},
+		{"https://" + secret + "@github.com/org/fleet.git", "https://github.com/org/fleet.git"},
+		{"https://" + secret + ":x-oauth-basic@github.com/org/fleet.git", "https://github.com/org/fleet.git"},
+		{"http://bot:" + secret + "@10.0.0.1:3000/fleet", "http://10.0.0.1:3000/fleet"},
+		{"ssh://git:" + secret + "@git.example.com/fleet.git", "ssh://git@git.example.com/fleet.git"},
+		{"file:///srv/git/fleet.git", "file:///srv/git/fleet.git"},
+		{"/srv/git/fleet", "/srv/git/fleet"},
+		{"git@github.com:org/fleet.git", "git@github.com:org/fleet.git"},
+		// Not parseable: the user information is hidden anyway.
+		{"https://bot:" + secret + "@git example.com/fleet.git", "https://***@git example.com/fleet.git"},
+		{"https://" + secret + "@git%zz.example.com/x", "https://***@git%zz.example.com/x"},
+		{"gopher://bot:" + secret + "@host/x", "gopher://***@host/x"},
+	} {
+		got := Display(tc.repo)
+		if got != tc.want || strings.Contains(got, secret) {
+			t.Errorf("Display(%q) = %q, want %q", tc.repo, got, tc.want)
+		}
+		if _, err := parseLocation(tc.repo); err != nil && strings.Contains(err.Error(), secret) {
+			t.Errorf("parseLocation(%q) error shows the secret: %v", tc.repo, err)
 		}
 	}
 }
