@@ -157,9 +157,15 @@ func validate(c *Cluster) (warnings, problems []Diagnostic) {
 		bad("metadata.name", "%q is %d characters long; at most %d are allowed so that derived names (NAME-replication) stay valid", name, len(name), MaxNameLength)
 	case !dns1035Label.MatchString(name):
 		bad("metadata.name", "%q is not a valid name: lower-case letters, digits and '-', starting with a letter and ending with a letter or digit", name)
+	case name == "default":
+		bad("metadata.name", `"default" is reserved: the cluster's ServiceAccount, Role and RoleBinding are named after it, and the namespace's default ServiceAccount (every pod's identity unless it names another) would get the instances' rights`)
+	case name == "pgsync" || strings.HasPrefix(name, "pgsync-"):
+		bad("metadata.name", "%q is reserved: names starting with pgsync are pgsync's own objects (deploy/: ServiceAccounts pgsync-apply and pgsync-observer, Role pgsync-leader, …), which the cluster's ServiceAccount, Role and RoleBinding of the same name would take over", name)
 	}
 	if ns := c.Metadata.Namespace; len(ns) > 63 || !dns1123Label.MatchString(ns) {
 		bad("metadata.namespace", "%q is not a valid namespace: lower-case letters, digits and '-', at most 63 characters", ns)
+	} else if ns == "kube-system" || ns == "kube-public" || ns == "kube-node-lease" {
+		bad("metadata.namespace", "%q is Kubernetes' own namespace, whose ServiceAccounts and Roles a cluster's objects could take over; use a namespace of your own", ns)
 	}
 	problems = append(problems, validateAnnotations(c)...)
 

@@ -161,6 +161,21 @@ func TestLoadErrors(t *testing.T) {
 			want: []string{`c.yaml:4:9: metadata.name: "Shop_1" is not a valid name: lower-case letters, digits and '-', starting with a letter and ending with a letter or digit`},
 		},
 		{
+			name: "a name whose ServiceAccount would be the namespace's default one",
+			yaml: strings.Replace(valid, "name: shop", "name: default", 1),
+			want: []string{`c.yaml:4:9: metadata.name: "default" is reserved: the cluster's ServiceAccount, Role and RoleBinding are named after it, and the namespace's default ServiceAccount (every pod's identity unless it names another) would get the instances' rights`},
+		},
+		{
+			name: "names of pgsync's own objects",
+			yaml: strings.Replace(valid, "name: shop", "name: pgsync-leader", 1),
+			want: []string{`c.yaml:4:9: metadata.name: "pgsync-leader" is reserved: names starting with pgsync are pgsync's own objects (deploy/: ServiceAccounts pgsync-apply and pgsync-observer, Role pgsync-leader, …), which the cluster's ServiceAccount, Role and RoleBinding of the same name would take over`},
+		},
+		{
+			name: "Kubernetes' own namespaces",
+			yaml: strings.Replace(valid, "namespace: prod", "namespace: kube-system", 1),
+			want: []string{`c.yaml:5:14: metadata.namespace: "kube-system" is Kubernetes' own namespace, whose ServiceAccounts and Roles a cluster's objects could take over; use a namespace of your own`},
+		},
+		{
 			name: "unsupported apiVersion of a known group",
 			yaml: strings.Replace(valid, "postgresql.cnpg.io/v1", "postgresql.cnpg.io/v2", 1),
 			want: []string{`c.yaml:1:13: apiVersion: unsupported version "v2" of postgresql.cnpg.io (allowed: v1)`},
