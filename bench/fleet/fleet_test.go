@@ -762,8 +762,8 @@ func BenchmarkFleet(b *testing.B) {
 	}
 	b.Logf("in-process at 100 QPS: observe %s ms (median %.0f), find-drift %s ms (median %.0f)",
 		fmts(obsMs, "%.0f"), median(obsMs), fmts(driftMs, "%.0f"), median(driftMs))
-	live, heap := gcHeap(b, d.log)
-	b.Logf("daemon heap (gctrace): live after GC max %d MB, heap at GC end max %d MB", live, heap)
+	live, heap, lastLive := gcHeap(b, d.log)
+	b.Logf("daemon heap (gctrace): live after GC max %d MB, last %d MB; heap at GC end max %d MB", live, lastLive, heap)
 
 	b.Logf("RSS: max %.1f MB, last %.1f MB, VmHWM %.1f MB after the idle windows; after the changed commit %.1f MB (max %.1f)",
 		float64(rssPeak)/1024, float64(rssNow)/1024, float64(hwm)/1024, float64(rssAfterChange)/1024, float64(rssPeakAfterChange)/1024)
@@ -784,6 +784,7 @@ func BenchmarkFleet(b *testing.B) {
 	b.ReportMetric(median(obsMs), "observe-ms")
 	b.ReportMetric(median(driftMs), "find-drift-ms")
 	b.ReportMetric(float64(live), "live-heap-max-MB")
+	b.ReportMetric(float64(lastLive), "live-heap-last-MB")
 	b.ReportMetric(0, "ns/op") // the iteration is the whole scenario; its wall time is not a result
 }
 
@@ -834,7 +835,7 @@ var gcLine = regexp.MustCompile(`(\d+)->(\d+)->(\d+) MB`)
 
 // gcHeap is the largest live heap and heap at GC end in the daemon's
 // gctrace lines.
-func gcHeap(b *testing.B, log string) (live, heap int) {
+func gcHeap(b *testing.B, log string) (live, heap, lastLive int) {
 	b.Helper()
 	data, err := os.ReadFile(log)
 	if err != nil {
@@ -843,7 +844,7 @@ func gcHeap(b *testing.B, log string) (live, heap int) {
 	for _, m := range gcLine.FindAllStringSubmatch(string(data), -1) {
 		h, _ := strconv.Atoi(m[2])
 		l, _ := strconv.Atoi(m[3])
-		live, heap = max(live, l), max(heap, h)
+		live, heap, lastLive = max(live, l), max(heap, h), l
 	}
-	return live, heap
+	return live, heap, lastLive
 }

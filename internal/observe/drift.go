@@ -17,6 +17,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/selection"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/dynamic"
 
@@ -272,64 +273,84 @@ func (f *Fleet) FindDrift(ctx context.Context, client dynamic.Interface, want fu
 // call through cache (nil: none) for objects that have not changed since.
 func (f *Fleet) FindDriftCached(ctx context.Context, client dynamic.Interface, want func(cluster.Key) bool, cache *DriftCache) error {
 	cache.rotate()
-	type job struct {
-		c    *Cluster
-		objs []runtime.Object
-	}
+	type job struct{ c *Cluster }
 	var jobs []job
-	kinds := map[schema.GroupVersionResource]bool{}
-	namespaces := map[string]bool{}
 	for i := range f.Clusters {
 		c := &f.Clusters[i]
-		if want != nil && !want(c.Key()) {
-			continue
+		if want == nil || want(c.Key()) {
+			jobs = append(jobs, job{c})
 		}
-		objs, err := kube.Render(c.Observed.Spec, c.RenderOptions(""))
-		if err != nil {
-			return fmt.Errorf("drift of %s: %w", c.Key(), err)
-		}
-		for _, obj := range objs.List() {
-			gvr, err := kube.ResourceOf(obj.GetObjectKind().GroupVersionKind())
-			if err != nil {
-				return fmt.Errorf("drift of %s: %w", c.Key(), err)
-			}
-			kinds[gvr] = true
-		}
-		namespaces[c.Key().Namespace] = true
-		jobs = append(jobs, job{c, objs.List()})
 	}
 	if len(jobs) == 0 {
 		return nil
 	}
-	liveOf := getLive(client)
-	if len(jobs) > fewClusters {
-		ns := ""
-		if len(namespaces) == 1 {
-			ns = jobs[0].c.Key().Namespace
-		}
-		var err error
-		if liveOf, err = listLive(ctx, client, kinds, ns); err != nil {
-			return err
-		}
+	kinds := map[schema.GroupVersionResource]bool{}
+	for _, gvr := range kube.Resources() {
+		kinds[gvr] = true
 	}
-
-	sem := make(chan struct{}, 8)
-	errs := make([]error, len(jobs))
-	var wg sync.WaitGroup
-	for i, j := range jobs {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer func() { <-sem; wg.Done() }()
-			drift, err := driftOf(ctx, client, j.objs, liveOf, cache)
-			if err != nil {
-				errs[i] = fmt.Errorf("drift of %s: %w", j.c.Key(), err)
-				return
+	// Clusters are checked a batch at a time: up to fewClusters with a GET
+	// per object, more with one List per kind for each batch of up to
+	// batchClusters clusters of one namespace (selected by name), so what
+	// is held at once is one batch's objects, not the fleet's.
+	var batches [][]job
+	if len(jobs) <= fewClusters {
+		batches = [][]job{jobs}
+	} else {
+		byNS := map[string][]job{}
+		var nss []string
+		for _, j := range jobs {
+			ns := j.c.Key().Namespace
+			if byNS[ns] == nil {
+				nss = append(nss, ns)
 			}
-			j.c.Observed.Drift = drift
-		}()
+			byNS[ns] = append(byNS[ns], j)
+		}
+		sort.Strings(nss)
+		for _, ns := range nss {
+			for js := byNS[ns]; len(js) > 0; {
+				n := min(len(js), batchClusters)
+				batches = append(batches, js[:n])
+				js = js[n:]
+			}
+		}
 	}
-	wg.Wait()
+	var errs []error
+	for _, batch := range batches {
+		liveOf := getLive(client)
+		if len(jobs) > fewClusters {
+			names := make([]string, len(batch))
+			for i, j := range batch {
+				names[i] = j.c.Key().Name
+			}
+			var err error
+			if liveOf, err = listLive(ctx, client, kinds, batch[0].c.Key().Namespace, names); err != nil {
+				return err
+			}
+		}
+		sem := make(chan struct{}, 8)
+		batchErrs := make([]error, len(batch))
+		var wg sync.WaitGroup
+		for i, j := range batch {
+			wg.Add(1)
+			sem <- struct{}{}
+			go func() {
+				defer func() { <-sem; wg.Done() }()
+				objs, err := kube.Render(j.c.Observed.Spec, j.c.RenderOptions(""))
+				if err != nil {
+					batchErrs[i] = fmt.Errorf("drift of %s: %w", j.c.Key(), err)
+					return
+				}
+				drift, err := driftOf(ctx, client, objs.List(), liveOf, cache)
+				if err != nil {
+					batchErrs[i] = fmt.Errorf("drift of %s: %w", j.c.Key(), err)
+					return
+				}
+				j.c.Observed.Drift = drift
+			}()
+		}
+		wg.Wait()
+		errs = append(errs, batchErrs...)
+	}
 	return errors.Join(errs...)
 }
 
@@ -338,14 +359,22 @@ func (f *Fleet) FindDriftCached(ctx context.Context, client dynamic.Interface, w
 // checks in a cycle where a few clusters changed.
 const fewClusters = 16
 
-// listLive lists pgsync's objects of each kind in namespace ("": all) and
-// returns their lookup, falling back to a GET.
-func listLive(ctx context.Context, client dynamic.Interface, kinds map[schema.GroupVersionResource]bool, namespace string) (liveObject, error) {
+// batchClusters bounds the clusters whose objects one List selects.
+const batchClusters = 50
+
+// listLive lists pgsync's objects of each kind of the clusters names in
+// namespace and returns their lookup, falling back to a GET.
+func listLive(ctx context.Context, client dynamic.Interface, kinds map[schema.GroupVersionResource]bool, namespace string, names []string) (liveObject, error) {
 	type key struct {
 		gvr             schema.GroupVersionResource
 		namespace, name string
 	}
-	managed := metav1.ListOptions{LabelSelector: labels.SelectorFromSet(labels.Set{pc.LabelManagedBy: pc.ManagedBy}).String()}
+	sel := labels.SelectorFromSet(labels.Set{pc.LabelManagedBy: pc.ManagedBy})
+	in, err := labels.NewRequirement(pc.LabelCluster, selection.In, names)
+	if err != nil {
+		return nil, err
+	}
+	managed := metav1.ListOptions{LabelSelector: sel.Add(*in).String()}
 	var (
 		mu    sync.Mutex
 		index = map[key]*unstructured.Unstructured{}

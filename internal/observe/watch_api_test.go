@@ -240,3 +240,64 @@ func TestAPIWatchUnwatched(t *testing.T) {
 		t.Errorf("NewWatch without watch on pods: %v; want %q", err, want)
 	}
 }
+
+// TestAPIDriftOfManyClusters: more clusters than are checked with GETs —
+// read with Lists selecting a batch of clusters by name, across two
+// namespaces and more than one batch — find exactly the drift of each:
+// none for the untouched, the edited field of the one edited by hand.
+func TestAPIDriftOfManyClusters(t *testing.T) {
+	t.Parallel()
+	e := newAPIEnv(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	nss := []string{kubeenv.Namespace(t, e.cfg), kubeenv.Namespace(t, e.cfg)}
+	var ips []string
+	for i := 0; i < 60; i++ {
+		ips = append(ips, fmt.Sprintf("127.0.7.%d", i+1))
+	}
+	srv := serve(t, ips...)
+	for i := range ips {
+		ns := nss[i%2]
+		c := loadCluster(t, ns, fmt.Sprintf("c%02d", i), 1)
+		if err := podsim.DeployConverged(ctx, e.cs, e.dyn, srv, c, commit, instanceImage, ips[i:i+1]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// c07 is in nss[1], in its namespace's first batch; c58 in nss[0]'s
+	// second.
+	edited := map[cluster.Key]string{
+		{Namespace: nss[1], Name: "c07"}: "Service c07-ro: spec.selector",
+		{Namespace: nss[0], Name: "c58"}: "Service c58-ro: spec.selector",
+	}
+	for k := range edited {
+		if _, err := e.cs.CoreV1().Services(k.Namespace).Patch(ctx, k.Name+"-ro", types.MergePatchType,
+			[]byte(`{"spec":{"selector":{"`+pc.LabelRole+`":"primary"}}}`), metav1.PatchOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f, err := observe.Observe(ctx, e.cs, observe.Options{Status: observe.DirectStatus{Client: &http.Client{}, Port: srv.Port()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mine := func(k cluster.Key) bool { return k.Namespace == nss[0] || k.Namespace == nss[1] }
+	if err := f.FindDrift(ctx, e.dyn, mine); err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, c := range f.Clusters {
+		if !mine(c.Key()) {
+			continue
+		}
+		n++
+		var want []string
+		if w, ok := edited[c.Key()]; ok {
+			want = []string{w + "[" + pc.LabelRole + "]"}
+		}
+		if d := cmp.Diff(want, c.Observed.Drift); d != "" {
+			t.Errorf("%s drift (-want +got):\n%s", c.Key(), d)
+		}
+	}
+	if n != len(ips) {
+		t.Errorf("checked %d clusters, want %d", n, len(ips))
+	}
+}
