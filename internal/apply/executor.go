@@ -221,9 +221,6 @@ func (e *Executor) applyObjects(ctx context.Context, t Target, objs *kube.Object
 			return err
 		}
 	}
-	if _, err := kube.EnsureSecrets(ctx, e.Client, t.spec(), e.Random); err != nil {
-		return err
-	}
 	list := objs.List()
 	if leaseLast {
 		// A switchover: everything else first, then the Lease's new target
@@ -239,6 +236,13 @@ func (e *Executor) applyObjects(ctx context.Context, t Target, objs *kube.Object
 		list = append(list, objs.Lease)
 	}
 	for _, obj := range list {
+		if obj == runtime.Object(objs.StatefulSet) {
+			// The Secrets after the ConfigMap, which records the ones pgsync
+			// creates, and before the pods that mount them.
+			if _, err := kube.EnsureSecrets(ctx, e.Client, t.spec(), e.Random, kube.SecretPolicy{Established: t.Live != nil && t.Live.StatefulSet != nil}); err != nil {
+				return err
+			}
+		}
 		_, err := kube.Apply(ctx, e.Dynamic, obj, kube.ApplyOptions{Force: true})
 		if err != nil && apierrors.IsInvalid(err) {
 			switch o := obj.(type) {

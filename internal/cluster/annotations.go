@@ -25,6 +25,9 @@ type Rollout struct {
 	Wave int
 	// StepTimeout overrides apply's step timeout; 0 when not set.
 	StepTimeout time.Duration
+	// AdoptSecrets: a new cluster keeps credential Secrets that exist
+	// already instead of refusing them (pgsync.io/adopt-secrets).
+	AdoptSecrets bool
 }
 
 // rolloutAnnotations are the pgsync.io annotations a Cluster file may
@@ -41,6 +44,17 @@ var rolloutAnnotations = map[string]func(value string, r *Rollout) error{
 			r.Suspend = true
 		case "false":
 			r.Suspend = false
+		default:
+			return fmt.Errorf(`invalid value %q (allowed: "true", "false")`, v)
+		}
+		return nil
+	},
+	pc.AnnAdoptSecrets: func(v string, r *Rollout) error {
+		switch v {
+		case "true":
+			r.AdoptSecrets = true
+		case "false":
+			r.AdoptSecrets = false
 		default:
 			return fmt.Errorf(`invalid value %q (allowed: "true", "false")`, v)
 		}

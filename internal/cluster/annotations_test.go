@@ -55,7 +55,7 @@ func TestRolloutAnnotations(t *testing.T) {
 }
 
 func TestRolloutAnnotationErrors(t *testing.T) {
-	const allowed = "(allowed in a Cluster file: pgsync.io/maintenance-window, pgsync.io/step-timeout, pgsync.io/suspend, pgsync.io/wave; see docs/annotations.md)"
+	const allowed = "(allowed in a Cluster file: pgsync.io/adopt-secrets, pgsync.io/maintenance-window, pgsync.io/step-timeout, pgsync.io/suspend, pgsync.io/wave; see docs/annotations.md)"
 	for _, tc := range []struct {
 		name          string
 		lines         []string

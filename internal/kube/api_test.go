@@ -3,6 +3,7 @@ package kube
 import (
 	"context"
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -103,13 +104,13 @@ func TestAPIApply(t *testing.T) {
 	defer cancel()
 
 	// Secrets: created once; a second call creates nothing, changes nothing.
-	created, err := EnsureSecrets(ctx, e.cs, e.c, rand.Reader)
+	created, err := EnsureSecrets(ctx, e.cs, e.c, rand.Reader, SecretPolicy{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	same(t, created, []string{"web-superuser", "web-app", "web-replication"})
 	before := secretData(ctx, t, e.cs, e.ns)
-	if created, err = EnsureSecrets(ctx, e.cs, e.c, rand.Reader); err != nil || len(created) != 0 {
+	if created, err = EnsureSecrets(ctx, e.cs, e.c, rand.Reader, SecretPolicy{Established: true}); err != nil || len(created) != 0 {
 		t.Fatalf("second EnsureSecrets: created %v, err %v", created, err)
 	}
 	same(t, secretData(ctx, t, e.cs, e.ns), before)
@@ -422,5 +423,82 @@ func TestAPIRBAC(t *testing.T) {
 	}
 	if _, err := cs.CoreV1().Secrets(e.ns).Get(ctx, "web-superuser", metav1.GetOptions{}); !apierrors.IsForbidden(err) {
 		t.Errorf("get a Secret: got %v, want Forbidden", err)
+	}
+}
+
+// TestAPISecretsNotAdopted: a new cluster never takes over a credential
+// Secret pgsync did not create — whoever created it first chose the
+// password — unless the Cluster file says to adopt it; Secrets pgsync
+// created are kept across an interrupted apply (recorded on NAME-params),
+// and an established cluster keeps whatever it has.
+func TestAPISecretsNotAdopted(t *testing.T) {
+	e := newAPIEnv(t, 1)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	o, err := Render(e.c, Options{InstanceImage: "localhost:5000/pgsync:dev", TargetPrimary: "web-0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Apply(ctx, e.dyn, o.Params, ApplyOptions{Force: true}); err != nil {
+		t.Fatal(err)
+	}
+	// Someone creates the superuser's Secret before the cluster exists, with
+	// pgsync's labels (labels prove nothing: anyone who creates may set them).
+	planted := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "web-superuser", Namespace: e.ns,
+		Labels: map[string]string{pc.LabelManagedBy: pc.ManagedBy, pc.LabelCluster: "web"}},
+		Type: corev1.SecretTypeBasicAuth, StringData: map[string]string{"username": "postgres", "password": "chosen-by-someone-else"}}
+	if _, err := e.cs.CoreV1().Secrets(e.ns).Create(ctx, planted, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	before := secretData(ctx, t, e.cs, e.ns)
+	_, err = EnsureSecrets(ctx, e.cs, e.c, rand.Reader, SecretPolicy{})
+	var notOurs *NotOursError
+	if !errors.As(err, &notOurs) || notOurs.Secret != "web-superuser" || !strings.Contains(err.Error(), "pgsync did not create it") ||
+		!strings.Contains(err.Error(), "kubectl -n "+e.ns+" delete secret web-superuser") || !strings.Contains(err.Error(), `pgsync.io/adopt-secrets: "true"`) {
+		t.Fatalf("EnsureSecrets over a planted Secret: %v; want a refusal saying how to delete or adopt it", err)
+	}
+	if strings.Contains(err.Error(), "chosen-by-someone-else") {
+		t.Errorf("the error shows a password: %v", err)
+	}
+	same(t, secretData(ctx, t, e.cs, e.ns), before)
+
+	// Adopted on purpose: the planted one kept as it is, the others created,
+	// all three recorded.
+	adopting := *e.c
+	adopting.Metadata.Annotations = map[string]string{"pgsync.io/adopt-secrets": "true"}
+	created, err := EnsureSecrets(ctx, e.cs, &adopting, rand.Reader, SecretPolicy{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	same(t, created, []string{"web-app", "web-replication"})
+	if got := secretData(ctx, t, e.cs, e.ns)["web-superuser"]; got != before["web-superuser"] {
+		t.Errorf("the adopted Secret changed")
+	}
+	cm, err := e.cs.CoreV1().ConfigMaps(e.ns).Get(ctx, "web-params", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := cm.Annotations["pgsync.io/secrets-created"]; got != "web-app,web-replication,web-superuser" {
+		t.Errorf("recorded %q", got)
+	}
+	// An interrupted apply resumes: recorded Secrets are pgsync's, even
+	// without the annotation; re-applying the ConfigMap keeps the record.
+	if _, err := Apply(ctx, e.dyn, o.Params, ApplyOptions{Force: true}); err != nil {
+		t.Fatal(err)
+	}
+	if created, err := EnsureSecrets(ctx, e.cs, e.c, rand.Reader, SecretPolicy{}); err != nil || len(created) != 0 {
+		t.Fatalf("resumed EnsureSecrets: created %v, err %v", created, err)
+	}
+
+	// Established: an unrecorded Secret of a running cluster is kept.
+	if _, err := e.cs.CoreV1().ConfigMaps(e.ns).Patch(ctx, "web-params", types.MergePatchType,
+		[]byte(`{"metadata":{"annotations":{"pgsync.io/secrets-created":null}}}`), metav1.PatchOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := EnsureSecrets(ctx, e.cs, e.c, rand.Reader, SecretPolicy{}); !errors.As(err, &notOurs) {
+		t.Fatalf("without the record: %v, want a refusal", err)
+	}
+	if _, err := EnsureSecrets(ctx, e.cs, e.c, rand.Reader, SecretPolicy{Established: true}); err != nil {
+		t.Fatalf("established: %v", err)
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 
@@ -127,27 +128,97 @@ func Apply(ctx context.Context, client dynamic.Interface, obj runtime.Object, op
 	return out, nil
 }
 
+// SecretPolicy says which credential Secrets that exist already
+// EnsureSecrets keeps (pgsync cannot read a Secret, so it cannot tell who
+// created one from the Secret itself).
+type SecretPolicy struct {
+	// Established: the cluster runs (pgsync's StatefulSet exists), so its
+	// Secrets are the ones it was created with: every existing one is
+	// kept.
+	Established bool
+}
+
+// NotOursError: a new cluster's credential Secret exists and pgsync did
+// not create it.
+type NotOursError struct {
+	Cluster cluster.Key
+	Secret  string
+}
+
+func (e *NotOursError) Error() string {
+	return fmt.Sprintf("refused to create cluster %s: Secret %s/%s exists and pgsync did not create it, so whoever did chose its password; "+
+		"delete it to have pgsync generate one (kubectl -n %s delete secret %s), or adopt it on purpose with the annotation %s: \"true\" in the Cluster file",
+		e.Cluster, e.Cluster.Namespace, e.Secret, e.Cluster.Namespace, e.Secret, pc.AnnAdoptSecrets)
+}
+
 // EnsureSecrets creates the credential Secrets of c that are missing, with
-// passwords from random; existing ones are left exactly as they are. It
-// only ever creates (AlreadyExists means the Secret is kept), so whoever
-// runs it needs `create` on Secrets and never `get`: pgsync cannot read a
-// password. It returns the names it created.
-func EnsureSecrets(ctx context.Context, client kubernetes.Interface, c *cluster.Cluster, random io.Reader) ([]string, error) {
+// passwords from random. It only ever creates, so whoever runs it needs
+// `create` on Secrets and never `get`: pgsync cannot read a password. A
+// Secret that exists already (AlreadyExists) is kept when the cluster is
+// established, when pgsync recorded creating it (the NAME-params
+// ConfigMap's pgsync.io/secrets-created annotation, written after each
+// create: an apply interrupted after a create resumes), or when the
+// Cluster file says pgsync.io/adopt-secrets: "true"; otherwise it is a
+// *NotOursError. Call it once the ConfigMap exists (the record is skipped
+// while it does not). It returns the names it created.
+func EnsureSecrets(ctx context.Context, client kubernetes.Interface, c *cluster.Cluster, random io.Reader, pol SecretPolicy) ([]string, error) {
 	secrets := client.CoreV1().Secrets(c.Metadata.Namespace)
 	all, err := NewSecrets(c, func(string) bool { return false }, random)
+	if err != nil {
+		return nil, err
+	}
+	rollout, _ := c.Rollout()
+	recorded, err := recordedSecrets(ctx, client, c)
 	if err != nil {
 		return nil, err
 	}
 	var created []string
 	for _, s := range all {
 		_, err := secrets.Create(ctx, s, metav1.CreateOptions{FieldManager: pc.FieldManager})
-		if apierrors.IsAlreadyExists(err) {
-			continue
-		}
-		if err != nil {
+		switch {
+		case apierrors.IsAlreadyExists(err):
+			if pol.Established || slices.Contains(recorded, s.Name) {
+				continue
+			}
+			if !rollout.AdoptSecrets {
+				return created, &NotOursError{Cluster: c.Key(), Secret: s.Name}
+			}
+		case err != nil:
 			return created, fmt.Errorf("create Secret %s/%s: %w", s.Namespace, s.Name, err)
+		default:
+			created = append(created, s.Name)
 		}
-		created = append(created, s.Name)
+		recorded = append(recorded, s.Name)
+		if err := recordSecrets(ctx, client, c, recorded); err != nil {
+			return created, err
+		}
 	}
 	return created, nil
+}
+
+// recordedSecrets reads the ConfigMap's record (none while it is missing).
+func recordedSecrets(ctx context.Context, client kubernetes.Interface, c *cluster.Cluster) ([]string, error) {
+	cm, err := client.CoreV1().ConfigMaps(c.Metadata.Namespace).Get(ctx, NamesOf(c).Params(), metav1.GetOptions{})
+	switch {
+	case apierrors.IsNotFound(err):
+		return nil, nil
+	case err != nil:
+		return nil, fmt.Errorf("ConfigMap %s/%s: %w", c.Metadata.Namespace, NamesOf(c).Params(), err)
+	}
+	v := cm.Annotations[pc.AnnSecretsCreated]
+	if v == "" {
+		return nil, nil
+	}
+	return strings.Split(v, ","), nil
+}
+
+func recordSecrets(ctx context.Context, client kubernetes.Interface, c *cluster.Cluster, names []string) error {
+	names = slices.Compact(slices.Sorted(slices.Values(names)))
+	patch := fmt.Sprintf(`{"metadata":{"annotations":{%q:%q}}}`, pc.AnnSecretsCreated, strings.Join(names, ","))
+	_, err := client.CoreV1().ConfigMaps(c.Metadata.Namespace).Patch(ctx, NamesOf(c).Params(), types.MergePatchType, []byte(patch),
+		metav1.PatchOptions{FieldManager: pc.SecretsFieldManager})
+	if err != nil && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("record the Secrets pgsync created on ConfigMap %s/%s: %w", c.Metadata.Namespace, NamesOf(c).Params(), err)
+	}
+	return nil
 }

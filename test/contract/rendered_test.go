@@ -100,7 +100,7 @@ func TestRenderedPodRunsTheManager(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := kube.EnsureSecrets(ctx, cs, c, rand.Reader); err != nil {
+	if _, err := kube.EnsureSecrets(ctx, cs, c, rand.Reader, kube.SecretPolicy{}); err != nil {
 		t.Fatal(err)
 	}
 	for _, o := range objs.List() {

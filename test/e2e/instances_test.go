@@ -72,7 +72,7 @@ func TestInstancesRealPods(t *testing.T) {
 	})
 
 	c := instCluster(t, ns, 3)
-	created, err := kube.EnsureSecrets(ctx, cs, c, rand.Reader)
+	created, err := kube.EnsureSecrets(ctx, cs, c, rand.Reader, kube.SecretPolicy{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -74,7 +74,7 @@ func ConvergedStatus(c *cluster.Cluster, n int, configRevision string) pc.Status
 // instance's ConvergedStatus served by srv.
 func DeployConverged(ctx context.Context, cs kubernetes.Interface, dyn dynamic.Interface, srv *Servers, c *cluster.Cluster, commit, instanceImage string, ips []string) error {
 	names := kube.NamesOf(c)
-	if _, err := kube.EnsureSecrets(ctx, cs, c, rand.Reader); err != nil {
+	if _, err := kube.EnsureSecrets(ctx, cs, c, rand.Reader, kube.SecretPolicy{}); err != nil {
 		return err
 	}
 	objs, err := kube.Render(c, kube.Options{InstanceImage: instanceImage, TargetPrimary: names.Instance(0), Commit: commit})
