@@ -349,7 +349,20 @@ func ReadAppliedSpec(sts *appsv1.StatefulSet) (c *cluster.Cluster, ok bool, err 
 	if err := json.Unmarshal([]byte(raw), &c.Spec); err != nil {
 		return nil, true, fmt.Errorf("StatefulSet %s/%s: annotation %s: %w", sts.Namespace, sts.Name, pc.AnnAppliedSpec, err)
 	}
+	if raw, ok := sts.Annotations[pc.AnnAppliedMetadata]; ok {
+		var md appliedMetadata
+		if err := json.Unmarshal([]byte(raw), &md); err != nil {
+			return nil, true, fmt.Errorf("StatefulSet %s/%s: annotation %s: %w", sts.Namespace, sts.Name, pc.AnnAppliedMetadata, err)
+		}
+		c.Metadata.Labels, c.Metadata.Annotations = md.Labels, md.Annotations
+	}
 	return c, true, nil
+}
+
+// appliedMetadata is the pgsync.io/applied-metadata annotation.
+type appliedMetadata struct {
+	Labels      map[string]string `json:"labels,omitempty"`
+	Annotations map[string]string `json:"annotations,omitempty"`
 }
 
 func resourceList(m map[string]cluster.Quantity) (corev1.ResourceList, error) {

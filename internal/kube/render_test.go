@@ -402,6 +402,20 @@ func TestAppliedSpecRoundTrip(t *testing.T) {
 	if revision.Restart(back) != revision.Restart(c) || revision.Config(back) != revision.Config(c) {
 		t.Error("revisions differ after the round trip")
 	}
+	if _, ok := sts.Annotations[pc.AnnAppliedMetadata]; ok || back.Metadata.Labels != nil || back.Metadata.Annotations != nil {
+		t.Errorf("a file with no labels or annotations: %s %q, read back %+v", pc.AnnAppliedMetadata, sts.Annotations[pc.AnnAppliedMetadata], back.Metadata)
+	}
+	// The file's labels and annotations come back too: the planner
+	// compares them with Git's, as it does the spec.
+	c.Metadata.Labels = map[string]string{"team": "payments"}
+	c.Metadata.Annotations = map[string]string{pc.AnnMaintenanceWindow: "Sat 02:00-04:00 UTC", "pgsync.io/wave": "2"}
+	back, _, err = ReadAppliedSpec(render(t, c).StatefulSet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := cmp.Diff(c.Metadata, back.Metadata); d != "" {
+		t.Errorf("metadata (-rendered +read back):\n%s", d)
+	}
 }
 
 func TestSecrets(t *testing.T) {

@@ -1,6 +1,7 @@
 package kube
 
 import (
+	"encoding/json"
 	"fmt"
 	"strconv"
 	"time"
@@ -60,6 +61,13 @@ func statefulSet(c *cluster.Cluster, opts Options) (*appsv1.StatefulSet, error) 
 	}
 	m := meta(c, n.StatefulSet())
 	m.Annotations = map[string]string{pc.AnnAppliedSpec: applied}
+	if len(c.Metadata.Labels) > 0 || len(c.Metadata.Annotations) > 0 {
+		raw, err := json.Marshal(appliedMetadata{Labels: c.Metadata.Labels, Annotations: c.Metadata.Annotations})
+		if err != nil {
+			return nil, fmt.Errorf("render %s applied metadata: %w", c.Key(), err)
+		}
+		m.Annotations[pc.AnnAppliedMetadata] = string(raw)
+	}
 	if opts.Commit != "" {
 		m.Annotations[pc.AnnAppliedCommit] = opts.Commit
 	}

@@ -65,6 +65,11 @@ const (
 	// AnnAppliedCommit is on the StatefulSet: the Git commit the objects
 	// were last applied from ("" when applied from outside Git).
 	AnnAppliedCommit = "pgsync.io/applied-commit"
+	// AnnAppliedMetadata is on the StatefulSet, when the Cluster file has
+	// labels or annotations: them (JSON {"labels":…,"annotations":…}), as
+	// last applied — so the planner compares them with Git's like the
+	// spec (without it every pgsync.io/ annotation in Git read as new).
+	AnnAppliedMetadata = "pgsync.io/applied-metadata"
 	// AnnApprovedRevision is on the StatefulSet, written by `pgsync
 	// approve`: the revision whose primary update a human approved
 	// (primaryUpdateStrategy: supervised).

@@ -27,6 +27,8 @@ type Cluster struct {
 	Parameters map[string]string
 	// Extra is appended to the spec as it is (indented spec fields).
 	Extra string
+	// Annotations are the file's metadata.annotations.
+	Annotations map[string]string
 }
 
 // YAML is the Cluster file.
@@ -48,12 +50,24 @@ func (c Cluster) YAML() string {
 	for _, name := range names {
 		fmt.Fprintf(&params, "      %s: %q\n", name, c.Parameters[name])
 	}
+	var annotations strings.Builder
+	keys := make([]string, 0, len(c.Annotations))
+	for k := range c.Annotations {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	if len(keys) > 0 {
+		annotations.WriteString("  annotations:\n")
+	}
+	for _, k := range keys {
+		fmt.Fprintf(&annotations, "    %s: %q\n", k, c.Annotations[k])
+	}
 	return fmt.Sprintf(`apiVersion: %s
 kind: Cluster
 metadata:
   name: %s
   namespace: %s
-spec:
+%sspec:
 %s  imageName: %s
   instances: %d
   startDelay: 300
@@ -67,5 +81,5 @@ spec:
       shared_buffers: 32MB
 %s  resources:
     requests: {cpu: 50m, memory: 128Mi}
-%s`, api, c.Name, c.Namespace, description, c.Image, c.Instances, params.String(), c.Extra)
+%s`, api, c.Name, c.Namespace, annotations.String(), description, c.Image, c.Instances, params.String(), c.Extra)
 }
