@@ -305,6 +305,24 @@ func (d *daemon) get(path string) ([]byte, error) {
 	return io.ReadAll(resp.Body)
 }
 
+// heapTop is the top of the daemon's heap profile (in-use space), as
+// go tool pprof prints it.
+func (d *daemon) heapTop(b *testing.B, bin, dir string) string {
+	body, err := d.get("/debug/pprof/heap?gc=1")
+	if err != nil {
+		return "no profile: " + err.Error()
+	}
+	prof := filepath.Join(dir, "heap.pprof")
+	if err := os.WriteFile(prof, body, 0o644); err != nil {
+		b.Fatal(err)
+	}
+	out, err := exec.Command("go", "tool", "pprof", "-top", "-sample_index=inuse_space", "-nodecount=15", bin, prof).CombinedOutput()
+	if err != nil {
+		return fmt.Sprintf("go tool pprof: %v\n%s", err, out)
+	}
+	return string(out)
+}
+
 // cycles is pgsync_cycle_duration_seconds' count and sum.
 func (d *daemon) cycles() (int, float64, error) {
 	body, err := d.get("/metrics")
@@ -515,7 +533,7 @@ func BenchmarkFleet(b *testing.B) {
 	defer logf.Close()
 	d.cmd = exec.Command(bin, "run", "--repo", x.repo, "--path", "clusters", "--interval", interval.String(),
 		"--leader-elect=false", "--http-addr", fmt.Sprintf("127.0.0.1:%d", port), "--status-via", "direct",
-		"--kubeconfig", kubeconfig)
+		"--kubeconfig", kubeconfig, "--debug-pprof")
 	d.cmd.Stdout, d.cmd.Stderr = logf, logf
 	// gctrace: the runtime's own heap figures (live heap after each GC),
 	// to tell live data from the collector's headroom in the RSS.
@@ -604,6 +622,7 @@ func BenchmarkFleet(b *testing.B) {
 	}
 	rssNow, rssPeak := d.rss()
 	hwm := procStatus(pid, "VmHWM")
+	b.Logf("the daemon's live heap after the idle windows, by allocation site (/debug/pprof/heap):\n%s", d.heapTop(b, bin, dir))
 
 	// One changed cluster: a reload-only parameter. Observe the fleet as
 	// it runs (still at the first commit) for the in-process planning.

@@ -10,6 +10,7 @@ import (
 	mrand "math/rand/v2"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"os/signal"
 	"syscall"
@@ -55,6 +56,7 @@ type runArgs struct {
 	allowRewind   bool
 	statusRefresh time.Duration
 	watch         bool
+	pprof         bool
 }
 
 func newRunCmd() *cobra.Command {
@@ -101,6 +103,7 @@ and logs JSON.`,
 	f.BoolVar(&args.allowRewind, "allow-rewind", false, "accept a --ref that does not descend from the commit last applied (a force-push or a rollback); refused otherwise")
 	f.StringVar(&args.webhookSecret, "webhook-secret-file", "", "file holding the push webhook's shared secret: POST /webhook (GitHub, GitLab, Gitea, Forgejo) then triggers a fetch at once (default: no webhook)")
 	args.window.register(f, "their restarts and switchovers wait for it (default: any time)")
+	f.BoolVar(&args.pprof, "debug-pprof", false, "also serve Go's runtime profiles (heap, CPU, goroutines) at /debug/pprof/ on --http-addr")
 	f.BoolVar(&args.watch, "watch", true, "observe through watches (informers) and skip clusters converged and unchanged since; false lists every object each cycle")
 	f.DurationVar(&args.statusRefresh, "status-refresh", 5*time.Minute, "with --watch, a converged cluster none of whose objects changed has its instances' /status read again this often")
 	return cmd
@@ -186,6 +189,12 @@ func runDaemon(cmd *cobra.Command, args runArgs) error {
 		}{leading || !args.leaderElect, d.Last()})
 	})
 	mux.Handle("GET /metrics", m.Handler())
+	if args.pprof {
+		mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+		mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
+	}
 	if args.webhookSecret != "" {
 		secret, err := webhook.LoadSecret(args.webhookSecret)
 		if err != nil {
