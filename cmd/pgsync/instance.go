@@ -74,6 +74,8 @@ func newInstanceRunCmd() *cobra.Command {
 	f.DurationVar(&c.StopDelay, pc.FlagStopDelay, 30*time.Second, "on SIGTERM, smart shutdown for this long, then fast")
 	f.DurationVar(&c.SwitchoverDelay, pc.FlagSwitchoverDelay, time.Hour, "in a switchover, how long the primary's shutdown may take before it is made immediate (spec.switchoverDelay)")
 	f.DurationVar(&c.LeaseDuration, "lease-duration", 15*time.Second, "primary Lease duration; the primary stops writing before it runs out")
+	f.DurationVar(&c.FailoverDelay, pc.FlagFailoverDelay, 0, "after the primary Lease expired, wait this much longer before the standbys elect a new primary (spec.failoverDelay)")
+	f.StringSliceVar(&c.Peers, "peers", nil, "HTTP addresses (host:port) of the cluster's instance managers for the failover election (default: the addresses of CLUSTER-hl on this manager's HTTP port)")
 	f.StringVar(&c.Kubeconfig, "kubeconfig", "", "kubeconfig (default: KUBECONFIG, then in-cluster)")
 	return cmd
 }

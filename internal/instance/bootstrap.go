@@ -6,7 +6,6 @@ import (
 	"os"
 	"time"
 
-	"github.com/pgsync/pgsync/internal/instance/role"
 	"github.com/pgsync/pgsync/internal/podcontract"
 )
 
@@ -62,44 +61,6 @@ func (m *Manager) clone(ctx context.Context, upstream string) error {
 	if err := m.runLogged(ctx, "pg_basebackup", m.bin.Path("pg_basebackup"), "-D", m.cfg.PGData,
 		"-d", conninfo, "-X", "stream", "-c", "fast", "--no-password"); err != nil {
 		return err
-	}
-	m.takeover = false
-	if err := m.writeConfig(true, upstream); err != nil {
-		return err
-	}
-	m.labelOnce(ctx, podcontract.RoleReplica)
-	return m.owner.Start(ctx)
-}
-
-// rejoin starts a stopped instance as a standby of upstream, rewinding it
-// first only if its timeline diverged from the primary's.
-func (m *Manager) rejoin(ctx context.Context, upstream string) error {
-	h, p, err := splitAddress(upstream)
-	if err != nil {
-		return err
-	}
-	if err := m.writePassFile(); err != nil {
-		return err
-	}
-	cd, err := m.controlData()
-	if err != nil {
-		return err
-	}
-	ptli, hist, err := remoteTimeline(ctx, h, p, m.cfg.Credentials.SuperuserPassword)
-	if err != nil {
-		return err
-	}
-	entries, err := role.ParseHistory(hist)
-	if err != nil {
-		return err
-	}
-	if role.NeedsRewind(cd.TimeLineID, cd.Checkpoint, ptli, entries) {
-		m.log.Warn("timelines diverged: running pg_rewind", "localTimeline", cd.TimeLineID,
-			"localCheckpoint", cd.Checkpoint.String(), "primaryTimeline", ptli)
-		src := fmt.Sprintf("host=%s port=%d user=postgres dbname=postgres passfile=%s", h, p, m.passFile())
-		if err := m.runLogged(ctx, "pg_rewind", m.bin.Path("pg_rewind"), "-D", m.cfg.PGData, "--source-server="+src); err != nil {
-			return err
-		}
 	}
 	m.takeover = false
 	if err := m.writeConfig(true, upstream); err != nil {

@@ -40,6 +40,13 @@ type Config struct {
 	// SwitchoverDelay bounds the old primary's shutdown in a switchover.
 	SwitchoverDelay time.Duration
 	LeaseDuration   time.Duration
+	// FailoverDelay: how long after the primary Lease's expiry the
+	// standbys wait before electing a new primary (spec.failoverDelay).
+	FailoverDelay time.Duration
+	// Peers are the HTTP addresses (host:port) of the cluster's instance
+	// managers, for the failover election; empty: every address of the
+	// headless Service NAME-hl, on this manager's HTTP port.
+	Peers []string
 
 	Kubeconfig string // "" = in-cluster
 
@@ -112,6 +119,9 @@ func (c *Config) Validate() error {
 	}
 	if c.SwitchoverDelay <= 0 {
 		errs = append(errs, fmt.Errorf("--switchover-delay %s: must be positive", c.SwitchoverDelay))
+	}
+	if c.FailoverDelay < 0 {
+		errs = append(errs, fmt.Errorf("--%s %s: must not be negative", pc.FlagFailoverDelay, c.FailoverDelay))
 	}
 	if c.LeaseDuration < 3*time.Second {
 		errs = append(errs, fmt.Errorf("--lease-duration %s: at least 3s", c.LeaseDuration))

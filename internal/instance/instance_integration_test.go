@@ -337,6 +337,17 @@ func TestInstanceManagers(t *testing.T) {
 			}
 			c.StopDelay = 2 * time.Second
 			c.Start(0)
+			// db-0 was down for most of a Lease duration: a standby may
+			// have taken over (failover) before it came back. The steps
+			// below want db-0 as primary: a switchover brings it back.
+			p := primaryIndex(t, c)
+			if p != 0 {
+				t.Logf("%s took over while db-0 was down; switching back", c.Instances[p].Name)
+				c.WaitStatus(0, stepTimeout, "db-0 streams", isStreamingStandbyOf(c.Instances[p].Address()))
+				if err := c.SetTarget(ctx, c.Instances[0].Name); err != nil {
+					t.Fatal(err)
+				}
+			}
 			c.WaitStatus(0, stepTimeout, "primary again", isPrimary)
 			for i := 1; i <= 2; i++ {
 				c.WaitStatus(i, stepTimeout, "streaming", isStreamingStandbyOf(c.Instances[0].Address()))

@@ -20,12 +20,18 @@ import (
 type LeaseStore interface {
 	Current() role.Lease
 	Changed() <-chan struct{}
-	Renew(ctx context.Context, self string) (time.Time, error)
+	Renew(ctx context.Context, self string, lsn role.LSN) (time.Time, error)
 	Acquire(ctx context.Context, self, systemID string) (time.Time, error)
 	Publish(ctx context.Context, self, address string) error
 	Release(ctx context.Context, self string, final role.LSN) error
 	Route(ctx context.Context, self, podIP string, port int32, previous string) error
 	LabelRole(ctx context.Context, pod, value string) error
+	// Failover (failover.go): the failover clock, the take-over and its
+	// record.
+	Seen() (holder string, renewTime, seenAt time.Time, duration time.Duration)
+	TakeOver(ctx context.Context, self, from string, renewTime time.Time, rec podcontract.Failover) (time.Time, podcontract.Failover, error)
+	RecordFailover(ctx context.Context, self string, rec podcontract.Failover) error
+	LastFailover() (podcontract.Failover, bool)
 }
 
 // postgresOwner is what the loop needs from the postmaster owner.
@@ -67,6 +73,17 @@ type Manager struct {
 	// NAME-rw to stop routing here (routehold.go); probeRoute checks it.
 	routeHoldUntil time.Time
 	probeRoute     routeProbe
+	// Failover (failover.go): the other managers' /status, the moment the
+	// holder's Lease may be taken over, the renewal the election judged
+	// expired, and the take-over awaiting its promotion's accounting.
+	peers      peerSource
+	failoverAt time.Time
+	electedOn  time.Time
+	failover   *podcontract.Failover
+	// lastElection is the reason of the last election logged.
+	lastElection string
+	// received and current are the last observation's WAL positions.
+	received, current role.LSN
 }
 
 // observe builds the decision's input.
@@ -82,6 +99,7 @@ func (m *Manager) observe(ctx context.Context) (role.Input, error) {
 		q, err := m.db.observe(ctx)
 		if err == nil {
 			in.Local.Accepting, in.Local.InRecovery, in.Local.ReplayLSN = true, q.InRecovery, q.Replay
+			m.received, m.current = q.Received, q.Current
 		}
 	}
 	if has && !st.Wanted && !st.Running {
@@ -97,6 +115,10 @@ func (m *Manager) observe(ctx context.Context) (role.Input, error) {
 	}
 	if !st.Wanted && in.Lease.Holder != "" && in.Lease.Holder != m.cfg.Instance {
 		in.RouteHeld = m.routeHeld(ctx)
+	}
+	m.failoverAt = time.Time{}
+	if in.Lease.Holder != "" && in.Lease.Holder != m.cfg.Instance && in.Local.Accepting && in.Local.InRecovery {
+		in.Failover = m.election(ctx, in, m.received)
 	}
 	return in, nil
 }
@@ -139,6 +161,9 @@ func (m *Manager) align(ctx context.Context) {
 				s.Action, s.ActionReason = act.Kind.String(), act.Reason
 				s.LeaseHolder, s.Target, s.Upstream = in.Lease.Holder, in.Lease.Target, m.upstream
 				s.RouteHeld = in.RouteHeld || !m.routeHoldUntil.IsZero()
+				if f, ok := m.lease.LastFailover(); ok && (s.LastFailover == nil || !f.At.Equal(s.LastFailover.At) || f.PromotedLSN != "") {
+					s.LastFailover = &f
+				}
 			})
 			if act.Kind != role.Wait && act.Kind != role.Renew {
 				m.log.Info("action", "action", act.Kind.String(), "reason", act.Reason, "upstream", act.Upstream)
@@ -168,6 +193,13 @@ func (m *Manager) align(ctx context.Context) {
 			next = 50 * time.Millisecond // probing NAME-rw
 		case in.Lease.Holder == m.cfg.Instance:
 			next = min(next, m.cfg.LeaseDuration/10)
+		case !m.failoverAt.IsZero():
+			// Elect at the expiry, not up to a tick later; while
+			// expired and not elected, ask the peers again soon.
+			next = max(min(next, time.Until(m.failoverAt)), 5*time.Millisecond)
+			if in.Failover.Expired {
+				next = 200 * time.Millisecond
+			}
 		}
 		if in.Lease.Holder == m.cfg.Instance && in.Local.Up && !m.lastRenew.IsZero() {
 			// Wake up at the fencing moment, not up to a tick (or the
@@ -223,8 +255,14 @@ func (m *Manager) execute(ctx context.Context, in role.Input, act role.Action) e
 			return err
 		}
 		return m.owner.Signal(ctx, syscall.SIGHUP)
+	case role.TakeOver:
+		return m.takeOver(ctx, in, act, m.received)
 	case role.Renew:
-		sent, err := m.lease.Renew(ctx, m.cfg.Instance)
+		var lsn role.LSN
+		if in.Local.Accepting && !in.Local.InRecovery {
+			lsn = m.current
+		}
+		sent, err := m.lease.Renew(ctx, m.cfg.Instance, lsn)
 		if err != nil {
 			m.nextRenewTry = m.now().Add(500 * time.Millisecond)
 			return fmt.Errorf("renew primary Lease: %w", err)

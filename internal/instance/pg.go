@@ -85,22 +85,35 @@ func (d *localDB) queryRow(ctx context.Context, sql string, dest ...any) error {
 type quick struct {
 	InRecovery bool
 	Replay     role.LSN
+	// Received is the end of the WAL a standby has (received and flushed,
+	// or replayed, whichever is further); Current a primary's position.
+	Received role.LSN
+	Current  role.LSN
 }
 
 func (d *localDB) observe(ctx context.Context) (quick, error) {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
 	var q quick
-	var replay string
-	err := d.queryRow(ctx, `SELECT pg_is_in_recovery(), coalesce(pg_last_wal_replay_lsn()::text, '')`, &q.InRecovery, &replay)
+	var replay, received, current string
+	err := d.queryRow(ctx, `SELECT pg_is_in_recovery(), coalesce(pg_last_wal_replay_lsn()::text, ''),
+  coalesce(pg_last_wal_receive_lsn()::text, ''),
+  CASE WHEN pg_is_in_recovery() THEN '' ELSE pg_current_wal_lsn()::text END`, &q.InRecovery, &replay, &received, &current)
 	if err != nil {
 		return q, err
 	}
-	if replay != "" {
-		if q.Replay, err = role.ParseLSN(replay); err != nil {
+	for _, f := range []struct {
+		s   string
+		dst *role.LSN
+	}{{replay, &q.Replay}, {received, &q.Received}, {current, &q.Current}} {
+		if f.s == "" {
+			continue
+		}
+		if *f.dst, err = role.ParseLSN(f.s); err != nil {
 			return q, err
 		}
 	}
+	q.Received = max(q.Received, q.Replay)
 	return q, nil
 }
 
@@ -293,6 +306,31 @@ func (d *localDB) fullStatus(ctx context.Context) (fullStatus, error) {
 // errNotYetPromoted: the new Lease holder is still finishing its promotion;
 // the rejoin is retried shortly.
 var errNotYetPromoted = errors.New("the new primary is still in recovery")
+
+// remoteCheckpoint runs CHECKPOINT on the primary at host:port. pg_rewind
+// reads the source's timeline from its control file, which a promotion
+// updates only at the next checkpoint: right after a failover it would
+// still name the old timeline, and pg_rewind then finds the servers "on
+// the same timeline" (no rewind) or sets a minimum recovery point on the
+// wrong timeline (the standby never starts).
+func remoteCheckpoint(ctx context.Context, host string, port int, password string) error {
+	cc, err := pgx.ParseConfig(fmt.Sprintf("host=%s port=%d user=postgres dbname=postgres connect_timeout=5 sslmode=prefer", host, port))
+	if err != nil {
+		return err
+	}
+	cc.Password = password
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	c, err := pgx.ConnectConfig(ctx, cc)
+	if err != nil {
+		return fmt.Errorf("connect to primary %s:%d: %w", host, port, err)
+	}
+	defer c.Close(context.Background())
+	if _, err := c.Exec(ctx, "CHECKPOINT"); err != nil {
+		return fmt.Errorf("checkpoint on the primary: %w", err)
+	}
+	return nil
+}
 
 // remoteTimeline connects to a primary as superuser and returns its current
 // timeline and that timeline's history.

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"syscall"
 	"time"
@@ -102,6 +103,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	m := &Manager{
 		cfg: cfg, log: log, bin: bin, tracker: tracker, owner: owner, lease: lk, db: db, now: time.Now,
 		probeRoute: dialRoute(cfg.Cluster, cfg.Namespace, cfg.Port),
+		peers:      cfg.peerSource(),
 		status:     &statusBox{s: Status{Cluster: cfg.Cluster, Instance: cfg.Instance, Role: "stopped", PendingRestart: []string{}}},
 	}
 	if err := m.writePassFile(); err != nil {
@@ -129,7 +131,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		"pgdata", cfg.PGData, "bin", string(bin), "port", cfg.Port, "http", cfg.HTTPAddr, "pid", os.Getpid(),
 		"parametersFile", files.params, "configRevisionFile", files.revision, "hbaFile", files.hba,
 		"stopDelay", cfg.StopDelay.String(), "switchoverDelay", cfg.SwitchoverDelay.String(),
-		"leaseDuration", cfg.LeaseDuration.String())
+		"leaseDuration", cfg.LeaseDuration.String(), "failoverDelay", cfg.FailoverDelay.String(), "peers", cfg.Peers)
 
 	// A marker left by an earlier container of this pod (RunDir outlives
 	// it) would end the next preStop hook at once.
@@ -248,4 +250,18 @@ func restConfig(kubeconfig string) (*rest.Config, error) {
 		return nil, fmt.Errorf("kubeconfig %s: %w", kubeconfig, err)
 	}
 	return c, nil
+}
+
+// peerSource is --peers, else the headless Service's addresses on this
+// manager's HTTP port.
+func (c Config) peerSource() peerSource {
+	if len(c.Peers) > 0 {
+		return staticPeers(c.Peers)
+	}
+	_, port, err := net.SplitHostPort(c.HTTPAddr)
+	p, perr := strconv.Atoi(port)
+	if err != nil || perr != nil {
+		p = pc.HTTPPort
+	}
+	return headlessPeers(c.Cluster, c.Namespace, p)
 }

@@ -60,6 +60,9 @@ func (m *Manager) refreshStatus(ctx context.Context, db *localDB) {
 			}
 			s.Timeline, s.CurrentLSN, s.ReceivedLSN, s.ReplayedLSN, s.FlushedLSN = fs.Timeline, fs.CurrentLSN, fs.ReceivedLSN, fs.ReplayedLSN, fs.FlushedLSN
 			s.Streaming, s.ReplayLagSeconds, s.LagBytes = fs.Streaming, fs.ReplayLagSecs, fs.LagBytes
+			if fs.Streaming {
+				s.LastStreamingAt = s.UpdatedAt
+			}
 			s.ServerVersion, s.PendingRestart = fs.ServerVersion, fs.PendingRestart
 		})
 		if loaded != was && loaded != "" {

@@ -3,6 +3,7 @@ package instance
 import (
 	"context"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/pgsync/pgsync/internal/instance/postmaster"
@@ -21,6 +22,19 @@ import (
 func (m *Manager) demote(ctx context.Context, in role.Input) error {
 	t0 := m.now()
 	target := in.Lease.Target
+	// The loop does not renew while it demotes, and a shutdown may take
+	// up to the switchover delay (an hour by default): without renewals
+	// the standbys would see the Lease expire and fail over in the middle
+	// of the switchover, promoting before the final WAL arrived.
+	// Holding the Lease while postgres shuts down is safe (it takes no
+	// new write); the fencing deadline of the checkpoint below still
+	// counts from the renewal before the demotion.
+	stopRenew := m.renewWhileDemoting(ctx)
+	defer func() {
+		if sent := stopRenew(); sent.After(m.lastRenew) {
+			m.lastRenew = sent
+		}
+	}()
 	sctx, cancel := context.WithDeadline(ctx, t0.Add(m.cfg.SwitchoverDelay))
 	defer cancel()
 	if in.Local.Up && in.Local.Accepting && !in.Local.InRecovery {
@@ -78,6 +92,9 @@ func (m *Manager) demote(ctx context.Context, in role.Input) error {
 		return fmt.Errorf("switchover to %s failed: %s, so there is no final LSN to hand over; "+
 			"the Lease stays here, postgres restarts as primary and the switchover is retried in %s", target, why, m.holdOff())
 	}
+	if sent := stopRenew(); sent.After(m.lastRenew) {
+		m.lastRenew = sent
+	}
 	if err := m.lease.Release(ctx, m.cfg.Instance, cd.Checkpoint); err != nil {
 		return err
 	}
@@ -87,6 +104,40 @@ func (m *Manager) demote(ctx context.Context, in role.Input) error {
 	m.log.Info("released the primary Lease", "finalLSN", cd.Checkpoint.String(), "target", target,
 		"checkpoint", t1.Sub(t0).String(), "stop", t2.Sub(t1).String(), "total", m.now().Sub(t0).String())
 	return nil
+}
+
+// renewWhileDemoting renews the Lease every third of its duration until
+// the returned function is called; that returns the last renewal's send
+// time (zero if none succeeded). Calling it again returns the same.
+func (m *Manager) renewWhileDemoting(ctx context.Context) func() time.Time {
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	var last time.Time
+	go func() {
+		defer close(done)
+		t := time.NewTicker(max(m.cfg.LeaseDuration/3, 10*time.Millisecond))
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+			rctx, rcancel := context.WithTimeout(ctx, max(m.cfg.LeaseDuration/4, 10*time.Millisecond))
+			sent, err := m.lease.Renew(rctx, m.cfg.Instance, 0)
+			rcancel()
+			if err == nil {
+				last = sent
+			} else if ctx.Err() == nil {
+				m.log.Warn("renew the primary Lease during the switchover", "error", err.Error())
+			}
+		}
+	}()
+	var once sync.Once
+	return func() time.Time {
+		once.Do(func() { cancel(); <-done })
+		return last
+	}
 }
 
 // holdOff is how long a primary whose switchover failed serves before it
@@ -108,6 +159,16 @@ func (m *Manager) demoteHeld(target string) bool {
 func (m *Manager) promote(ctx context.Context, in role.Input) error {
 	t0 := m.now()
 	previous := in.Lease.ReleasedBy
+	if m.failover == nil {
+		// A take-over whose manager restarted before the promotion still
+		// gets its accounting.
+		if f, ok := m.lease.LastFailover(); ok && f.To == m.cfg.Instance && f.PromotedLSN == "" && in.Lease.Holder == m.cfg.Instance {
+			m.failover = &f
+		}
+	}
+	if m.failover != nil {
+		previous = m.failover.From
+	}
 	if in.Lease.Holder != m.cfg.Instance {
 		sent, err := m.lease.Acquire(ctx, m.cfg.Instance, "")
 		if err != nil {
@@ -133,6 +194,9 @@ func (m *Manager) promote(ctx context.Context, in role.Input) error {
 		return err
 	}
 	m.log.Info("promoted", "acquire", t1.Sub(t0).String(), "promote", t2.Sub(t1).String(), "route", t3.Sub(t2).String())
+	if m.failover != nil {
+		m.finishFailover(ctx)
+	}
 	return nil
 }
 

@@ -106,6 +106,11 @@ const (
 	AnnReleasedBy     = "pgsync.io/released-by"
 	AnnPrimaryAddress = "pgsync.io/primary-address"
 	AnnSystemID       = "pgsync.io/system-identifier"
+	// AnnPrimaryLSN is the holder's WAL position at its last renewal.
+	AnnPrimaryLSN = "pgsync.io/primary-lsn"
+	// AnnLastFailover is the last failover's record (JSON of Failover),
+	// written by the instance that took the Lease over.
+	AnnLastFailover = "pgsync.io/last-failover"
 )
 
 // Containers of an instance's pod.
@@ -204,6 +209,7 @@ const (
 	FlagHTTPAddr        = "http-addr"
 	FlagStopDelay       = "stop-delay"
 	FlagSwitchoverDelay = "switchover-delay"
+	FlagFailoverDelay   = "failover-delay"
 )
 
 // Run is what the rendered postgres container passes to `pgsync instance
@@ -217,6 +223,11 @@ type Run struct {
 	// SwitchoverDelay bounds the old primary's shutdown in a switchover
 	// (spec.switchoverDelay).
 	SwitchoverDelay time.Duration
+	// FailoverDelay is how long after the primary Lease's expiry the
+	// standbys wait before they elect a new primary (spec.failoverDelay).
+	// Passed only when set, so clusters without it keep their pod
+	// template (and revision).
+	FailoverDelay time.Duration
 }
 
 // RunCommand is the postgres container's command.
@@ -224,13 +235,17 @@ func RunCommand() []string { return []string{Binary, "instance", "run"} }
 
 // Args renders r as the container's args.
 func (r Run) Args() []string {
-	return []string{
+	args := []string{
 		"--" + FlagRunDir + "=" + r.RunDir,
 		"--" + FlagPort + "=" + strconv.Itoa(r.Port),
 		"--" + FlagHTTPAddr + "=" + r.HTTPAddr,
 		"--" + FlagStopDelay + "=" + r.StopDelay.String(),
 		"--" + FlagSwitchoverDelay + "=" + r.SwitchoverDelay.String(),
 	}
+	if r.FailoverDelay > 0 {
+		args = append(args, "--"+FlagFailoverDelay+"="+r.FailoverDelay.String())
+	}
+	return args
 }
 
 // StopMarker is the file (in RunDir) the manager writes once a stop asked

@@ -1,6 +1,9 @@
 package podcontract
 
-import "time"
+import (
+	"encoding/json"
+	"time"
+)
 
 // Status is the JSON document an instance manager serves at PathStatus,
 // and what observation reads. Fields are only ever added. It never carries
@@ -59,6 +62,16 @@ type Status struct {
 	// "pg_hba[i]: error"; postgres then keeps its previous pg_hba.conf.
 	RejectedHBA []string `json:"rejectedHBA,omitempty"`
 
+	// LastStreamingAt is the last time this standby's WAL receiver was
+	// seen streaming (the failover election wants it recent).
+	LastStreamingAt time.Time `json:"lastStreamingAt,omitzero"`
+	// LastFailover is the cluster's last failover as this instance knows
+	// it (the Lease's record; on the new primary with the promotion LSN).
+	LastFailover *Failover `json:"lastFailover,omitempty"`
+	// LastRejoin is this instance's last return as a standby after it
+	// lost the primary Lease in a failover: what of its WAL was discarded.
+	LastRejoin *Rejoin `json:"lastRejoin,omitempty"`
+
 	LastError     string    `json:"lastError,omitempty"`
 	LastErrorTime time.Time `json:"lastErrorTime,omitzero"`
 	UpdatedAt     time.Time `json:"updatedAt"`
@@ -76,3 +89,55 @@ const (
 // RouteHoldMax bounds how long a former primary keeps postgres down after
 // handing over, waiting for NAME-rw to stop routing to it (RouteHeld).
 const RouteHoldMax = 3 * time.Second
+
+// Failover records one failover: the Lease taken over From a holder that
+// stopped renewing, To the elected standby, At (the take-over time).
+//
+// The lost window with asynchronous replication: FromLSN is the old
+// primary's WAL position at its last renewal (pgsync.io/primary-lsn, up
+// to a third of the Lease duration old), PromotedLSN where the new primary
+// ended recovery; LostBytesAtLeast = FromLSN − PromotedLSN when positive.
+// It is a lower bound: the old primary may have written more after its
+// last renewal. The exact discarded range is known only when the old
+// primary rejoins (its Rejoin).
+type Failover struct {
+	From             string    `json:"from"`
+	To               string    `json:"to"`
+	At               time.Time `json:"at"`
+	FromLSN          string    `json:"fromLSN,omitempty"`
+	ReceivedLSN      string    `json:"receivedLSN,omitempty"`
+	PromotedLSN      string    `json:"promotedLSN,omitempty"`
+	LostBytesAtLeast int64     `json:"lostBytesAtLeast"`
+	// Timeline is the new primary's timeline.
+	Timeline uint32 `json:"timeline,omitempty"`
+	Reason   string `json:"reason,omitempty"`
+}
+
+// ParseFailover reads AnnLastFailover's value.
+func ParseFailover(s string) (Failover, bool) {
+	if s == "" {
+		return Failover{}, false
+	}
+	var f Failover
+	if err := json.Unmarshal([]byte(s), &f); err != nil {
+		return Failover{}, false
+	}
+	return f, true
+}
+
+// Rejoin records how a former primary came back as a standby after a
+// failover: the WAL it had beyond the point where the new primary's
+// timeline forked ([DiscardedFrom, DiscardedTo), DiscardedBytes and the
+// commits in it) was thrown away by pg_rewind, or with the whole data
+// directory when a new base backup replaced it.
+type Rejoin struct {
+	At               time.Time `json:"at"`
+	Primary          string    `json:"primary"`
+	Method           string    `json:"method"` // "none", "pg_rewind" or "base backup"
+	DiscardedFrom    string    `json:"discardedFrom,omitempty"`
+	DiscardedTo      string    `json:"discardedTo,omitempty"`
+	DiscardedBytes   int64     `json:"discardedBytes"`
+	DiscardedCommits int       `json:"discardedCommits"`
+	CommitsCounted   bool      `json:"commitsCounted"`
+	FallbackReason   string    `json:"fallbackReason,omitempty"`
+}

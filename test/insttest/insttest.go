@@ -61,7 +61,11 @@ type Instance struct {
 	PGData   string
 	RunDir   string
 	LogFile  string
+	// Kubeconfig is this manager's: it reaches the API server through its
+	// own relay, so one instance can be partitioned alone (CutAPIFor).
+	Kubeconfig string
 
+	gate *apiGate
 	cmd  *exec.Cmd
 	done chan struct{}
 }
@@ -85,6 +89,8 @@ type Cluster struct {
 	// afterwards.
 	LeaseDuration time.Duration
 	StopDelay     time.Duration
+	// FailoverDelay is passed as --failover-delay when set.
+	FailoverDelay time.Duration
 	// ParametersFile is shared by all instances (like a ConfigMap).
 	ParametersFile string
 
@@ -95,8 +101,7 @@ type Cluster struct {
 	// test runs as root and unshare(1) and setpriv(1) exist.
 	ReadOnlyRoot bool
 
-	gate *apiGate // the managers reach the API server through it
-	mu   sync.Mutex
+	mu sync.Mutex
 }
 
 var (
@@ -208,9 +213,7 @@ func NewCluster(t testing.TB, name string, n int) *Cluster {
 	c.Kubeconfig = filepath.Join(dir, "kubeconfig")
 	apiURL, err := url.Parse(cfg.Host)
 	must(t, err)
-	c.gate = newAPIGate(t, apiURL.Host)
-	apiURL.Host = c.gate.Addr()
-	must(t, writeKubeconfig(c.Kubeconfig, cfg, apiURL.String(), user))
+	must(t, writeKubeconfig(c.Kubeconfig, cfg, cfg.Host, user))
 	must(t, os.Chmod(c.Kubeconfig, 0o644))
 
 	for i := 0; i < n; i++ {
@@ -222,6 +225,12 @@ func NewCluster(t testing.TB, name string, n int) *Cluster {
 			RunDir: filepath.Join(dir, fmt.Sprintf("i%d", i), "run"),
 		}
 		inst.LogFile = filepath.Join(dir, fmt.Sprintf("i%d.log", i))
+		inst.gate = newAPIGate(t, apiURL.Host)
+		gated := *apiURL
+		gated.Host = inst.gate.Addr()
+		inst.Kubeconfig = filepath.Join(dir, fmt.Sprintf("i%d.kubeconfig", i))
+		must(t, writeKubeconfig(inst.Kubeconfig, cfg, gated.String(), user))
+		must(t, os.Chmod(inst.Kubeconfig, 0o644))
 		base := filepath.Dir(inst.PGData)
 		must(t, os.MkdirAll(base, 0o700))
 		must(t, os.Chown(base, owner[0], owner[1]))
@@ -316,10 +325,25 @@ func (c *Cluster) Bind(ctx context.Context) {
 
 // CutAPI makes the managers' connections to the API server hang, open
 // but silent (a partition that drops packets); RestoreAPI ends that.
-func (c *Cluster) CutAPI() { c.gate.set(true) }
+func (c *Cluster) CutAPI() {
+	for i := range c.Instances {
+		c.CutAPIFor(i)
+	}
+}
 
 // RestoreAPI undoes CutAPI.
-func (c *Cluster) RestoreAPI() { c.gate.set(false) }
+func (c *Cluster) RestoreAPI() {
+	for i := range c.Instances {
+		c.RestoreAPIFor(i)
+	}
+}
+
+// CutAPIFor partitions instance i's manager alone from the API server
+// (the others, and postgres's own connections, are untouched).
+func (c *Cluster) CutAPIFor(i int) { c.Instances[i].gate.set(true) }
+
+// RestoreAPIFor undoes CutAPIFor.
+func (c *Cluster) RestoreAPIFor(i int) { c.Instances[i].gate.set(false) }
 
 // Unbind removes the managers' permissions.
 func (c *Cluster) Unbind(ctx context.Context) {
@@ -391,7 +415,10 @@ func (c *Cluster) Start(i int) {
 		"--http-addr", fmt.Sprintf("127.0.0.1:%d", inst.HTTPPort),
 		"--parameters-file", c.ParametersFile,
 		"--lease-duration", c.LeaseDuration.String(), "--stop-delay", c.StopDelay.String(),
-		"--kubeconfig", c.Kubeconfig}
+		"--kubeconfig", inst.Kubeconfig, "--peers", strings.Join(c.HTTPAddrs(), ",")}
+	if c.FailoverDelay > 0 {
+		args = append(args, "--failover-delay", c.FailoverDelay.String())
+	}
 	var cmd *exec.Cmd
 	if c.ReadOnlyRoot {
 		// unshare, sh and setpriv each exec the next: the manager keeps
@@ -418,6 +445,52 @@ func (c *Cluster) Start(i int) {
 	logf.Close()
 	inst.cmd, inst.done = cmd, make(chan struct{})
 	go func() { _ = cmd.Wait(); close(inst.done) }()
+}
+
+// HTTPAddrs are the managers' HTTP addresses (their --peers).
+func (c *Cluster) HTTPAddrs() []string {
+	var out []string
+	for _, i := range c.Instances {
+		out = append(out, fmt.Sprintf("127.0.0.1:%d", i.HTTPPort))
+	}
+	return out
+}
+
+// Kill ends instance i at once, as a node or container death does: the
+// manager and postmaster (each in its own process group, with whatever
+// they started) get SIGKILL together, nothing shuts down cleanly.
+func (c *Cluster) Kill(i int) {
+	c.T.Helper()
+	inst := c.Instances[i]
+	if inst.cmd == nil {
+		return
+	}
+	pm := postmasterPID(inst.PGData)
+	_ = syscall.Kill(-inst.cmd.Process.Pid, syscall.SIGKILL)
+	if pm > 0 {
+		_ = syscall.Kill(-pm, syscall.SIGKILL)
+		_ = syscall.Kill(pm, syscall.SIGKILL)
+	}
+	<-inst.done
+	inst.cmd = nil
+	// The postmaster's backends exit once they notice it is gone.
+	for deadline := time.Now().Add(10 * time.Second); pm > 0 && time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if syscall.Kill(pm, 0) != nil {
+			break
+		}
+	}
+}
+
+// postmasterPID reads the first line of PGDATA/postmaster.pid (0 when
+// there is none).
+func postmasterPID(pgdata string) int {
+	b, err := os.ReadFile(filepath.Join(pgdata, "postmaster.pid"))
+	if err != nil {
+		return 0
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	pid, _ := strconv.Atoi(strings.TrimSpace(line))
+	return pid
 }
 
 // ManagerPID is the PID of instance i's manager (0 when not running).

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -220,4 +221,117 @@ func Missing(ctx context.Context, dsn string, acks []Ack) ([]int64, error) {
 	}
 	sort.Slice(missing, func(i, j int) bool { return missing[i] < missing[j] })
 	return missing, nil
+}
+
+// Success is one commit an instance acknowledged: sent at Sent, answered
+// at Ack (the commit happened in between).
+type Success struct {
+	Instance  int
+	Sent, Ack time.Time
+}
+
+// DirectWriters write to every instance directly (not through a
+// multi-host DSN), each on its own session, every interval, and record
+// which instance acknowledged each commit: a record of who accepted writes
+// when, whatever the instances believe. Ids are firstID + instance × 10^7
+// + n.
+type DirectWriters struct {
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	mu   sync.Mutex
+	acks []Success
+}
+
+// StartDirectWriters starts one writer per instance of c.
+func StartDirectWriters(c *Cluster, firstID int64, interval time.Duration) *DirectWriters {
+	ctx, cancel := context.WithCancel(context.Background())
+	d := &DirectWriters{cancel: cancel}
+	for i := range c.Instances {
+		dsn := c.InstanceDSN(i, "app", AppPassword, "app")
+		d.wg.Add(1)
+		go func() {
+			defer d.wg.Done()
+			d.loop(ctx, i, dsn, firstID+int64(i)*10_000_000, interval)
+		}()
+	}
+	return d
+}
+
+func (d *DirectWriters) loop(ctx context.Context, i int, dsn string, id int64, interval time.Duration) {
+	var conn *pgx.Conn
+	defer func() {
+		if conn != nil {
+			conn.Close(context.Background())
+		}
+	}()
+	for ctx.Err() == nil {
+		if conn == nil {
+			cctx, cancel := context.WithTimeout(ctx, time.Second)
+			c, err := pgx.Connect(cctx, dsn)
+			cancel()
+			if err != nil {
+				sleep(ctx, interval)
+				continue
+			}
+			conn = c
+		}
+		sent := time.Now()
+		qctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		_, err := conn.Exec(qctx, `INSERT INTO probe (id) VALUES ($1)`, id)
+		cancel()
+		id++
+		if err == nil {
+			d.mu.Lock()
+			d.acks = append(d.acks, Success{Instance: i, Sent: sent, Ack: time.Now()})
+			d.mu.Unlock()
+		} else if conn.IsClosed() || !strings.Contains(err.Error(), "read-only") {
+			conn.Close(context.Background())
+			conn = nil
+		}
+		sleep(ctx, interval)
+	}
+}
+
+// Stop ends the writers and returns every acknowledged commit, in the
+// order of acknowledgement.
+func (d *DirectWriters) Stop() []Success {
+	d.cancel()
+	d.wg.Wait()
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	out := append([]Success(nil), d.acks...)
+	sort.Slice(out, func(a, b int) bool { return out[a].Ack.Before(out[b].Ack) })
+	return out
+}
+
+// Handover is a moment the accepting instance changed: From's last
+// commit answered at Last, To's first one sent at First.
+type Handover struct {
+	From, To    int
+	Last, First time.Time
+}
+
+// Handovers walks commits in acknowledgement order and returns every
+// change of the instance that accepted them, and an error when two
+// instances accepted writes at the same moment: the next one's first
+// commit was sent before the previous one's last was answered.
+// Two instances writable together would also show as many handovers
+// (their commits interleave): the caller compares the count with the
+// failovers it caused.
+func Handovers(acks []Success) ([]Handover, error) {
+	var out []Handover
+	for k := 1; k < len(acks); k++ {
+		prev, cur := acks[k-1], acks[k]
+		if cur.Instance == prev.Instance {
+			continue
+		}
+		h := Handover{From: prev.Instance, To: cur.Instance, Last: prev.Ack, First: cur.Sent}
+		out = append(out, h)
+		if !cur.Sent.After(prev.Ack) {
+			return out, fmt.Errorf("instances %d and %d both accepted writes: %d answered at %s, %d's commit was sent at %s",
+				prev.Instance, cur.Instance, prev.Instance, prev.Ack.Format(time.RFC3339Nano), cur.Instance, cur.Sent.Format(time.RFC3339Nano))
+		}
+	}
+	return out, nil
 }

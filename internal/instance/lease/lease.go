@@ -11,6 +11,7 @@ package lease
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -50,6 +51,12 @@ type Kube struct {
 
 	mu     sync.Mutex
 	latest *coordv1.Lease // newest copy we wrote or saw
+	// seen tracks when this process saw the holder's latest renewal
+	// (the failover clock, role.Elect): holder and renewTime as last
+	// seen, and the local time they last changed.
+	seenHolder string
+	seenRenew  time.Time
+	seenAt     time.Time
 }
 
 // New returns a Kube for cluster ns/name; the Lease is `name-primary`.
@@ -70,13 +77,44 @@ func New(client kubernetes.Interface, namespace, cluster string, duration time.D
 		},
 	}
 	k.informer = cache.NewSharedIndexInformer(lw, &coordv1.Lease{}, 0, cache.Indexers{})
-	poke := func(any) { k.poke() }
+	seen := func(obj any) {
+		if l, ok := obj.(*coordv1.Lease); ok {
+			k.saw(l)
+		}
+		k.poke()
+	}
 	_, _ = k.informer.AddEventHandler(cache.ResourceEventHandlerFuncs{
-		AddFunc:    poke,
-		UpdateFunc: func(_, n any) { k.poke() },
-		DeleteFunc: poke,
+		AddFunc:    seen,
+		UpdateFunc: func(_, n any) { seen(n) },
+		DeleteFunc: func(any) { k.poke() },
 	})
 	return k
+}
+
+// saw records l as seen now: a change of holder or renewTime restarts the
+// failover clock.
+func (k *Kube) saw(l *coordv1.Lease) {
+	h := holder(l)
+	var r time.Time
+	if l.Spec.RenewTime != nil {
+		r = l.Spec.RenewTime.Time
+	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.seenAt.IsZero() || h != k.seenHolder || !r.Equal(k.seenRenew) {
+		k.seenHolder, k.seenRenew, k.seenAt = h, r, k.now()
+	}
+}
+
+// Seen returns the holder, the renewTime it last wrote and when this
+// process saw that renewal (its own clock; at the earliest, when the watch
+// first listed the Lease): the basis of the failover clock. duration is
+// the Lease's leaseDurationSeconds (0 when unset).
+func (k *Kube) Seen() (holder string, renewTime, seenAt time.Time, duration time.Duration) {
+	_, d := k.RenewTime()
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.seenHolder, k.seenRenew, k.seenAt, d
 }
 
 // LeaseName is `cluster-primary`.
@@ -186,6 +224,7 @@ func (k *Kube) update(ctx context.Context, what string, mutate func(*coordv1.Lea
 			k.mu.Lock()
 			k.latest = out
 			k.mu.Unlock()
+			k.saw(out)
 			k.poke()
 			return nil
 		}
@@ -205,11 +244,17 @@ func holder(l *coordv1.Lease) string {
 
 // Renew extends self's hold. It returns the time the renewal was sent: the
 // Lease now runs until that time plus the duration, as others see it.
-func (k *Kube) Renew(ctx context.Context, self string) (time.Time, error) {
+// lsn, when not zero, is the primary's current WAL position, published as
+// pgsync.io/primary-lsn: after a failover, what the new primary lacks of it
+// is a lower bound of what was lost.
+func (k *Kube) Renew(ctx context.Context, self string, lsn role.LSN) (time.Time, error) {
 	sent := k.now()
 	err := k.update(ctx, "renew", func(l *coordv1.Lease) error {
 		if holder(l) != self {
 			return ErrNotHolder
+		}
+		if lsn != 0 {
+			l.Annotations[pc.AnnPrimaryLSN] = lsn.String()
 		}
 		sent = k.now()
 		t := metav1.NewMicroTime(sent)
@@ -260,6 +305,78 @@ func (k *Kube) Acquire(ctx context.Context, self, systemID string) (time.Time, e
 		return nil
 	})
 	return sent, err
+}
+
+// TakeOver makes self the holder of a Lease whose holder from stopped
+// renewing at renewTime (failover, role.Elect). The write carries the
+// resourceVersion of the copy judged expired, and on a conflict the
+// re-read copy must still show from's renewal at renewTime: a holder that
+// renewed meanwhile, or another standby that took over first, makes it
+// fail, so exactly one taker wins. The target moves to self (the cluster's
+// primary is now here), and the failover record (pgsync.io/last-failover)
+// says from where, when, and the old primary's last published LSN.
+func (k *Kube) TakeOver(ctx context.Context, self, from string, renewTime time.Time, rec pc.Failover) (time.Time, pc.Failover, error) {
+	sent := k.now()
+	err := k.update(ctx, "take over", func(l *coordv1.Lease) error {
+		if h := holder(l); h != from {
+			return fmt.Errorf("%w (%s, not %s, holds it now)", ErrNotHolder, h, from)
+		}
+		if l.Spec.RenewTime == nil || !l.Spec.RenewTime.Time.Equal(renewTime) {
+			return fmt.Errorf("%s renewed the Lease meanwhile", from)
+		}
+		sent = k.now()
+		t := metav1.NewMicroTime(sent)
+		l.Spec.AcquireTime = &t
+		n := int32(1)
+		if l.Spec.LeaseTransitions != nil {
+			n = *l.Spec.LeaseTransitions + 1
+		}
+		l.Spec.LeaseTransitions = &n
+		l.Spec.HolderIdentity = ptr(self)
+		l.Spec.RenewTime = &t
+		l.Spec.LeaseDurationSeconds = ptr(int32(k.duration / time.Second))
+		rec.From, rec.To, rec.At = from, self, sent.UTC()
+		if s, ok := l.Annotations[pc.AnnPrimaryLSN]; ok {
+			rec.FromLSN = s
+		}
+		b, err := json.Marshal(rec)
+		if err != nil {
+			return err
+		}
+		l.Annotations[pc.AnnLastFailover] = string(b)
+		l.Annotations[pc.AnnTargetPrimary] = self
+		delete(l.Annotations, pc.AnnPrimaryAddress)
+		delete(l.Annotations, pc.AnnFinalLSN)
+		delete(l.Annotations, pc.AnnReleasedBy)
+		delete(l.Annotations, pc.AnnPrimaryLSN)
+		return nil
+	})
+	return sent, rec, err
+}
+
+// RecordFailover rewrites the failover record (once the promotion LSN and
+// the lost window are known); only the holder named in it as To may.
+func (k *Kube) RecordFailover(ctx context.Context, self string, rec pc.Failover) error {
+	b, err := json.Marshal(rec)
+	if err != nil {
+		return err
+	}
+	return k.update(ctx, "record failover", func(l *coordv1.Lease) error {
+		if holder(l) != self || rec.To != self {
+			return ErrNotHolder
+		}
+		l.Annotations[pc.AnnLastFailover] = string(b)
+		return nil
+	})
+}
+
+// LastFailover returns the failover record on the Lease, if any.
+func (k *Kube) LastFailover() (pc.Failover, bool) {
+	l := k.get()
+	if l == nil {
+		return pc.Failover{}, false
+	}
+	return pc.ParseFailover(l.Annotations[pc.AnnLastFailover])
 }
 
 // Publish records where the holder serves (host:port), once it is a

@@ -86,13 +86,13 @@ func TestLeaseProtocol(t *testing.T) {
 	if v.PrimaryAddress != "h0:5432" || !v.Initialized {
 		t.Errorf("after acquire: %+v", v)
 	}
-	if _, err := b.Renew(ctx, "pg-1"); !errors.Is(err, lease.ErrNotHolder) {
+	if _, err := b.Renew(ctx, "pg-1", 0); !errors.Is(err, lease.ErrNotHolder) {
 		t.Errorf("renew by a non-holder: %v", err)
 	}
 	if err := b.Release(ctx, "pg-1", 7); !errors.Is(err, lease.ErrNotHolder) {
 		t.Errorf("release by a non-holder: %v", err)
 	}
-	sent, err := a.Renew(ctx, "pg-0")
+	sent, err := a.Renew(ctx, "pg-0", 0x3000060)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -172,6 +172,128 @@ func TestLeaseProtocol(t *testing.T) {
 		if err != nil || p.Labels[podcontract.LabelRole] != want {
 			t.Errorf("%s role label %q (%v), want %s", pod, p.Labels[podcontract.LabelRole], err, want)
 		}
+	}
+}
+
+// TestTakeOver: the failover write. Two standbys race for a Lease whose
+// holder stopped renewing; exactly one wins. A take-over judged on a
+// renewal that was followed by another is refused; the record carries the
+// old holder's last published LSN and the failover clock restarts.
+func TestTakeOver(t *testing.T) {
+	cfg := kubeenv.APIServer(t)
+	ns := kubeenv.Namespace(t, cfg)
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	_, err = cs.CoordinationV1().Leases(ns).Create(ctx, &coordv1.Lease{ObjectMeta: metav1.ObjectMeta{
+		Name: "pg-primary", Annotations: map[string]string{podcontract.AnnTargetPrimary: "pg-0"}}}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ks := map[string]*lease.Kube{}
+	for _, n := range []string{"pg-0", "pg-1", "pg-2"} {
+		ks[n] = lease.New(cs, ns, "pg", 10*time.Second, time.Now, log)
+		go ks[n].Run(ctx)
+		if !ks[n].WaitSynced(ctx) {
+			t.Fatal("informer did not sync")
+		}
+	}
+	if _, err := ks["pg-0"].Acquire(ctx, "pg-0", "42"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ks["pg-0"].Renew(ctx, "pg-0", 0x3000060); err != nil {
+		t.Fatal(err)
+	}
+	waitView(t, ks["pg-1"], "renewal seen", func(v role.Lease) bool { return v.Holder == "pg-0" })
+	var seen1 time.Time
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		h, rt, at, d := ks["pg-1"].Seen()
+		if h == "pg-0" && !rt.IsZero() {
+			if l, _ := cs.CoordinationV1().Leases(ns).Get(ctx, "pg-primary", metav1.GetOptions{}); l != nil && l.Spec.RenewTime.Time.Equal(rt) {
+				seen1 = at
+				if d != 10*time.Second {
+					t.Errorf("Seen duration %v", d)
+				}
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("pg-1 did not see the last renewal")
+		}
+	}
+	_, stale, _, _ := ks["pg-1"].Seen()
+	// The holder renews once more: a take-over judged on the older
+	// renewal must fail.
+	if _, err := ks["pg-0"].Renew(ctx, "pg-0", 0x3000100); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := ks["pg-2"].TakeOver(ctx, "pg-2", "pg-0", stale, podcontract.Failover{}); err == nil {
+		t.Fatal("took over a Lease renewed after the renewal judged expired")
+	}
+	waitView(t, ks["pg-1"], "second renewal", func(v role.Lease) bool { return v.Holder == "pg-0" })
+	l, err := cs.CoordinationV1().Leases(ns).Get(ctx, "pg-primary", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	last := l.Spec.RenewTime.Time
+	// Both standbys judge the last renewal expired and race.
+	type res struct {
+		who string
+		rec podcontract.Failover
+		err error
+	}
+	out := make(chan res, 2)
+	for _, n := range []string{"pg-1", "pg-2"} {
+		go func() {
+			_, rec, err := ks[n].TakeOver(ctx, n, "pg-0", last, podcontract.Failover{ReceivedLSN: "0/3000100"})
+			out <- res{n, rec, err}
+		}()
+	}
+	var winner string
+	for range 2 {
+		r := <-out
+		if r.err == nil {
+			if winner != "" {
+				t.Fatalf("both %s and %s took the Lease over", winner, r.who)
+			}
+			winner = r.who
+			if r.rec.From != "pg-0" || r.rec.To != r.who || r.rec.FromLSN != "0/3000100" {
+				t.Errorf("failover record %+v", r.rec)
+			}
+		}
+	}
+	if winner == "" {
+		t.Fatal("nobody took the Lease over")
+	}
+	v := waitView(t, ks["pg-0"], "new holder", func(v role.Lease) bool { return v.Holder == winner })
+	if v.Target != winner || v.PrimaryAddress != "" {
+		t.Errorf("after the take-over: %+v", v)
+	}
+	if _, err := ks["pg-0"].Renew(ctx, "pg-0", 1); !errors.Is(err, lease.ErrNotHolder) {
+		t.Errorf("the old holder renewed after the take-over: %v", err)
+	}
+	if rec, ok := ks["pg-0"].LastFailover(); !ok || rec.To != winner {
+		t.Errorf("LastFailover %+v %v", rec, ok)
+	}
+	l, _ = cs.CoordinationV1().Leases(ns).Get(ctx, "pg-primary", metav1.GetOptions{})
+	if _, ok := l.Annotations[podcontract.AnnPrimaryLSN]; ok || *l.Spec.LeaseTransitions != 2 {
+		t.Errorf("after the take-over: annotations %v, transitions %d", l.Annotations, *l.Spec.LeaseTransitions)
+	}
+	if _, _, at, _ := ks["pg-1"].Seen(); !at.After(seen1) {
+		t.Error("the failover clock did not restart at the new holder")
+	}
+	rec, _ := ks[winner].LastFailover()
+	rec.PromotedLSN = "0/3000200"
+	loser := map[string]string{"pg-1": "pg-2", "pg-2": "pg-1"}[winner]
+	if err := ks[loser].RecordFailover(ctx, loser, rec); err == nil {
+		t.Error("a non-holder rewrote the failover record")
+	}
+	if err := ks[winner].RecordFailover(ctx, winner, rec); err != nil {
+		t.Fatal(err)
 	}
 }
 

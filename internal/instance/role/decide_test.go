@@ -236,6 +236,29 @@ func TestNeedsRewind(t *testing.T) {
 			t.Errorf("%s: NeedsRewind = %v, want %v", tc.name, got, tc.want)
 		}
 	}
+	if fp, ok := ForkPoint(2, hist); !ok || fp != 0x5000100 {
+		t.Errorf("ForkPoint(2) = %v %v", fp, ok)
+	}
+	if _, ok := ForkPoint(3, hist); ok {
+		t.Error("ForkPoint of the primary's own timeline")
+	}
+	for _, tc := range []struct {
+		state      string
+		local, pri uint32
+		want       bool
+	}{
+		{"in production", 2, 3, true},
+		{"in production", 3, 3, false},
+		{"shutting down", 2, 3, true},
+		{"in crash recovery", 2, 3, true},
+		{"shut down", 2, 3, false},
+		{"shut down in recovery", 2, 3, false},
+		{"in archive recovery", 2, 3, false},
+	} {
+		if got := NeedsCrashRecovery(tc.state, tc.local, tc.pri); got != tc.want {
+			t.Errorf("NeedsCrashRecovery(%q, %d, %d) = %v", tc.state, tc.local, tc.pri, got)
+		}
+	}
 	if _, err := ParseHistory("1 nonsense"); err == nil {
 		t.Error("malformed history accepted")
 	}

@@ -62,3 +62,32 @@ func NeedsRewind(localTLI uint32, localCheckpoint LSN, primaryTLI uint32, histor
 	}
 	return true
 }
+
+// ForkPoint is where the primary's history left timeline localTLI: the
+// first WAL position the two histories do not share. ok is false when the
+// history does not pass through localTLI (or it is the primary's own).
+func ForkPoint(localTLI uint32, history []HistoryEntry) (LSN, bool) {
+	for _, h := range history {
+		if h.TLI == localTLI {
+			return h.SwitchPoint, true
+		}
+	}
+	return 0, false
+}
+
+// NeedsCrashRecovery: data a primary left without a shutdown checkpoint
+// (it crashed, or was killed) must finish crash recovery before its
+// timeline can be compared with the new primary's: its latest checkpoint
+// lies before the end of its WAL, so NeedsRewind would judge on a
+// position that says nothing about what it wrote afterwards. A standby's
+// data ("in archive recovery") needs nothing: it wrote no WAL of its own.
+func NeedsCrashRecovery(state string, localTLI, primaryTLI uint32) bool {
+	if localTLI == primaryTLI {
+		return false
+	}
+	switch state {
+	case "in production", "shutting down", "in crash recovery":
+		return true
+	}
+	return false
+}

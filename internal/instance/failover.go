@@ -1,0 +1,210 @@
+package instance
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/pgsync/pgsync/internal/instance/role"
+	pc "github.com/pgsync/pgsync/internal/podcontract"
+)
+
+// Failover, the I/O side (the decision is role.Elect): a standby whose
+// holder's Lease has expired (on its own clock, plus failoverDelay) asks
+// the other managers for their /status, elects, and the winner takes the
+// Lease over (lease.TakeOver: optimistic concurrency on the copy judged
+// expired, so one taker at most), then promotes like a switchover target
+// and records what the failover may have lost.
+
+// peerTimeout bounds one round of /status requests to the other managers.
+const peerTimeout = 800 * time.Millisecond
+
+// peerSource returns the HTTP addresses (host:port) of the cluster's
+// managers; this instance's own may be among them (it is skipped by name).
+type peerSource func(ctx context.Context) ([]string, error)
+
+// staticPeers is --peers.
+func staticPeers(addrs []string) peerSource {
+	return func(context.Context) ([]string, error) { return addrs, nil }
+}
+
+// headlessPeers resolves NAME-hl.NAMESPACE.svc: the headless Service of
+// the StatefulSet publishes every pod's address, ready or not (a standby
+// whose primary died is not ready), and the managers serve /status on the
+// same port everywhere.
+func headlessPeers(cluster, namespace string, port int) peerSource {
+	host := pc.Names{Cluster: cluster}.Headless() + "." + namespace + ".svc"
+	return func(ctx context.Context) ([]string, error) {
+		ips, err := net.DefaultResolver.LookupHost(ctx, host)
+		if err != nil {
+			return nil, fmt.Errorf("look up the other instances (%s): %w", host, err)
+		}
+		var out []string
+		for _, ip := range ips {
+			out = append(out, net.JoinHostPort(ip, strconv.Itoa(port)))
+		}
+		return out, nil
+	}
+}
+
+// fetchPeers reads every peer's /status in parallel within peerTimeout;
+// the ones that do not answer are left out (unreachable).
+func (m *Manager) fetchPeers(ctx context.Context) []role.Candidate {
+	if m.peers == nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, peerTimeout)
+	defer cancel()
+	addrs, err := m.peers(ctx)
+	if err != nil {
+		m.log.Warn("failover: cannot list the other instances; electing among those that answer", "error", err.Error())
+		return nil
+	}
+	client := &http.Client{}
+	var mu sync.Mutex
+	var out []role.Candidate
+	var wg sync.WaitGroup
+	for _, a := range addrs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s, err := getStatus(ctx, client, a)
+			if err != nil || s.Cluster != m.cfg.Cluster || s.Instance == m.cfg.Instance {
+				return
+			}
+			c := candidateOf(m.cfg.Cluster, s)
+			mu.Lock()
+			out = append(out, c)
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	return out
+}
+
+func getStatus(ctx context.Context, client *http.Client, addr string) (Status, error) {
+	var s Status
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+pc.PathStatus, nil)
+	if err != nil {
+		return s, err
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return s, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return s, fmt.Errorf("GET %s: %s", addr, resp.Status)
+	}
+	err = json.NewDecoder(resp.Body).Decode(&s)
+	return s, err
+}
+
+// candidateOf is a peer's /status as an election candidate.
+func candidateOf(cluster string, s Status) role.Candidate {
+	ord, ok := pc.Names{Cluster: cluster}.Ordinal(s.Instance)
+	if !ok {
+		ord = int(^uint(0) >> 1)
+	}
+	recv, _ := role.ParseLSN(s.ReceivedLSN)
+	if replayed, err := role.ParseLSN(s.ReplayedLSN); err == nil && replayed > recv {
+		recv = replayed
+	}
+	return role.Candidate{Name: s.Instance, Ordinal: ord, Reachable: true,
+		Standby: s.Role == pc.StatusStandby && s.Accepting, Received: recv, StreamedAt: s.LastStreamingAt}
+}
+
+// election is the verdict for this observation: a running standby of
+// another holder asks its peers only once the Lease has expired.
+func (m *Manager) election(ctx context.Context, in role.Input, received role.LSN) role.Verdict {
+	holder, renewTime, seenAt, d := m.lease.Seen()
+	if holder != in.Lease.Holder || renewTime.IsZero() {
+		// The watch has not settled on this holder's renewal yet.
+		return role.Verdict{}
+	}
+	if d <= 0 {
+		d = m.cfg.LeaseDuration
+	}
+	ord, ok := pc.Names{Cluster: m.cfg.Cluster}.Ordinal(m.cfg.Instance)
+	if !ok {
+		ord = int(^uint(0) >> 1)
+	}
+	e := role.Election{
+		Now: m.now(), Holder: holder, LeaseSeen: seenAt, LeaseDuration: d, FailoverDelay: m.cfg.FailoverDelay,
+		RecentStreaming: d,
+		Self: role.Candidate{Name: m.cfg.Instance, Ordinal: ord, Reachable: true,
+			Standby: in.Local.Up && in.Local.Accepting && in.Local.InRecovery, Received: received,
+			StreamedAt: m.status.Get().LastStreamingAt},
+	}
+	m.failoverAt = role.FailoverAt(seenAt, d, m.cfg.FailoverDelay)
+	v := role.Elect(e)
+	if !v.Elected {
+		return v
+	}
+	e.Peers = m.fetchPeers(ctx)
+	e.Now = m.now()
+	m.electedOn = renewTime
+	v = role.Elect(e)
+	if v.Reason != m.lastElection {
+		m.lastElection = v.Reason
+		m.log.Info("failover election", "elected", v.Elected, "reason", v.Reason, "peers", len(e.Peers),
+			"receivedLSN", received.String(), "holder", holder, "leaseSeen", seenAt.Format(time.RFC3339Nano))
+	}
+	return v
+}
+
+// takeOver takes the expired Lease (role.TakeOver); the next decision
+// promotes.
+func (m *Manager) takeOver(ctx context.Context, in role.Input, act role.Action, received role.LSN) error {
+	from := in.Lease.Holder
+	rec := pc.Failover{ReceivedLSN: received.String(), Reason: act.Reason}
+	sent, rec, err := m.lease.TakeOver(ctx, m.cfg.Instance, from, m.electedOn, rec)
+	if err != nil {
+		return fmt.Errorf("failover: take over the primary Lease from %s: %w", from, err)
+	}
+	m.lastRenew = sent
+	m.failover = &rec
+	m.log.Warn("failover: took over the primary Lease", "from", from, "oldPrimaryLastLSN", rec.FromLSN,
+		"receivedLSN", rec.ReceivedLSN, "reason", act.Reason)
+	return nil
+}
+
+// finishFailover runs right after the promotion that a take-over led to:
+// where recovery ended, what that leaves out of the old primary's last
+// published position, on the Lease, in /status and the log (the instance
+// manager emits no Events: its Role grants none).
+func (m *Manager) finishFailover(ctx context.Context) {
+	rec := *m.failover
+	m.failover = nil
+	var promoted string
+	var tli int32
+	if err := m.db.queryRow(ctx, `SELECT pg_last_wal_replay_lsn()::text, ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int`, &promoted, &tli); err != nil {
+		m.log.Warn("failover: read the promotion LSN", "error", err.Error())
+	}
+	rec.PromotedLSN, rec.Timeline = promoted, uint32(tli)
+	rec.LostBytesAtLeast = lostAtLeast(rec.FromLSN, promoted)
+	if err := m.lease.RecordFailover(ctx, m.cfg.Instance, rec); err != nil {
+		m.log.Warn("failover: record it on the Lease", "error", err.Error())
+	}
+	m.status.update(func(s *Status) { s.LastFailover = &rec })
+	m.log.Warn("failover: promoted", "from", rec.From, "to", rec.To, "at", rec.At.Format(time.RFC3339Nano),
+		"oldPrimaryLastLSN", rec.FromLSN, "promotedLSN", rec.PromotedLSN, "timeline", rec.Timeline,
+		"lostBytesAtLeast", rec.LostBytesAtLeast,
+		"note", "asynchronous replication: commits the old primary made after the promoted LSN are lost; the exact range is logged when it rejoins")
+}
+
+// lostAtLeast is from − promoted in bytes when positive (0 when either is
+// unknown).
+func lostAtLeast(from, promoted string) int64 {
+	f, err1 := role.ParseLSN(from)
+	p, err2 := role.ParseLSN(promoted)
+	if err1 != nil || err2 != nil || f <= p {
+		return 0
+	}
+	return int64(f - p)
+}
