@@ -191,6 +191,9 @@ func validate(c *Cluster) (warnings, problems []Diagnostic) {
 			bad(f.field, "must be a positive number of seconds (got %d)", f.value)
 		}
 	}
+	if s.FailoverDelay < 0 {
+		bad("spec.failoverDelay", "must not be negative (got %d)", s.FailoverDelay)
+	}
 
 	if s.Storage.Size == "" {
 		bad("spec.storage.size", "required: the size of each instance's volume (e.g. 10Gi)")

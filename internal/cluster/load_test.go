@@ -92,7 +92,7 @@ func TestLoadErrors(t *testing.T) {
 		{
 			name: "unknown field",
 			yaml: strings.Replace(valid, "  instances: 3\n", "  instances: 3\n  replicas: 2\n", 1),
-			want: []string{`c.yaml:9:3: spec.replicas: unknown field "replicas" (allowed: affinity, description, imageName, imagePullPolicy, instances, postgresql, primaryUpdateMethod, primaryUpdateStrategy, resources, startDelay, stopDelay, storage, switchoverDelay)`},
+			want: []string{`c.yaml:9:3: spec.replicas: unknown field "replicas" (allowed: affinity, description, failoverDelay, imageName, imagePullPolicy, instances, postgresql, primaryUpdateMethod, primaryUpdateStrategy, resources, startDelay, stopDelay, storage, switchoverDelay)`},
 		},
 		{
 			name: "unknown nested field and unknown top-level field, both reported",
@@ -126,6 +126,11 @@ func TestLoadErrors(t *testing.T) {
 			name: "instances zero",
 			yaml: strings.Replace(valid, "instances: 3", "instances: 0", 1),
 			want: []string{"c.yaml:8:14: spec.instances: must be at least 1 (got 0)"},
+		},
+		{
+			name: "negative failoverDelay",
+			yaml: valid + "  failoverDelay: -1\n",
+			want: []string{"c.yaml:11:18: spec.failoverDelay: must not be negative (got -1)"},
 		},
 		{
 			name: "invalid enum",

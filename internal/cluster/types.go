@@ -60,6 +60,10 @@ type Spec struct {
 	// SwitchoverDelay is how long, in seconds, the old primary may take to
 	// shut down cleanly during a switchover.
 	SwitchoverDelay int `json:"switchoverDelay"`
+	// FailoverDelay is how long, in seconds, the standbys wait after the
+	// primary's Lease expired before they elect a new primary (0, the
+	// default: at once).
+	FailoverDelay int `json:"failoverDelay"`
 }
 
 // StorageConfiguration describes the PGDATA volume of every instance.

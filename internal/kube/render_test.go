@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"testing"
 
@@ -553,5 +554,24 @@ func TestRoleCoversInstancesBeingRemoved(t *testing.T) {
 	}
 	if len(pods) != 5 || pods[4] != "web-4" {
 		t.Errorf("Role pods %v, want web-0 … web-4 while 5 replicas run", pods)
+	}
+}
+
+// TestRenderFailoverDelay: spec.failoverDelay reaches the manager as
+// --failover-delay; unset (0, the default) it is not passed at all, so the
+// pod template of an existing cluster stays as it was.
+func TestRenderFailoverDelay(t *testing.T) {
+	argsOf := func(c *cluster.Cluster) []string {
+		return render(t, c).StatefulSet.Spec.Template.Spec.Containers[0].Args
+	}
+	plain := argsOf(loadCluster(t, nil))
+	for _, a := range plain {
+		if strings.HasPrefix(a, "--failover-delay") {
+			t.Errorf("--failover-delay passed without spec.failoverDelay: %v", plain)
+		}
+	}
+	got := argsOf(loadCluster(t, func(y string) string { return y + "  failoverDelay: 30\n" }))
+	if want := append(append([]string{}, plain...), "--failover-delay=30s"); !slices.Equal(got, want) {
+		t.Errorf("args %v, want %v", got, want)
 	}
 }

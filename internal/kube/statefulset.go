@@ -170,6 +170,7 @@ func podSpec(c *cluster.Cluster, opts Options) (corev1.PodSpec, error) {
 		HTTPAddr:        ":" + strconv.Itoa(pc.HTTPPort),
 		StopDelay:       seconds(c.Spec.StopDelay),
 		SwitchoverDelay: seconds(c.Spec.SwitchoverDelay),
+		FailoverDelay:   seconds(c.Spec.FailoverDelay),
 	}
 	postgres := corev1.Container{
 		Name:            pc.ContainerPostgres,
