@@ -84,3 +84,18 @@ func customInfo(name string, major int) (Param, bool) {
 	}
 	return p.Param, true
 }
+
+// customDomains are the value domains of the extension parameters that are
+// not plain booleans or strings, from pg_settings of the same PostgreSQL
+// 15.18 server (auto_explain.log_parameter_max_length: the documentation's
+// -1 .. INT_MAX bytes, PostgreSQL 16+). Bounds apply as for core parameters
+// (DomainMajor only).
+var customDomains = map[string]Domain{
+	"pg_stat_statements.max":                {VarType: VarInteger, Min: 100, Max: 1073741823},
+	"pg_stat_statements.track":              {VarType: VarEnum, Enum: []string{"none", "top", "all"}},
+	"auto_explain.log_min_duration":         {VarType: VarInteger, Unit: "ms", Min: -1, Max: 2147483647},
+	"auto_explain.log_parameter_max_length": {VarType: VarInteger, Unit: "B", Min: -1, Max: 2147483647},
+	"auto_explain.log_format":               {VarType: VarEnum, Enum: []string{"text", "xml", "json", "yaml"}},
+	"auto_explain.log_level":                {VarType: VarEnum, Enum: []string{"debug5", "debug4", "debug3", "debug2", "debug1", "info", "notice", "warning", "log"}},
+	"auto_explain.sample_rate":              {VarType: VarReal, Min: 0, Max: 1},
+}

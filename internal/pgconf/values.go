@@ -73,6 +73,12 @@ func DomainOf(major int, name string) (Domain, bool, error) {
 
 func domainOf(major int, p Param) (Domain, bool) {
 	d, ok := domains()[strings.ToLower(p.Name)]
+	if IsCustom(p.Name) {
+		d, ok = customDomains[strings.ToLower(p.Name)]
+		if !ok && (p.VarType == VarBool || p.VarType == VarString) {
+			d, ok = Domain{VarType: p.VarType}, true
+		}
+	}
 	switch {
 	case ok && major == DomainMajor:
 		return d, true

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -40,7 +41,8 @@ var notInFile = map[string]bool{"transaction_isolation": true, "transaction_read
 // and a value it accepts must be accepted, except by the check hooks
 // listed in hookChecked.
 func TestCheckValueAgreesWithPostgres15(t *testing.T) {
-	srv, err := pgsettings.Start(context.Background(), pgsettings.Options{BinDir: pg15BinDir()})
+	libs := preloadable(t, pg15BinDir(), "pg_stat_statements", "auto_explain")
+	srv, err := pgsettings.Start(context.Background(), pgsettings.Options{BinDir: pg15BinDir(), Preload: libs})
 	switch {
 	case errors.Is(err, pgsettings.ErrNoBinaries):
 		prereq.Missing(t, "PostgreSQL 15 binaries not available (set PGSYNC_PG15_BINDIR): %v", err)
@@ -69,9 +71,29 @@ func TestCheckValueAgreesWithPostgres15(t *testing.T) {
 			probes = append(probes, probe{p.Name, v})
 		}
 	}
+	// The extension parameters of the preloaded libraries too.
+	for _, p := range pgconf.CustomParams() {
+		lib := p.Name[:strings.Index(p.Name, ".")]
+		if !slices.Contains(libs, lib) || p.VarType == pgconf.VarString {
+			continue
+		}
+		if _, err := pgconf.Check(15, p.Name); err != nil {
+			continue // not in 15 (log_parameter_max_length is 16+)
+		}
+		d, _, err := pgconf.DomainOf(15, p.Name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, v := range corpus(d) {
+			probes = append(probes, probe{p.Name, v})
+		}
+	}
 	// One psql session: each statement followed by its outcome.
 	var script strings.Builder
 	script.WriteString("\\set ON_ERROR_STOP 0\n")
+	if slices.Contains(libs, "pg_stat_statements") {
+		script.WriteString("SET pg_stat_statements.track_utility = off;\n") // it would record every statement
+	}
 	for i, pr := range probes {
 		fmt.Fprintf(&script, "ALTER SYSTEM SET %q = '%s';\n\\echo @%d :ERROR\n", pr.name, strings.ReplaceAll(pr.value, "'", "''"), i)
 	}
@@ -106,7 +128,7 @@ func TestCheckValueAgreesWithPostgres15(t *testing.T) {
 			refused++
 		}
 	}
-	t.Logf("%d values of %d parameters: postgres accepted %d, refused %d", len(probes), len(pgconf.Params(15)), accepted, refused)
+	t.Logf("%d values of %d core parameters and the extension parameters of %v: postgres accepted %d, refused %d", len(probes), len(pgconf.Params(15)), libs, accepted, refused)
 }
 
 // corpus returns values around the edges of a domain.

@@ -59,6 +59,15 @@ func TestCheckValue(t *testing.T) {
 		{15, "pg_stat_statements.save", "maybe", "want on, off"},
 		{15, "auto_explain.log_min_duration", "250ms", ""},
 		{15, "auto_explain.sample_rate", "half", "is not a number"},
+		{15, "auto_explain.sample_rate", "2", "outside the allowed range 0 .. 1"},
+		{15, "pg_stat_statements.max", "10", "outside the allowed range 100 .. 1073741823"},
+		{16, "pg_stat_statements.max", "10", ""}, // bounds: 15 only
+		{15, "pg_stat_statements.track", "TOP", ""},
+		{15, "pg_stat_statements.track", "some", `is not one of "none", "top", "all"`},
+		{15, "auto_explain.log_format", "csv", `is not one of "text", "xml", "json", "yaml"`},
+		{15, "auto_explain.log_min_duration", "250 MB", "valid units are d, h, min, s, ms, us"},
+		{16, "auto_explain.log_parameter_max_length", "1kB", ""},
+		{15, "pgaudit.log", "read, write", ""},
 	} {
 		err := pgconf.CheckValue(tc.major, tc.name, tc.value)
 		switch {
