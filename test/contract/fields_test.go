@@ -199,6 +199,11 @@ var effects = map[string]effect{
 		set:    func(s *cluster.Spec) { s.SwitchoverDelay = 60 },
 		render: func(o *kube.Objects) any { return postgres(o).Args },
 	},
+	"spec.failoverDelay": {
+		where:  "the manager's --failover-delay (TestRenderedPodRunsTheManager: in effect; role.TestElect: the election waits for it)",
+		set:    func(s *cluster.Spec) { s.FailoverDelay = 30 },
+		render: func(o *kube.Objects) any { return postgres(o).Args },
+	},
 }
 
 // TestEveryFieldHasAnEffect: every field cluster.Spec accepts has an entry

@@ -56,6 +56,7 @@ spec:
   startDelay: 40
   stopDelay: 3
   switchoverDelay: 7
+  failoverDelay: 5
   postgresql:
     parameters:
       work_mem: 7MB
@@ -236,10 +237,10 @@ func TestRenderedPodRunsTheManager(t *testing.T) {
 			t.Errorf("configRevision %q (want %q), rejected %q %q", st.ConfigRevision, wantRev, st.RejectedParameters, st.RejectedHBA)
 		}
 	})
-	t.Run("the manager runs with spec.stopDelay and spec.switchoverDelay", func(t *testing.T) {
+	t.Run("the manager runs with spec.stopDelay, spec.switchoverDelay and spec.failoverDelay", func(t *testing.T) {
 		started := logRecord(t, mgr.Log, "instance manager started")
 		for k, want := range map[string]string{
-			"stopDelay": "3s", "switchoverDelay": "7s", "instance": "ct-0", "namespace": ns, "cluster": "ct",
+			"stopDelay": "3s", "switchoverDelay": "7s", "failoverDelay": "5s", "instance": "ct-0", "namespace": ns, "cluster": "ct",
 			"pgdata": pc.PGData, "parametersFile": pc.ParamsFile, "configRevisionFile": pc.ConfigRevisionFile, "hbaFile": pc.HBAFile,
 		} {
 			if started[k] != want {
