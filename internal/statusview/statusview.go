@@ -56,8 +56,12 @@ type Cluster struct {
 	Holding string `json:"holding,omitempty"`
 	// Window is the maintenance window the cluster's next restarts and
 	// switchovers wait for, when it has one.
-	Window    *Window    `json:"maintenanceWindow,omitempty"`
-	Instances []Instance `json:"instances"`
+	Window *Window `json:"maintenanceWindow,omitempty"`
+	// LastFailover is the cluster's last automated failover, as the
+	// instance that took over recorded it on the primary Lease
+	// (pgsync.io/last-failover).
+	LastFailover *pc.Failover `json:"lastFailover,omitempty"`
+	Instances    []Instance   `json:"instances"`
 }
 
 // Window is a maintenance window as of the observation: open now (until
@@ -116,6 +120,11 @@ func Build(f *observe.Fleet, p *plan.Plan, against string) Document {
 			Primary: fmt.Sprintf("%s-%d", names, c.Observed.Primary), LeaseHolder: c.LeaseHolder,
 			TargetPrimary: c.TargetPrimary, Commit: c.Commit, Against: against,
 			Warnings: []string{}, Instances: []Instance{}}
+		if c.Lease != nil {
+			if f, ok := pc.ParseFailover(c.Lease.Annotations[pc.AnnLastFailover]); ok {
+				out.LastFailover = &f
+			}
+		}
 		if cp, ok := plans[k.String()]; ok {
 			out.Warnings = append(out.Warnings, cp.Warnings...)
 			if cp.Halted != "" {
@@ -224,6 +233,9 @@ func renderTable(w io.Writer, doc Document, wide bool) error {
 		if c.Window != nil && c.Window.line != "" {
 			fmt.Fprintf(&b, "Window: %s\n", c.Window.line)
 		}
+		if f := c.LastFailover; f != nil {
+			fmt.Fprintf(&b, "Last failover: %s\n", failoverLine(*f))
+		}
 		for _, warn := range c.Warnings {
 			fmt.Fprintf(&b, "Warning: %s\n", warn)
 		}
@@ -307,4 +319,22 @@ func haltedWhy(c observe.Cluster) string {
 		return ""
 	}
 	return c.StatefulSet.Annotations[pc.AnnHalted]
+}
+
+// failoverLine says who took over from whom, when, and what may be lost.
+func failoverLine(f pc.Failover) string {
+	line := fmt.Sprintf("%s → %s at %s", f.From, f.To, f.At.UTC().Format("2006-01-02 15:04:05 UTC"))
+	if f.Timeline > 0 {
+		line += fmt.Sprintf(" (timeline %d)", f.Timeline)
+	}
+	switch {
+	case f.PromotedLSN == "":
+		line += "; promotion not recorded yet"
+	case f.FromLSN == "":
+		line += fmt.Sprintf("; promoted at %s, the old primary had published no LSN (lost range unknown until it rejoins)", f.PromotedLSN)
+	default:
+		line += fmt.Sprintf("; lost at least %d bytes of WAL (old primary's last published %s, promoted at %s; the exact range is in its log when it rejoins)",
+			f.LostBytesAtLeast, f.FromLSN, f.PromotedLSN)
+	}
+	return line
 }

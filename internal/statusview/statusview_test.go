@@ -12,7 +12,9 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	appsv1 "k8s.io/api/apps/v1"
+	coordv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/pgsync/pgsync/internal/cluster"
 	"github.com/pgsync/pgsync/internal/observe"
@@ -261,5 +263,37 @@ func TestRenderWindow(t *testing.T) {
 	}
 	if !strings.Contains(js.String(), `"nextStart": "2026-12-05T02:00:00Z"`) {
 		t.Errorf("JSON lacks the window:\n%s", js.String())
+	}
+}
+
+// TestRenderLastFailover: the failover recorded on the Lease shows in the
+// table and the document.
+func TestRenderLastFailover(t *testing.T) {
+	f, want := fleet(t)
+	f.Clusters = f.Clusters[:1]
+	rec := pc.Failover{From: "blog-0", To: "blog-1", At: time.Date(2026, 12, 1, 19, 0, 0, 0, time.UTC),
+		FromLSN: "0/3000200", PromotedLSN: "0/3000100", LostBytesAtLeast: 256, Timeline: 2}
+	b, err := json.Marshal(rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Clusters[0].Lease = &coordv1.Lease{ObjectMeta: metav1.ObjectMeta{Annotations: map[string]string{pc.AnnLastFailover: string(b)}}}
+	p, err := plan.Make(want[:1], f.Observed(), plan.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := statusview.Build(f, p, "the spec last applied")
+	var table, js bytes.Buffer
+	if err := statusview.Render(&table, doc, statusview.Table); err != nil {
+		t.Fatal(err)
+	}
+	if err := statusview.Render(&js, doc, statusview.JSON); err != nil {
+		t.Fatal(err)
+	}
+	if line := "Last failover: blog-0 → blog-1 at 2026-12-01 19:00:00 UTC (timeline 2); lost at least 256 bytes of WAL"; !strings.Contains(table.String(), line) {
+		t.Errorf("table lacks %q:\n%s", line, table.String())
+	}
+	if !strings.Contains(js.String(), `"lostBytesAtLeast": 256`) {
+		t.Errorf("JSON lacks the failover:\n%s", js.String())
 	}
 }
