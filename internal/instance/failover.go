@@ -163,6 +163,12 @@ func (m *Manager) election(ctx context.Context, in role.Input, received role.LSN
 func (m *Manager) takeOver(ctx context.Context, in role.Input, act role.Action, received role.LSN) error {
 	from := in.Lease.Holder
 	rec := pc.Failover{ReceivedLSN: received.String(), Reason: act.Reason}
+	// A standby cut off from the API server (its watch silent, so the
+	// Lease looks expired) must not hang here: client-go sets no request
+	// timeout. When the write gets through late it still carries the
+	// resourceVersion judged expired, and fails if the holder renewed.
+	ctx, cancel := context.WithTimeout(ctx, m.cfg.LeaseDuration/2)
+	defer cancel()
 	sent, rec, err := m.lease.TakeOver(ctx, m.cfg.Instance, from, m.electedOn, rec)
 	if err != nil {
 		return fmt.Errorf("failover: take over the primary Lease from %s: %w", from, err)
