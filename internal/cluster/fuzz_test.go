@@ -49,3 +49,32 @@ func FuzzLoad(f *testing.F) {
 		}
 	})
 }
+
+// FuzzParseHBA: any line either parses into a rule whose type, method
+// and (for TCP) address are set, or is refused with a message; nothing
+// panics. An accepted line stays accepted after a trailing comment.
+func FuzzParseHBA(f *testing.F) {
+	for _, s := range []string{
+		"host all all 10.0.0.0/8 scram-sha-256", `host "a,b" c,"d e" ::1/128 md5 # x`, "local all all peer",
+		"host all all 1.2.3.4 255.0.0.0 ldap ldapserver=x ldapprefix=cn=", "host a, b, c 0.0.0.0/0 reject", `"`, ",", "#",
+	} {
+		f.Add(s, 15)
+	}
+	f.Fuzz(func(t *testing.T, line string, major int) {
+		r, err := ParseHBA(line, major)
+		if err != nil {
+			if strings.TrimSpace(err.Error()) == "" {
+				t.Fatalf("%q: empty error", line)
+			}
+			return
+		}
+		if r.Type == "" || r.Method == "" || len(r.Databases) == 0 || len(r.Users) == 0 || (r.Type != "local") == (r.Address == "") {
+			t.Fatalf("%q: accepted as %+v", line, r)
+		}
+		if !strings.Contains(line, "#") && !strings.Contains(line, `"`) {
+			if _, err := ParseHBA(line+" # comment", major); err != nil {
+				t.Fatalf("%q accepted, with a trailing comment refused: %v", line, err)
+			}
+		}
+	})
+}

@@ -102,3 +102,23 @@ func TestValuesTableCoversTable15(t *testing.T) {
 		}
 	}
 }
+
+// FuzzCheckValue: no value makes CheckValue panic, for parameters of every
+// type, and NumericValue agrees with it.
+func FuzzCheckValue(f *testing.F) {
+	for _, s := range []string{"64MB", "0x1.8p1", "1e400", " 1 kB ", "-0", ".5", "on", "0x", "1e", "inf", "08", "99999999999999999999"} {
+		f.Add(s)
+	}
+	names := []string{"work_mem", "shared_buffers", "statement_timeout", "max_connections", "checkpoint_completion_target",
+		"vacuum_cost_delay", "autovacuum", "log_statement", "application_name", "pg_stat_statements.max"}
+	f.Fuzz(func(t *testing.T, v string) {
+		for _, n := range names {
+			for _, major := range []int{13, 15, 17} {
+				err := pgconf.CheckValue(major, n, v)
+				if _, nerr := pgconf.NumericValue(major, n, v); nerr == nil && err != nil {
+					t.Fatalf("%s=%q in %d: NumericValue accepts what CheckValue refuses: %v", n, v, major, err)
+				}
+			}
+		}
+	})
+}
