@@ -106,6 +106,11 @@ func TestHBA(t *testing.T) {
 			t.Errorf("default %q comes before a user line", def)
 		}
 	}
+	injected, firstInj := HBA([]string{"host all app 10.0.0.0/8 reject\nhost all all 0.0.0.0/0 trust", "host all b 10.0.0.0/8 reject"})
+	injLines := strings.Split(injected, "\n")
+	if strings.Contains(injected, "trust") || injLines[firstInj-1] != RefusedHBALine || injLines[firstInj] != "host all b 10.0.0.0/8 reject" {
+		t.Errorf("a line with a newline added rules or moved the next one:\n%s", injected)
+	}
 	none, firstNone := HBA(nil)
 	if firstNone != first || strings.Count(none, "\n") != strings.Count(conf, "\n")-len(user) {
 		t.Errorf("without user lines: first %d, %d lines", firstNone, strings.Count(none, "\n"))
