@@ -127,7 +127,7 @@ func TestValidate(t *testing.T) {
 			code: 1,
 			stderr: []string{
 				"clusters/a.yaml:6:14: spec.instances: must be at least 1 (got 0)",
-				`clusters/b.yaml:6:3: spec.instancez: unknown field "instancez" (allowed: affinity, description, imageName, imagePullPolicy, instances, postgresql, primaryUpdateMethod, primaryUpdateStrategy, resources, startDelay, stopDelay, storage, switchoverDelay)`,
+				`clusters/b.yaml:6:3: spec.instancez: unknown field "instancez" (allowed: affinity, description, failoverDelay, imageName, imagePullPolicy, instances, postgresql, primaryUpdateMethod, primaryUpdateStrategy, resources, startDelay, stopDelay, storage, switchoverDelay)`,
 				"clusters/b.yaml:7:19: spec.storage.size: expected a quantity such as 10Gi or 500m, got the boolean true",
 			},
 		},
@@ -160,6 +160,17 @@ func TestValidate(t *testing.T) {
 				`clusters/q.yaml:10:24: spec.postgresql.parameters.archive_command: parameter "archive_command" is managed by pgsync and cannot be set (it runs a shell command as the postgres user in every primary; WAL archiving is not a pgsync feature yet)`,
 				`clusters/q.yaml:11:17: spec.postgresql.parameters.work_mem: invalid value for work_mem (integer): "a lot" is not a number`,
 				`clusters/q.yaml:12:33: spec.postgresql.parameters.shared_preload_libraries: "/tmp/evil.so" is not a plain library name: shared_preload_libraries takes names of libraries in the image's library directory ($libdir), never paths`,
+			},
+		},
+		{
+			name: "a document the decoder refused still has its parameters checked, each problem once",
+			files: map[string]string{"clusters/r.yaml": "apiVersion: postgresql.cnpg.io/v1\nkind: Cluster\nmetadata: {name: r}\nspec:\n  imageName: pg:15.4\n  instances: two\n  storage: {size: 1Gi}\n  postgresql:\n    parameters:\n" +
+				"      max_connections: 100\n      work_mem: \"a lot\"\n"},
+			code: 1,
+			stderr: []string{
+				`clusters/r.yaml:6:14: spec.instances: expected an integer, got the string "two"`,
+				`clusters/r.yaml:10:24: spec.postgresql.parameters.max_connections: expected a string, got the number 100 (quote it to make it a string)`,
+				`clusters/r.yaml:11:17: spec.postgresql.parameters.work_mem: invalid value for work_mem (integer): "a lot" is not a number`,
 			},
 		},
 	}

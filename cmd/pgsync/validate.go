@@ -56,10 +56,18 @@ func runValidate(cmd *cobra.Command, args validateArgs) error {
 		return err
 	}
 	warnings := got.Set.Warnings
+	reported := map[cluster.Position]bool{}
+	for _, p := range problems {
+		reported[p.Pos] = true
+	}
 	for _, c := range append(got.Set.Clusters, got.Set.Invalid...) {
-		w, p := plan.CheckParameters(c)
+		w, ps := plan.CheckParameters(c)
 		warnings = append(warnings, w...)
-		problems = append(problems, p...)
+		for _, p := range ps {
+			if !reported[p.Pos] { // a value the decoder already refused (not a string)
+				problems = append(problems, p)
+			}
+		}
 	}
 	sortDiagnostics(warnings)
 	sortDiagnostics(problems)

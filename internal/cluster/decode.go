@@ -31,7 +31,9 @@ type Skipped struct {
 // decodeFile decodes every document of one file. Documents that are not a
 // Cluster of a known group are returned as skipped; problems are returned
 // as diagnostics, and a document with problems yields no Cluster.
-func decodeFile(f File) (clusters []*Cluster, skipped []Skipped, warnings, problems []Diagnostic) {
+// undecoded are the Clusters of documents with problems, as far as they
+// decoded (Set.Invalid).
+func decodeFile(f File) (clusters, undecoded []*Cluster, skipped []Skipped, warnings, problems []Diagnostic) {
 	data, nbspLine := normalizeIndentation(f.Data)
 	if nbspLine > 0 {
 		warnings = append(warnings, Diagnostic{Pos: Position{File: f.Path, Line: nbspLine, Column: 1},
@@ -42,11 +44,11 @@ func decodeFile(f File) (clusters []*Cluster, skipped []Skipped, warnings, probl
 		var doc yaml.Node
 		err := dec.Decode(&doc)
 		if errors.Is(err, io.EOF) {
-			return clusters, skipped, warnings, problems
+			return clusters, undecoded, skipped, warnings, problems
 		}
 		if err != nil {
 			// A syntax error ends the stream: the parser cannot resync.
-			return clusters, skipped, warnings, append(problems, syntaxDiagnostic(f.Path, err))
+			return clusters, undecoded, skipped, warnings, append(problems, syntaxDiagnostic(f.Path, err))
 		}
 		if len(doc.Content) == 0 || isNull(doc.Content[0]) {
 			continue // an empty document ("---" alone, or only comments)
@@ -55,6 +57,9 @@ func decodeFile(f File) (clusters []*Cluster, skipped []Skipped, warnings, probl
 		switch {
 		case len(probs) > 0:
 			problems = append(problems, probs...)
+			if c != nil {
+				undecoded = append(undecoded, c)
+			}
 		case skip != nil:
 			skipped = append(skipped, *skip)
 		default:
@@ -135,10 +140,10 @@ func decodeDocument(file string, root *yaml.Node) (*Cluster, *Skipped, []Diagnos
 	}
 	c := &Cluster{Source: start}
 	d.decode(root, reflect.ValueOf(c).Elem(), "")
-	if len(d.problems) > 0 {
-		return nil, nil, d.problems
-	}
 	c.Positions = d.positions
+	if len(d.problems) > 0 {
+		return c, nil, d.problems // what decoded, for Set.Invalid
+	}
 	return c, nil, nil
 }
 

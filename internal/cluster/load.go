@@ -35,10 +35,10 @@ type Set struct {
 	Warnings []Diagnostic
 	// Skipped documents are not pgsync Clusters (other kinds, other groups).
 	Skipped []Skipped
-	// Invalid are the Clusters that decoded but failed validation, as
-	// decoded and defaulted, so that a caller with checks of its own
+	// Invalid are the Clusters that failed decoding or validation, as far
+	// as they decoded, defaulted, so that a caller with checks of its own
 	// (parameters against PostgreSQL's tables) reports all problems in one
-	// pass. Never plan or apply them.
+	// pass (skipping fields already reported). Never plan or apply them.
 	Invalid []*Cluster
 }
 
@@ -52,10 +52,14 @@ func Load(files []File) (Set, error) {
 		seen     = map[Key]*Cluster{}
 	)
 	for _, f := range files {
-		clusters, skipped, warnings, probs := decodeFile(f)
+		clusters, undecoded, skipped, warnings, probs := decodeFile(f)
 		set.Skipped = append(set.Skipped, skipped...)
 		set.Warnings = append(set.Warnings, warnings...)
 		problems = append(problems, probs...)
+		for _, c := range undecoded {
+			setDefaults(c)
+			set.Invalid = append(set.Invalid, c)
+		}
 		for _, c := range clusters {
 			setDefaults(c)
 			warnings, probs := validate(c)
