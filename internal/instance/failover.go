@@ -137,9 +137,13 @@ func (m *Manager) election(ctx context.Context, in role.Input, received role.LSN
 	e := role.Election{
 		Now: m.now(), Holder: holder, LeaseSeen: seenAt, LeaseDuration: d, FailoverDelay: m.cfg.FailoverDelay,
 		RecentStreaming: d,
+		Released:        holder == "", FinalLSN: in.Lease.FinalLSN,
 		Self: role.Candidate{Name: m.cfg.Instance, Ordinal: ord, Reachable: true,
 			Standby: in.Local.Up && in.Local.Accepting && in.Local.InRecovery, Received: received,
 			StreamedAt: m.status.Get().LastStreamingAt},
+	}
+	if e.Released {
+		e.Holder = in.Lease.ReleasedBy
 	}
 	m.failoverAt = role.FailoverAt(seenAt, d, m.cfg.FailoverDelay)
 	v := role.Elect(e)
@@ -153,7 +157,7 @@ func (m *Manager) election(ctx context.Context, in role.Input, received role.LSN
 	if v.Reason != m.lastElection {
 		m.lastElection = v.Reason
 		m.log.Info("failover election", "elected", v.Elected, "reason", v.Reason, "peers", len(e.Peers),
-			"receivedLSN", received.String(), "holder", holder, "leaseSeen", seenAt.Format(time.RFC3339Nano))
+			"receivedLSN", received.String(), "holder", e.Holder, "released", e.Released, "leaseSeen", seenAt.Format(time.RFC3339Nano))
 	}
 	return v
 }
@@ -175,7 +179,7 @@ func (m *Manager) takeOver(ctx context.Context, in role.Input, act role.Action, 
 	}
 	m.lastRenew = sent
 	m.failover = &rec
-	m.log.Warn("failover: took over the primary Lease", "from", from, "oldPrimaryLastLSN", rec.FromLSN,
+	m.log.Warn("failover: took over the primary Lease", "from", rec.From, "oldPrimaryLastLSN", rec.FromLSN,
 		"receivedLSN", rec.ReceivedLSN, "reason", act.Reason)
 	return nil
 }

@@ -230,6 +230,53 @@ func TestFailover(t *testing.T) {
 				t.Error("the data directory was not replaced")
 			}
 		}},
+		{"a switchover target that stops right after the release: another standby takes over, losing nothing", func(t *testing.T) {
+			from := primaryIndex(t, c)
+			var others []int
+			for i := range c.Instances {
+				if i != from {
+					others = append(others, i)
+					c.WaitStatus(i, stepTimeout, "streaming", isStreamingStandbyOf(c.Instances[from].Address()))
+				}
+			}
+			target, other := others[0], others[1]
+			w := insttest.StartWriter(app, 5_000_000)
+			defer w.Stop()
+			if err := w.WaitAcks(50, stepTimeout); err != nil {
+				t.Fatal(err)
+			}
+			// The target's manager freezes (its postgres keeps streaming,
+			// so the primary hands over): it never takes the Lease.
+			pid := c.ManagerPID(target)
+			if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
+				t.Fatal(err)
+			}
+			defer syscall.Kill(pid, syscall.SIGCONT)
+			t0 := time.Now()
+			if err := c.SetTarget(ctx, c.Instances[target].Name); err != nil {
+				t.Fatal(err)
+			}
+			s := c.WaitStatus(other, stepTimeout, "took over the released Lease", isPrimary)
+			if err := w.WaitAcks(50, stepTimeout); err != nil {
+				t.Fatal(err)
+			}
+			acks := w.Stop()
+			failovers++
+			t.Logf("released to a frozen target: %s took over, writes stopped for %s", c.Instances[other].Name, insttest.MaxGap(acks, t0, time.Now()).Round(time.Millisecond))
+			if missing, err := insttest.Missing(ctx, c.InstanceDSN(other, "app", insttest.AppPassword, "app"), acks); err != nil || len(missing) > 0 {
+				t.Errorf("%d acknowledged commits lost taking over a released Lease (%v)", len(missing), err)
+			}
+			s = c.WaitStatus(other, stepTimeout, "failover recorded", func(s instance.Status) bool {
+				return s.LastFailover != nil && s.LastFailover.PromotedLSN != "" && s.LastFailover.To == c.Instances[other].Name
+			})
+			if f := s.LastFailover; f.From != c.Instances[from].Name || f.FromLSN == "" || f.LostBytesAtLeast != 0 {
+				t.Errorf("failover record %+v", f)
+			}
+			_ = syscall.Kill(pid, syscall.SIGCONT)
+			for _, i := range []int{from, target} {
+				c.WaitStatus(i, stepTimeout, "follows the new primary", isStreamingStandbyOf(c.Instances[other].Address()))
+			}
+		}},
 		{"repeated failovers leave a healthy cluster", func(t *testing.T) {
 			for round := 0; round < 5; round++ {
 				from := primaryIndex(t, c)

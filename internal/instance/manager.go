@@ -117,7 +117,12 @@ func (m *Manager) observe(ctx context.Context) (role.Input, error) {
 		in.RouteHeld = m.routeHeld(ctx)
 	}
 	m.failoverAt = time.Time{}
-	if in.Lease.Holder != "" && in.Lease.Holder != m.cfg.Instance && in.Local.Accepting && in.Local.InRecovery {
+	otherHolds := in.Lease.Holder != "" && in.Lease.Holder != m.cfg.Instance
+	// Released for a switchover to another instance that has not taken
+	// it (role.Elect: a Lease duration after the release was seen).
+	releasedElsewhere := in.Lease.Holder == "" && in.Lease.Initialized && in.Lease.HasFinalLSN &&
+		in.Lease.Target != m.cfg.Instance && in.Lease.ReleasedBy != "" && in.Lease.ReleasedBy != m.cfg.Instance
+	if (otherHolds || releasedElsewhere) && in.Local.Accepting && in.Local.InRecovery {
 		in.Failover = m.election(ctx, in, m.received)
 	}
 	return in, nil

@@ -308,7 +308,8 @@ func (k *Kube) Acquire(ctx context.Context, self, systemID string) (time.Time, e
 }
 
 // TakeOver makes self the holder of a Lease whose holder from stopped
-// renewing at renewTime (failover, role.Elect). The write carries the
+// renewing at renewTime (failover, role.Elect); from "" takes over a Lease
+// released for a switchover whose target never took it. The write carries the
 // resourceVersion of the copy judged expired, and on a conflict the
 // re-read copy must still show from's renewal at renewTime: a holder that
 // renewed meanwhile, or another standby that took over first, makes it
@@ -338,6 +339,14 @@ func (k *Kube) TakeOver(ctx context.Context, self, from string, renewTime time.T
 		rec.From, rec.To, rec.At = from, self, sent.UTC()
 		if s, ok := l.Annotations[pc.AnnPrimaryLSN]; ok {
 			rec.FromLSN = s
+		}
+		if from == "" {
+			// Released for a switchover whose target never took it: the
+			// released primary's final LSN is where it stopped.
+			rec.From = l.Annotations[pc.AnnReleasedBy]
+			if s, ok := l.Annotations[pc.AnnFinalLSN]; ok {
+				rec.FromLSN = s
+			}
 		}
 		b, err := json.Marshal(rec)
 		if err != nil {

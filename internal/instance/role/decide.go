@@ -265,6 +265,12 @@ func decideReleased(in Input) Action {
 		return Action{Kind: Fence, Reason: "writable without holding the Lease"}
 	}
 	if l.Target != in.Self {
+		if in.Failover.Elected && pg.Up && pg.Accepting && pg.InRecovery {
+			return Action{Kind: TakeOver, Reason: in.Failover.Reason}
+		}
+		if in.Failover.Expired {
+			return wait("%s", in.Failover.Reason)
+		}
 		if pg.Up || l.ReleasedBy == in.Self {
 			return wait("primary Lease released; waiting for %s to take it", l.Target)
 		}

@@ -42,6 +42,13 @@ type Election struct {
 	// manager's start, whichever is later).
 	Holder    string
 	LeaseSeen time.Time
+	// Released: the holder released the Lease for a switchover (Holder
+	// is then who released it, LeaseSeen when the release was seen) and
+	// its target has not taken it. FinalLSN is the released primary's
+	// shutdown checkpoint: a candidate must have received it, so the
+	// failover loses no commit.
+	Released bool
+	FinalLSN LSN
 	// LeaseDuration as stored on the Lease; FailoverDelay is
 	// spec.failoverDelay: how much longer to wait after the expiry.
 	LeaseDuration time.Duration
@@ -76,12 +83,19 @@ func FailoverAt(seen time.Time, duration, delay time.Duration) time.Time {
 // highest among the reachable eligible standbys (equal LSNs: the lowest
 // ordinal). Peers that do not answer cannot be compared and are left out;
 // the Lease's optimistic concurrency still lets only one taker win.
+//
+// A Lease released for a switchover whose target never takes it (it died
+// right after the release) is taken over the same way, a Lease duration
+// after the release was seen, by a standby that has the final LSN.
 func Elect(e Election) Verdict {
 	if e.Holder == "" || e.Holder == e.Self.Name {
 		return Verdict{Reason: "no other holder to take over from"}
 	}
 	at := FailoverAt(e.LeaseSeen, e.LeaseDuration, e.FailoverDelay)
 	if e.LeaseSeen.IsZero() || e.Now.Before(at) {
+		if e.Released {
+			return Verdict{Until: at, Reason: fmt.Sprintf("primary Lease released by %s; its target may take it until %s", e.Holder, at.UTC().Format(time.RFC3339Nano))}
+		}
 		return Verdict{Until: at, Reason: fmt.Sprintf("primary Lease of %s valid until %s", e.Holder, at.UTC().Format(time.RFC3339Nano))}
 	}
 	v := Verdict{Expired: true}
@@ -115,6 +129,8 @@ func (e Election) ineligible(c Candidate) string {
 		return "not a running standby"
 	case c.StreamedAt.IsZero() || c.StreamedAt.Before(e.LeaseSeen.Add(-e.RecentStreaming)):
 		return "not streaming from the primary recently"
+	case e.Released && c.Received < e.FinalLSN:
+		return fmt.Sprintf("received %s, short of the released primary's final LSN %s", c.Received, e.FinalLSN)
 	}
 	return ""
 }

@@ -54,6 +54,16 @@ func TestElect(t *testing.T) {
 		}), true, true, ""},
 		{"the old holder's own status is ignored", with(func(e *Election) { e.Peers = []Candidate{peer("db-0", 0, 500)} }), true, true, ""},
 		{"self listed among the peers", with(func(e *Election) { e.Peers = []Candidate{self} }), true, true, ""},
+		{"released, target silent: not before the duration", with(func(e *Election) {
+			e.Released, e.FinalLSN, e.Now = true, 90, t0.Add(d-time.Second)
+		}), false, false, "its target may take it until"},
+		{"released, target silent: the standby that has the final LSN", with(func(e *Election) { e.Released, e.FinalLSN = true, 90 }), true, true, ""},
+		{"released: a standby short of the final LSN never", with(func(e *Election) { e.Released, e.FinalLSN = true, 101 }), true, false, "short of the released primary's final LSN"},
+		{"released: a peer short of the final LSN is no rival", with(func(e *Election) {
+			e.Released, e.FinalLSN = true, 100
+			e.Self.Received = 100
+			e.Peers = []Candidate{peer("db-0x", 0, 99)}
+		}), true, true, ""},
 		{"two peers, one ahead", with(func(e *Election) { e.Peers = []Candidate{peer("db-2", 2, 50), peer("db-3", 3, 150)} }), true, false, "db-3"},
 	}
 	for _, tc := range tests {
@@ -115,6 +125,8 @@ func TestDecideFailover(t *testing.T) {
 		{"elected but stopped: no take-over", held, Local{HasData: true}, elected, Rejoin},
 		{"elected but not accepting: no take-over", held, with2(standby, func(l *Local) { l.Accepting = false }), elected, Wait},
 		{"elected but writable: fence first", held, with2(standby, func(l *Local) { l.InRecovery = false }), elected, Fence},
+		{"released, target silent, elected: takes over", Lease{Exists: true, Target: "db-2", ReleasedBy: "db-0", HasFinalLSN: true, FinalLSN: 5, Initialized: true}, standby, elected, TakeOver},
+		{"released, not elected: waits and says why", Lease{Exists: true, Target: "db-2", ReleasedBy: "db-0", HasFinalLSN: true, FinalLSN: 5, Initialized: true}, standby, lost, Wait},
 		{"after the take-over the holder promotes", with3(held, func(l *Lease) { l.Holder, l.Target = self, self }), standby, Verdict{}, Promote},
 	}
 	for _, tc := range tests {
