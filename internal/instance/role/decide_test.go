@@ -177,7 +177,7 @@ func TestDecideNeverTwoWriters(t *testing.T) {
 											t.Errorf("%+v: demoted while the switchover is held off", in)
 										}
 										releasedElsewhere := holder == "" && target != self
-									if a.Kind == TakeOver && (writable || !elected || holder == self || (holder == "" && !releasedElsewhere) || !exists) {
+										if a.Kind == TakeOver && (writable || !elected || holder == self || (holder == "" && !releasedElsewhere) || !exists) {
 											t.Errorf("%+v: take-over without an election against another holder, or while writable", in)
 										}
 									}
