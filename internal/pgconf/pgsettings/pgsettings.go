@@ -126,7 +126,9 @@ func Start(ctx context.Context, opt Options) (_ *Server, err error) {
 		"--no-sync", "--no-locale", "-E", "UTF8"); err != nil {
 		return nil, err
 	}
-	pgOpts := "-c listen_addresses= -k " + dir
+	// fsync off: nothing here needs durability (ALTER SYSTEM in the tests
+	// rewrites postgresql.auto.conf once per value).
+	pgOpts := "-c listen_addresses= -c fsync=off -k " + dir
 	if len(opt.Preload) > 0 {
 		pgOpts += " -c shared_preload_libraries=" + strings.Join(opt.Preload, ",")
 	}
