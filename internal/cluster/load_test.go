@@ -156,6 +156,21 @@ func TestLoadErrors(t *testing.T) {
 			want: []string{`c.yaml:7:14: spec.imageName: cannot read a PostgreSQL version from tag "latest"; use a tag that starts with MAJOR.MINOR (e.g. 16.4) or pin the image by digest`},
 		},
 		{
+			name: "digest with a one-character hex part",
+			yaml: strings.Replace(valid, ":16.4", ":16.4@sha256:x", 1),
+			want: []string{`c.yaml:7:14: spec.imageName: invalid digest "sha256:x": 'x' is not a lower-case hexadecimal digit (sha256 digests are 64 of 0-9a-f)`},
+		},
+		{
+			name: "digest too short",
+			yaml: strings.Replace(valid, ":16.4", "@sha256:0123abcd", 1),
+			want: []string{`c.yaml:7:14: spec.imageName: invalid digest "sha256:0123abcd": sha256 digests have 64 hexadecimal digits, this one has 8`},
+		},
+		{
+			name: "digest of an unsupported algorithm",
+			yaml: strings.Replace(valid, ":16.4", ":16.4@md5:0123456789abcdef0123456789abcdef", 1),
+			want: []string{`c.yaml:7:14: spec.imageName: invalid digest "md5:0123456789abcdef0123456789abcdef": unsupported algorithm "md5" (sha256 or sha512)`},
+		},
+		{
 			name: "unsupported major",
 			yaml: strings.Replace(valid, ":16.4", ":12.9", 1),
 			want: []string{`c.yaml:7:14: spec.imageName: PostgreSQL 12 (tag "12.9") is not supported; supported major versions are 13 to 17`},
@@ -280,7 +295,7 @@ func TestDefaults(t *testing.T) {
 }
 
 func TestDigestOnlyImageWarns(t *testing.T) {
-	y := strings.Replace(valid, "ghcr.io/cloudnative-pg/postgresql:16.4", "ghcr.io/cloudnative-pg/postgresql@sha256:0123abcd", 1)
+	y := strings.Replace(valid, "ghcr.io/cloudnative-pg/postgresql:16.4", "ghcr.io/cloudnative-pg/postgresql@sha256:"+hex64, 1)
 	set, errs := load(t, File{Path: "d.yaml", Data: []byte(y)})
 	if errs != nil {
 		t.Fatal(errs)

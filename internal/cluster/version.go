@@ -44,9 +44,8 @@ func ParseImage(ref string) (Image, error) {
 	if at := strings.IndexByte(rest, '@'); at >= 0 {
 		img.Digest = rest[at+1:]
 		rest = rest[:at]
-		algo, hex, ok := strings.Cut(img.Digest, ":")
-		if !ok || algo == "" || hex == "" {
-			return Image{}, fmt.Errorf("invalid digest %q (expected ALGORITHM:HEX, e.g. sha256:…)", img.Digest)
+		if err := CheckDigest(img.Digest); err != nil {
+			return Image{}, err
 		}
 	}
 	if colon := strings.LastIndexByte(rest, ':'); colon > strings.LastIndexByte(rest, '/') {
@@ -61,6 +60,35 @@ func ParseImage(ref string) (Image, error) {
 		return Image{}, fmt.Errorf("image %q has neither a tag nor a digest; write the PostgreSQL version as its tag (e.g. %s:16.4)", ref, ref)
 	}
 	return img, nil
+}
+
+// digestHexLength is the length of the lower-case hex encoding of each
+// digest algorithm the OCI image specification registers and registries and
+// containerd accept.
+var digestHexLength = map[string]int{"sha256": 64, "sha512": 128}
+
+// CheckDigest checks ALGORITHM:HEX as an image digest: sha256 with 64 or
+// sha512 with 128 lower-case hexadecimal digits. Anything else cannot name
+// an image (a registry refuses it, or it names an image nobody can verify),
+// so it is refused before it reaches a pod spec.
+func CheckDigest(d string) error {
+	algo, hex, ok := strings.Cut(d, ":")
+	if !ok || algo == "" || hex == "" {
+		return fmt.Errorf("invalid digest %q (expected ALGORITHM:HEX, e.g. sha256: and 64 hexadecimal digits)", d)
+	}
+	want, known := digestHexLength[algo]
+	if !known {
+		return fmt.Errorf("invalid digest %q: unsupported algorithm %q (sha256 or sha512)", d, algo)
+	}
+	for _, c := range hex {
+		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return fmt.Errorf("invalid digest %q: %q is not a lower-case hexadecimal digit (%s digests are %d of 0-9a-f)", d, c, algo, want)
+		}
+	}
+	if len(hex) != want {
+		return fmt.Errorf("invalid digest %q: %s digests have %d hexadecimal digits, this one has %d", d, algo, want, len(hex))
+	}
+	return nil
 }
 
 // versionTag reads MAJOR[.MINOR] from the start of a tag, allowing the

@@ -1,6 +1,12 @@
 package cluster
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
+
+// hex64 is a well-formed sha256 hex part.
+const hex64 = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
 
 func TestParseVersion(t *testing.T) {
 	tests := []struct {
@@ -14,13 +20,27 @@ func TestParseVersion(t *testing.T) {
 		{image: "ghcr.io/cloudnative-pg/postgresql:16.4-30-bookworm", want: Version{16, 4, true}},
 		{image: "postgres:17", want: Version{17, 0, true}},
 		{image: "postgres:17-bullseye", want: Version{17, 0, true}},
-		{image: "postgres:15.3@sha256:abc", want: Version{15, 3, true}},
-		{image: "postgres@sha256:abc", want: Version{}},
+		{image: "postgres:15.3@sha256:" + hex64, want: Version{15, 3, true}},
+		{image: "postgres@sha256:" + hex64, want: Version{}},
+		{image: "postgres@sha512:" + hex64 + hex64, want: Version{}},
+		{image: "registry.local:5000/pg:16.2@sha256:" + hex64, want: Version{16, 2, true}},
 		{image: "registry:5000/pg", wantErr: `image "registry:5000/pg" has neither a tag nor a digest`},
 		{image: "postgres:latest", wantErr: `cannot read a PostgreSQL version from tag "latest"`},
 		{image: "postgres:9.6", wantErr: "PostgreSQL 9 (tag \"9.6\") is not supported"},
 		{image: "postgres:18.1", wantErr: "PostgreSQL 18 (tag \"18.1\") is not supported"},
 		{image: "postgres@sha256", wantErr: `invalid digest "sha256"`},
+		{image: "postgres@sha256:", wantErr: `invalid digest "sha256:" (expected ALGORITHM:HEX`},
+		{image: "postgres@:" + hex64, wantErr: `(expected ALGORITHM:HEX`},
+		{image: "postgres@sha256:x", wantErr: `invalid digest "sha256:x": 'x' is not a lower-case hexadecimal digit (sha256 digests are 64 of 0-9a-f)`},
+		{image: "postgres@sha256:abc", wantErr: `invalid digest "sha256:abc": sha256 digests have 64 hexadecimal digits, this one has 3`},
+		{image: "postgres@sha256:" + hex64 + "0", wantErr: `sha256 digests have 64 hexadecimal digits, this one has 65`},
+		{image: "postgres@sha256:" + hex64[:63], wantErr: `this one has 63`},
+		{image: "postgres@sha256:" + strings.ToUpper(hex64), wantErr: `'A' is not a lower-case hexadecimal digit`},
+		{image: "postgres@sha512:" + hex64, wantErr: `sha512 digests have 128 hexadecimal digits, this one has 64`},
+		{image: "postgres@md5:" + hex64[:32], wantErr: `unsupported algorithm "md5" (sha256 or sha512)`},
+		{image: "postgres@SHA256:" + hex64, wantErr: `unsupported algorithm "SHA256"`},
+		{image: "postgres@sha256:" + hex64 + "@sha256:" + hex64, wantErr: `'@' is not a lower-case hexadecimal digit`},
+		{image: "postgres@sha256:" + hex64[:60] + "é", wantErr: `'é' is not a lower-case hexadecimal digit`},
 		{image: ":13", wantErr: `invalid image reference ":13"`},
 	}
 	for _, tt := range tests {
