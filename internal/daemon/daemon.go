@@ -21,6 +21,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"runtime/debug"
 	"sort"
 	"sync"
 	"time"
@@ -334,6 +335,13 @@ func (d *Daemon) Cycle(ctx context.Context) Report {
 	wg.Wait()
 	rep.Clusters = results
 	d.remember(sorted, inputs, results, live, unchanged, fingerprints, state.Commit)
+	if d.watch != nil && rep.Observed >= burst {
+		// A cycle that read many clusters (the first, a refresh, a new
+		// commit with many changes) allocated far more than the caches
+		// the daemon keeps: give that back now rather than over the
+		// runtime's minutes of scavenging.
+		debug.FreeOSMemory()
+	}
 	converged := true
 	for i, k := range sorted {
 		if o := results[i].Outcome; o != apply.Converged && o != apply.Orphaned {
@@ -353,6 +361,10 @@ func (d *Daemon) Cycle(ctx context.Context) Report {
 	}
 	return rep
 }
+
+// burst is how many clusters read anew make a cycle worth returning its
+// memory to the OS after.
+const burst = 100
 
 // observeFleet observes the running clusters and their drift: with a
 // Watch, only those not known converged and unchanged (unchanged: the

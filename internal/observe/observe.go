@@ -58,6 +58,8 @@ type Cluster struct {
 	// StatefulSet's replicas that has no pod.
 	Instances []Instance
 	// StatefulSet and Lease are the live objects (Lease nil when missing).
+	// Observed from a Watch, the StatefulSet holds only its metadata,
+	// replicas and init containers' names, images and pull policies.
 	StatefulSet *appsv1.StatefulSet
 	Lease       *coordv1.Lease
 }

@@ -102,6 +102,27 @@ func podEssentials(obj any) (any, error) {
 	return p, nil
 }
 
+// statefulSetEssentials keeps of a StatefulSet what the daemon reads of a
+// cluster observed from a Watch (Cluster.StatefulSet): metadata (the
+// applied spec and commit, live annotations), replicas, and the init
+// containers' names, images and pull policies (RenderOptions). The pod
+// template was most of the rest of a StatefulSet cached 1,000 times.
+func statefulSetEssentials(obj any) (any, error) {
+	sts, ok := obj.(*appsv1.StatefulSet)
+	if !ok {
+		return dropManagedFields(obj)
+	}
+	sts.ManagedFields = nil
+	inits := make([]corev1.Container, len(sts.Spec.Template.Spec.InitContainers))
+	for i, c := range sts.Spec.Template.Spec.InitContainers {
+		inits[i] = corev1.Container{Name: c.Name, Image: c.Image, ImagePullPolicy: c.ImagePullPolicy}
+	}
+	sts.Spec = appsv1.StatefulSetSpec{Replicas: sts.Spec.Replicas,
+		Template: corev1.PodTemplateSpec{Spec: corev1.PodSpec{InitContainers: inits}}}
+	sts.Status = appsv1.StatefulSetStatus{}
+	return sts, nil
+}
+
 // metadataOnly keeps what a fingerprint and the index need.
 func metadataOnly(obj any) (any, error) {
 	if m, err := meta.Accessor(obj); err == nil {
@@ -139,6 +160,9 @@ func NewWatch(ctx context.Context, client kubernetes.Interface, md metadata.Inte
 		informers.WithTransform(dropManagedFields),
 		informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = pc.LabelCluster }))
 	w.sts = w.managed.Apps().V1().StatefulSets().Informer()
+	if err := w.sts.SetTransform(statefulSetEssentials); err != nil {
+		return nil, err
+	}
 	w.leases = w.managed.Coordination().V1().Leases().Informer()
 	w.pods = w.labelled.Core().V1().Pods().Informer()
 	if err := w.pods.SetTransform(podEssentials); err != nil {

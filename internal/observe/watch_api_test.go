@@ -84,6 +84,17 @@ func TestAPIWatch(t *testing.T) {
 	if len(watched.Clusters) != 2 || !watched.Clusters[1].Observed.Instances[1].Ready {
 		t.Fatalf("watched: %d clusters, want db and web, web-1 ready", len(watched.Clusters))
 	}
+	// What the daemon reads of the (trimmed) cached StatefulSet: how
+	// drift and steps re-render, replicas, the applied commit.
+	for i, c := range watched.Clusters {
+		l := listed.Clusters[i]
+		if d := cmp.Diff(l.RenderOptions(""), c.RenderOptions("")); d != "" || c.Commit != l.Commit || c.Commit != commit {
+			t.Errorf("%s: render options from the watch (-listed +watched):\n%s; commit %q, listed %q", c.Key(), d, c.Commit, l.Commit)
+		}
+		if d := cmp.Diff(l.Instances, c.Instances); d != "" {
+			t.Errorf("%s: instances from the watch (-listed +watched):\n%s", c.Key(), d)
+		}
+	}
 
 	before := srv.Requests()
 	only := w.Observe(ctx, opts, func(k cluster.Key) bool { return k.Name == "db" })
