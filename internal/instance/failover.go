@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/pgsync/pgsync/internal/instance/postmaster"
 	"github.com/pgsync/pgsync/internal/instance/role"
 	pc "github.com/pgsync/pgsync/internal/podcontract"
 )
@@ -144,6 +145,10 @@ func (m *Manager) election(ctx context.Context, in role.Input, received role.LSN
 	}
 	if e.Released {
 		e.Holder = in.Lease.ReleasedBy
+		if in.Lease.Abdicated {
+			// Given up, not expiring: no Lease duration to wait out.
+			e.LeaseDuration = 0
+		}
 	}
 	m.failoverAt = role.FailoverAt(seenAt, d, m.cfg.FailoverDelay)
 	v := role.Elect(e)
@@ -217,4 +222,39 @@ func lostAtLeast(from, promoted string) int64 {
 		return 0
 	}
 	return int64(f - p)
+}
+
+// Abdication: a holder whose postgres keeps failing to start (a crash
+// loop, its manager alive and renewing) would keep the cluster without a
+// writable primary for as long as it renews. After abdicateCrashes failed
+// starts and a Lease duration without accepting connections, it stops
+// postgres and gives the Lease up (lease.Abdicate, no final LSN); the
+// standbys elect at once (failoverDelay still applies). A long crash
+// recovery is not a crash loop: the postmaster keeps running, the crash
+// count does not grow.
+const abdicateCrashes = 3
+
+// postgresGone is that rule.
+func postgresGone(crashes int, down, leaseDuration time.Duration) bool {
+	return crashes >= abdicateCrashes && down >= leaseDuration
+}
+
+func (m *Manager) abdicate(ctx context.Context, act role.Action) error {
+	down := m.now().Sub(m.lastAccepting)
+	failed := m.owner.State().Crashes - m.crashBase
+	m.log.Warn("postgres keeps failing: stopping it and giving the primary Lease up", "down", down.Round(time.Millisecond).String(),
+		"failedStarts", failed, "lastExit", m.owner.State().LastExit, "reason", act.Reason)
+	sctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	if err := m.owner.Stop(sctx, postmaster.Immediate); err != nil {
+		return fmt.Errorf("abdicate: stop postgres: %w", err)
+	}
+	reason := fmt.Sprintf("postgres failed %d starts and accepted no connection for %s", failed, down.Round(time.Second))
+	if err := m.lease.Abdicate(ctx, m.cfg.Instance, reason); err != nil {
+		return fmt.Errorf("abdicate: %w", err)
+	}
+	m.routed, m.upstream = false, ""
+	m.abdicatedUntil = m.now().Add(2 * m.cfg.LeaseDuration)
+	m.status.update(func(s *Status) { s.LastError, s.LastErrorTime = "gave the primary Lease up: "+reason, m.now() })
+	return nil
 }

@@ -277,6 +277,69 @@ func TestFailover(t *testing.T) {
 				c.WaitStatus(i, stepTimeout, "follows the new primary", isStreamingStandbyOf(c.Instances[other].Address()))
 			}
 		}},
+		{"the primary's postgres keeps failing to start: its manager gives the Lease up, a standby takes over", func(t *testing.T) {
+			from := primaryIndex(t, c)
+			for i := range c.Instances {
+				if i != from {
+					c.WaitStatus(i, stepTimeout, "streaming", isStreamingStandbyOf(c.Instances[from].Address()))
+				}
+			}
+			// A configuration postgres refuses: every restart fails at once,
+			// while the manager stays up and could renew for ever.
+			auto := filepath.Join(c.Instances[from].PGData, "postgresql.auto.conf")
+			orig, err := os.ReadFile(auto)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := c.WriteFileAs(auto, []byte("this is not a setting\n")); err != nil {
+				t.Fatal(err)
+			}
+			restored := false
+			restore := func() {
+				if !restored {
+					restored = true
+					if err := c.WriteFileAs(auto, orig); err != nil {
+						t.Error(err)
+					}
+				}
+			}
+			defer restore()
+			s, err := c.Status(from)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t0 := time.Now()
+			if err := syscall.Kill(s.PostmasterPID, syscall.SIGKILL); err != nil {
+				t.Fatal(err)
+			}
+			to := -1
+			for deadline := time.Now().Add(stepTimeout); to < 0 && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+				for i := range c.Instances {
+					if s, err := c.Status(i); i != from && err == nil && isPrimary(s) {
+						to = i
+					}
+				}
+			}
+			if to < 0 {
+				t.Fatalf("no standby took over from a primary whose postgres cannot start:\n%s", c.LogTail(from, 30))
+			}
+			failovers++
+			t.Logf("%s's postgres crash-looping: %s primary %s after the kill", c.Instances[from].Name, c.Instances[to].Name, time.Since(t0).Round(time.Millisecond))
+			restore()
+			if !strings.Contains(readLog(t, c, from), "postgres keeps failing: stopping it and giving the primary Lease up") {
+				t.Error("the old primary's log does not say it gave the Lease up")
+			}
+			f := c.WaitStatus(to, stepTimeout, "failover recorded", func(s instance.Status) bool {
+				return s.LastFailover != nil && s.LastFailover.PromotedLSN != "" && s.LastFailover.To == c.Instances[to].Name
+			}).LastFailover
+			if f.From != c.Instances[from].Name {
+				t.Errorf("failover record %+v", f)
+			}
+			c.WaitStatus(from, stepTimeout, "the old primary rejoins", isStreamingStandbyOf(c.Instances[to].Address()))
+			if err := insertOne(ctx, c.InstanceDSN(to, "app", insttest.AppPassword, "app"), 6_999_999); err != nil {
+				t.Errorf("no writes on the new primary: %v", err)
+			}
+		}},
 		{"repeated failovers leave a healthy cluster", func(t *testing.T) {
 			for round := 0; round < 5; round++ {
 				from := primaryIndex(t, c)

@@ -32,6 +32,7 @@ type LeaseStore interface {
 	TakeOver(ctx context.Context, self, from string, renewTime time.Time, rec podcontract.Failover) (time.Time, podcontract.Failover, error)
 	RecordFailover(ctx context.Context, self string, rec podcontract.Failover) error
 	LastFailover() (podcontract.Failover, bool)
+	Abdicate(ctx context.Context, self, reason string) error
 }
 
 // postgresOwner is what the loop needs from the postmaster owner.
@@ -82,6 +83,11 @@ type Manager struct {
 	failover   *podcontract.Failover
 	// lastElection is the reason of the last election logged.
 	lastElection string
+	// Abdication (failover.go): when postgres last accepted connections
+	// and its crash count then; how long an abdicated holder stays down.
+	lastAccepting  time.Time
+	crashBase      int
+	abdicatedUntil time.Time
 	// received and current are the last observation's WAL positions.
 	received, current role.LSN
 }
@@ -102,6 +108,11 @@ func (m *Manager) observe(ctx context.Context) (role.Input, error) {
 			m.received, m.current = q.Received, q.Current
 		}
 	}
+	// Not reset by a stop (a fence between two failed starts, say): the
+	// failed starts since postgres last accepted connections count.
+	if in.Local.Accepting || m.lastAccepting.IsZero() {
+		m.lastAccepting, m.crashBase = m.now(), st.Crashes
+	}
 	if has && !st.Wanted && !st.Running {
 		if cd, err := m.controlData(); err == nil {
 			in.Local.CheckpointLSN = cd.Checkpoint
@@ -112,15 +123,18 @@ func (m *Manager) observe(ctx context.Context) (role.Input, error) {
 		in.RenewOverdue = m.lastRenew.IsZero() || now.After(m.fenceAt())
 		in.RenewDue = !now.Before(m.nextRenewTry) && (in.RenewOverdue || now.Sub(m.lastRenew) >= m.cfg.LeaseDuration/3)
 		in.DemoteHeld = m.demoteHeld(in.Lease.Target)
+		in.PostgresGone = postgresGone(st.Crashes-m.crashBase, now.Sub(m.lastAccepting), m.cfg.LeaseDuration)
 	}
+	in.AbdicateHeld = now.Before(m.abdicatedUntil)
 	if !st.Wanted && in.Lease.Holder != "" && in.Lease.Holder != m.cfg.Instance {
 		in.RouteHeld = m.routeHeld(ctx)
 	}
 	m.failoverAt = time.Time{}
 	otherHolds := in.Lease.Holder != "" && in.Lease.Holder != m.cfg.Instance
 	// Released for a switchover to another instance that has not taken
-	// it (role.Elect: a Lease duration after the release was seen).
-	releasedElsewhere := in.Lease.Holder == "" && in.Lease.Initialized && in.Lease.HasFinalLSN &&
+	// it (role.Elect: a Lease duration after the release was seen), or
+	// given up by a holder whose postgres keeps failing (at once).
+	releasedElsewhere := in.Lease.Holder == "" && in.Lease.Initialized && (in.Lease.HasFinalLSN || in.Lease.Abdicated) &&
 		in.Lease.Target != m.cfg.Instance && in.Lease.ReleasedBy != "" && in.Lease.ReleasedBy != m.cfg.Instance
 	if (otherHolds || releasedElsewhere) && in.Local.Accepting && in.Local.InRecovery {
 		in.Failover = m.election(ctx, in, m.received)
@@ -262,6 +276,8 @@ func (m *Manager) execute(ctx context.Context, in role.Input, act role.Action) e
 		return m.owner.Signal(ctx, syscall.SIGHUP)
 	case role.TakeOver:
 		return m.takeOver(ctx, in, act, m.received)
+	case role.Abdicate:
+		return m.abdicate(ctx, act)
 	case role.Renew:
 		var lsn role.LSN
 		if in.Local.Accepting && !in.Local.InRecovery {

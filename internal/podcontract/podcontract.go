@@ -111,6 +111,9 @@ const (
 	// AnnLastFailover is the last failover's record (JSON of Failover),
 	// written by the instance that took the Lease over.
 	AnnLastFailover = "pgsync.io/last-failover"
+	// AnnAbdicated is set, with the reason, by a holder that gave the
+	// Lease up because its postgres kept failing to start.
+	AnnAbdicated = "pgsync.io/abdicated"
 )
 
 // Containers of an instance's pod.

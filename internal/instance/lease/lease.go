@@ -183,6 +183,7 @@ func View(l *coordv1.Lease) role.Lease {
 	v.ReleasedBy = a[pc.AnnReleasedBy]
 	v.PrimaryAddress = a[pc.AnnPrimaryAddress]
 	v.Initialized = a[pc.AnnSystemID] != ""
+	v.Abdicated = a[pc.AnnAbdicated] != ""
 	if s, ok := a[pc.AnnFinalLSN]; ok {
 		if lsn, err := role.ParseLSN(s); err == nil {
 			v.FinalLSN, v.HasFinalLSN = lsn, true
@@ -302,6 +303,7 @@ func (k *Kube) Acquire(ctx context.Context, self, systemID string) (time.Time, e
 		}
 		delete(l.Annotations, pc.AnnFinalLSN)
 		delete(l.Annotations, pc.AnnReleasedBy)
+		delete(l.Annotations, pc.AnnAbdicated)
 		return nil
 	})
 	return sent, err
@@ -358,6 +360,7 @@ func (k *Kube) TakeOver(ctx context.Context, self, from string, renewTime time.T
 		delete(l.Annotations, pc.AnnFinalLSN)
 		delete(l.Annotations, pc.AnnReleasedBy)
 		delete(l.Annotations, pc.AnnPrimaryLSN)
+		delete(l.Annotations, pc.AnnAbdicated)
 		return nil
 	})
 	return sent, rec, err
@@ -413,6 +416,24 @@ func (k *Kube) Release(ctx context.Context, self string, final role.LSN) error {
 		l.Spec.HolderIdentity = nil
 		l.Annotations[pc.AnnFinalLSN] = final.String()
 		l.Annotations[pc.AnnReleasedBy] = self
+		delete(l.Annotations, pc.AnnPrimaryAddress)
+		delete(l.Annotations, pc.AnnAbdicated)
+		return nil
+	})
+}
+
+// Abdicate gives the Lease up without a final LSN: self's postgres keeps
+// failing (the caller stopped it), so a standby should take over now
+// rather than when the Lease would expire.
+func (k *Kube) Abdicate(ctx context.Context, self, reason string) error {
+	return k.update(ctx, "abdicate", func(l *coordv1.Lease) error {
+		if holder(l) != self {
+			return ErrNotHolder
+		}
+		l.Spec.HolderIdentity = nil
+		l.Annotations[pc.AnnReleasedBy] = self
+		l.Annotations[pc.AnnAbdicated] = reason
+		delete(l.Annotations, pc.AnnFinalLSN)
 		delete(l.Annotations, pc.AnnPrimaryAddress)
 		return nil
 	})

@@ -33,6 +33,9 @@ type Lease struct {
 	// Initialized is true once a primary has been bootstrapped for this
 	// cluster (pgsync.io/system-identifier is set): no second initdb.
 	Initialized bool
+	// Abdicated: ReleasedBy gave the Lease up because its postgres kept
+	// failing (pgsync.io/abdicated), without a final LSN.
+	Abdicated bool
 }
 
 // Local is what the instance manager knows about its own PostgreSQL.
@@ -76,6 +79,12 @@ type Input struct {
 	// RouteHeld: this instance handed the primary over moments ago and
 	// NAME-rw may still route here; it stays down meanwhile.
 	RouteHeld bool
+	// PostgresGone: this holder's postgres keeps failing to start (a
+	// crash loop): it gives the Lease up so that a standby can take over.
+	PostgresGone bool
+	// AbdicateHeld: this instance gave the Lease up moments ago; it stays
+	// down while a standby takes over.
+	AbdicateHeld bool
 	// Failover is the election's verdict (failover.go) when another
 	// instance holds the Lease and this one is a running standby; zero
 	// otherwise.
@@ -121,9 +130,12 @@ const (
 	// take the Lease from the silent holder (failover); the next decision
 	// promotes.
 	TakeOver
+	// Abdicate: stop postgres, which keeps failing, and give the Lease up
+	// (no final LSN) so that a standby takes over.
+	Abdicate
 )
 
-var kindNames = [...]string{"wait", "init-primary", "clone", "start-primary", "start-standby", "rejoin", "follow", "prepare", "renew", "demote", "promote", "route", "fence", "take-over"}
+var kindNames = [...]string{"wait", "init-primary", "clone", "start-primary", "start-standby", "rejoin", "follow", "prepare", "renew", "demote", "promote", "route", "fence", "take-over", "abdicate"}
 
 func (k Kind) String() string {
 	if int(k) < len(kindNames) {
@@ -222,6 +234,9 @@ func decideHolder(in Input) Action {
 	if in.RenewOverdue && pg.Up {
 		return Action{Kind: Fence, Reason: "cannot renew the primary Lease before it expires"}
 	}
+	if in.PostgresGone && !pg.Accepting {
+		return Action{Kind: Abdicate, Reason: "postgres keeps failing to start: give the primary Lease up to a standby"}
+	}
 	if moving && !in.DemoteHeld {
 		if in.RenewDue && !in.RenewOverdue {
 			// Keep holding while the switchover waits for its
@@ -263,6 +278,12 @@ func decideReleased(in Input) Action {
 	writable := pg.Up && pg.Accepting && !pg.InRecovery
 	if writable {
 		return Action{Kind: Fence, Reason: "writable without holding the Lease"}
+	}
+	if l.ReleasedBy == in.Self && l.Abdicated && !pg.Up {
+		if in.AbdicateHeld {
+			return wait("gave the primary Lease up (postgres kept failing); waiting for a standby to take it")
+		}
+		return Action{Kind: StartPrimary, TakeLease: true, Reason: "gave the primary Lease up but no standby took it: take it back"}
 	}
 	if l.Target != in.Self {
 		if in.Failover.Elected && pg.Up && pg.Accepting && pg.InRecovery {

@@ -153,32 +153,38 @@ func TestDecideNeverTwoWriters(t *testing.T) {
 							for _, overdue := range bools {
 								for _, held := range bools {
 									for _, elected := range bools {
-										in := Input{
-											Self:         self,
-											Lease:        Lease{Exists: exists, Holder: holder, Target: target, PrimaryAddress: "x:1", Initialized: true, HasFinalLSN: true, FinalLSN: 5, ReleasedBy: "b"},
-											Local:        Local{HasData: true, Up: up, Accepting: acc, InRecovery: rec, ReplayLSN: 5},
-											RenewOverdue: overdue,
-											DemoteHeld:   held,
-											Failover:     Verdict{Expired: elected, Elected: elected},
-										}
-										a := Decide(in)
-										writable := up && acc && !rec
-										ownsRenewable := exists && holder == self && !overdue
-										if writable && !ownsRenewable && a.Kind != Fence && a.Kind != Demote {
-											t.Errorf("%+v: writable without a renewable Lease, got %v", in, a.Kind)
-										}
-										if a.Kind == Promote && !(exists && (holder == self || (holder == "" && target == self))) {
-											t.Errorf("%+v: promote without the Lease being ours to take", in)
-										}
-										if a.Kind == StartPrimary && !(holder == self || a.TakeLease) {
-											t.Errorf("%+v: start as primary without the Lease", in)
-										}
-										if held && a.Kind == Demote {
-											t.Errorf("%+v: demoted while the switchover is held off", in)
-										}
-										releasedElsewhere := holder == "" && target != self
-										if a.Kind == TakeOver && (writable || !elected || holder == self || (holder == "" && !releasedElsewhere) || !exists) {
-											t.Errorf("%+v: take-over without an election against another holder, or while writable", in)
+										for _, gone := range bools {
+											in := Input{
+												Self:         self,
+												Lease:        Lease{Exists: exists, Holder: holder, Target: target, PrimaryAddress: "x:1", Initialized: true, HasFinalLSN: true, FinalLSN: 5, ReleasedBy: "b"},
+												Local:        Local{HasData: true, Up: up, Accepting: acc, InRecovery: rec, ReplayLSN: 5},
+												RenewOverdue: overdue,
+												DemoteHeld:   held,
+												Failover:     Verdict{Expired: elected, Elected: elected},
+												PostgresGone: gone,
+											}
+											a := Decide(in)
+											writable := up && acc && !rec
+											ownsRenewable := exists && holder == self && !overdue
+											if writable && !ownsRenewable && a.Kind != Fence && a.Kind != Demote {
+												t.Errorf("%+v: writable without a renewable Lease, got %v", in, a.Kind)
+											}
+											if a.Kind == Promote && !(exists && (holder == self || (holder == "" && target == self))) {
+												t.Errorf("%+v: promote without the Lease being ours to take", in)
+											}
+											if a.Kind == StartPrimary && !(holder == self || a.TakeLease) {
+												t.Errorf("%+v: start as primary without the Lease", in)
+											}
+											if held && a.Kind == Demote {
+												t.Errorf("%+v: demoted while the switchover is held off", in)
+											}
+											releasedElsewhere := holder == "" && target != self
+											if a.Kind == TakeOver && (writable || !elected || holder == self || (holder == "" && !releasedElsewhere) || !exists) {
+												t.Errorf("%+v: take-over without an election against another holder, or while writable", in)
+											}
+											if a.Kind == Abdicate && (holder != self || writable) {
+												t.Errorf("%+v: abdicated without holding, or while writable", in)
+											}
 										}
 									}
 								}

@@ -143,3 +143,48 @@ func TestDecideFailover(t *testing.T) {
 }
 
 func with3(l Lease, f func(*Lease)) Lease { f(&l); return l }
+
+func TestDecideAbdication(t *testing.T) {
+	const self = "db-0"
+	held := Lease{Exists: true, Holder: self, Target: self, PrimaryAddress: "db-0:5432", Initialized: true}
+	crashing := Local{HasData: true, Up: true}
+	abdicated := Lease{Exists: true, Target: self, ReleasedBy: self, Abdicated: true, Initialized: true}
+	standby := Local{HasData: true, Up: true, Accepting: true, InRecovery: true, ReplayLSN: 5}
+	tests := []struct {
+		name string
+		in   Input
+		want Kind
+		take bool
+	}{
+		{"postgres keeps failing: give the Lease up", Input{Lease: held, Local: crashing, PostgresGone: true}, Abdicate, false},
+		{"postgres keeps failing during a switchover: give it up too", Input{Lease: with3(held, func(l *Lease) { l.Target = "db-1" }), Local: crashing, PostgresGone: true}, Abdicate, false},
+		{"overdue and running: fence comes first", Input{Lease: held, Local: Local{HasData: true, Up: true, Accepting: true}, PostgresGone: true, RenewOverdue: true}, Fence, false},
+		{"a slow start is not a failure", Input{Lease: held, Local: crashing}, Wait, false},
+		{"gave it up: stays down meanwhile", Input{Lease: abdicated, Local: Local{HasData: true}, AbdicateHeld: true}, Wait, false},
+		{"gave it up, nobody took it: take it back", Input{Lease: abdicated, Local: Local{HasData: true}}, StartPrimary, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			in := tc.in
+			in.Self = self
+			a := Decide(in)
+			if a.Kind != tc.want || a.TakeLease != tc.take {
+				t.Fatalf("Decide = %v take %v (%q), want %v take %v", a.Kind, a.TakeLease, a.Reason, tc.want, tc.take)
+			}
+		})
+	}
+	// A standby of a cluster whose primary abdicated: elected, it takes
+	// the released Lease over.
+	a := Decide(Input{Self: "db-1", Lease: abdicated, Local: standby, Failover: Verdict{Expired: true, Elected: true, Reason: "x"}})
+	if a.Kind != TakeOver {
+		t.Errorf("standby of an abdicated primary: %v, want take-over", a.Kind)
+	}
+	// Elect: an abdication needs no Lease duration, only the failover
+	// delay, and no final LSN.
+	t0 := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
+	v := Elect(Election{Now: t0.Add(time.Millisecond), Holder: self, LeaseSeen: t0, Released: true, RecentStreaming: time.Minute,
+		Self: Candidate{Name: "db-1", Ordinal: 1, Reachable: true, Standby: true, Received: 5, StreamedAt: t0}})
+	if !v.Elected {
+		t.Errorf("abdicated Lease not taken over at once: %+v", v)
+	}
+}
