@@ -150,7 +150,7 @@ func (m *Manager) election(ctx context.Context, in role.Input, received role.LSN
 			e.LeaseDuration = 0
 		}
 	}
-	m.failoverAt = role.FailoverAt(seenAt, d, m.cfg.FailoverDelay)
+	m.failoverAt = role.FailoverAt(seenAt, e.LeaseDuration, m.cfg.FailoverDelay)
 	v := role.Elect(e)
 	if !v.Elected {
 		return v
