@@ -44,8 +44,9 @@ demo-clean:
 # The README's second command, and what .ci/run calls: every tier, with
 # missing prerequisites an error rather than a skip. Needs root on Debian 12.
 # kube-up comes first: on a fresh machine it builds Kubernetes (~17 min,
-# cached afterwards), which the API tier and the e2e tier both use.
-check: deps lint kube-up
+# cached afterwards), which the API tier and the e2e tier both use. cosign
+# is the real CLI the supply-chain tests check against (~10 min cold, cached).
+check: deps lint cosign kube-up
 	PGSYNC_REQUIRE_INTEGRATION=1 $(GO) test -race -count=1 -timeout 30m $(PKGS)
 
 # Debian packages the tests need (the e2e tier installs its own, kube-deps).
