@@ -574,6 +574,13 @@ func BenchmarkFleet(b *testing.B) {
 	t0 = time.Now()
 	d.waitCycles(b, 3, 10*time.Minute, record)
 	firstCycles := slices.Clone(cycleMs)
+	// The warm-up's peak (the first Lists, the first full cycle) apart
+	// from the steady state's.
+	d.mu.Lock()
+	warmPeak := d.rssMax
+	d.rssMax = 0
+	d.mu.Unlock()
+	b.Logf("RSS peak during start-up and the three warm-up cycles: %.1f MB", float64(warmPeak)/1024)
 	b.Logf("three cycles after %s; their durations (ms; the first loads the commit): %s", time.Since(t0).Round(time.Second), fmts(firstCycles, "%.0f"))
 	cycleMs = cycleMs[1:] // the first cycle decoded the commit: not idle
 	loadsAtStart := d.loads(b)
@@ -792,6 +799,7 @@ func BenchmarkFleet(b *testing.B) {
 	b.Logf("commit loads logged: %d after the warm-up, %d after %d idle windows, %d after the changed commit", loadsAtStart, loadsIdle, windows, loadsChanged)
 
 	b.ReportMetric(float64(rssPeak)/1024, "rss-max-MB")
+	b.ReportMetric(float64(warmPeak)/1024, "rss-warmup-max-MB")
 	b.ReportMetric(float64(rssNow)/1024, "rss-last-MB")
 	b.ReportMetric(median(cpuPct), "idle-cpu-%")
 	b.ReportMetric(median(cycleMs), "idle-cycle-ms")

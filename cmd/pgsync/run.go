@@ -238,6 +238,9 @@ func runDaemon(cmd *cobra.Command, args runArgs) error {
 			} else {
 				defer w.Shutdown()
 				d.Watch(w)
+				// The first Lists decoded every object whole before the
+				// caches trimmed them: return that at once.
+				debug.FreeOSMemory()
 				log.Info("watch: caches synced", "unwatched", w.Unwatched)
 			}
 		}
