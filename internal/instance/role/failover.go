@@ -103,6 +103,17 @@ func Elect(e Election) Verdict {
 		v.Reason = fmt.Sprintf("primary Lease of %s expired; not a candidate: %s", e.Holder, why)
 		return v
 	}
+	// A more advanced standby that answers but has not taken over a
+	// Lease duration after the expiry (its manager cannot reach the API
+	// server, say) is not waited for any longer: any candidate may take
+	// over then, the Lease write still lets only one win.
+	patience := max(e.LeaseDuration, e.RecentStreaming)
+	if !e.Now.Before(at.Add(patience)) {
+		v.Elected = true
+		v.Reason = fmt.Sprintf("primary Lease of %s expired %s ago and no more advanced standby took over; taking over (received %s)",
+			e.Holder, e.Now.Sub(at).Round(time.Millisecond), e.Self.Received)
+		return v
+	}
 	for _, p := range e.Peers {
 		if p.Name == e.Self.Name || p.Name == e.Holder || e.ineligible(p) != "" {
 			continue

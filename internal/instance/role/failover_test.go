@@ -64,6 +64,18 @@ func TestElect(t *testing.T) {
 			e.Self.Received = 100
 			e.Peers = []Candidate{peer("db-0x", 0, 99)}
 		}), true, true, ""},
+		{"a more advanced peer that does not take over is waited for a Lease duration", with(func(e *Election) {
+			e.Now = t0.Add(2*d - time.Millisecond)
+			e.Peers = []Candidate{peer("db-2", 2, 200)}
+		}), true, false, "db-2 is more advanced"},
+		{"then any candidate takes over", with(func(e *Election) {
+			e.Now = t0.Add(2 * d)
+			e.Peers = []Candidate{peer("db-2", 2, 200)}
+		}), true, true, "no more advanced standby took over"},
+		{"an ineligible one still not", with(func(e *Election) {
+			e.Now = t0.Add(3 * d)
+			e.Self.Standby = false
+		}), true, false, "not a running standby"},
 		{"two peers, one ahead", with(func(e *Election) { e.Peers = []Candidate{peer("db-2", 2, 50), peer("db-3", 3, 150)} }), true, false, "db-3"},
 	}
 	for _, tc := range tests {
@@ -92,7 +104,9 @@ func TestElectExactlyOne(t *testing.T) {
 	winners := 0
 	for i, self := range all {
 		peers := append(append([]Candidate{}, all[i+1:]...), all[:i]...)
-		v := Elect(Election{Now: t0.Add(time.Minute), Holder: "db-0", LeaseSeen: t0, LeaseDuration: 15 * time.Second, RecentStreaming: 15 * time.Second, Self: self, Peers: peers})
+		// Within a Lease duration of the expiry (after it, anyone
+		// eligible may try: the Lease write picks one).
+		v := Elect(Election{Now: t0.Add(16 * time.Second), Holder: "db-0", LeaseSeen: t0, LeaseDuration: 15 * time.Second, RecentStreaming: 15 * time.Second, Self: self, Peers: peers})
 		if v.Elected {
 			winners++
 			if self.Name != "db-2" {
