@@ -24,10 +24,17 @@ import (
 // --tlog-upload=false` does. The payload claims d's repository as the
 // image's identity.
 func (r Registry) Sign(ctx context.Context, d name.Digest, s signature.Signer) error {
+	return r.SignAs(ctx, d, "", s)
+}
+
+// SignAs is Sign with the identity the payload claims (its
+// docker-reference: the name the image is pulled by, when it is reached
+// here under another); empty means d's repository.
+func (r Registry) SignAs(ctx context.Context, d name.Digest, identity string, s signature.Signer) error {
 	if _, err := v1.NewHash(d.DigestStr()); err != nil {
 		return fmt.Errorf("sign %s: %w", d, err)
 	}
-	body, err := json.Marshal(payload.Cosign{Image: d})
+	body, err := json.Marshal(payload.Cosign{Image: d, ClaimedIdentity: identity})
 	if err != nil {
 		return fmt.Errorf("sign %s: %w", d, err)
 	}

@@ -109,34 +109,45 @@ func hasRef(lp layout.Path, ref string) bool {
 	return false
 }
 
-// putImage stores img under ref, replacing an older image of that ref.
+// putImage stores img under ref, replacing an older image of that ref,
+// and removes the blobs no image uses any more.
 func putImage(lp layout.Path, ref string, img v1.Image) error {
-	dg, err := img.Digest()
-	if err != nil {
-		return fmt.Errorf("digest of image %s: %w", ref, err)
+	changed, err := storeImage(lp, ref, img)
+	if err != nil || !changed {
+		return err
 	}
-	idx, err := lp.ImageIndex()
-	if err != nil {
-		return fmt.Errorf("read the index of %s: %w", lp, err)
-	}
-	im, err := idx.IndexManifest()
-	if err != nil {
-		return fmt.Errorf("read the index of %s: %w", lp, err)
-	}
-	for _, d := range im.Manifests {
-		if d.Annotations[refAnnotation] == ref && d.Digest == dg {
-			return nil // unchanged
-		}
-	}
-	opt := layout.WithAnnotations(map[string]string{refAnnotation: ref})
-	if err := lp.ReplaceImage(img, match.Annotation(refAnnotation, ref), opt); err != nil {
-		return fmt.Errorf("store image %s: %w", ref, err)
-	}
-	slog.Info("image stored", "ref", registryHost+"/"+ref, "digest", dg.String())
 	if err := removeUnreferencedBlobs(lp); err != nil {
 		return fmt.Errorf("prune the blobs of %s: %w", lp, err)
 	}
 	return nil
+}
+
+// storeImage is putImage without the pruning: it reports whether ref
+// changed.
+func storeImage(lp layout.Path, ref string, img v1.Image) (bool, error) {
+	dg, err := img.Digest()
+	if err != nil {
+		return false, fmt.Errorf("digest of image %s: %w", ref, err)
+	}
+	idx, err := lp.ImageIndex()
+	if err != nil {
+		return false, fmt.Errorf("read the index of %s: %w", lp, err)
+	}
+	im, err := idx.IndexManifest()
+	if err != nil {
+		return false, fmt.Errorf("read the index of %s: %w", lp, err)
+	}
+	for _, d := range im.Manifests {
+		if d.Annotations[refAnnotation] == ref && d.Digest == dg {
+			return false, nil // unchanged
+		}
+	}
+	opt := layout.WithAnnotations(map[string]string{refAnnotation: ref})
+	if err := lp.ReplaceImage(img, match.Annotation(refAnnotation, ref), opt); err != nil {
+		return false, fmt.Errorf("store image %s: %w", ref, err)
+	}
+	slog.Info("image stored", "ref", registryHost+"/"+ref, "digest", dg.String())
+	return true, nil
 }
 
 // removeUnreferencedBlobs deletes blobs no image of the layout refers to

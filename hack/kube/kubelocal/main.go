@@ -54,6 +54,9 @@ func main() {
 			// at start; push the rebuilt images (the pgsync one) too.
 			c.Close()
 			err = pushLayout(ctx, p)
+			if err == nil {
+				err = attachTrust(ctx, p, registryAddr)
+			}
 		}
 	case "run": // the supervisor `up` starts in the background
 		err = supervise(ctx, p)

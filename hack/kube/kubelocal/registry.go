@@ -28,11 +28,7 @@ func startRegistry(ctx context.Context, p paths) (stop func(), err error) {
 	if err != nil {
 		return nil, fmt.Errorf("registry: listen on %s: %w", registryAddr, err)
 	}
-	h := registry.New(
-		registry.WithBlobHandler(registry.NewDiskBlobHandler(filepath.Join(p.layoutDir(), "blobs"))),
-		registry.Logger(log.New(io.Discard, "", 0)),
-	)
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: registryHandler(p), ReadHeaderTimeout: 10 * time.Second}
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			slog.Error("registry stopped", "err", err)
@@ -47,12 +43,30 @@ func startRegistry(ctx context.Context, p paths) (stop func(), err error) {
 		stop()
 		return nil, err
 	}
+	// Nothing in the cluster checks signatures yet (no image policy): a
+	// failure leaves the images unsigned, said loudly, rather than the
+	// cluster down. `kubelocal images` fails on it.
+	if err := attachTrust(ctx, p, registryAddr); err != nil {
+		slog.Error("registry: images NOT signed, SBOMs not attached", "err", err)
+	}
 	return stop, nil
+}
+
+// registryHandler is the registry whose blobs are the layout's files.
+func registryHandler(p paths) http.Handler {
+	return registry.New(
+		registry.WithBlobHandler(registry.NewDiskBlobHandler(filepath.Join(p.layoutDir(), "blobs"))),
+		registry.Logger(log.New(io.Discard, "", 0)),
+	)
 }
 
 const refAnnotation = "org.opencontainers.image.ref.name"
 
-func pushLayout(ctx context.Context, p paths) error {
+func pushLayout(ctx context.Context, p paths) error { return pushLayoutTo(ctx, p, registryAddr) }
+
+// pushLayoutTo pushes every named image of the layout to the registry at
+// addr.
+func pushLayoutTo(ctx context.Context, p paths, addr string) error {
 	lp, err := layout.FromPath(p.layoutDir())
 	if err != nil {
 		return fmt.Errorf("registry: open image layout (run `kubelocal images`): %w", err)
@@ -74,7 +88,7 @@ func pushLayout(ctx context.Context, p paths) error {
 		if err != nil {
 			return fmt.Errorf("registry: image %s: %w", ref, err)
 		}
-		tag, err := name.ParseReference(registryAddr+"/"+ref, name.Insecure)
+		tag, err := name.ParseReference(addr+"/"+ref, name.Insecure)
 		if err != nil {
 			return fmt.Errorf("registry: reference %s: %w", ref, err)
 		}
