@@ -40,7 +40,10 @@ func Describe(img v1.Image, name, version, tool string) (SBOM, error) {
 	defer rc.Close()
 	tr := tar.NewReader(rc)
 	var foundStatus, foundEntry bool
-	for {
+	// Extract yields each path once, from the top layer down: the first
+	// one seen is the one in the image, so reading can stop once both are
+	// found (an image is mostly larger than its dpkg status).
+	for !(foundStatus && (foundEntry || entry == "")) {
 		h, err := tr.Next()
 		if errors.Is(err, io.EOF) {
 			break

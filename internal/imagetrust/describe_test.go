@@ -98,7 +98,10 @@ func TestDescribe(t *testing.T) {
 // TestDescribeBuiltImages reads the images `make kube-images` keeps in its
 // OCI layout, when they are there (read only): the PostgreSQL 15.18 image
 // lists postgresql-15 at its exact version, the pgsync image its modules.
+// (15.20 is left out: reading a PostgreSQL layer takes ~4 s, ~35 s under
+// -race.)
 func TestDescribeBuiltImages(t *testing.T) {
+	t.Parallel()
 	cache := os.Getenv("PGSYNC_KUBE_CACHE")
 	if cache == "" {
 		cache = "/var/cache/pgsync/kube"
@@ -114,9 +117,6 @@ func TestDescribeBuiltImages(t *testing.T) {
 	want := map[string]func(SBOM) bool{
 		"postgresql:15.18": func(s SBOM) bool {
 			return s.Distro == "debian-12" && slices.ContainsFunc(s.Packages, func(p Package) bool { return p.Name == "postgresql-15" && p.Version == "15.18-0+deb12u1" })
-		},
-		"postgresql:15.20": func(s SBOM) bool {
-			return slices.ContainsFunc(s.Packages, func(p Package) bool { return p.Name == "postgresql-15" && p.Version == "15.20-0+deb12u1" })
 		},
 		"pgsync:dev": func(s SBOM) bool {
 			return s.Packages[0].Name == "github.com/pgsync/pgsync" && slices.ContainsFunc(s.Packages, func(p Package) bool { return p.Name == "k8s.io/client-go" })
