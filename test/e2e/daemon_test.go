@@ -74,6 +74,7 @@ type daemonStatus struct {
 		Clusters []struct {
 			Cluster, Outcome, Step, Reason string
 		} `json:"clusters"`
+		Observed int `json:"observed"`
 	} `json:"lastCycle"`
 }
 
@@ -138,6 +139,16 @@ func TestDaemonConverges(t *testing.T) {
 	pushed := time.Now()
 	waitConverged("rollout", image1520, 5*time.Minute)
 	t.Logf("15.18 → 15.20 rolled by the daemon %.1f s after the commit", time.Since(pushed).Seconds())
+	// Converged and unchanged, the cluster is not read again: the
+	// in-cluster daemon observes through watches with deploy/apply's
+	// rights (a daemon that lists reads it every cycle).
+	waitUntil(ctx, t, "an idle cycle of the in-cluster daemon that reads no cluster", time.Second, func() bool {
+		st, err := status(t)
+		return err == nil && len(st.Last.Clusters) == 1 && st.Last.Clusters[0].Outcome == "converged" && st.Last.Observed == 0
+	})
+	if logs := dc.logsSince(t, "-1"); !strings.Contains(logs, `"msg":"watch: caches synced","unwatched":null`) {
+		t.Errorf("the in-cluster daemon does not watch every kind it renders:\n%s", logs)
+	}
 	if !allAt(ctx, cs, ns, image1520, 2) {
 		t.Errorf("not 2 pods at %s after the rollout", image1520)
 	}

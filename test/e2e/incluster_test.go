@@ -208,8 +208,11 @@ func (d *clusterDaemon) status(t *testing.T) (daemonStatus, error) {
 }
 
 // logs is the last lines of each replica's log.
-func (d *clusterDaemon) logs(t *testing.T) string {
-	cmd := osexec.Command("kubectl", "-n", d.env.Namespace, "logs", "-l", "app.kubernetes.io/name=pgsync", "--tail=60", "--prefix")
+func (d *clusterDaemon) logs(t *testing.T) string { return d.logsSince(t, "60") }
+
+// logsSince is the last tail lines of each replica's log ("-1": all).
+func (d *clusterDaemon) logsSince(t *testing.T, tail string) string {
+	cmd := osexec.Command("kubectl", "-n", d.env.Namespace, "logs", "-l", "app.kubernetes.io/name=pgsync", "--tail="+tail, "--prefix")
 	cmd.Env = append(os.Environ(), "KUBECONFIG="+d.env.Kubeconfig)
 	out, _ := cmd.CombinedOutput()
 	return string(out)
