@@ -538,6 +538,12 @@ func BenchmarkFleet(b *testing.B) {
 	// gctrace: the runtime's own heap figures (live heap after each GC),
 	// to tell live data from the collector's headroom in the RSS.
 	d.cmd.Env = append(os.Environ(), "KUBECONFIG="+kubeconfig, "GODEBUG=gctrace=1")
+	// BENCH_FLEET_GOMEMLIMIT: the daemon's soft memory limit (Go's
+	// GOMEMLIMIT, as a Deployment would set it from its memory limit).
+	if lim := os.Getenv("BENCH_FLEET_GOMEMLIMIT"); lim != "" {
+		d.cmd.Env = append(d.cmd.Env, "GOMEMLIMIT="+lim)
+		b.Logf("the daemon runs with GOMEMLIMIT=%s", lim)
+	}
 	if err := d.cmd.Start(); err != nil {
 		b.Fatal(err)
 	}
