@@ -16,6 +16,7 @@ import (
 	spdx "github.com/spdx/tools-golang/spdx/v2/v2_3"
 	"github.com/spf13/cobra"
 
+	"github.com/pgsync/pgsync/internal/imagepolicy"
 	"github.com/pgsync/pgsync/internal/imagetrust"
 )
 
@@ -39,7 +40,7 @@ it writes; it checks what they write. See docs/supply-chain.md.
 
 ` + imageHelpKeys,
 	}
-	cmd.AddCommand(newImageSBOMCmd(), newImageSignCmd(), newImageAttestCmd(), newImageVerifyCmd())
+	cmd.AddCommand(newImageSBOMCmd(), newImageSignCmd(), newImageAttestCmd(), newImageVerifyCmd(), newImageCheckCmd())
 	return cmd
 }
 
@@ -294,4 +295,55 @@ func sbomFor(ctx context.Context, d name.Digest, ref, file string) (*spdx.Docume
 		return nil, err
 	}
 	return s.Document(), nil
+}
+
+func newImageCheckCmd() *cobra.Command {
+	var policyFile string
+	cmd := &cobra.Command{
+		Use:   "check --policy FILE IMAGE...",
+		Short: "Decide images against an image policy, as a rollout will",
+		Long: `Check parses the image policy FILE (docs/supply-chain.md) and decides each
+IMAGE against it: the first rule matching the image's REGISTRY/REPO applies;
+tags are resolved, signatures and SBOM attestations verified through the
+registry as the rule asks. It prints per image "allowed IMAGE → IMAGE@DIGEST"
+or "refused IMAGE", each with the rule's reason.
+
+Plan, apply and run do not enforce a policy yet: this command is how a policy
+is written and tried.
+
+Exit status: 0 when every IMAGE is allowed, 1 otherwise.`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, a []string) error {
+			data, err := os.ReadFile(policyFile)
+			if err != nil {
+				return err
+			}
+			p, err := imagepolicy.Parse(policyFile, data)
+			if err != nil {
+				return err
+			}
+			c := &imagepolicy.Checker{Policy: p, Registry: imageRemote}
+			w := cmd.OutOrStdout()
+			refused := 0
+			for _, img := range a {
+				d, err := c.Check(cmd.Context(), img)
+				if err != nil {
+					return err
+				}
+				if d.Allowed {
+					fmt.Fprintf(w, "allowed %s → %s\n  %s\n", img, d.Image, d.Reason)
+				} else {
+					refused++
+					fmt.Fprintf(w, "refused %s\n  %s\n", img, d.Reason)
+				}
+			}
+			if refused > 0 {
+				return exitError{code: 1}
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&policyFile, "policy", "", "the image policy file (required)")
+	_ = cmd.MarkFlagRequired("policy")
+	return cmd
 }

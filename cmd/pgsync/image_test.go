@@ -73,6 +73,28 @@ func TestImageCommands(t *testing.T) {
 	if code, out, errOut := pgsync("image", "verify", "--key", pub, "--sbom", "-o", "json", ref); code != 0 || !strings.Contains(out, `"versionInfo": "15.18-0+deb12u1"`) {
 		t.Fatalf("verify --sbom -o json: %d\n%s\n%s", code, out, errOut)
 	}
+	// The policy: signed images of this registry's postgresql, nothing else.
+	policy := filepath.Join(dir, "policy.yaml")
+	if err := os.WriteFile(policy, []byte("apiVersion: pgsync.io/v1\nkind: ImagePolicy\nrules:\n- images: [\""+host+"/postgresql\"]\n  keys: [a.pub]\n  requireSBOM: true\n- images: [\"**\"]\n  deny: true\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	pushDebianImage(t, host+"/postgresql:15.20", "another image") // unsigned
+	code, out, errOut = pgsync("image", "check", "--policy", policy, ref, host+"/postgresql:15.20", "docker.io/library/postgres:16")
+	if code != 1 || !strings.Contains(out, "allowed "+ref+" → "+ref+"@sha256:") || !strings.Contains(out, "signed by a.pub") ||
+		!strings.Contains(out, "refused "+host+"/postgresql:15.20\n  "+policy+" rule 1 (line 4) requires a signature by a.pub") ||
+		!strings.Contains(out, "refused docker.io/library/postgres:16\n  "+policy+" rule 2 (line 7) denies docker.io/library/postgres") {
+		t.Fatalf("image check: %d\n%s\n%s", code, out, errOut)
+	}
+	if code, out, errOut := pgsync("image", "check", "--policy", policy, ref); code != 0 {
+		t.Fatalf("image check of a signed image: %d\n%s\n%s", code, out, errOut)
+	}
+	if err := os.WriteFile(policy, []byte("apiVersion: pgsync.io/v1\nkind: ImagePolicy\nrules:\n- images: [x]\n  keys: yes\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, errOut := pgsync("image", "check", "--policy", policy, ref); code != 1 || !strings.Contains(errOut, "policy.yaml:5:9: rules[0].keys: expected a list of strings") {
+		t.Fatalf("image check with an invalid policy: %d\n%s", code, errOut)
+	}
+
 	if code, _, errOut := pgsync("image", "sign", "--key", filepath.Join(dir, "absent.key"), ref); code != 1 || !strings.Contains(errOut, "absent.key") {
 		t.Fatalf("sign with a missing key: %d %s", code, errOut)
 	}
@@ -106,8 +128,8 @@ func writeKeyPair(t *testing.T, dir, prefix string) (keyFile, pubFile string) {
 }
 
 // pushDebianImage pushes an image whose only file is a dpkg status (an
-// excerpt of the PostgreSQL 15.18 image's).
-func pushDebianImage(t *testing.T, ref string) {
+// excerpt of the PostgreSQL 15.18 image's), plus /etc/motd when given.
+func pushDebianImage(t *testing.T, ref string, motd ...string) {
 	t.Helper()
 	status, err := os.ReadFile("../../internal/imagetrust/testdata/dpkg-status-excerpt")
 	if err != nil {
@@ -119,6 +141,10 @@ func pushDebianImage(t *testing.T, ref string) {
 		t.Fatal(err)
 	}
 	tw.Write(status)
+	for _, m := range motd {
+		tw.WriteHeader(&tar.Header{Name: "etc/motd", Mode: 0o644, Size: int64(len(m)), Typeflag: tar.TypeReg, ModTime: time.Unix(0, 0)})
+		tw.Write([]byte(m))
+	}
 	tw.Close()
 	b := buf.Bytes()
 	layer, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(b)), nil })
