@@ -19,6 +19,7 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/registry"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
@@ -147,9 +148,19 @@ func TestSignVerify(t *testing.T) {
 	if _, err := r.Verify(ctx, d, []Key{k2}); err == nil || !strings.Contains(err.Error(), "signature 1: not signed by second") {
 		t.Fatalf("another key: err = %v", err)
 	}
-	// A second signature is added; the first stays.
+	// Signing again with the same key adds nothing.
+	if err := r.Sign(ctx, d, s1); err != nil {
+		t.Fatal(err)
+	}
+	if img, _, _ := r.fetchSuffixImage(ctx, d, ".sig"); layerCount(t, img) != 1 {
+		t.Fatalf("%d signature layers after signing twice with one key", layerCount(t, img))
+	}
+	// A second key's signature is added; the first stays.
 	if err := r.Sign(ctx, d, s2); err != nil {
 		t.Fatal(err)
+	}
+	if img, _, _ := r.fetchSuffixImage(ctx, d, ".sig"); layerCount(t, img) != 2 {
+		t.Fatalf("%d signature layers after a second key", layerCount(t, img))
 	}
 	if sigs, err := r.Verify(ctx, d, []Key{k2, k1}); err != nil || len(sigs) != 2 {
 		t.Fatalf("two signatures: %+v, %v", sigs, err)
@@ -412,4 +423,13 @@ func TestAttachVerifySBOM(t *testing.T) {
 	if _, err := r.VerifySBOM(ctx, other, []Key{k}); err == nil || !strings.Contains(err.Error(), "for another image") {
 		t.Fatalf("replayed attestation: err = %v", err)
 	}
+}
+
+func layerCount(t *testing.T, img interface{ Layers() ([]v1.Layer, error) }) int {
+	t.Helper()
+	l, err := img.Layers()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(l)
 }

@@ -3,6 +3,7 @@ package imagetrust
 import (
 	"bytes"
 	"context"
+	"crypto"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -38,6 +39,11 @@ func (r Registry) SignAs(ctx context.Context, d name.Digest, identity string, s 
 	if err != nil {
 		return fmt.Errorf("sign %s: %w", d, err)
 	}
+	// Signing again with the same key adds nothing (cosign's duplicate
+	// detection): a layer with the same payload that the key verifies.
+	if done, err := r.signedBy(ctx, d, body, s); err != nil || done {
+		return err
+	}
 	sig, err := s.SignMessage(bytes.NewReader(body))
 	if err != nil {
 		return fmt.Errorf("sign %s: %w", d, err)
@@ -48,6 +54,37 @@ func (r Registry) SignAs(ctx context.Context, d name.Digest, identity string, s 
 		Annotations: map[string]string{SignatureAnnotation: base64.StdEncoding.EncodeToString(sig)},
 	}
 	return r.appendLayer(ctx, d, ".sig", layer, nil)
+}
+
+// signedBy reports whether d's signature image already holds payload
+// signed by s's key.
+func (r Registry) signedBy(ctx context.Context, d name.Digest, payload []byte, s signature.Signer) (bool, error) {
+	old, tag, err := r.fetchSuffixImage(ctx, d, ".sig")
+	if err != nil || old == nil {
+		return false, err
+	}
+	layers, err := readSuffixLayers(old)
+	if err != nil {
+		return false, fmt.Errorf("read %s: %w", tag, err)
+	}
+	pub, err := s.PublicKey()
+	if err != nil {
+		return false, err
+	}
+	v, err := signature.LoadVerifier(pub, crypto.SHA256)
+	if err != nil {
+		return false, err
+	}
+	for _, l := range layers {
+		if l.mediaType != SimpleSigningMediaType || !bytes.Equal(l.content, payload) {
+			continue
+		}
+		sig, err := base64.StdEncoding.DecodeString(l.annotations[SignatureAnnotation])
+		if err == nil && v.VerifySignature(bytes.NewReader(sig), bytes.NewReader(payload)) == nil {
+			return true, nil
+		}
+	}
+	return false, nil
 }
 
 // appendLayer adds layer to d's suffix image, first dropping the layers
