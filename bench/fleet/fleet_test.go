@@ -531,6 +531,15 @@ func BenchmarkFleet(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer logf.Close()
+	// BENCH_FLEET_KEEP_LOG: where to keep the daemon's log (JSON and
+	// gctrace lines) after the run.
+	if keep := os.Getenv("BENCH_FLEET_KEEP_LOG"); keep != "" {
+		defer func() {
+			if data, err := os.ReadFile(d.log); err == nil {
+				_ = os.WriteFile(keep, data, 0o644)
+			}
+		}()
+	}
 	d.cmd = exec.Command(bin, "run", "--repo", x.repo, "--path", "clusters", "--interval", interval.String(),
 		"--leader-elect=false", "--http-addr", fmt.Sprintf("127.0.0.1:%d", port), "--status-via", "direct",
 		"--kubeconfig", kubeconfig, "--debug-pprof")
