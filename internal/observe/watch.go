@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"sync"
 
 	appsv1 "k8s.io/api/apps/v1"
 	authzv1 "k8s.io/api/authorization/v1"
@@ -50,8 +51,10 @@ type Watch struct {
 	// a change to them does not change a fingerprint.
 	Unwatched []string
 
+	// The factories only build the informers; Start runs them.
 	managed, labelled informers.SharedInformerFactory
 	meta              metadatainformer.SharedInformerFactory
+	running           sync.WaitGroup
 }
 
 // byCluster indexes objects by "namespace/cluster" (pgsync.io/cluster).
@@ -217,27 +220,28 @@ func canWatch(ctx context.Context, client kubernetes.Interface, gvr schema.Group
 	return true, nil
 }
 
-// Start runs the informers until ctx ends and waits for their first List.
+// Start runs the informers until ctx ends, one after the other: each
+// waits for the one before it to have its first List in its cache. A
+// List is decoded whole before the cache trims its objects, so starting
+// them all at once held every kind's untrimmed objects together — the
+// daemon's start-up peak over 1,000 clusters (bench/fleet: ~120 MB live,
+// where the trimmed caches are ~40).
 func (w *Watch) Start(ctx context.Context) error {
-	w.managed.Start(ctx.Done())
-	w.labelled.Start(ctx.Done())
-	w.meta.Start(ctx.Done())
-	synced := []cache.InformerSynced{w.sts.HasSynced, w.leases.HasSynced, w.pods.HasSynced, w.pvcs.HasSynced}
-	for _, inf := range w.owned {
-		synced = append(synced, inf.HasSynced)
-	}
-	if !cache.WaitForCacheSync(ctx.Done(), synced...) {
-		return errors.New("watch: informers did not sync")
+	for _, inf := range append([]cache.SharedIndexInformer{w.pods, w.pvcs, w.sts, w.leases}, w.owned...) {
+		w.running.Add(1)
+		go func() {
+			defer w.running.Done()
+			inf.RunWithContext(ctx)
+		}()
+		if !cache.WaitForCacheSync(ctx.Done(), inf.HasSynced) {
+			return errors.New("watch: informers did not sync")
+		}
 	}
 	return nil
 }
 
 // Shutdown waits for the informers to stop (after Start's ctx ended).
-func (w *Watch) Shutdown() {
-	w.managed.Shutdown()
-	w.labelled.Shutdown()
-	w.meta.Shutdown()
-}
+func (w *Watch) Shutdown() { w.running.Wait() }
 
 // AddStatefulSetHandler adds h to the StatefulSet informer.
 func (w *Watch) AddStatefulSetHandler(h cache.ResourceEventHandler) error {
