@@ -120,16 +120,9 @@ func (r Registry) VerifySBOM(ctx context.Context, d name.Digest, keys []Key) ([]
 	if err != nil {
 		return nil, err
 	}
-	img, tag, err := r.fetchSuffixImage(ctx, d, ".att")
+	layers, err := r.verifiedLayers(ctx, d, ".att", ErrNoAttestation)
 	if err != nil {
 		return nil, err
-	}
-	if img == nil {
-		return nil, fmt.Errorf("%s: %w (no %s)", d, ErrNoAttestation, tag.TagStr())
-	}
-	layers, err := readSuffixLayers(img)
-	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", tag, err)
 	}
 	var good []VerifiedSBOM
 	var why []string

@@ -92,6 +92,23 @@ type suffixLayer struct {
 // readSuffixLayers reads every layer of a signature or attestation image;
 // each layer's content is checked against its digest by the registry
 // client.
+// verifiedLayers reads the layers of d's suffix image for a verifier; a
+// missing one is missing (ErrNoSignature, ErrNoAttestation) naming its tag.
+func (r Registry) verifiedLayers(ctx context.Context, d name.Digest, suffix string, missing error) ([]suffixLayer, error) {
+	img, tag, err := r.fetchSuffixImage(ctx, d, suffix)
+	if err != nil {
+		return nil, err
+	}
+	if img == nil {
+		return nil, fmt.Errorf("%s: %w (no %s)", d, missing, tag.TagStr())
+	}
+	layers, err := readSuffixLayers(img)
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", tag, err)
+	}
+	return layers, nil
+}
+
 func readSuffixLayers(img v1.Image) ([]suffixLayer, error) {
 	m, err := img.Manifest()
 	if err != nil {

@@ -140,16 +140,9 @@ func (r Registry) Verify(ctx context.Context, d name.Digest, keys []Key) ([]Sign
 	if len(keys) == 0 {
 		return nil, errors.New("verify: no public key given")
 	}
-	img, tag, err := r.fetchSuffixImage(ctx, d, ".sig")
+	layers, err := r.verifiedLayers(ctx, d, ".sig", ErrNoSignature)
 	if err != nil {
 		return nil, err
-	}
-	if img == nil {
-		return nil, fmt.Errorf("%s: %w (no %s)", d, ErrNoSignature, tag.TagStr())
-	}
-	layers, err := readSuffixLayers(img)
-	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", tag, err)
 	}
 	var good []Signature
 	var why []string
