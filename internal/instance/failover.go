@@ -10,6 +10,8 @@ import (
 	"sync"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
+
 	"github.com/pgsync/pgsync/internal/instance/postmaster"
 	"github.com/pgsync/pgsync/internal/instance/role"
 	pc "github.com/pgsync/pgsync/internal/podcontract"
@@ -191,8 +193,8 @@ func (m *Manager) takeOver(ctx context.Context, in role.Input, act role.Action, 
 
 // finishFailover runs right after the promotion that a take-over led to:
 // where recovery ended, what that leaves out of the old primary's last
-// published position, on the Lease, in /status and the log (the instance
-// manager emits no Events: its Role grants none).
+// published position, on the Lease, in /status, the log and an Event on
+// this instance's pod.
 func (m *Manager) finishFailover(ctx context.Context) {
 	rec := *m.failover
 	m.failover = nil
@@ -211,6 +213,29 @@ func (m *Manager) finishFailover(ctx context.Context) {
 		"oldPrimaryLastLSN", rec.FromLSN, "promotedLSN", rec.PromotedLSN, "timeline", rec.Timeline,
 		"lostBytesAtLeast", rec.LostBytesAtLeast,
 		"note", "asynchronous replication: commits the old primary made after the promoted LSN are lost; the exact range is logged when it rejoins")
+	m.event(corev1.EventTypeWarning, pc.EventFailoverPromoted, failoverMessage(rec))
+}
+
+// failoverMessage is the FailoverPromoted Event's text.
+func failoverMessage(rec pc.Failover) string {
+	lost := fmt.Sprintf("the old primary's last published position (%s) was received; what it wrote after that, if anything, is lost", rec.FromLSN)
+	if rec.LostBytesAtLeast > 0 {
+		lost = fmt.Sprintf("at least %d bytes of WAL the old primary wrote (it had published up to %s) were never received and are lost", rec.LostBytesAtLeast, rec.FromLSN)
+	}
+	return fmt.Sprintf("took the primary Lease over from %s and promoted at %s (timeline %d): %s; the exact commits are counted when it rejoins",
+		rec.From, rec.PromotedLSN, rec.Timeline, lost)
+}
+
+// event records an Event on this instance's pod in the background: the
+// manager's loop never waits on it, and a failure is only logged.
+func (m *Manager) event(eventType, reason, message string) {
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := m.lease.Event(ctx, m.cfg.Instance, eventType, reason, message); err != nil {
+			m.log.Warn("record event", "reason", reason, "error", err.Error())
+		}
+	}()
 }
 
 // lostAtLeast is from − promoted in bytes when positive (0 when either is

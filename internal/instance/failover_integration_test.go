@@ -13,8 +13,11 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/pgsync/pgsync/internal/instance"
+	"github.com/pgsync/pgsync/internal/podcontract"
 	"github.com/pgsync/pgsync/test/insttest"
 )
 
@@ -71,6 +74,9 @@ func TestFailover(t *testing.T) {
 				t.Errorf("failover record %+v (timeline %d)", f, s.Timeline)
 			}
 			t.Logf("failover record: %+v", *f)
+			if ev := waitEvent(t, c, c.Instances[to].Name, podcontract.EventFailoverPromoted); !strings.Contains(ev, "from "+f.From) || !strings.Contains(ev, f.PromotedLSN) {
+				t.Errorf("FailoverPromoted event: %q", ev)
+			}
 			checkRouting(t, c, to)
 			// The bystander follows the new primary.
 			for i := range c.Instances {
@@ -91,6 +97,9 @@ func TestFailover(t *testing.T) {
 				t.Fatalf("lastRejoin %+v", r)
 			}
 			t.Logf("rejoin: %+v", *r)
+			if ev := waitEvent(t, c, c.Instances[old].Name, podcontract.EventRejoinDiscardedWAL); !strings.Contains(ev, r.DiscardedFrom) || !strings.Contains(ev, fmt.Sprintf("%d commits", r.DiscardedCommits)) {
+				t.Errorf("RejoinDiscardedWAL event: %q", ev)
+			}
 			logs := readLog(t, c, old)
 			if len(lost) > r.DiscardedCommits {
 				t.Errorf("%d acknowledged commits lost, but only %d commits discarded", len(lost), r.DiscardedCommits)
@@ -552,4 +561,24 @@ func roundAll(ds []time.Duration) []string {
 		out = append(out, d.Round(10*time.Millisecond).String())
 	}
 	return out
+}
+
+// waitEvent waits for an Event of reason on pod and returns its message.
+func waitEvent(t *testing.T, c *insttest.Cluster, pod, reason string) string {
+	t.Helper()
+	for deadline := time.Now().Add(stepTimeout); ; time.Sleep(100 * time.Millisecond) {
+		evs, err := c.Admin.CoreV1().Events(c.Namespace).List(context.Background(), metav1.ListOptions{
+			FieldSelector: "involvedObject.kind=Pod,involvedObject.name=" + pod + ",reason=" + reason})
+		if err == nil && len(evs.Items) > 0 {
+			e := evs.Items[len(evs.Items)-1]
+			if e.Type != corev1.EventTypeWarning || e.InvolvedObject.UID == "" {
+				t.Errorf("event %s on %s: type %s, uid %q", reason, pod, e.Type, e.InvolvedObject.UID)
+			}
+			t.Logf("event %s on %s: %s", reason, pod, e.Message)
+			return e.Message
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no %s event on pod %s (%v)", reason, pod, err)
+		}
+	}
 }

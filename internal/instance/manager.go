@@ -26,6 +26,8 @@ type LeaseStore interface {
 	Release(ctx context.Context, self string, final role.LSN) error
 	Route(ctx context.Context, self, podIP string, port int32, previous string) error
 	LabelRole(ctx context.Context, pod, value string) error
+	// Event records an Event on pod (failover and rejoin accounting).
+	Event(ctx context.Context, pod, eventType, reason, message string) error
 	// Failover (failover.go): the failover clock, the take-over and its
 	// record.
 	Seen() (holder string, renewTime, seenAt time.Time, duration time.Duration)

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
+
 	"github.com/pgsync/pgsync/internal/instance/role"
 	"github.com/pgsync/pgsync/internal/podcontract"
 )
@@ -64,6 +66,9 @@ func (m *Manager) rejoin(ctx context.Context, upstream string) error {
 		m.log.Warn("rejoin: discarding WAL the new primary never received", "from", rec.DiscardedFrom, "to", rec.DiscardedTo,
 			"bytes", rec.DiscardedBytes, "commits", rec.DiscardedCommits, "commitsCounted", rec.CommitsCounted,
 			"timeline", cd.TimeLineID, "primaryTimeline", ptli)
+		m.event(corev1.EventTypeWarning, podcontract.EventRejoinDiscardedWAL, fmt.Sprintf(
+			"rejoining as a standby of %s: discarding WAL %s to %s (%d bytes, %s) that the new primary never received",
+			upstream, rec.DiscardedFrom, rec.DiscardedTo, rec.DiscardedBytes, commitsText(rec.DiscardedCommits, rec.CommitsCounted)))
 	}
 	if role.NeedsRewind(cd.TimeLineID, cd.Checkpoint, ptli, entries) {
 		m.log.Warn("timelines diverged: running pg_rewind", "localTimeline", cd.TimeLineID,
@@ -121,4 +126,13 @@ func (m *Manager) countCommits(tli uint32, from, to role.LSN) (int, bool) {
 		}
 	}
 	return n, true
+}
+
+// commitsText says how many commits a discarded range held, or that they
+// could not be counted (pg_waldump missing or failing).
+func commitsText(n int, counted bool) string {
+	if !counted {
+		return "commits not counted"
+	}
+	return fmt.Sprintf("%d commits", n)
 }

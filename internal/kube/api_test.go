@@ -322,6 +322,7 @@ func TestAPIRBAC(t *testing.T) {
 		{"", "pods", "web-0", "get", "", "", true},
 		{"", "pods", "web-0", "patch", "", "", true},
 		{"", "pods", "web-2", "patch", "", "", true},
+		{"", "events", "", "create", "", "", true},
 
 		{"coordination.k8s.io", "leases", "web-primary", "delete", "", "", false},
 		{"coordination.k8s.io", "leases", "web-primary", "patch", "", "", false},
@@ -345,6 +346,10 @@ func TestAPIRBAC(t *testing.T) {
 		{"", "configmaps", "web-params", "get", "", "", false},
 		{"", "endpoints", "web-rw", "update", "", "", false},
 		{"apps", "statefulsets", "web", "get", "", "", false},
+		{"", "events", "", "list", "", "", false},
+		{"", "events", "", "get", "", "", false},
+		{"", "events", "web.1", "update", "", "", false},
+		{"", "events", "", "create", "", "default", false},
 	} {
 		ns := tc.ns
 		if ns == "" {

@@ -135,7 +135,8 @@ func serviceAccount(c *cluster.Cluster) *corev1.ServiceAccount {
 }
 
 // role is exactly docs/instance-manager.md's RBAC table: the Lease, the
-// pre-created EndpointSlice and the cluster's pods, each by name.
+// pre-created EndpointSlice and the cluster's pods, each by name, and
+// creating Events.
 // The pods listed are those of spec.instances or of replicas, whichever
 // is more: during a scale down the instances still to be removed must keep
 // get and patch on their own pod (their managers relabel it).
@@ -159,6 +160,11 @@ func role(c *cluster.Cluster, replicas *int32) *rbacv1.Role {
 				ResourceNames: []string{n.RW()}, Verbs: []string{"get", "update"}},
 			{APIGroups: []string{""}, Resources: []string{"pods"},
 				ResourceNames: pods, Verbs: []string{"get", "patch"}},
+			// The managers record a failover and a rejoin's discarded WAL
+			// as Events on their own pods. create cannot be limited by
+			// resourceNames (the name is generated): any Event in the
+			// namespace, and nothing else — no get, list or update.
+			{APIGroups: []string{""}, Resources: []string{"events"}, Verbs: []string{"create"}},
 		},
 	}
 }

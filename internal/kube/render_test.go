@@ -303,6 +303,7 @@ func TestRenderRole(t *testing.T) {
 		{APIGroups: []string{"coordination.k8s.io"}, Resources: []string{"leases"}, ResourceNames: []string{"web-primary"}, Verbs: []string{"get", "list", "watch", "update"}},
 		{APIGroups: []string{"discovery.k8s.io"}, Resources: []string{"endpointslices"}, ResourceNames: []string{"web-rw"}, Verbs: []string{"get", "update"}},
 		{APIGroups: []string{""}, Resources: []string{"pods"}, ResourceNames: []string{"web-0", "web-1", "web-2"}, Verbs: []string{"get", "patch"}},
+		{APIGroups: []string{""}, Resources: []string{"events"}, Verbs: []string{"create"}},
 	}
 	same(t, o.Role.Rules, want)
 	for _, r := range o.Role.Rules {
@@ -311,7 +312,8 @@ func TestRenderRole(t *testing.T) {
 				t.Error("the Role grants Secrets")
 			}
 		}
-		if len(r.ResourceNames) == 0 {
+		// Only creating Events cannot be limited by name.
+		if len(r.ResourceNames) == 0 && !slices.Equal(r.Resources, []string{"events"}) {
 			t.Errorf("rule %v is not limited by resourceNames", r)
 		}
 	}

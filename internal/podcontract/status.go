@@ -113,6 +113,18 @@ type Failover struct {
 	Reason   string `json:"reason,omitempty"`
 }
 
+// Event reasons the instance manager records on its own Pod, so that a
+// failover and what it cost are seen where Kubernetes users look
+// (kubectl describe pod, kubectl get events) and not only in /status.
+const (
+	// EventFailoverPromoted: this instance took the expired primary Lease
+	// over and promoted; the message says from whom and the lost window.
+	EventFailoverPromoted = "FailoverPromoted"
+	// EventRejoinDiscardedWAL: a former primary discarded the WAL the new
+	// primary never received, to rejoin as its standby (Rejoin).
+	EventRejoinDiscardedWAL = "RejoinDiscardedWAL"
+)
+
 // ParseFailover reads AnnLastFailover's value.
 func ParseFailover(s string) (Failover, bool) {
 	if s == "" {

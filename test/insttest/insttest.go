@@ -301,6 +301,7 @@ func (c *Cluster) CreateRBAC(ctx context.Context) {
 				Verbs: []string{"get", "update"}},
 			{APIGroups: []string{"discovery.k8s.io"}, Resources: []string{"endpointslices"}, Verbs: []string{"create"}},
 			{APIGroups: []string{""}, Resources: []string{"pods"}, ResourceNames: pods, Verbs: []string{"get", "patch"}},
+			{APIGroups: []string{""}, Resources: []string{"events"}, Verbs: []string{"create"}},
 		},
 	}
 	_, err := c.Admin.RbacV1().Roles(c.Namespace).Create(ctx, role, metav1.CreateOptions{})

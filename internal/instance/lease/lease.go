@@ -2,7 +2,8 @@
 // cluster's `NAME-primary` Lease (an informer on that one object, never a
 // poll), changes it with optimistic concurrency (renew, release with the
 // final LSN, acquire), and routes `NAME-rw` by rewriting its fixed-name
-// EndpointSlice and the pods' role labels. Typed client-go clients only;
+// EndpointSlice and the pods' role labels, and records the manager's
+// Events on its own pod. Typed client-go clients only;
 // nothing here reads a Secret.
 //
 // It must not import `github.com/jackc/pgx/...`, `internal/plan`,
@@ -504,6 +505,29 @@ func (k *Kube) writeEndpointSlice(ctx context.Context, self, podIP string, port 
 			return fmt.Errorf("route %s to %s: %w", k.RWName(), self, err)
 		}
 	}
+}
+
+// Event records a core/v1 Event on pod (a Warning or Normal eventType).
+// The pod's UID is read first, so `kubectl describe pod` lists it.
+func (k *Kube) Event(ctx context.Context, pod, eventType, reason, message string) error {
+	p, err := k.client.CoreV1().Pods(k.namespace).Get(ctx, pod, metav1.GetOptions{})
+	if err != nil {
+		return fmt.Errorf("event %s on pod %s: %w", reason, pod, err)
+	}
+	now := metav1.NewTime(k.now())
+	ev := &corev1.Event{
+		ObjectMeta: metav1.ObjectMeta{GenerateName: pod + ".", Namespace: k.namespace},
+		InvolvedObject: corev1.ObjectReference{APIVersion: "v1", Kind: "Pod", Name: pod,
+			Namespace: k.namespace, UID: p.UID},
+		Reason: reason, Message: message, Type: eventType,
+		Source:         corev1.EventSource{Component: pc.InstanceFieldManager},
+		FirstTimestamp: now, LastTimestamp: now, Count: 1,
+		ReportingController: "pgsync.io/instance", ReportingInstance: pod,
+	}
+	if _, err := k.client.CoreV1().Events(k.namespace).Create(ctx, ev, metav1.CreateOptions{}); err != nil {
+		return fmt.Errorf("event %s on pod %s: %w", reason, pod, err)
+	}
+	return nil
 }
 
 // LabelRole sets pgsync.io/role on pod.
