@@ -256,7 +256,7 @@ func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, path string) {
 			d.errorf(key, fieldPath, "unknown field %q (allowed: %s)", name, strings.Join(sortedKeys(fields), ", "))
 			continue
 		}
-		d.decode(val, v.Field(idx), fieldPath)
+		d.decode(val, v.FieldByIndex(idx), fieldPath)
 	}
 }
 
@@ -297,16 +297,24 @@ func (d *decoder) decodeQuantity(n *yaml.Node, v reflect.Value, path string) {
 	v.SetString(n.Value)
 }
 
-// jsonFields maps json field names to struct field indexes; fields tagged
-// "-" are not decoded.
-func jsonFields(t reflect.Type) map[string]int {
-	fields := map[string]int{}
+// jsonFields maps json field names to struct field index paths; fields
+// tagged "-" are not decoded, and an embedded struct tagged ",inline"
+// (CloudNativePG's probes) contributes its fields.
+func jsonFields(t reflect.Type) map[string][]int {
+	fields := map[string][]int{}
 	for i := 0; i < t.NumField(); i++ {
-		name, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ",")
+		f := t.Field(i)
+		name, opts, _ := strings.Cut(f.Tag.Get("json"), ",")
+		if f.Anonymous && name == "" && opts == "inline" && f.Type.Kind() == reflect.Struct {
+			for n, idx := range jsonFields(f.Type) {
+				fields[n] = append([]int{i}, idx...)
+			}
+			continue
+		}
 		if name == "" || name == "-" {
 			continue
 		}
-		fields[name] = i
+		fields[name] = []int{i}
 	}
 	return fields
 }

@@ -118,6 +118,14 @@ func setDefaults(c *Cluster) {
 		t := true
 		s.Storage.ResizeInUseVolumes = &t
 	}
+	fillFromTemplate(&s.Storage)
+	if w := s.WALStorage; w != nil {
+		fillFromTemplate(w)
+	}
+	if w := s.WALStorage; w != nil && w.ResizeInUseVolumes == nil {
+		t := true
+		w.ResizeInUseVolumes = &t
+	}
 	if s.Affinity.EnablePodAntiAffinity == nil {
 		t := true
 		s.Affinity.EnablePodAntiAffinity = &t
@@ -199,14 +207,12 @@ func validate(c *Cluster) (warnings, problems []Diagnostic) {
 		bad("spec.failoverDelay", "must not be negative (got %d)", s.FailoverDelay)
 	}
 
-	if s.Storage.Size == "" {
-		bad("spec.storage.size", "required: the size of each instance's volume (e.g. 10Gi)")
-	} else if q, err := s.Storage.Size.Parse(); err == nil && q.Sign() <= 0 {
-		bad("spec.storage.size", "must be greater than zero (got %s)", s.Storage.Size)
+	validateStorage("spec.storage", &s.Storage, bad)
+	if s.WALStorage != nil {
+		validateStorage("spec.walStorage", s.WALStorage, bad)
 	}
-	if sc := s.Storage.StorageClass; sc != nil && !dns1123Subdomain(*sc) {
-		bad("spec.storage.storageClass", "%q is not a valid storage class name", *sc)
-	}
+	validateProbes(s.Probes, bad)
+	validateSecurity(s, bad)
 
 	for _, name := range sortedKeys(s.PostgreSQL.Parameters) {
 		if !paramName.MatchString(name) {

@@ -46,7 +46,10 @@ type Spec struct {
 	// standby first) or "restart" (restart the primary in place).
 	PrimaryUpdateMethod string `json:"primaryUpdateMethod"`
 
-	Storage    StorageConfiguration  `json:"storage"`
+	Storage StorageConfiguration `json:"storage"`
+	// WALStorage, when set, gives every instance a second volume for
+	// pg_wal (initdb --waldir, pg_basebackup --waldir).
+	WALStorage *StorageConfiguration `json:"walStorage"`
 	PostgreSQL PostgresConfiguration `json:"postgresql"`
 	Resources  ResourceRequirements  `json:"resources"`
 	Affinity   AffinityConfiguration `json:"affinity"`
@@ -64,6 +67,110 @@ type Spec struct {
 	// primary's Lease expired before they elect a new primary (0, the
 	// default: at once).
 	FailoverDelay int `json:"failoverDelay"`
+
+	// Probes tune the postgres container's startup, liveness and
+	// readiness probes (the instance manager's health endpoints).
+	Probes *ProbesConfiguration `json:"probes"`
+	// PodSecurityContext and SecurityContext are merged into the
+	// restricted contexts pgsync renders; anything weaker is refused.
+	PodSecurityContext *PodSecurityContext `json:"podSecurityContext"`
+	SecurityContext    *SecurityContext    `json:"securityContext"`
+}
+
+// ProbesConfiguration is CloudNativePG's spec.probes.
+type ProbesConfiguration struct {
+	Startup   *ProbeWithStrategy `json:"startup"`
+	Liveness  *LivenessProbe     `json:"liveness"`
+	Readiness *ProbeWithStrategy `json:"readiness"`
+}
+
+// Probe is the timing of one probe; nil fields keep pgsync's defaults.
+type Probe struct {
+	InitialDelaySeconds           *int `json:"initialDelaySeconds"`
+	TimeoutSeconds                *int `json:"timeoutSeconds"`
+	PeriodSeconds                 *int `json:"periodSeconds"`
+	SuccessThreshold              *int `json:"successThreshold"`
+	FailureThreshold              *int `json:"failureThreshold"`
+	TerminationGracePeriodSeconds *int `json:"terminationGracePeriodSeconds"`
+}
+
+// ProbeWithStrategy is a startup or readiness probe. Type and MaximumLag
+// are decoded so that they are refused by name (the manager's /readyz is
+// pgsync's one strategy).
+type ProbeWithStrategy struct {
+	Probe      `json:",inline"`
+	Type       string   `json:"type"`
+	MaximumLag Quantity `json:"maximumLag"`
+}
+
+// LivenessProbe is the liveness probe; IsolationCheck is decoded so that
+// it is refused by name.
+type LivenessProbe struct {
+	Probe          `json:",inline"`
+	IsolationCheck *IsolationCheck `json:"isolationCheck"`
+}
+
+// IsolationCheck is CloudNativePG's primary isolation check.
+type IsolationCheck struct {
+	Enabled           *bool `json:"enabled"`
+	RequestTimeout    *int  `json:"requestTimeout"`
+	ConnectionTimeout *int  `json:"connectionTimeout"`
+}
+
+// PodSecurityContext is the subset of Kubernetes' PodSecurityContext a
+// Cluster may set; fields PodSecurity restricted forbids weakening are
+// decoded so that weakening them is refused by name.
+type PodSecurityContext struct {
+	RunAsUser           *int            `json:"runAsUser"`
+	RunAsGroup          *int            `json:"runAsGroup"`
+	RunAsNonRoot        *bool           `json:"runAsNonRoot"`
+	FSGroup             *int            `json:"fsGroup"`
+	FSGroupChangePolicy string          `json:"fsGroupChangePolicy"`
+	SupplementalGroups  []int           `json:"supplementalGroups"`
+	SeccompProfile      *SeccompProfile `json:"seccompProfile"`
+	SELinuxOptions      *SELinuxOptions `json:"seLinuxOptions"`
+	Sysctls             []Sysctl        `json:"sysctls"`
+}
+
+// SecurityContext is the subset of Kubernetes' container SecurityContext
+// a Cluster may set, applied to the postgres container.
+type SecurityContext struct {
+	RunAsUser                *int            `json:"runAsUser"`
+	RunAsGroup               *int            `json:"runAsGroup"`
+	RunAsNonRoot             *bool           `json:"runAsNonRoot"`
+	Privileged               *bool           `json:"privileged"`
+	AllowPrivilegeEscalation *bool           `json:"allowPrivilegeEscalation"`
+	ReadOnlyRootFilesystem   *bool           `json:"readOnlyRootFilesystem"`
+	Capabilities             *Capabilities   `json:"capabilities"`
+	SeccompProfile           *SeccompProfile `json:"seccompProfile"`
+	SELinuxOptions           *SELinuxOptions `json:"seLinuxOptions"`
+	ProcMount                string          `json:"procMount"`
+}
+
+// SeccompProfile is a Kubernetes seccomp profile.
+type SeccompProfile struct {
+	Type             string `json:"type"`
+	LocalhostProfile string `json:"localhostProfile"`
+}
+
+// SELinuxOptions are Kubernetes SELinux labels.
+type SELinuxOptions struct {
+	User  string `json:"user"`
+	Role  string `json:"role"`
+	Type  string `json:"type"`
+	Level string `json:"level"`
+}
+
+// Sysctl is a namespaced kernel parameter of a pod.
+type Sysctl struct {
+	Name  string `json:"name"`
+	Value string `json:"value"`
+}
+
+// Capabilities are added and dropped Linux capabilities.
+type Capabilities struct {
+	Add  []string `json:"add"`
+	Drop []string `json:"drop"`
 }
 
 // StorageConfiguration describes the PGDATA volume of every instance.
@@ -75,6 +182,46 @@ type StorageConfiguration struct {
 	// ResizeInUseVolumes allows growing PVCs of running instances
 	// (default true, as in CloudNativePG).
 	ResizeInUseVolumes *bool `json:"resizeInUseVolumes"`
+	// PVCTemplate is merged into the claim pgsync renders, as in
+	// CloudNativePG: size and storageClass, when set, win over the
+	// template's storage request and storageClassName.
+	PVCTemplate *PVCTemplate `json:"pvcTemplate"`
+}
+
+// PVCTemplate is the subset of a PersistentVolumeClaimSpec pgsync honours;
+// dataSource, dataSourceRef and volumeName are decoded so that they are
+// refused by name.
+type PVCTemplate struct {
+	AccessModes               []string             `json:"accessModes"`
+	VolumeMode                string               `json:"volumeMode"`
+	StorageClassName          *string              `json:"storageClassName"`
+	Resources                 ResourceRequirements `json:"resources"`
+	Selector                  *LabelSelector       `json:"selector"`
+	VolumeAttributesClassName *string              `json:"volumeAttributesClassName"`
+	DataSource                *ObjectReference     `json:"dataSource"`
+	DataSourceRef             *ObjectReference     `json:"dataSourceRef"`
+	VolumeName                string               `json:"volumeName"`
+}
+
+// LabelSelector selects PersistentVolumes by label.
+type LabelSelector struct {
+	MatchLabels      map[string]string          `json:"matchLabels"`
+	MatchExpressions []LabelSelectorRequirement `json:"matchExpressions"`
+}
+
+// LabelSelectorRequirement is one matchExpressions entry.
+type LabelSelectorRequirement struct {
+	Key      string   `json:"key"`
+	Operator string   `json:"operator"`
+	Values   []string `json:"values"`
+}
+
+// ObjectReference is a PVC data source.
+type ObjectReference struct {
+	APIGroup  *string `json:"apiGroup"`
+	Kind      string  `json:"kind"`
+	Name      string  `json:"name"`
+	Namespace *string `json:"namespace"`
 }
 
 // PostgresConfiguration is the PostgreSQL configuration pgsync manages.
