@@ -57,7 +57,13 @@ func Load(files []File) (Set, error) {
 		set.Warnings = append(set.Warnings, warnings...)
 		problems = append(problems, probs...)
 		for _, c := range undecoded {
+			// Checked as far as it decoded, so that a file's problems all
+			// come in one pass; a field decoding refused is not reported
+			// again (its value is the zero value, often "required").
 			setDefaults(c)
+			warnings, probs := validate(c)
+			set.Warnings = append(set.Warnings, notReported(warnings, c.DecodeProblems)...)
+			problems = append(problems, notReported(probs, c.DecodeProblems)...)
 			set.Invalid = append(set.Invalid, c)
 		}
 		for _, c := range clusters {
@@ -86,6 +92,23 @@ func Load(files []File) (Set, error) {
 		return set, problems
 	}
 	return set, nil
+}
+
+// notReported returns the diagnostics of ds about no field of reported,
+// nor below one, nor at the place of one (annotations name their fields
+// metadata.annotations[KEY], the decoder metadata.annotations.KEY).
+func notReported(ds, reported []Diagnostic) []Diagnostic {
+	var out []Diagnostic
+next:
+	for _, d := range ds {
+		for _, r := range reported {
+			if d.Pos == r.Pos || r.Field != "" && (d.Field == r.Field || strings.HasPrefix(d.Field, r.Field+".") || strings.HasPrefix(d.Field, r.Field+"[")) {
+				continue next
+			}
+		}
+		out = append(out, d)
+	}
+	return out
 }
 
 func setDefaults(c *Cluster) {
