@@ -45,30 +45,46 @@ type Set struct {
 // Load decodes, defaults and validates every Cluster in files. It returns
 // Errors listing every problem found, in file order; on error the Set still
 // holds what was skipped and warned about, but no cluster is trustworthy.
-func Load(files []File) (Set, error) {
+func Load(files []File) (Set, error) { return LoadWith(files, Options{}) }
+
+// LoadWith is Load with options (the default image). Image catalogs may be
+// in any file, so every file is decoded before any Cluster's image is
+// resolved; problems still come in file order.
+func LoadWith(files []File, opts Options) (Set, error) {
 	var (
 		set      Set
 		problems Errors
 		seen     = map[Key]*Cluster{}
+		decoded  = make([]decodedFile, len(files))
 	)
-	for _, f := range files {
-		clusters, undecoded, skipped, warnings, probs := decodeFile(f)
-		set.Skipped = append(set.Skipped, skipped...)
-		set.Warnings = append(set.Warnings, warnings...)
-		problems = append(problems, probs...)
+	var catalogs, badCatalogs []*ImageCatalog
+	for i, f := range files {
+		d := &decoded[i]
+		d.clusters, d.undecoded, d.skipped, d.warnings, d.problems, d.catalogs, d.badCatalogs = decodeFile(f)
+		catalogs = append(catalogs, d.catalogs...)
+		badCatalogs = append(badCatalogs, d.badCatalogs...)
+	}
+	idx, dupCatalogs := indexCatalogs(catalogs, badCatalogs)
+	for _, d := range decoded {
+		clusters, undecoded := d.clusters, d.undecoded
+		set.Skipped = append(set.Skipped, d.skipped...)
+		set.Warnings = append(set.Warnings, d.warnings...)
+		problems = append(problems, d.problems...)
+		for _, dup := range dupCatalogs {
+			if len(d.catalogs) > 0 && dup.Pos.File == d.catalogs[0].Source.File {
+				problems = append(problems, dup)
+			}
+		}
 		for _, c := range undecoded {
-			// Checked as far as it decoded, so that a file's problems all
-			// come in one pass; a field decoding refused is not reported
-			// again (its value is the zero value, often "required").
 			setDefaults(c)
-			warnings, probs := validate(c)
-			set.Warnings = append(set.Warnings, notReported(warnings, c.DecodeProblems)...)
-			problems = append(problems, notReported(probs, c.DecodeProblems)...)
+			resolveImage(c, idx, opts.DefaultImage)
 			set.Invalid = append(set.Invalid, c)
 		}
 		for _, c := range clusters {
 			setDefaults(c)
-			warnings, probs := validate(c)
+			probs := resolveImage(c, idx, opts.DefaultImage)
+			warnings, vprobs := validate(c)
+			probs = append(probs, vprobs...)
 			set.Warnings = append(set.Warnings, warnings...)
 			if len(probs) > 0 {
 				problems = append(problems, probs...)
@@ -94,21 +110,12 @@ func Load(files []File) (Set, error) {
 	return set, nil
 }
 
-// notReported returns the diagnostics of ds about no field of reported,
-// nor below one, nor at the place of one (annotations name their fields
-// metadata.annotations[KEY], the decoder metadata.annotations.KEY).
-func notReported(ds, reported []Diagnostic) []Diagnostic {
-	var out []Diagnostic
-next:
-	for _, d := range ds {
-		for _, r := range reported {
-			if d.Pos == r.Pos || r.Field != "" && (d.Field == r.Field || strings.HasPrefix(d.Field, r.Field+".") || strings.HasPrefix(d.Field, r.Field+"[")) {
-				continue next
-			}
-		}
-		out = append(out, d)
-	}
-	return out
+// decodedFile is what decodeFile found in one file.
+type decodedFile struct {
+	clusters, undecoded   []*Cluster
+	skipped               []Skipped
+	warnings, problems    []Diagnostic
+	catalogs, badCatalogs []*ImageCatalog
 }
 
 func setDefaults(c *Cluster) {
@@ -204,13 +211,17 @@ func validate(c *Cluster) (warnings, problems []Diagnostic) {
 	}
 	problems = append(problems, validateAnnotations(c)...)
 
-	if s.ImageName == "" {
-		bad("spec.imageName", "required: the PostgreSQL image, with the version as its tag (e.g. quay.io/enterprisedb/postgresql:13.1)")
-	} else if v, err := ParseVersion(s.ImageName); err != nil {
-		bad("spec.imageName", "%v", err)
-	} else if !v.Known {
-		warnings = append(warnings, Diagnostic{Pos: c.Pos("spec.imageName"), Field: "spec.imageName",
-			Message: "image is pinned by digest only: its PostgreSQL version is unknown, so version checks (major upgrades, parameter names) are off"})
+	// An empty ImageName here means its imageCatalogRef was reported
+	// (resolveImage). An image from a catalog or the default is checked
+	// where it is written (the catalog entry, the flag), so its problems
+	// point there.
+	if s.ImageName != "" && c.ImageFrom == "" {
+		if v, err := ParseVersion(s.ImageName); err != nil {
+			bad("spec.imageName", "%v", err)
+		} else if !v.Known {
+			warnings = append(warnings, Diagnostic{Pos: c.Pos("spec.imageName"), Field: "spec.imageName",
+				Message: "image is pinned by digest only: its PostgreSQL version is unknown, so version checks (major upgrades, parameter names) are off"})
+		}
 	}
 	oneOf("spec.imagePullPolicy", s.ImagePullPolicy, "Always", "IfNotPresent", "Never")
 	if s.Instances < 1 {

@@ -18,10 +18,12 @@ type Cluster struct {
 	// their values are written, so later checks can point at the line.
 	Source    Position            `json:"-"`
 	Positions map[string]Position `json:"-"`
-	// DecodeProblems are the problems decoding found in the document (a
-	// Cluster of Set.Invalid): later checks skip the fields they name, so
-	// that no problem is reported twice.
-	DecodeProblems []Diagnostic `json:"-"`
+
+	// ImageFrom says where Spec.ImageName came from when the file does not
+	// write it: "ImageCatalog NS/NAME, major N", "ClusterImageCatalog
+	// NAME, major N" or "pgsync's default image" (Load). Empty when the
+	// file writes imageName.
+	ImageFrom string `json:"-"`
 }
 
 // Metadata is the subset of Kubernetes object metadata a Cluster carries.
@@ -36,8 +38,14 @@ type Metadata struct {
 type Spec struct {
 	Description string `json:"description"`
 	// ImageName is the operand image; its tag carries the PostgreSQL
-	// version (e.g. quay.io/enterprisedb/postgresql:13.1).
+	// version (e.g. quay.io/enterprisedb/postgresql:13.1). Optional: Load
+	// sets it to the image of ImageCatalogRef, or to the default image
+	// (DefaultImageName, Options.DefaultImage), so every later stage sees
+	// the image the pods run (Cluster.ImageFrom says where it came from).
 	ImageName string `json:"imageName"`
+	// ImageCatalogRef takes the image from an ImageCatalog or
+	// ClusterImageCatalog file of the repository (catalog.go).
+	ImageCatalogRef *ImageCatalogRef `json:"imageCatalogRef"`
 	// ImagePullPolicy: Always, IfNotPresent or Never.
 	ImagePullPolicy string `json:"imagePullPolicy"`
 	Instances       int    `json:"instances"`

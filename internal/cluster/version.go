@@ -19,11 +19,18 @@ type Version struct {
 	// Known is false for an image pinned only by digest: there is no tag
 	// to read a version from, so version checks are off.
 	Known bool
+	// MinorKnown is false for a major-only tag (16, 17-bullseye): the tag
+	// follows the newest minor of its major, so Minor (0) orders nothing
+	// and no minor downgrade is reported to or from it.
+	MinorKnown bool
 }
 
 func (v Version) String() string {
 	if !v.Known {
 		return "unknown"
+	}
+	if !v.MinorKnown {
+		return fmt.Sprintf("%d", v.Major)
 	}
 	return fmt.Sprintf("%d.%d", v.Major, v.Minor)
 }
@@ -92,7 +99,13 @@ func CheckDigest(d string) error {
 }
 
 // versionTag reads MAJOR[.MINOR] from the start of a tag, allowing the
-// suffixes image builders add: 13.1, 16.4-30-bookworm, 17-bullseye, 15.18.
+// suffixes image builders add. CloudNativePG's tags (postgres-containers)
+// are MAJOR, MAJOR.MINOR, and either followed by -FLAVOUR-DISTRO
+// (17.6-system-trixie, 18.1-minimal-bookworm, 16-standard-bookworm) or by
+// an immutable build stamp (17.2-202411251, 18.3-202605110912-minimal-trixie);
+// older ones 16.4-30-bookworm; Docker's postgres 17-bullseye, 15.18.
+// Betas and release candidates (17beta2, 18rc1) do not match: pgsync's
+// parameter tables are for released versions.
 var versionTag = regexp.MustCompile(`^(\d+)(?:\.(\d+))?(?:[-_+.].*)?$`)
 
 // ParseVersion returns the PostgreSQL version of an image reference.
@@ -109,12 +122,12 @@ func ParseVersion(ref string) (Version, error) {
 		return Version{}, fmt.Errorf("cannot read a PostgreSQL version from tag %q; use a tag that starts with MAJOR.MINOR (e.g. 16.4) or pin the image by digest", img.Tag)
 	}
 	major, _ := strconv.Atoi(m[1])
-	minor := 0
-	if m[2] != "" {
+	minor, minorKnown := 0, m[2] != ""
+	if minorKnown {
 		minor, _ = strconv.Atoi(m[2])
 	}
 	if major < MinMajor || major > MaxMajor {
 		return Version{}, fmt.Errorf("PostgreSQL %d (tag %q) is not supported; supported major versions are %d to %d", major, img.Tag, MinMajor, MaxMajor)
 	}
-	return Version{Major: major, Minor: minor, Known: true}, nil
+	return Version{Major: major, Minor: minor, Known: true, MinorKnown: minorKnown}, nil
 }

@@ -34,6 +34,10 @@ type Source struct {
 	// set, the Ref commit must carry a valid signature by one of its keys
 	// before anything of it is read.
 	VerifyKey string
+	// DefaultImage is the image of Clusters that write neither imageName
+	// nor imageCatalogRef (--default-image); empty means
+	// cluster.DefaultImageName.
+	DefaultImage string
 }
 
 // State is the desired state read at one commit.
@@ -88,7 +92,7 @@ func (r *Reader) load(rev string, verify bool) (State, error) {
 	if err != nil {
 		return State{}, fmt.Errorf("read %s at %s: %w", DisplayDir(r.src.Path), ShortSHA(commit), err)
 	}
-	set, err := cluster.Load(files)
+	set, err := cluster.LoadWith(files, cluster.Options{DefaultImage: r.src.DefaultImage})
 	for _, s := range set.Skipped {
 		r.log.Debug("skipped document", "at", s.Pos.String(), "reason", s.Reason)
 	}

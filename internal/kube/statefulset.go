@@ -33,7 +33,6 @@ const (
 // Volume names.
 const (
 	volData        = pc.DataVolume
-	volWAL         = pc.WALVolume
 	volController  = "controller"
 	volTmp         = "tmp"
 	volRun         = "run"
@@ -56,17 +55,9 @@ func statefulSet(c *cluster.Cluster, opts Options) (*appsv1.StatefulSet, error) 
 	if err != nil {
 		return nil, err
 	}
-	data, err := volumeClaim(c, volData, "spec.storage", &c.Spec.Storage)
+	size, err := c.Spec.Storage.Size.Parse()
 	if err != nil {
-		return nil, err
-	}
-	claims := []corev1.PersistentVolumeClaim{data}
-	if w := c.Spec.WALStorage; w != nil {
-		wal, err := volumeClaim(c, volWAL, "spec.walStorage", w)
-		if err != nil {
-			return nil, err
-		}
-		claims = append(claims, wal)
+		return nil, fmt.Errorf("render %s: spec.storage.size: %w", c.Key(), err)
 	}
 	m := meta(c, n.StatefulSet())
 	m.Annotations = map[string]string{pc.AnnAppliedSpec: applied}
@@ -110,7 +101,18 @@ func statefulSet(c *cluster.Cluster, opts Options) (*appsv1.StatefulSet, error) 
 				},
 				Spec: spec,
 			},
-			VolumeClaimTemplates: claims,
+			VolumeClaimTemplates: []corev1.PersistentVolumeClaim{{
+				TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "PersistentVolumeClaim"},
+				ObjectMeta: metav1.ObjectMeta{Name: volData, Labels: labels(c)},
+				Spec: corev1.PersistentVolumeClaimSpec{
+					StorageClassName: c.Spec.Storage.StorageClass,
+					AccessModes:      []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
+					VolumeMode:       ptr(corev1.PersistentVolumeFilesystem),
+					Resources: corev1.VolumeResourceRequirements{
+						Requests: corev1.ResourceList{corev1.ResourceStorage: size},
+					},
+				},
+			}},
 		},
 	}, nil
 }
@@ -207,12 +209,6 @@ func podSpec(c *cluster.Cluster, opts Options) (corev1.PodSpec, error) {
 		TerminationMessagePath:   corev1.TerminationMessagePathDefault,
 		TerminationMessagePolicy: corev1.TerminationMessageFallbackToLogsOnError,
 	}
-	if c.Spec.WALStorage != nil {
-		postgres.Env = append(postgres.Env, corev1.EnvVar{Name: pc.EnvWALDir, Value: pc.WALDir})
-		postgres.VolumeMounts = append(postgres.VolumeMounts, corev1.VolumeMount{Name: volWAL, MountPath: pc.WALMount})
-	}
-	applyProbes(c, &postgres)
-	applyContainerSecurity(c, postgres.SecurityContext)
 	bootstrap := corev1.Container{
 		Name:                     pc.ContainerBootstrap,
 		Image:                    opts.InstanceImage,
@@ -270,7 +266,6 @@ func podSpec(c *cluster.Cluster, opts Options) (corev1.PodSpec, error) {
 		Tolerations:  tolerations(c.Spec.Affinity.Tolerations),
 		Affinity:     affinity(c),
 	}
-	applyPodSecurity(c, spec.SecurityContext)
 	return spec, nil
 }
 

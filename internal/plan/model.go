@@ -34,8 +34,6 @@ const (
 	StepReloadConfig    StepAction = "reload-config"
 	StepRemoveInstance  StepAction = "remove-instance"
 	StepResizeVolume    StepAction = "resize-volume"
-	// StepResizeWALVolume grows an instance's WAL volume (spec.walStorage).
-	StepResizeWALVolume StepAction = "resize-wal-volume"
 	StepDeleteCluster   StepAction = "delete-cluster"
 	StepUpdateObjects   StepAction = "update-objects"
 )
@@ -116,6 +114,11 @@ type ClusterPlan struct {
 	// Window, when set by WithWindows, is the maintenance window the
 	// cluster's restarts and switchovers wait for.
 	Window *WindowState
+	// ImageFrom says where the cluster's image comes from when its file
+	// does not write imageName (cluster.Cluster.ImageFrom: an image
+	// catalog, or pgsync's default image), so a reviewer sees which image
+	// it gets and why it changes; empty otherwise.
+	ImageFrom string
 }
 
 // Change is one field that differs between observed and desired. A nil
@@ -204,9 +207,7 @@ type ObservedInstance struct {
 	Config string
 	// VolumeSize is the size of the instance's PVC.
 	VolumeSize cluster.Quantity
-	// WALVolumeSize is the size of its WAL PVC (spec.walStorage), if any.
-	WALVolumeSize cluster.Quantity
-	Ready         bool
+	Ready      bool
 	// LagBytes is how far the instance's replay is behind the primary.
 	LagBytes int64
 }
@@ -226,12 +227,8 @@ func Converged(specs []*cluster.Cluster) Observed {
 		oc := ObservedCluster{Spec: c, Primary: 0}
 		rev, conf := revision.Restart(c), revision.Config(c)
 		for i := 0; i < c.Spec.Instances; i++ {
-			in := ObservedInstance{Ordinal: i, Image: c.Spec.ImageName, Revision: rev,
-				Config: conf, VolumeSize: c.Spec.Storage.Size, Ready: true}
-			if c.Spec.WALStorage != nil {
-				in.WALVolumeSize = c.Spec.WALStorage.Size
-			}
-			oc.Instances = append(oc.Instances, in)
+			oc.Instances = append(oc.Instances, ObservedInstance{Ordinal: i, Image: c.Spec.ImageName, Revision: rev,
+				Config: conf, VolumeSize: c.Spec.Storage.Size, Ready: true})
 		}
 		o.Clusters = append(o.Clusters, oc)
 	}

@@ -49,6 +49,9 @@ func Make(desired []*cluster.Cluster, observed Observed, opts Options) (*Plan, e
 			problems = append(problems, refused...)
 		}
 		cp.Namespace, cp.Name = k.Namespace, k.Name
+		if d != nil && d.ImageFrom != "" {
+			cp.ImageFrom = fmt.Sprintf("%s (%s)", d.Spec.ImageName, d.ImageFrom)
+		}
 		if o != nil {
 			cp.Observed = Fingerprint(o)
 		}
@@ -93,8 +96,6 @@ func refusals(d *cluster.Cluster, o *ObservedCluster) []cluster.Diagnostic {
 	if b, a := deref(o.Spec.Spec.Storage.StorageClass), deref(d.Spec.Storage.StorageClass); b != a {
 		refuse("spec.storage.storageClass", "refused: the storage class of existing volumes cannot change (%s → %s)", orUnset(b), orUnset(a))
 	}
-	out = append(out, walRefusals(d, o)...)
-	out = append(out, templateRefusals(d, "spec.storage", &o.Spec.Spec.Storage, &d.Spec.Storage)...)
 	return out
 }
 
@@ -166,7 +167,7 @@ func planUpdate(d *cluster.Cluster, o *ObservedCluster) (ClusterPlan, []cluster.
 		return ClusterPlan{}, refused
 	}
 	cp := ClusterPlan{Action: ActionUpdate, Changes: diffSpecs(o.Spec, d), Warnings: parameterNotes(d)}
-	if before, after := versionOf(o.Spec), versionOf(d); before.Known && after.Known && after.Minor < before.Minor {
+	if before, after := versionOf(o.Spec), versionOf(d); before.MinorKnown && after.MinorKnown && after.Minor < before.Minor {
 		cp.Warnings = append(cp.Warnings, fmt.Sprintf("minor downgrade %s → %s", before, after))
 	}
 	rev := revision.Restart(d)
@@ -179,7 +180,7 @@ func planUpdate(d *cluster.Cluster, o *ObservedCluster) (ClusterPlan, []cluster.
 		var reason string
 		if len(cp.Changes) > 0 {
 			reason = "apply the new spec to the cluster's objects (StatefulSet template, configuration, Services); no pod restarts: the StatefulSet updates OnDelete"
-			if d.Spec.Storage.Size.Cmp(o.Spec.Spec.Storage.Size) > 0 || walGrows(d, o) {
+			if d.Spec.Storage.Size.Cmp(o.Spec.Spec.Storage.Size) > 0 {
 				reason += "; the StatefulSet's volume claim template is immutable, so the StatefulSet object is re-created without deleting its pods"
 			}
 		}
@@ -231,8 +232,6 @@ func planUpdate(d *cluster.Cluster, o *ObservedCluster) (ClusterPlan, []cluster.
 		}
 		cp.Steps = append(cp.Steps, st)
 	}
-
-	cp.Steps = append(cp.Steps, walResizeSteps(d, o)...)
 
 	halted := haltedBy(o, rev)
 	cp.Halted = halted

@@ -34,6 +34,8 @@ type jsonCluster struct {
 	// MaintenanceWindow is set when the cluster's restarts and switchovers
 	// wait for a maintenance window.
 	MaintenanceWindow *jsonWindow `json:"maintenance_window,omitempty"`
+	// ImageFrom is ClusterPlan.ImageFrom.
+	ImageFrom string `json:"image_from,omitempty"`
 }
 
 type jsonWindow struct {
@@ -97,6 +99,7 @@ func RenderJSON(w io.Writer, p *Plan) error {
 			jc.Observed = c.Observed
 		}
 		jc.Halted = c.Halted
+		jc.ImageFrom = c.ImageFrom
 		if w := c.Window; w != nil {
 			jc.MaintenanceWindow = &jsonWindow{Schedule: w.Schedule, Open: w.Open,
 				NextStart: w.NextStart.Format(time.RFC3339), NextEnd: w.NextEnd.Format(time.RFC3339)}
@@ -136,7 +139,7 @@ func ReadJSON(r io.Reader) (*Plan, error) {
 		p.Base = *doc.Base
 	}
 	for _, jc := range doc.Clusters {
-		c := ClusterPlan{Namespace: jc.Namespace, Name: jc.Name, Action: jc.Action, Warnings: jc.Warnings, Observed: jc.Observed, Halted: jc.Halted}
+		c := ClusterPlan{Namespace: jc.Namespace, Name: jc.Name, Action: jc.Action, Warnings: jc.Warnings, Observed: jc.Observed, Halted: jc.Halted, ImageFrom: jc.ImageFrom}
 		for _, ch := range jc.Changes {
 			c.Changes = append(c.Changes, Change(ch))
 		}

@@ -82,6 +82,9 @@ func markdownCluster(c ClusterPlan) string {
 	if c.Window != nil {
 		fmt.Fprintf(&b, "> [!NOTE]\n> %s\n\n", mdEscape(c.Window.String()))
 	}
+	if c.ImageFrom != "" {
+		fmt.Fprintf(&b, "Image: %s\n\n", mdEscape(c.ImageFrom))
+	}
 	if len(c.Changes) > 0 {
 		b.WriteString("| Field | Before | After |\n|---|---|---|\n")
 		for _, ch := range c.Changes {

@@ -57,6 +57,9 @@ func RenderText(w io.Writer, p *Plan, opts TextOptions) error {
 		}
 		color := actionColors[c.Action]
 		fmt.Fprintf(&b, "%s %s %s\n", paint(color, symbols[c.Action]), paint(ansiBold, c.Namespace+"/"+c.Name), paint(color, "will be "+pastTense(c.Action)))
+		if c.ImageFrom != "" {
+			fmt.Fprintf(&b, "    image: %s\n", c.ImageFrom)
+		}
 		for _, ch := range c.Changes {
 			if c.Action == ActionCreate {
 				fmt.Fprintf(&b, "    %s = %s\n", ch.Path, quoteOrUnset(ch.After))
