@@ -61,6 +61,7 @@ func newInstanceRunCmd() *cobra.Command {
 	f.StringVar(&c.Namespace, "namespace", envOr(pc.EnvPodNamespace, ""), "namespace (env "+pc.EnvPodNamespace+")")
 	f.StringVar(&c.Instance, "instance", envOr(pc.EnvPodName, ""), "this instance's name, the pod name (env "+pc.EnvPodName+")")
 	f.StringVar(&c.PGData, "pgdata", envOr(pc.EnvPGData, pc.PGData), "database directory (env "+pc.EnvPGData+")")
+	f.StringVar(&c.WALDir, "wal-dir", envOr(pc.EnvWALDir, ""), "pg_wal on its own volume (spec.walStorage): initdb and pg_basebackup --waldir (env "+pc.EnvWALDir+"; default: inside the database directory)")
 	f.StringVar(&c.RunDir, pc.FlagRunDir, pc.RunDir, "directory for sockets and the password file")
 	f.StringVar(&c.PGBin, "pg-bin", envOr(pc.EnvPGBin, ""), "PostgreSQL bin directory (default: PATH, pg_config, /usr/lib/postgresql/*/bin …)")
 	f.IntVar(&c.Port, pc.FlagPort, pc.PostgresPort, "PostgreSQL port")

@@ -129,7 +129,7 @@ func (e *Executor) Step(ctx context.Context, t Target, s plan.Step) error {
 		err = e.switchover(ctx, t, s)
 	case plan.StepReloadConfig:
 		err = e.reload(ctx, t)
-	case plan.StepResizeVolume:
+	case plan.StepResizeVolume, plan.StepResizeWALVolume:
 		err = e.resize(ctx, t, s)
 	case plan.StepRemoveInstance:
 		err = e.removeInstance(ctx, t, s)
@@ -470,17 +470,23 @@ func (e *Executor) reload(ctx context.Context, t Target) error {
 
 func (e *Executor) resize(ctx context.Context, t Target, s plan.Step) error {
 	spec := t.spec()
-	size, err := spec.Spec.Storage.Size.Parse()
+	storage, name := &spec.Spec.Storage, kube.NamesOf(spec).PVC(s.Ordinal)
+	if s.Action == plan.StepResizeWALVolume {
+		if spec.Spec.WALStorage == nil {
+			return fmt.Errorf("resize the WAL volume of %s: the cluster has no spec.walStorage", s.Instance)
+		}
+		storage, name = spec.Spec.WALStorage, kube.NamesOf(spec).WALPVC(s.Ordinal)
+	}
+	size, err := storage.Size.Parse()
 	if err != nil {
 		return err
 	}
 	claims := e.Client.CoreV1().PersistentVolumeClaims(spec.Metadata.Namespace)
-	name := kube.NamesOf(spec).PVC(s.Ordinal)
 	patch := fmt.Sprintf(`{"spec":{"resources":{"requests":{"storage":%q}}}}`, size.String())
 	if _, err := claims.Patch(ctx, name, types.MergePatchType, []byte(patch), metav1.PatchOptions{FieldManager: patchManager}); err != nil {
 		return fmt.Errorf("resize PersistentVolumeClaim %s/%s: %w", spec.Metadata.Namespace, name, err)
 	}
-	if !*spec.Spec.Storage.ResizeInUseVolumes {
+	if !*storage.ResizeInUseVolumes {
 		// Offline resize: the instance restarts, and its claim grows
 		// while no pod mounts it.
 		if err := e.restartInstance(ctx, t, s); err != nil {

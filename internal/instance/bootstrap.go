@@ -18,9 +18,18 @@ func (m *Manager) initPrimary(ctx context.Context) error {
 	}
 	defer os.Remove(pw)
 	m.status.update(func(s *Status) { s.Role = "bootstrapping" })
-	if err := m.runLogged(ctx, "initdb", m.bin.Path("initdb"), "-D", m.cfg.PGData, "-U", "postgres",
-		"--pwfile="+pw, "--auth-local=scram-sha-256", "--auth-host=scram-sha-256",
-		"--data-checksums", "-E", "UTF8", "--locale=C"); err != nil {
+	args := []string{"-D", m.cfg.PGData, "-U", "postgres",
+		"--pwfile=" + pw, "--auth-local=scram-sha-256", "--auth-host=scram-sha-256",
+		"--data-checksums", "-E", "UTF8", "--locale=C"}
+	if m.cfg.WALDir != "" {
+		// initdb refuses a non-empty WAL directory: what an earlier,
+		// interrupted initdb left there (PGDATA is new) goes.
+		if err := os.RemoveAll(m.cfg.WALDir); err != nil {
+			return fmt.Errorf("clear the WAL directory: %w", err)
+		}
+		args = append(args, "--waldir="+m.cfg.WALDir)
+	}
+	if err := m.runLogged(ctx, "initdb", m.bin.Path("initdb"), args...); err != nil {
 		return err
 	}
 	if err := m.acquireLease(ctx); err != nil {
@@ -58,8 +67,15 @@ func (m *Manager) clone(ctx context.Context, upstream string) error {
 		return fmt.Errorf("clear PGDATA: %w", err)
 	}
 	conninfo := fmt.Sprintf("host=%s port=%d user=streaming_replica passfile=%s application_name=%s", h, p, m.passFile(), m.cfg.Instance)
-	if err := m.runLogged(ctx, "pg_basebackup", m.bin.Path("pg_basebackup"), "-D", m.cfg.PGData,
-		"-d", conninfo, "-X", "stream", "-c", "fast", "--no-password"); err != nil {
+	args := []string{"-D", m.cfg.PGData, "-d", conninfo, "-X", "stream", "-c", "fast", "--no-password"}
+	if m.cfg.WALDir != "" {
+		// The old WAL belongs to the data directory just removed.
+		if err := os.RemoveAll(m.cfg.WALDir); err != nil {
+			return fmt.Errorf("clear the WAL directory: %w", err)
+		}
+		args = append(args, "--waldir="+m.cfg.WALDir)
+	}
+	if err := m.runLogged(ctx, "pg_basebackup", m.bin.Path("pg_basebackup"), args...); err != nil {
 		return err
 	}
 	m.takeover = false

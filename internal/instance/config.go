@@ -16,6 +16,9 @@ type Config struct {
 	Instance  string // this instance (= pod name)
 
 	PGData string // the database directory (a subdirectory of the volume)
+	// WALDir, when set, is pg_wal on a volume of its own (spec.walStorage):
+	// initdb and pg_basebackup place it there, PGDATA/pg_wal links to it.
+	WALDir string
 	RunDir string // sockets, password file; a tmpfs (/run) in the pod
 	PGBin  string // explicit PostgreSQL bin directory ("" = discover)
 

@@ -33,6 +33,7 @@ const (
 // Volume names.
 const (
 	volData        = pc.DataVolume
+	volWAL         = pc.WALVolume
 	volController  = "controller"
 	volTmp         = "tmp"
 	volRun         = "run"
@@ -55,9 +56,17 @@ func statefulSet(c *cluster.Cluster, opts Options) (*appsv1.StatefulSet, error) 
 	if err != nil {
 		return nil, err
 	}
-	size, err := c.Spec.Storage.Size.Parse()
+	data, err := volumeClaim(c, volData, "spec.storage", &c.Spec.Storage)
 	if err != nil {
-		return nil, fmt.Errorf("render %s: spec.storage.size: %w", c.Key(), err)
+		return nil, err
+	}
+	claims := []corev1.PersistentVolumeClaim{data}
+	if w := c.Spec.WALStorage; w != nil {
+		wal, err := volumeClaim(c, volWAL, "spec.walStorage", w)
+		if err != nil {
+			return nil, err
+		}
+		claims = append(claims, wal)
 	}
 	m := meta(c, n.StatefulSet())
 	m.Annotations = map[string]string{pc.AnnAppliedSpec: applied}
@@ -101,18 +110,7 @@ func statefulSet(c *cluster.Cluster, opts Options) (*appsv1.StatefulSet, error) 
 				},
 				Spec: spec,
 			},
-			VolumeClaimTemplates: []corev1.PersistentVolumeClaim{{
-				TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "PersistentVolumeClaim"},
-				ObjectMeta: metav1.ObjectMeta{Name: volData, Labels: labels(c)},
-				Spec: corev1.PersistentVolumeClaimSpec{
-					StorageClassName: c.Spec.Storage.StorageClass,
-					AccessModes:      []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
-					VolumeMode:       ptr(corev1.PersistentVolumeFilesystem),
-					Resources: corev1.VolumeResourceRequirements{
-						Requests: corev1.ResourceList{corev1.ResourceStorage: size},
-					},
-				},
-			}},
+			VolumeClaimTemplates: claims,
 		},
 	}, nil
 }
@@ -209,6 +207,12 @@ func podSpec(c *cluster.Cluster, opts Options) (corev1.PodSpec, error) {
 		TerminationMessagePath:   corev1.TerminationMessagePathDefault,
 		TerminationMessagePolicy: corev1.TerminationMessageFallbackToLogsOnError,
 	}
+	if c.Spec.WALStorage != nil {
+		postgres.Env = append(postgres.Env, corev1.EnvVar{Name: pc.EnvWALDir, Value: pc.WALDir})
+		postgres.VolumeMounts = append(postgres.VolumeMounts, corev1.VolumeMount{Name: volWAL, MountPath: pc.WALMount})
+	}
+	applyProbes(c, &postgres)
+	applyContainerSecurity(c, postgres.SecurityContext)
 	bootstrap := corev1.Container{
 		Name:                     pc.ContainerBootstrap,
 		Image:                    opts.InstanceImage,
@@ -266,6 +270,7 @@ func podSpec(c *cluster.Cluster, opts Options) (corev1.PodSpec, error) {
 		Tolerations:  tolerations(c.Spec.Affinity.Tolerations),
 		Affinity:     affinity(c),
 	}
+	applyPodSecurity(c, spec.SecurityContext)
 	return spec, nil
 }
 

@@ -92,7 +92,9 @@ type Instance struct {
 	// Capacity is the data volume's size (status.capacity); Requested
 	// what its claim asks for. ResizePending: Requested > Capacity.
 	Capacity, Requested cluster.Quantity
-	ResizePending       bool
+	// WALCapacity is the WAL volume's size (spec.walStorage), if any.
+	WALCapacity   cluster.Quantity
+	ResizePending bool
 	// LagBytes is how far this instance's replay is behind the primary's
 	// current LSN (0 for the primary, and when unknown).
 	LagBytes int64
@@ -231,6 +233,11 @@ func assemble(ctx context.Context, src objects, opts Options, want func(cluster.
 				break
 			}
 			in := instanceOf(names, ordinal, p, src.pvc(sts.Namespace, names.PVC(ordinal)))
+			if wal := src.pvc(sts.Namespace, names.WALPVC(ordinal)); wal != nil {
+				if q, ok := wal.Status.Capacity[corev1.ResourceStorage]; ok {
+					in.WALCapacity = cluster.Quantity(q.String())
+				}
+			}
 			c.Instances = append(c.Instances, in)
 			if p != nil && opts.Status != nil {
 				jobs = append(jobs, job{len(f.Clusters), len(c.Instances) - 1, p})
@@ -365,7 +372,7 @@ func finish(c *Cluster) {
 			}
 		}
 		oi := plan.ObservedInstance{Ordinal: in.Ordinal, Image: in.Image, Revision: in.Revision,
-			VolumeSize: in.Capacity, Ready: in.Ready, LagBytes: in.LagBytes}
+			VolumeSize: in.Capacity, WALVolumeSize: in.WALCapacity, Ready: in.Ready, LagBytes: in.LagBytes}
 		if in.Status != nil {
 			oi.Config = in.Status.ConfigRevision
 		}

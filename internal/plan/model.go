@@ -34,6 +34,8 @@ const (
 	StepReloadConfig    StepAction = "reload-config"
 	StepRemoveInstance  StepAction = "remove-instance"
 	StepResizeVolume    StepAction = "resize-volume"
+	// StepResizeWALVolume grows an instance's WAL volume (spec.walStorage).
+	StepResizeWALVolume StepAction = "resize-wal-volume"
 	StepDeleteCluster   StepAction = "delete-cluster"
 	StepUpdateObjects   StepAction = "update-objects"
 )
@@ -207,7 +209,9 @@ type ObservedInstance struct {
 	Config string
 	// VolumeSize is the size of the instance's PVC.
 	VolumeSize cluster.Quantity
-	Ready      bool
+	// WALVolumeSize is the size of its WAL PVC (spec.walStorage), if any.
+	WALVolumeSize cluster.Quantity
+	Ready         bool
 	// LagBytes is how far the instance's replay is behind the primary.
 	LagBytes int64
 }
@@ -227,8 +231,12 @@ func Converged(specs []*cluster.Cluster) Observed {
 		oc := ObservedCluster{Spec: c, Primary: 0}
 		rev, conf := revision.Restart(c), revision.Config(c)
 		for i := 0; i < c.Spec.Instances; i++ {
-			oc.Instances = append(oc.Instances, ObservedInstance{Ordinal: i, Image: c.Spec.ImageName, Revision: rev,
-				Config: conf, VolumeSize: c.Spec.Storage.Size, Ready: true})
+			in := ObservedInstance{Ordinal: i, Image: c.Spec.ImageName, Revision: rev,
+				Config: conf, VolumeSize: c.Spec.Storage.Size, Ready: true}
+			if c.Spec.WALStorage != nil {
+				in.WALVolumeSize = c.Spec.WALStorage.Size
+			}
+			oc.Instances = append(oc.Instances, in)
 		}
 		o.Clusters = append(o.Clusters, oc)
 	}

@@ -96,6 +96,8 @@ func refusals(d *cluster.Cluster, o *ObservedCluster) []cluster.Diagnostic {
 	if b, a := deref(o.Spec.Spec.Storage.StorageClass), deref(d.Spec.Storage.StorageClass); b != a {
 		refuse("spec.storage.storageClass", "refused: the storage class of existing volumes cannot change (%s → %s)", orUnset(b), orUnset(a))
 	}
+	out = append(out, walRefusals(d, o)...)
+	out = append(out, templateRefusals(d, "spec.storage", &o.Spec.Spec.Storage, &d.Spec.Storage)...)
 	return out
 }
 
@@ -180,7 +182,7 @@ func planUpdate(d *cluster.Cluster, o *ObservedCluster) (ClusterPlan, []cluster.
 		var reason string
 		if len(cp.Changes) > 0 {
 			reason = "apply the new spec to the cluster's objects (StatefulSet template, configuration, Services); no pod restarts: the StatefulSet updates OnDelete"
-			if d.Spec.Storage.Size.Cmp(o.Spec.Spec.Storage.Size) > 0 {
+			if d.Spec.Storage.Size.Cmp(o.Spec.Spec.Storage.Size) > 0 || walGrows(d, o) {
 				reason += "; the StatefulSet's volume claim template is immutable, so the StatefulSet object is re-created without deleting its pods"
 			}
 		}
@@ -232,6 +234,8 @@ func planUpdate(d *cluster.Cluster, o *ObservedCluster) (ClusterPlan, []cluster.
 		}
 		cp.Steps = append(cp.Steps, st)
 	}
+
+	cp.Steps = append(cp.Steps, walResizeSteps(d, o)...)
 
 	halted := haltedBy(o, rev)
 	cp.Halted = halted

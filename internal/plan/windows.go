@@ -28,6 +28,8 @@ func (s Step) Restarts(desired *cluster.Cluster) bool {
 		return true
 	case StepResizeVolume:
 		return desired != nil && !*desired.Spec.Storage.ResizeInUseVolumes // the instance restarts
+	case StepResizeWALVolume:
+		return desired != nil && desired.Spec.WALStorage != nil && !*desired.Spec.WALStorage.ResizeInUseVolumes
 	}
 	return false
 }

@@ -145,7 +145,12 @@ const (
 
 	DataMount = "/var/lib/postgresql/data"
 	PGData    = DataMount + "/pgdata"
-	RunDir    = "/run/pgsync"
+	// WALMount is spec.walStorage's volume; WALDir, a subdirectory (the
+	// volume's root may hold lost+found), is pg_wal (initdb and
+	// pg_basebackup --waldir; PGDATA/pg_wal is a symlink to it).
+	WALMount = "/var/lib/postgresql/wal"
+	WALDir   = WALMount + "/pg_wal"
+	RunDir   = "/run/pgsync"
 
 	// ParamsDir is the mounted NAME-params ConfigMap.
 	ParamsDir = "/etc/pgsync/params"
@@ -192,6 +197,7 @@ const (
 	EnvPodNamespace        = "POD_NAMESPACE"
 	EnvPodIP               = "POD_IP"
 	EnvPGData              = "PGDATA"
+	EnvWALDir              = "PGSYNC_WAL_DIR"
 	EnvParametersFile      = "PGSYNC_PARAMETERS_FILE"
 	EnvConfigRevisionFile  = "PGSYNC_CONFIG_REVISION_FILE"
 	EnvSuperuserPassword   = "PGSYNC_SUPERUSER_PASSWORD"
@@ -338,6 +344,13 @@ func (n Names) PVC(i int) string { return DataVolume + "-" + n.Instance(i) }
 
 // DataVolume is the StatefulSet's volumeClaimTemplate name.
 const DataVolume = "pgdata"
+
+// WALPVC is the WAL volume claim of ordinal i (volumeClaimTemplate pgwal,
+// spec.walStorage).
+func (n Names) WALPVC(i int) string { return WALVolume + "-" + n.Instance(i) }
+
+// WALVolume is the volumeClaimTemplate name of spec.walStorage.
+const WALVolume = "pgwal"
 
 // Address is the pod DNS name and port standbys use to reach an instance
 // (its manager's default --advertise-address).
