@@ -127,7 +127,7 @@ func TestValidate(t *testing.T) {
 			code: 1,
 			stderr: []string{
 				"clusters/a.yaml:6:14: spec.instances: must be at least 1 (got 0)",
-				`clusters/b.yaml:6:3: spec.instancez: unknown field "instancez" (allowed: affinity, description, failoverDelay, imageName, imagePullPolicy, instances, postgresql, primaryUpdateMethod, primaryUpdateStrategy, resources, startDelay, stopDelay, storage, switchoverDelay)`,
+				`clusters/b.yaml:6:3: spec.instancez: unknown field "instancez" (did you mean instances?)`,
 				"clusters/b.yaml:7:19: spec.storage.size: expected a quantity such as 10Gi or 500m, got the boolean true",
 			},
 		},

@@ -74,7 +74,7 @@ func newInstanceRunCmd() *cobra.Command {
 	f.StringVar(&c.HBAFile, "hba-file", "", "JSON array of pg_hba.conf lines (spec.postgresql.pg_hba), written before pgsync's defaults, re-read with the parameters file (default: "+pc.HBAKey+" next to the parameters file)")
 	f.DurationVar(&c.StopDelay, pc.FlagStopDelay, 30*time.Second, "on SIGTERM, smart shutdown for this long, then fast")
 	f.DurationVar(&c.SwitchoverDelay, pc.FlagSwitchoverDelay, time.Hour, "in a switchover, how long the primary's shutdown may take before it is made immediate (spec.switchoverDelay)")
-	f.DurationVar(&c.LeaseDuration, "lease-duration", 15*time.Second, "primary Lease duration; the primary stops writing before it runs out")
+	f.DurationVar(&c.LeaseDuration, pc.FlagLeaseDuration, 15*time.Second, "primary Lease duration; the primary stops writing before it runs out")
 	f.DurationVar(&c.FailoverDelay, pc.FlagFailoverDelay, 0, "after the primary Lease expired, wait this much longer before the standbys elect a new primary (spec.failoverDelay)")
 	f.StringSliceVar(&c.Peers, "peers", nil, "HTTP addresses (host:port) of the cluster's instance managers for the failover election (default: the addresses of CLUSTER-hl on this manager's HTTP port)")
 	f.StringVar(&c.Kubeconfig, "kubeconfig", "", "kubeconfig (default: KUBECONFIG, then in-cluster)")

@@ -12,8 +12,8 @@ import (
 )
 
 // Rollout is what a Cluster file's pgsync.io annotations say about rolling
-// the cluster out (docs/annotations.md). The zero value is a file with none
-// of them.
+// the cluster out, and the primary Lease's duration (docs/annotations.md).
+// The zero value is a file with none of them.
 type Rollout struct {
 	// Window is when steps that restart or switch over may start; zero
 	// when the file names none (the daemon's default, if any, applies).
@@ -28,7 +28,19 @@ type Rollout struct {
 	// AdoptSecrets: a new cluster keeps credential Secrets that exist
 	// already instead of refusing them (pgsync.io/adopt-secrets).
 	AdoptSecrets bool
+	// LeaseDuration is the primary Lease's duration; 0 when not set (the
+	// instance manager's default).
+	LeaseDuration time.Duration
 }
+
+// Bounds of pgsync.io/lease-duration: the manager needs 3 s at least (it
+// renews every third and fences at three quarters); beyond 5 m a dead
+// primary would leave the cluster without writes for longer than any
+// failover is worth waiting for.
+const (
+	MinLeaseDuration = 3 * time.Second
+	MaxLeaseDuration = 5 * time.Minute
+)
 
 // rolloutAnnotations are the pgsync.io annotations a Cluster file may
 // carry, each with the reading of its value; an error says what is allowed.
@@ -68,6 +80,14 @@ var rolloutAnnotations = map[string]func(value string, r *Rollout) error{
 			return fmt.Errorf("invalid value %q: want a non-negative integer such as 0, 1 or 2 (the rollout order: lower waves roll first; 0 when not set)", v)
 		}
 		r.Wave = int(wave)
+		return nil
+	},
+	pc.AnnLeaseDuration: func(v string, r *Rollout) error {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < MinLeaseDuration || d > MaxLeaseDuration || d%time.Second != 0 {
+			return fmt.Errorf("invalid value %q: want whole seconds from %s to %s, such as 8s or 30s (the primary Lease's duration; 15s when not set)", v, MinLeaseDuration, MaxLeaseDuration)
+		}
+		r.LeaseDuration = d
 		return nil
 	},
 	pc.AnnStepTimeout: func(v string, r *Rollout) error {

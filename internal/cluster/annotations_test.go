@@ -27,6 +27,7 @@ func TestRolloutAnnotations(t *testing.T) {
 		`pgsync.io/suspend: "true"`,
 		`pgsync.io/wave: "2"`,
 		`pgsync.io/step-timeout: 10m`,
+		`pgsync.io/lease-duration: 8s`,
 		`example.com/owner: team-a`,
 		`x.pgsync.io/other: "another prefix, not pgsync's"`,
 	))})
@@ -40,8 +41,8 @@ func TestRolloutAnnotations(t *testing.T) {
 	if got, want := r.Window.String(), "Sat 02:00-04:00 Europe/Rome; Mon-Fri 22:00-02:00 UTC"; got != want {
 		t.Errorf("window = %q, want %q", got, want)
 	}
-	if !r.Suspend || r.Wave != 2 || r.StepTimeout != 10*time.Minute {
-		t.Errorf("rollout = %+v, want suspended, wave 2, step timeout 10m", r)
+	if !r.Suspend || r.Wave != 2 || r.StepTimeout != 10*time.Minute || r.LeaseDuration != 8*time.Second {
+		t.Errorf("rollout = %+v, want suspended, wave 2, step timeout 10m, lease duration 8s", r)
 	}
 
 	set, errs = load(t, File{Path: "c.yaml", Data: []byte(valid)})
@@ -49,13 +50,13 @@ func TestRolloutAnnotations(t *testing.T) {
 		t.Fatal(errs)
 	}
 	r, err = set.Clusters[0].Rollout()
-	if err != nil || !r.Window.IsZero() || r.Suspend || r.Wave != 0 || r.StepTimeout != 0 {
+	if err != nil || !r.Window.IsZero() || r.Suspend || r.Wave != 0 || r.StepTimeout != 0 || r.LeaseDuration != 0 {
 		t.Errorf("no annotations: rollout = %+v, %v; want the zero Rollout", r, err)
 	}
 }
 
 func TestRolloutAnnotationErrors(t *testing.T) {
-	const allowed = "(allowed in a Cluster file: pgsync.io/adopt-secrets, pgsync.io/maintenance-window, pgsync.io/step-timeout, pgsync.io/suspend, pgsync.io/wave; see docs/annotations.md)"
+	const allowed = "(allowed in a Cluster file: pgsync.io/adopt-secrets, pgsync.io/lease-duration, pgsync.io/maintenance-window, pgsync.io/step-timeout, pgsync.io/suspend, pgsync.io/wave; see docs/annotations.md)"
 	for _, tc := range []struct {
 		name          string
 		lines         []string
@@ -71,6 +72,16 @@ func TestRolloutAnnotationErrors(t *testing.T) {
 			name:  "empty window",
 			lines: []string{`pgsync.io/maintenance-window: ""`},
 			want:  []string{`c.yaml:7:35: metadata.annotations[pgsync.io/maintenance-window]: no window given: want DAYS HH:MM-HH:MM ZONE (e.g. "Sat 02:00-04:00 Europe/Rome" or "Mon-Fri 22:00-02:00 UTC")`},
+		},
+		{
+			name:  "lease duration too short",
+			lines: []string{`pgsync.io/lease-duration: 2s`},
+			want:  []string{`c.yaml:7:31: metadata.annotations[pgsync.io/lease-duration]: invalid value "2s": want whole seconds from 3s to 5m0s, such as 8s or 30s (the primary Lease's duration; 15s when not set)`},
+		},
+		{
+			name:  "lease duration in fractions of a second",
+			lines: []string{`pgsync.io/lease-duration: 7500ms`},
+			want:  []string{`c.yaml:7:31: metadata.annotations[pgsync.io/lease-duration]: invalid value "7500ms": want whole seconds from 3s to 5m0s, such as 8s or 30s (the primary Lease's duration; 15s when not set)`},
 		},
 		{
 			name:  "suspend is true or false",

@@ -7,6 +7,7 @@ import (
 	"io"
 	"reflect"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -148,7 +149,7 @@ func decodeDocument(file string, root *yaml.Node) (*Cluster, *Skipped, []Diagnos
 	if !apiGroups[group] {
 		return nil, &Skipped{Pos: start, Reason: fmt.Sprintf("apiVersion %q is not a PostgreSQL Cluster group", apiVersion)}, nil
 	}
-	d := &decoder{file: file, positions: map[string]Position{}}
+	d := &decoder{file: file, positions: map[string]Position{}, cluster: true}
 	if version != "v1" {
 		d.errorf(valueOf(root, "apiVersion"), "apiVersion", "unsupported version %q of %s (allowed: v1)", version, group)
 	}
@@ -156,6 +157,7 @@ func decodeDocument(file string, root *yaml.Node) (*Cluster, *Skipped, []Diagnos
 	d.decode(root, reflect.ValueOf(c).Elem(), "")
 	c.Positions = d.positions
 	if len(d.problems) > 0 {
+		c.DecodeProblems = d.problems
 		return c, nil, d.problems // what decoded, for Set.Invalid
 	}
 	return c, nil, nil
@@ -169,6 +171,9 @@ type decoder struct {
 	file      string
 	positions map[string]Position
 	problems  []Diagnostic
+	// cluster: the document is a Cluster, whose fields pgsync lacks are
+	// refused by name (unsupported.go) and whose typos get a suggestion.
+	cluster bool
 }
 
 func (d *decoder) pos(n *yaml.Node) Position {
@@ -267,11 +272,96 @@ func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, path string) {
 		seen[name] = true
 		idx, ok := fields[name]
 		if !ok {
-			d.errorf(key, fieldPath, "unknown field %q (allowed: %s)", name, strings.Join(sortedKeys(fields), ", "))
+			if d.cluster {
+				d.notDecodable(key, val, path, name, sortedKeys(fields))
+			} else {
+				d.errorf(key, fieldPath, "unknown field %q (allowed: %s)", name, strings.Join(sortedKeys(fields), ", "))
+			}
 			continue
 		}
 		d.decode(val, v.FieldByIndex(idx), fieldPath)
 	}
+}
+
+// notDecodable reports a field that no type of pgsync has: refused by
+// name when it is a CloudNativePG field pgsync does not support
+// (unsupported.go), each of its refused sub-fields in turn when only those
+// are listed (spec.bootstrap), and otherwise unknown, with the nearest
+// name when one is close enough to be a typo.
+func (d *decoder) notDecodable(key, val *yaml.Node, path, name string, known []string) {
+	fieldPath := join(path, name)
+	if msg, ok := unsupportedAt(fieldPath); ok {
+		d.errorf(key, fieldPath, "%s", msg)
+		return
+	}
+	if children := unsupportedChildren(fieldPath); len(children) > 0 && val.Kind == yaml.MappingNode {
+		d.positions[fieldPath] = d.pos(val)
+		for i := 0; i+1 < len(val.Content); i += 2 {
+			d.notDecodable(val.Content[i], val.Content[i+1], fieldPath, val.Content[i].Value, nil)
+		}
+		return
+	}
+	near, ok := synonyms[schemaPath(fieldPath)]
+	if !ok {
+		near = nearest(name, append(append([]string(nil), known...), unsupportedChildren(path)...))
+	}
+	switch {
+	case near != "" && slices.Contains(known, near):
+		d.errorf(key, fieldPath, "unknown field %q (did you mean %s?)", name, near)
+	case near != "":
+		d.errorf(key, fieldPath, "unknown field %q (did you mean %s? CloudNativePG has it, pgsync does not support it)", name, near)
+	case len(known) > 0:
+		d.errorf(key, fieldPath, "unknown field %q (allowed: %s)", name, strings.Join(known, ", "))
+	default:
+		d.errorf(key, fieldPath, "unknown field %q", name)
+	}
+}
+
+// nearest returns the candidate closest to name by edit distance (letter
+// case aside), if it is close enough to be a typo of it: one edit in a
+// short name, two up to eight letters, three beyond.
+func nearest(name string, candidates []string) string {
+	limit := 1
+	switch {
+	case len(name) > 8:
+		limit = 3
+	case len(name) > 4:
+		limit = 2
+	}
+	best, bestDist := "", limit+1
+	for _, c := range candidates {
+		if c == name {
+			continue
+		}
+		if dist := editDistance(strings.ToLower(name), strings.ToLower(c)); dist < bestDist || dist == bestDist && c < best {
+			best, bestDist = c, dist
+		}
+	}
+	return best
+}
+
+// editDistance is the optimal string alignment distance: insertions,
+// deletions, substitutions and transpositions of adjacent letters.
+func editDistance(a, b string) int {
+	prev2, prev, cur := make([]int, len(b)+1), make([]int, len(b)+1), make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+			if i > 1 && j > 1 && a[i-1] == b[j-2] && a[i-2] == b[j-1] {
+				cur[j] = min(cur[j], prev2[j-2]+1)
+			}
+		}
+		prev2, prev, cur = prev, cur, prev2
+	}
+	return prev[len(b)]
 }
 
 func (d *decoder) decodeMap(n *yaml.Node, v reflect.Value, path string) {

@@ -76,8 +76,14 @@ func LoadWith(files []File, opts Options) (Set, error) {
 			}
 		}
 		for _, c := range undecoded {
+			// Checked as far as it decoded, so that a file's problems all
+			// come in one pass; a field decoding refused is not reported
+			// again (its value is the zero value, often "required").
 			setDefaults(c)
-			resolveImage(c, idx, opts.DefaultImage)
+			probs := resolveImage(c, idx, opts.DefaultImage)
+			warnings, vprobs := validate(c)
+			set.Warnings = append(set.Warnings, notReported(warnings, c.DecodeProblems)...)
+			problems = append(problems, notReported(append(probs, vprobs...), c.DecodeProblems)...)
 			set.Invalid = append(set.Invalid, c)
 		}
 		for _, c := range clusters {
@@ -108,6 +114,23 @@ func LoadWith(files []File, opts Options) (Set, error) {
 		return set, problems
 	}
 	return set, nil
+}
+
+// notReported returns the diagnostics of ds about no field of reported,
+// nor below one, nor at the place of one (annotations name their fields
+// metadata.annotations[KEY], the decoder metadata.annotations.KEY).
+func notReported(ds, reported []Diagnostic) []Diagnostic {
+	var out []Diagnostic
+next:
+	for _, d := range ds {
+		for _, r := range reported {
+			if d.Pos == r.Pos || r.Field != "" && (d.Field == r.Field || strings.HasPrefix(d.Field, r.Field+".") || strings.HasPrefix(d.Field, r.Field+"[")) {
+				continue next
+			}
+		}
+		out = append(out, d)
+	}
+	return out
 }
 
 // decodedFile is what decodeFile found in one file.

@@ -18,6 +18,10 @@ type Cluster struct {
 	// their values are written, so later checks can point at the line.
 	Source    Position            `json:"-"`
 	Positions map[string]Position `json:"-"`
+	// DecodeProblems are the problems decoding found in the document (a
+	// Cluster of Set.Invalid): later checks skip the fields they name, so
+	// that no problem is reported twice.
+	DecodeProblems []Diagnostic `json:"-"`
 
 	// ImageFrom says where Spec.ImageName came from when the file does not
 	// write it: "ImageCatalog NS/NAME, major N", "ClusterImageCatalog

@@ -577,3 +577,24 @@ func TestRenderFailoverDelay(t *testing.T) {
 		t.Errorf("args %v, want %v", got, want)
 	}
 }
+
+// TestRenderLeaseDuration: the Cluster file's pgsync.io/lease-duration
+// reaches the manager as --lease-duration; unset it is not passed (the
+// manager's default, 15s), so existing pod templates stay as they were.
+func TestRenderLeaseDuration(t *testing.T) {
+	argsOf := func(c *cluster.Cluster) []string {
+		return render(t, c).StatefulSet.Spec.Template.Spec.Containers[0].Args
+	}
+	plain := argsOf(loadCluster(t, nil))
+	for _, a := range plain {
+		if strings.HasPrefix(a, "--lease-duration") {
+			t.Errorf("--lease-duration passed without the annotation: %v", plain)
+		}
+	}
+	got := argsOf(loadCluster(t, func(y string) string {
+		return strings.Replace(y, "  namespace: shop\n", "  namespace: shop\n  annotations:\n    pgsync.io/lease-duration: 8s\n", 1)
+	}))
+	if want := append(append([]string{}, plain...), "--lease-duration=8s"); !slices.Equal(got, want) {
+		t.Errorf("args %v, want %v", got, want)
+	}
+}

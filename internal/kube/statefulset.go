@@ -169,6 +169,8 @@ func podSpec(c *cluster.Cluster, opts Options) (corev1.PodSpec, error) {
 		StopDelay:       seconds(c.Spec.StopDelay),
 		SwitchoverDelay: seconds(c.Spec.SwitchoverDelay),
 		FailoverDelay:   seconds(c.Spec.FailoverDelay),
+		// Load checked the annotations: an error here cannot happen.
+		LeaseDuration: leaseDuration(c),
 	}
 	postgres := corev1.Container{
 		Name:            pc.ContainerPostgres,
@@ -317,4 +319,10 @@ func affinity(c *cluster.Cluster) *corev1.Affinity {
 			PodAffinityTerm: term}}
 	}
 	return &corev1.Affinity{PodAntiAffinity: anti}
+}
+
+// leaseDuration is the cluster's pgsync.io/lease-duration, 0 when unset.
+func leaseDuration(c *cluster.Cluster) time.Duration {
+	r, _ := c.Rollout()
+	return r.LeaseDuration
 }

@@ -81,7 +81,7 @@ const (
 	AnnStepTimeout = "pgsync.io/step-timeout"
 
 	// AnnPrefix starts every annotation and label name of pgsync's. Of
-	// those, a Cluster file may carry AnnStepTimeout and the three below
+	// those, a Cluster file may carry AnnStepTimeout and the four below
 	// only (internal/cluster rejects any other; docs/annotations.md).
 	AnnPrefix = "pgsync.io/"
 	// AnnMaintenanceWindow in a Cluster file: when its steps that restart
@@ -94,6 +94,12 @@ const (
 	// AnnWave in a Cluster file orders rollouts across the fleet: a
 	// non-negative integer, lower waves first (internal/fleet).
 	AnnWave = "pgsync.io/wave"
+	// AnnLeaseDuration in a Cluster file: the primary Lease's duration
+	// (a Go duration, whole seconds, 3s to 5m; the manager's default 15s
+	// when not set), passed to the managers as --lease-duration. Shorter
+	// is a faster failover at the cost of more Lease writes and less
+	// slack before a slow primary fences itself.
+	AnnLeaseDuration = "pgsync.io/lease-duration"
 
 	// AnnReconcile, set live on a cluster's StatefulSet (any new value;
 	// `pgsync reconcile` writes the time), asks a running `pgsync run` for
@@ -219,6 +225,7 @@ const (
 	FlagStopDelay       = "stop-delay"
 	FlagSwitchoverDelay = "switchover-delay"
 	FlagFailoverDelay   = "failover-delay"
+	FlagLeaseDuration   = "lease-duration"
 )
 
 // Run is what the rendered postgres container passes to `pgsync instance
@@ -237,6 +244,9 @@ type Run struct {
 	// Passed only when set, so clusters without it keep their pod
 	// template (and revision).
 	FailoverDelay time.Duration
+	// LeaseDuration is the primary Lease's duration (AnnLeaseDuration);
+	// passed only when set, for the same reason.
+	LeaseDuration time.Duration
 }
 
 // RunCommand is the postgres container's command.
@@ -253,6 +263,9 @@ func (r Run) Args() []string {
 	}
 	if r.FailoverDelay > 0 {
 		args = append(args, "--"+FlagFailoverDelay+"="+r.FailoverDelay.String())
+	}
+	if r.LeaseDuration > 0 {
+		args = append(args, "--"+FlagLeaseDuration+"="+r.LeaseDuration.String())
 	}
 	return args
 }

@@ -1,0 +1,146 @@
+package cluster
+
+import "strings"
+
+// The CloudNativePG v1 Cluster fields pgsync does not have, by path, each
+// with the message that refuses it. Taken from CloudNativePG's API
+// (api/v1/cluster_types.go, v1.30.0) and Kubernetes' ObjectMeta. A field
+// here is a real CloudNativePG field that a file may well carry, so it is
+// refused by name ("not supported by pgsync"), never reported as a typo.
+//
+// A path is a field path with list indexes written as [] ("spec.x[].y").
+// An entry whose field becomes decodable is dead (the decoder only looks
+// here for fields its types lack); TestCompat says which entry to remove
+// and which row of docs/compat.md to change.
+//
+// Every message says "not supported by pgsync", so one grep finds them.
+var unsupported = map[string]string{
+	// Written by Kubernetes or the operator: kubectl get -o yaml output.
+	"status":                              "the status is written by the operator, not by hand: not supported by pgsync in a Cluster file (remove it; pgsync reports status with `pgsync status`)",
+	"metadata.uid":                        "written by Kubernetes: not supported by pgsync in a Cluster file (remove it; it is output of kubectl get -o yaml)",
+	"metadata.resourceVersion":            "written by Kubernetes: not supported by pgsync in a Cluster file (remove it; it is output of kubectl get -o yaml)",
+	"metadata.generation":                 "written by Kubernetes: not supported by pgsync in a Cluster file (remove it; it is output of kubectl get -o yaml)",
+	"metadata.creationTimestamp":          "written by Kubernetes: not supported by pgsync in a Cluster file (remove it; it is output of kubectl get -o yaml)",
+	"metadata.deletionTimestamp":          "written by Kubernetes: not supported by pgsync in a Cluster file (remove it; it is output of kubectl get -o yaml)",
+	"metadata.deletionGracePeriodSeconds": "written by Kubernetes: not supported by pgsync in a Cluster file (remove it; it is output of kubectl get -o yaml)",
+	"metadata.selfLink":                   "written by Kubernetes: not supported by pgsync in a Cluster file (remove it; it is output of kubectl get -o yaml)",
+	"metadata.managedFields":              "written by Kubernetes: not supported by pgsync in a Cluster file (remove it; it is output of kubectl get -o yaml)",
+	"metadata.ownerReferences":            "owner references are not supported by pgsync: a Cluster file is owned by its Git repository",
+	"metadata.finalizers":                 "finalizers are not supported by pgsync: a Cluster file is not an object in the API server",
+	"metadata.generateName":               "generated names are not supported by pgsync: a cluster needs a fixed metadata.name",
+
+	// spec
+	"spec.inheritedMetadata":         "inherited metadata (labels and annotations on every object of the cluster) is not supported by pgsync yet",
+	"spec.schedulerName":             "a custom scheduler is not supported by pgsync yet: pods use the default scheduler",
+	"spec.postgresUID":               "postgresUID is not supported by pgsync: the pods run as the image's postgres user",
+	"spec.postgresGID":               "postgresGID is not supported by pgsync: the pods run as the image's postgres group",
+	"spec.minSyncReplicas":           "synchronous replication (minSyncReplicas) is not supported by pgsync yet",
+	"spec.maxSyncReplicas":           "synchronous replication (maxSyncReplicas) is not supported by pgsync yet",
+	"spec.podSelectorRefs":           "pod selector references in pg_hba (${podselector:NAME}) are not supported by pgsync",
+	"spec.replicationSlots":          "replication slot management (replicationSlots) is not supported by pgsync yet",
+	"spec.bootstrap.initdb":          "bootstrap options for initdb are not supported by pgsync yet: the primary runs initdb with pgsync's defaults",
+	"spec.bootstrap.recovery":        "bootstrap from a backup or volume snapshot (recovery) is not supported by pgsync: a new cluster starts from initdb",
+	"spec.bootstrap.pg_basebackup":   "bootstrap as a copy of another PostgreSQL server (pg_basebackup) is not supported by pgsync: a new cluster starts from initdb",
+	"spec.bootstrap.initdb.import":   "importing databases from an external cluster is not supported by pgsync (externalClusters are not supported)",
+	"spec.replica":                   "replica clusters (a cluster following another one) are not supported by pgsync",
+	"spec.superuserSecret":           "a superuser Secret of your own is not supported by pgsync yet: pgsync generates NAME-superuser",
+	"spec.enableSuperuserAccess":     "enableSuperuserAccess is not supported by pgsync yet",
+	"spec.certificates":              "certificates of your own are not supported by pgsync yet: pgsync generates each cluster's CA and server certificate (docs/security.md)",
+	"spec.imagePullSecrets":          "image pull Secrets are not supported by pgsync yet: the images must be pullable by the nodes",
+	"spec.serviceAccountTemplate":    "a ServiceAccount template is not supported by pgsync: pgsync renders the ServiceAccount NAME with only the rights the instances need",
+	"spec.serviceAccountName":        "a ServiceAccount of your own is not supported by pgsync: pgsync renders the ServiceAccount NAME with only the rights the instances need",
+	"spec.ephemeralVolumeSource":     "an ephemeral volume source is not supported by pgsync: scratch space is an emptyDir",
+	"spec.smartShutdownTimeout":      "smartShutdownTimeout is not supported by pgsync: the smart shutdown may take all of stopDelay before a fast one",
+	"spec.livenessProbeTimeout":      "livenessProbeTimeout is not supported by pgsync",
+	"spec.topologySpreadConstraints": "topology spread constraints are not supported by pgsync yet: use affinity (pod anti-affinity, topologyKey)",
+	"spec.ephemeralVolumesSizeLimit": "size limits of the ephemeral volumes are not supported by pgsync yet",
+	"spec.priorityClassName":         "a priority class is not supported by pgsync yet",
+	"spec.backup":                    "CloudNativePG backups are not supported by pgsync yet",
+	"spec.nodeMaintenanceWindow":     "a node maintenance window is not supported by pgsync: a node drain is held back by the PodDisruptionBudgets; pgsync's own windows are the pgsync.io/maintenance-window annotation (docs/annotations.md)",
+	"spec.monitoring":                "CloudNativePG's monitoring (a metrics exporter in every instance) is not supported by pgsync yet",
+	"spec.externalClusters":          "external clusters (connections to other PostgreSQL servers, for recovery, replica clusters and imports) are not supported by pgsync",
+	"spec.logLevel":                  "the instances' log level is not supported by pgsync",
+	"spec.projectedVolumeTemplate":   "projected volumes are not supported by pgsync",
+	"spec.env":                       "environment variables for the instances are not supported by pgsync",
+	"spec.envFrom":                   "environment variables for the instances are not supported by pgsync",
+	"spec.managed.roles":             "declarative roles (managed.roles) are not supported by pgsync yet",
+	"spec.managed.services":          "managed Services (disabling the default ones, additional ones) are not supported by pgsync: pgsync renders NAME-rw, NAME-ro, NAME-r and NAME-hl",
+	"spec.seccompProfile":            "a seccomp profile of your own is not supported by pgsync: every pod and container runs with RuntimeDefault",
+	"spec.tablespaces":               "tablespaces are not supported by pgsync yet",
+	"spec.enablePDB":                 "enablePDB is not supported by pgsync: pgsync always renders PodDisruptionBudgets, so a node drain cannot take the primary and a standby at once",
+	"spec.plugins":                   "CNPG-I plugins are not supported by pgsync",
+	"spec.primaryLease":              "primaryLease timings are not supported by pgsync: pgsync's Lease timings are fixed (docs/instance-manager.md)",
+	"spec.imageCatalogRef":           "image catalogs (imageCatalogRef) are not supported by pgsync yet: set imageName",
+
+	"spec.postgresql.synchronous":                   "synchronous replication (postgresql.synchronous) is not supported by pgsync yet",
+	"spec.postgresql.pg_ident":                      "pg_ident.conf user name maps are not supported by pgsync yet",
+	"spec.postgresql.syncReplicaElectionConstraint": "synchronous replica election constraints are not supported by pgsync",
+	"spec.postgresql.shared_preload_libraries":      "CloudNativePG's list of extra preloaded libraries is not supported by pgsync: set the parameter spec.postgresql.parameters.shared_preload_libraries",
+	"spec.postgresql.ldap":                          "LDAP authentication settings are not supported by pgsync yet",
+	"spec.postgresql.promotionTimeout":              "promotionTimeout is not supported by pgsync: a promotion waits for the standby to replay the old primary's last WAL",
+	"spec.postgresql.enableAlterSystem":             "enableAlterSystem is not supported by pgsync: the configuration comes from Git alone",
+	"spec.postgresql.extensions":                    "extension images (postgresql.extensions) are not supported by pgsync: the extensions must be in the PostgreSQL image",
+
+	"spec.affinity.nodeAffinity":              "node affinity rules are not supported by pgsync yet: use affinity.nodeSelector",
+	"spec.affinity.additionalPodAntiAffinity": "additional pod anti-affinity rules are not supported by pgsync yet",
+	"spec.affinity.additionalPodAffinity":     "pod affinity rules are not supported by pgsync yet",
+
+	"spec.resources.claims": "dynamic resource claims are not supported by pgsync",
+}
+
+// synonyms are names a Kubernetes user reaches for first, and the
+// CloudNativePG field meant (replicas is one edit from replica, the replica
+// cluster settings, which is not what the user meant).
+var synonyms = map[string]string{
+	"spec.replicas": "instances",
+	"spec.image":    "imageName",
+}
+
+// unsupportedAt returns the refusal of the field at path (list indexes
+// allowed), and whether there is one.
+func unsupportedAt(path string) (string, bool) {
+	msg, ok := unsupported[schemaPath(path)]
+	return msg, ok
+}
+
+// unsupportedChildren returns the names of the refused fields directly
+// under path: a field pgsync lacks whose own sub-fields are refused one by
+// one (spec.bootstrap: recovery, pg_basebackup), and the names to suggest
+// for a typo in a mapping.
+func unsupportedChildren(path string) []string {
+	prefix := schemaPath(path) + "."
+	if path == "" {
+		prefix = ""
+	}
+	seen := map[string]bool{}
+	var names []string
+	for p := range unsupported {
+		rest, ok := strings.CutPrefix(p, prefix)
+		if !ok {
+			continue
+		}
+		name := rest
+		if i := strings.IndexAny(rest, ".["); i >= 0 {
+			name = rest[:i]
+		}
+		if !seen[name] {
+			seen[name] = true
+			names = append(names, name)
+		}
+	}
+	return names
+}
+
+// schemaPath writes every list index of path as [].
+func schemaPath(path string) string {
+	b := make([]byte, 0, len(path))
+	for i := 0; i < len(path); i++ {
+		b = append(b, path[i])
+		if path[i] == '[' {
+			for i+1 < len(path) && path[i+1] != ']' {
+				i++
+			}
+		}
+	}
+	return string(b)
+}
