@@ -65,7 +65,14 @@ func (m *Manager) writeConfig(standby bool, upstream string) error {
 	}
 	if !standby {
 		m.takeover = false
+	} else {
+		m.sync.streaming = nil // nothing streams from a standby
 	}
+	// A standby ignores it but renders its own too: promoted, it has
+	// the list from its first write (the loop refines it from
+	// pg_stat_replication within a second; sync.go).
+	m.sync.names = syncStandbyNames(m.config.rep, m.cfg.Instance, m.sync.streaming)
+	s.SynchronousStandbyNames = m.sync.names
 	if standby && upstream != "" {
 		h, p, err := splitAddress(upstream)
 		if err != nil {

@@ -92,6 +92,8 @@ type Manager struct {
 	abdicatedUntil time.Time
 	// received and current are the last observation's WAL positions.
 	received, current role.LSN
+	// sync is the primary's synchronous_standby_names (sync.go).
+	sync syncState
 }
 
 // observe builds the decision's input.
@@ -190,6 +192,9 @@ func (m *Manager) align(ctx context.Context) {
 				m.log.Info("action", "action", act.Kind.String(), "reason", act.Reason, "upstream", act.Upstream)
 			}
 			err = m.execute(ctx, in, act)
+			if err == nil && (act.Kind == role.Wait || act.Kind == role.Renew) {
+				err = m.alignSync(ctx, in)
+			}
 		}
 		if errors.Is(err, errNotYetPromoted) {
 			m.log.Debug("waiting for the new primary to finish promotion")

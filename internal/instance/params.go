@@ -18,14 +18,17 @@ import (
 // configSnapshot is one version of the params ConfigMap: the parameters,
 // the pg_hba lines and the config revision they make up together.
 type configSnapshot struct {
-	params   map[string]string
-	hba      []string
+	params map[string]string
+	hba    []string
+	// rep is the replication settings (synchronous replication), of the
+	// same ConfigMap version.
+	rep      pc.Replication
 	revision string
 	raw      string // what was read, identifying the version
 }
 
-// configFiles are the three keys of the params ConfigMap as mounted.
-type configFiles struct{ params, revision, hba string }
+// configFiles are the keys of the params ConfigMap as mounted.
+type configFiles struct{ params, revision, hba, replication string }
 
 // files returns the configured paths; the revision and pg_hba files
 // default to their keys next to the parameters file (one ConfigMap
@@ -34,6 +37,7 @@ func (c *Config) files() configFiles {
 	f := configFiles{params: c.ParametersFile, revision: c.ConfigRevisionFile, hba: c.HBAFile}
 	if f.params != "" {
 		dir := filepath.Dir(f.params)
+		f.replication = filepath.Join(dir, pc.ReplicationKey)
 		if f.revision == "" {
 			f.revision = filepath.Join(dir, pc.ConfigRevisionKey)
 		}
@@ -47,11 +51,11 @@ func (c *Config) files() configFiles {
 // readConfig reads one consistent version of the files and parses it. raw
 // identifies the version read (to detect a change, valid or not).
 func readConfig(f configFiles) (snap configSnapshot, raw string, err error) {
-	data, err := readTogether(f.params, f.revision, f.hba)
+	data, err := readTogether(f.params, f.revision, f.hba, f.replication)
 	if err != nil {
 		return snap, "", err
 	}
-	raw = strings.Join([]string{string(data[0].b), string(data[1].b), string(data[2].b)}, "\x00")
+	raw = strings.Join([]string{string(data[0].b), string(data[1].b), string(data[2].b), string(data[3].b)}, "\x00")
 	snap.params = map[string]string{}
 	if data[0].ok {
 		if err := json.Unmarshal(data[0].b, &snap.params); err != nil {
@@ -66,6 +70,11 @@ func readConfig(f configFiles) (snap configSnapshot, raw string, err error) {
 			if strings.TrimSpace(l) == "" || strings.ContainsAny(l, "\r\n") {
 				return snap, raw, fmt.Errorf("%s: line %d is not one non-empty pg_hba.conf line", f.hba, i)
 			}
+		}
+	}
+	if data[3].ok {
+		if err := json.Unmarshal(data[3].b, &snap.rep); err != nil {
+			return snap, raw, fmt.Errorf("%s is not the replication settings: %w", f.replication, err)
 		}
 	}
 	snap.revision = strings.TrimSpace(string(data[1].b))

@@ -32,6 +32,11 @@ func newLocalDB(socketDir string, port int, password string) (*localDB, error) {
 	}
 	cc.Password = password
 	cc.RuntimeParams["application_name"] = "pgsync-instance"
+	// The manager's own writes (its roles, re-applied at every routing)
+	// never wait for synchronous standbys: with required durability and
+	// no standby yet, a new primary would otherwise never finish
+	// bootstrapping.
+	cc.RuntimeParams["synchronous_commit"] = "local"
 	return &localDB{cfg: cc}, nil
 }
 

@@ -31,6 +31,7 @@ var managedParameters = map[string]string{
 	"external_pid_file":           "the instance manager supervises postgres",
 	"primary_conninfo":            "the instance manager points standbys at the primary",
 	"primary_slot_name":           "the instance manager manages replication",
+	"synchronous_standby_names":   "use spec.postgresql.synchronous: the instance manager lists the standbys",
 	"promote_trigger_file":        "promotion is part of the switchover protocol",
 	"hot_standby":                 "standbys must accept read-only queries",
 	"logging_collector":           "logs go to stdout as JSON",
