@@ -116,6 +116,14 @@ func LoadWith(files []File, opts Options) (Set, error) {
 	return set, nil
 }
 
+// decodedFile is what decodeFile found in one file.
+type decodedFile struct {
+	clusters, undecoded   []*Cluster
+	skipped               []Skipped
+	warnings, problems    []Diagnostic
+	catalogs, badCatalogs []*ImageCatalog
+}
+
 // notReported returns the diagnostics of ds about no field of reported,
 // nor below one, nor at the place of one (annotations name their fields
 // metadata.annotations[KEY], the decoder metadata.annotations.KEY).
@@ -131,14 +139,6 @@ next:
 		out = append(out, d)
 	}
 	return out
-}
-
-// decodedFile is what decodeFile found in one file.
-type decodedFile struct {
-	clusters, undecoded   []*Cluster
-	skipped               []Skipped
-	warnings, problems    []Diagnostic
-	catalogs, badCatalogs []*ImageCatalog
 }
 
 func setDefaults(c *Cluster) {

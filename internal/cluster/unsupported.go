@@ -70,7 +70,6 @@ var unsupported = map[string]string{
 	"spec.enablePDB":                 "enablePDB is not supported by pgsync: pgsync always renders PodDisruptionBudgets, so a node drain cannot take the primary and a standby at once",
 	"spec.plugins":                   "CNPG-I plugins are not supported by pgsync",
 	"spec.primaryLease":              "primaryLease timings are not supported by pgsync: pgsync's Lease timings are fixed (docs/instance-manager.md)",
-	"spec.imageCatalogRef":           "image catalogs (imageCatalogRef) are not supported by pgsync yet: set imageName",
 
 	"spec.postgresql.synchronous":                   "synchronous replication (postgresql.synchronous) is not supported by pgsync yet",
 	"spec.postgresql.pg_ident":                      "pg_ident.conf user name maps are not supported by pgsync yet",
