@@ -99,9 +99,9 @@ func tokenizeHBA(line string) ([][]hbaToken, error) {
 
 var (
 	hbaTypes = map[string]bool{"local": true, "host": true, "hostssl": true, "hostnossl": true, "hostgssenc": true, "hostnogssenc": true}
-	// hbaMethods lists the methods of PostgreSQL 13–17's hba.c (bsd is
-	// OpenBSD only).
-	hbaMethods = []string{"trust", "reject", "scram-sha-256", "md5", "password", "gss", "sspi", "ident", "peer", "pam", "ldap", "radius", "cert"}
+	// hbaMethods lists the methods of PostgreSQL 13–18's hba.c (bsd is
+	// OpenBSD only; oauth is 18's, see oauthMinMajor).
+	hbaMethods = []string{"trust", "reject", "scram-sha-256", "md5", "password", "gss", "sspi", "ident", "peer", "pam", "ldap", "radius", "cert", "oauth"}
 	// hbaOptions are the options each method takes (hba.c's
 	// parse_hba_auth_opt); clientcert belongs to every hostssl line.
 	hbaOptions = map[string][]string{
@@ -113,9 +113,14 @@ var (
 		"cert":   {"map", "clientname"},
 		"gss":    {"map", "include_realm", "krb_realm"},
 		"sspi":   {"map", "include_realm", "krb_realm", "compat_realm", "upn_username"},
+		// 18's hba.c: issuer and scope are mandatory.
+		"oauth": {"issuer", "scope", "validator", "map", "delegate_ident_mapping"},
 	}
 	hostName = regexp.MustCompile(`^\.?[A-Za-z0-9_]([A-Za-z0-9_-]*[A-Za-z0-9_])?(\.[A-Za-z0-9_]([A-Za-z0-9_-]*[A-Za-z0-9_])?)*$`)
 )
+
+// oauthMinMajor is the first major with the oauth method (PostgreSQL 18).
+const oauthMinMajor = 18
 
 // ParseHBA parses one pg_hba line (major: the PostgreSQL major, 0 when
 // unknown). It refuses what postgres would refuse (syntax, unknown types,
@@ -220,6 +225,9 @@ func ParseHBA(line string, major int) (HBARule, error) {
 	if !hasString(hbaMethods, r.Method) {
 		return r, fmt.Errorf("unknown authentication method %q (allowed: %s)", r.Method, strings.Join(hbaMethods, ", "))
 	}
+	if r.Method == "oauth" && major != 0 && major < oauthMinMajor {
+		return r, fmt.Errorf("authentication method oauth exists from PostgreSQL %d on, not in %d", oauthMinMajor, major)
+	}
 	r.Options = map[string]string{}
 	for _, f := range rest[1:] {
 		for _, o := range f {
@@ -255,6 +263,9 @@ func (r HBARule) policy() error {
 		return errors.New("peer works only on local sockets")
 	case r.Method == "trust" && remote:
 		return errors.New("trust over the network lets anyone who can reach the pod log in as any role named, without a password; use scram-sha-256")
+	}
+	if r.Method == "oauth" && (r.Options["issuer"] == "" || r.Options["scope"] == "") {
+		return errors.New("oauth needs issuer= and scope= (postgres refuses the line without them)")
 	}
 	if r.Method == "radius" {
 		return errors.New("radius needs radiussecrets, a credential, and credentials never belong in Git")

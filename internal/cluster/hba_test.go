@@ -30,6 +30,10 @@ func TestParseHBA(t *testing.T) {
 		{"host all all 10.0.0.0/8 ldap ldapserver=ldap.example.com ldapprefix=\"cn=\" ldapsuffix=\",dc=example,dc=com\"", 15, ""},
 		{"host all all 10.0.0.0/8 pam pamservice=postgresql", 15, ""},
 		{"host all /^app_ 10.0.0.0/8 scram-sha-256", 16, ""},
+		{"host all all 10.0.0.0/8 oauth issuer=https://idp.example.com scope=openid", 18, ""},
+		{"host all all 10.0.0.0/8 oauth issuer=https://idp.example.com scope=openid", 17, "oauth exists from PostgreSQL 18 on, not in 17"},
+		{"host all all 10.0.0.0/8 oauth scope=openid", 18, "oauth needs issuer= and scope="},
+		{"host all all 10.0.0.0/8 oauth issuer=https://idp.example.com scope=openid ldapserver=x", 18, `option "ldapserver" does not apply to method oauth`},
 
 		{"", 15, "must be one non-empty pg_hba.conf line"},
 		{"# just a comment", 15, "a comment only"},
@@ -105,7 +109,7 @@ func TestPgHBAValidatedAtLine(t *testing.T) {
 	}
 	want := []string{
 		"a.yaml:10:9: spec.postgresql.pg_hba[1]: trust over the network lets anyone who can reach the pod log in as any role named, without a password; use scram-sha-256",
-		`a.yaml:12:9: spec.postgresql.pg_hba[3]: unknown authentication method "scram" (allowed: trust, reject, scram-sha-256, md5, password, gss, sspi, ident, peer, pam, ldap, radius, cert)`,
+		`a.yaml:12:9: spec.postgresql.pg_hba[3]: unknown authentication method "scram" (allowed: trust, reject, scram-sha-256, md5, password, gss, sspi, ident, peer, pam, ldap, radius, cert, oauth)`,
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("problems (-want +got):\n%s", diff)

@@ -10,7 +10,7 @@ import (
 // Supported PostgreSQL major versions.
 const (
 	MinMajor = 13
-	MaxMajor = 17
+	MaxMajor = 18
 )
 
 // Version is the PostgreSQL version an image carries in its tag.
