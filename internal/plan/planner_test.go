@@ -325,7 +325,41 @@ func TestPlanRefusals(t *testing.T) {
 		{
 			name: "parameter of a later major",
 			head: website(img131, 3, "  postgresql:\n    parameters:\n      transaction_timeout: 10s\n"),
-			want: `spec.postgresql.parameters.transaction_timeout: unknown configuration parameter: "transaction_timeout" does not exist in PostgreSQL 13 (it exists in 17)`,
+			want: `spec.postgresql.parameters.transaction_timeout: unknown configuration parameter: "transaction_timeout" does not exist in PostgreSQL 13 (it exists in 17, 18)`,
+		},
+		// The differences between majors that a user meets: a parameter
+		// added in 17 on a 16 image, one added in 18 on a 17 image, one
+		// removed in 17, a type that changed in 18 (log_connections, a
+		// bool before), and bounds of 16 and 18.
+		{
+			name: "17-only parameter on a 16 image",
+			head: website("ghcr.io/cloudnative-pg/postgresql:16.4", 3, "  postgresql:\n    parameters:\n      transaction_timeout: 10s\n"),
+			want: `c0.yaml:15:28: spec.postgresql.parameters.transaction_timeout: unknown configuration parameter: "transaction_timeout" does not exist in PostgreSQL 16 (it exists in 17, 18)`,
+		},
+		{
+			name: "18-only parameter on a 17 image",
+			head: website("ghcr.io/cloudnative-pg/postgresql:17.6", 3, "  postgresql:\n    parameters:\n      io_method: worker\n"),
+			want: `spec.postgresql.parameters.io_method: unknown configuration parameter: "io_method" does not exist in PostgreSQL 17 (it exists in 18)`,
+		},
+		{
+			name: "parameter removed in 17",
+			head: website("ghcr.io/cloudnative-pg/postgresql:17.6", 3, "  postgresql:\n    parameters:\n      old_snapshot_threshold: 1h\n"),
+			want: `spec.postgresql.parameters.old_snapshot_threshold: unknown configuration parameter: "old_snapshot_threshold" does not exist in PostgreSQL 17 (it exists in 13, 14, 15, 16)`,
+		},
+		{
+			name: "18's log_connections list on a 17 image",
+			head: website("ghcr.io/cloudnative-pg/postgresql:17.6", 3, "  postgresql:\n    parameters:\n      log_connections: receipt,authentication\n"),
+			want: `spec.postgresql.parameters.log_connections: invalid value for log_connections (bool)`,
+		},
+		{
+			name: "value outside an 18 bound",
+			head: website("ghcr.io/cloudnative-pg/postgresql:18.1", 3, "  postgresql:\n    parameters:\n      io_workers: \"64\"\n"),
+			want: `spec.postgresql.parameters.io_workers: invalid value for io_workers (integer): "64" is outside the allowed range 1 .. 32`,
+		},
+		{
+			name: "value outside a 16 bound",
+			head: website("ghcr.io/cloudnative-pg/postgresql:16.4", 3, "  postgresql:\n    parameters:\n      maintenance_work_mem: 512kB\n"),
+			want: `spec.postgresql.parameters.maintenance_work_mem: invalid value for maintenance_work_mem (integer): "512kB" is outside the allowed range 1024 (kB)`,
 		},
 	}
 	for _, tt := range tests {
@@ -345,6 +379,16 @@ func TestPlanRefusals(t *testing.T) {
 				t.Errorf("a refused plan must not be returned")
 			}
 		})
+	}
+}
+
+// PostgreSQL 18 images plan, with 18's parameters and values (the 17
+// image's refusal of the same file is in TestPlanRefusals).
+func TestPlanPostgreSQL18Parameters(t *testing.T) {
+	head := website("ghcr.io/cloudnative-pg/postgresql:18.1", 3,
+		"  postgresql:\n    parameters:\n      io_method: worker\n      io_workers: \"8\"\n      maintenance_work_mem: 512kB\n      log_connections: receipt,authentication\n")
+	if _, err := Make(mustLoad(t, head), Observed{}, Options{}); err != nil {
+		t.Fatalf("PostgreSQL 18 file refused: %v", err)
 	}
 }
 
