@@ -38,8 +38,8 @@ func readCompat(t *testing.T) map[string]compatRow {
 	sc := bufio.NewScanner(f)
 	for n := 1; sc.Scan(); n++ {
 		line := sc.Text()
-		if !strings.HasPrefix(line, "| `") {
-			continue
+		if !strings.HasPrefix(line, "| `") || strings.HasPrefix(line, "| `kind: ") {
+			continue // not a row, or a row of another kind (TestUnsupportedKinds)
 		}
 		cells := strings.Split(strings.Trim(line, "|"), " | ")
 		if len(cells) != 3 {
@@ -295,5 +295,34 @@ func TestPrintCompatPaths(t *testing.T) {
 	sort.Strings(paths)
 	for _, p := range paths {
 		fmt.Println(p)
+	}
+}
+
+// TestUnsupportedKinds: a document of another CloudNativePG kind is
+// refused at its kind, with a row in docs/compat.md; the same kind of
+// another group is skipped.
+func TestUnsupportedKinds(t *testing.T) {
+	doc, err := os.ReadFile(compatDoc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, kind := range sortedKeys(unsupportedKinds) {
+		msg := unsupportedKinds[kind]
+		if !strings.Contains(msg, "not supported by pgsync") {
+			t.Errorf("%s: %q does not say \"not supported by pgsync\"", kind, msg)
+		}
+		if row := fmt.Sprintf("| `kind: %s` | refused | %s |", kind, msg); !strings.Contains(string(doc), row) {
+			t.Errorf("docs/compat.md has no row %s", row)
+		}
+		data := fmt.Sprintf("apiVersion: postgresql.cnpg.io/v1\nkind: %s\nmetadata: {name: x}\nspec: {}\n", kind)
+		set, err := Load([]File{{Path: "k.yaml", Data: []byte(data)}})
+		want := fmt.Sprintf("k.yaml:2:7: kind: %s", msg)
+		if err == nil || err.Error() != want || len(set.Skipped) != 0 {
+			t.Errorf("%s: Load = %v (skipped %v), want %s", kind, err, set.Skipped, want)
+		}
+		other := strings.Replace(data, "postgresql.cnpg.io", "example.com", 1)
+		if set, err := Load([]File{{Path: "k.yaml", Data: []byte(other)}}); err != nil || len(set.Skipped) != 1 {
+			t.Errorf("%s of another group: Load = %v (skipped %v), want it skipped", kind, err, set.Skipped)
+		}
 	}
 }

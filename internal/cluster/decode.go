@@ -142,6 +142,9 @@ func decodeDocument(file string, root *yaml.Node) (*Cluster, *Skipped, []Diagnos
 		return nil, nil, []Diagnostic{{Pos: start, Message: fmt.Sprintf("a document must be a mapping with apiVersion and kind, got %s", describe(root))}}
 	}
 	kind, apiVersion := scalarField(root, "kind"), scalarField(root, "apiVersion")
+	if group, _, _ := strings.Cut(apiVersion, "/"); apiGroups[group] && unsupportedKinds[kind] != "" {
+		return nil, nil, []Diagnostic{{Pos: Position{File: file, Line: valueOf(root, "kind").Line, Column: valueOf(root, "kind").Column}, Field: "kind", Message: unsupportedKinds[kind]}}
+	}
 	if kind != "Cluster" {
 		return nil, &Skipped{Pos: start, Reason: fmt.Sprintf("kind %q is not Cluster", kind)}, nil
 	}

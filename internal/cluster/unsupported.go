@@ -143,3 +143,17 @@ func schemaPath(path string) string {
 	}
 	return string(b)
 }
+
+// unsupportedKinds are CloudNativePG's other kinds (api/v1, v1.30.0): a
+// document of one of them in the repository is refused by name rather than
+// skipped like a kind of another product, since its author expects it to
+// take effect. ImageCatalog and ClusterImageCatalog are read (catalog.go).
+var unsupportedKinds = map[string]string{
+	"Backup":          "CloudNativePG backups are not supported by pgsync yet",
+	"ScheduledBackup": "CloudNativePG backups are not supported by pgsync yet",
+	"Pooler":          "PgBouncer poolers are not supported by pgsync",
+	"Database":        "declarative databases (the Database kind) are not supported by pgsync yet",
+	"Publication":     "declarative logical replication publications are not supported by pgsync",
+	"Subscription":    "declarative logical replication subscriptions are not supported by pgsync",
+	"FailoverQuorum":  "FailoverQuorum is written by the operator: not supported by pgsync in the repository",
+}
