@@ -18,7 +18,7 @@ type customParam struct {
 // postgresql-15-pgaudit), and for auto_explain.log_parameter_max_length
 // (added in PostgreSQL 16) the auto_explain documentation ("Only superusers
 // can change this setting"). The contexts are assumed unchanged across
-// 13-17 (verified live for 15 only): the integration test checks the table
+// 13-18 (verified live for 15 only): the integration test checks the table
 // against a live server whenever the libraries are installed.
 var customParams = map[string]customParam{
 	// pg_stat_statements (contrib). max sizes shared memory: restart.
@@ -88,8 +88,9 @@ func customInfo(name string, major int) (Param, bool) {
 // customDomains are the value domains of the extension parameters that are
 // not plain booleans or strings, from pg_settings of the same PostgreSQL
 // 15.18 server (auto_explain.log_parameter_max_length: the documentation's
-// -1 .. INT_MAX bytes, PostgreSQL 16+). Bounds apply as for core parameters
-// (DomainMajor only).
+// -1 .. INT_MAX bytes, PostgreSQL 16+). Their bounds apply to DomainMajor
+// only (extension sources were not transcribed); other majors get the unit
+// and enum values.
 var customDomains = map[string]Domain{
 	"pg_stat_statements.max":                {VarType: VarInteger, Min: 100, Max: 1073741823},
 	"pg_stat_statements.track":              {VarType: VarEnum, Enum: []string{"none", "top", "all"}},

@@ -12,13 +12,13 @@ import (
 )
 
 // Source says in one line where the tables come from.
-const Source = "PostgreSQL 15: live pg_settings of PostgreSQL 15.18; 13, 14, 16, 17: GUC tables of upstream " +
-	"release sources (guc.c 13.1/14.5, guc_tables.c 16.x/17.4) plus later minor-release additions; see docs/parameters.md"
+const Source = "PostgreSQL 15: live pg_settings of PostgreSQL 15.18; 13, 14, 16, 17, 18: GUC tables of upstream " +
+	"release sources (guc.c 13.1/14.5, guc_tables.c 16.2/17.4/18.3) plus later minor-release additions; see docs/parameters.md"
 
 // MinMajor and MaxMajor bound the supported PostgreSQL major versions.
 const (
 	MinMajor = 13
-	MaxMajor = 17
+	MaxMajor = 18
 )
 
 // Context is the `context` column of pg_settings: when a parameter can be

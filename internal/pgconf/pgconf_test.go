@@ -3,6 +3,7 @@ package pgconf
 import (
 	"errors"
 	"fmt"
+	"regexp"
 	"sort"
 	"strings"
 	"testing"
@@ -110,7 +111,7 @@ func TestLookupUnknownAndCase(t *testing.T) {
 			}
 		}
 	}
-	for _, m := range []int{0, 9, 12, 18, 150} {
+	for _, m := range []int{0, 9, 12, 19, 150} {
 		if _, ok := Lookup(m, "shared_buffers"); ok {
 			t.Errorf("Lookup(%d, shared_buffers) found in unsupported major", m)
 		}
@@ -122,12 +123,12 @@ func TestLookupUnknownAndCase(t *testing.T) {
 
 func TestSupported(t *testing.T) {
 	for m := 0; m < 30; m++ {
-		want := m >= 13 && m <= 17
+		want := m >= 13 && m <= 18
 		if got := Supported(m); got != want {
 			t.Errorf("Supported(%d) = %v, want %v", m, got, want)
 		}
 	}
-	if diff := cmp.Diff([]int{13, 14, 15, 16, 17}, Majors()); diff != "" {
+	if diff := cmp.Diff([]int{13, 14, 15, 16, 17, 18}, Majors()); diff != "" {
 		t.Errorf("Majors() (-want +got):\n%s", diff)
 	}
 }
@@ -216,7 +217,14 @@ func TestCheck(t *testing.T) {
 		{15, "shared_bufers", ErrUnknownParameter, "", `did you mean "shared_buffers"`},
 		{15, "completely_unknown_name", ErrUnknownParameter, "", "PostgreSQL 15"},
 		{12, "shared_buffers", ErrUnsupportedMajor, "", "12"},
-		{18, "shared_buffers", ErrUnsupportedMajor, "", "18"},
+		{19, "shared_buffers", ErrUnsupportedMajor, "", "19 (supported: 13 to 18)"},
+		// Renamed in 18 (ssl_ecdh_curve -> ssl_groups) and added in 18.
+		{18, "ssl_ecdh_curve", ErrUnknownParameter, "", `"ssl_ecdh_curve" does not exist in PostgreSQL 18 (it exists in 13, 14, 15, 16, 17)`},
+		{17, "ssl_groups", ErrUnknownParameter, "", `"ssl_groups" does not exist in PostgreSQL 17 (it exists in 18)`},
+		{16, "io_method", ErrUnknownParameter, "", "it exists in 18"},
+		{18, "io_method", nil, ContextPostmaster, ""},
+		{18, "autovacuum_max_workers", nil, ContextSighup, ""},
+		{17, "autovacuum_max_workers", nil, ContextPostmaster, ""},
 	}
 	for _, c := range cases {
 		p, err := Check(c.major, c.name)
@@ -304,7 +312,7 @@ func diffMajors(from, to int) versionDiff {
 }
 
 // TestVersionDiffsMatchReleaseNotes pins every difference between
-// consecutive majors to the changes the PostgreSQL 14, 15, 16 and 17 release
+// consecutive majors to the changes the PostgreSQL 14, 15, 16, 17 and 18 release
 // notes (E.x "Server Configuration" and renamed/removed settings) document.
 // A transcription error in any data file shows up here as an unexplained
 // difference.
@@ -344,6 +352,25 @@ func TestVersionDiffsMatchReleaseNotes(t *testing.T) {
 			Removed: []string{"db_user_namespace", "old_snapshot_threshold", "trace_recovery_messages"},
 			Changed: map[string]string{},
 		},
+		// PostgreSQL 18 release notes (E.x, 2025-09-25): new settings;
+		// ssl_ecdh_curve renamed ssl_groups (the old name kept as an alias,
+		// not listed by pg_settings); autovacuum_max_workers now changeable
+		// by reload within autovacuum_worker_slots; log_connections takes a
+		// list of aspects. file_extend_method is in the 18.3 source read.
+		18: {
+			Added: []string{"autovacuum_vacuum_max_threshold", "autovacuum_worker_slots",
+				"enable_distinct_reordering", "enable_self_join_elimination", "extension_control_path",
+				"file_copy_method", "file_extend_method", "idle_replication_slot_timeout", "io_max_combine_limit",
+				"io_max_concurrency", "io_method", "io_workers", "log_lock_failures",
+				"max_active_replication_origins", "md5_password_warnings", "num_os_semaphores",
+				"oauth_validator_libraries", "ssl_groups", "ssl_tls13_ciphers", "track_cost_delay_timing",
+				"vacuum_max_eager_freeze_failure_rate", "vacuum_truncate"},
+			Removed: []string{"ssl_ecdh_curve"},
+			Changed: map[string]string{
+				"autovacuum_max_workers": "postmaster/integer -> sighup/integer",
+				"log_connections":        "superuser-backend/bool -> superuser-backend/string",
+			},
+		},
 	}
 	for to := MinMajor + 1; to <= MaxMajor; to++ {
 		got := diffMajors(to-1, to)
@@ -360,6 +387,66 @@ func TestEditDistance(t *testing.T) {
 	}{{"", "", 0}, {"abc", "abc", 0}, {"abc", "abd", 1}, {"shared_bufers", "shared_buffers", 1}, {"", "abc", 3}, {"kitten", "sitting", 3}} {
 		if got := editDistance(c.a, c.b); got != c.d {
 			t.Errorf("editDistance(%q, %q) = %d, want %d", c.a, c.b, got, c.d)
+		}
+	}
+}
+
+// TestDataFilesParseAndCiteSources: every embedded data file parses, every
+// supported major has both files, they list the same parameters, and each
+// header says where it comes from (a live server's version, or a release
+// source with its repository and commit).
+func TestDataFilesParseAndCiteSources(t *testing.T) {
+	ents, err := dataFS.ReadDir("data")
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	commit := regexp.MustCompile(`commit [0-9a-f]{40}`)
+	for _, e := range ents {
+		name := "data/" + e.Name()
+		seen[e.Name()] = true
+		raw, err := dataFS.ReadFile(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.HasSuffix(name, ".values.tsv") {
+			_, err = parseDomains(raw)
+		} else {
+			_, err = parseTable(raw)
+		}
+		if err != nil {
+			t.Errorf("%s: %v", name, err)
+		}
+		var header strings.Builder
+		for _, l := range strings.Split(string(raw), "\n") {
+			if !strings.HasPrefix(l, "#") {
+				break
+			}
+			header.WriteString(l + "\n")
+		}
+		h := header.String()
+		switch {
+		case !strings.Contains(h, "# Source: "):
+			t.Errorf("%s: header has no Source line", name)
+		case strings.Contains(h, "live pg_settings") && !strings.Contains(h, "server_version_num"):
+			t.Errorf("%s: a live source must name its server_version_num", name)
+		case !strings.Contains(h, "live pg_settings") && (!strings.Contains(h, "github.com/") || !commit.MatchString(h)):
+			t.Errorf("%s: a transcribed source must name its repository and commit", name)
+		}
+	}
+	for _, m := range Majors() {
+		for _, f := range []string{fmt.Sprintf("pg%d.tsv", m), fmt.Sprintf("pg%d.values.tsv", m)} {
+			if !seen[f] {
+				t.Errorf("PostgreSQL %d: data/%s missing", m, f)
+			}
+		}
+		for _, p := range Params(m) {
+			if _, ok := domains()[m][strings.ToLower(p.Name)]; !ok {
+				t.Errorf("PostgreSQL %d: %s has no line in pg%d.values.tsv", m, p.Name, m)
+			}
+		}
+		if len(domains()[m]) != len(Params(m)) {
+			t.Errorf("PostgreSQL %d: %d value domains for %d parameters", m, len(domains()[m]), len(Params(m)))
 		}
 	}
 }

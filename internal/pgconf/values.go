@@ -24,10 +24,10 @@ type Domain struct {
 	Enum []string
 }
 
-// DomainMajor is the one major whose value domains were read from a live
-// server (data/pg15.values.tsv). The other majors borrow its unit and enum
-// values for a parameter of the same type, and its bounds not at all
-// (CheckValue).
+// DomainMajor is the major whose value domains were read from a live
+// server (data/pg15.values.tsv); every other major's were transcribed from
+// its release's GUC tables by ./gen (data/pgNN.values.tsv, sources in each
+// file's header and docs/parameters.md).
 const DomainMajor = 15
 
 // ErrInvalidValue is returned by CheckValue; test with errors.Is.
@@ -37,17 +37,17 @@ var ErrInvalidValue = errors.New("invalid value")
 // parameter in major (guc.c's parse_bool, parse_int, parse_real,
 // convert_to_base_unit and config_enum_lookup_by_name): booleans in every
 // spelling PostgreSQL accepts, integers (decimal, octal, hexadecimal or
-// fractional, rounded) and reals with the parameter's unit, enums
-// case-insensitively including the spellings pg_settings hides. The
-// domain is exact for DomainMajor; other majors use DomainMajor's unit
-// and enum values when the parameter has the same type there, and check no
-// bounds. String values, and parameters this package has no domain for
-// (extension parameters, parameters DomainMajor lacks), are checked only
-// for their type's syntax, with any unit allowed.
+// fractional, rounded) and reals with the parameter's unit and within its
+// bounds in that major, enums case-insensitively including the spellings
+// pg_settings hides. Every supported major has its own domains
+// (data/pgNN.values.tsv). String values, and extension parameters this
+// package has no domain for, are checked only for their type's syntax, with
+// any unit allowed.
 //
 // Check hooks of string parameters (time zone names, DateStyle,
-// search_path) are not emulated: postgres still refuses a wrong one at
-// reload, and the instance manager reports it (rejectedParameters).
+// search_path) and bounds that depend on other parameters are not
+// emulated: postgres still refuses a wrong one at reload, and the instance
+// manager reports it (rejectedParameters).
 func CheckValue(major int, name, value string) error {
 	p, err := Check(major, name)
 	if err != nil {
@@ -72,19 +72,23 @@ func DomainOf(major int, name string) (Domain, bool, error) {
 }
 
 func domainOf(major int, p Param) (Domain, bool) {
-	d, ok := domains()[strings.ToLower(p.Name)]
 	if IsCustom(p.Name) {
-		d, ok = customDomains[strings.ToLower(p.Name)]
+		d, ok := customDomains[strings.ToLower(p.Name)]
 		if !ok && (p.VarType == VarBool || p.VarType == VarString) {
 			d, ok = Domain{VarType: p.VarType}, true
 		}
+		switch {
+		case ok && major == DomainMajor:
+			return d, true
+		case ok && d.VarType == p.VarType:
+			// read live from 15 only: the unit and values, no bounds
+			d.Min, d.Max = math.Inf(-1), math.Inf(1)
+			return d, false
+		}
+		return Domain{VarType: p.VarType, Unit: anyUnit, Min: math.Inf(-1), Max: math.Inf(1)}, false
 	}
-	switch {
-	case ok && major == DomainMajor:
+	if d, ok := domains()[major][strings.ToLower(p.Name)]; ok && d.VarType == p.VarType {
 		return d, true
-	case ok && d.VarType == p.VarType:
-		d.Min, d.Max = math.Inf(-1), math.Inf(1)
-		return d, false
 	}
 	return Domain{VarType: p.VarType, Unit: anyUnit, Min: math.Inf(-1), Max: math.Inf(1)}, false
 }
@@ -519,17 +523,23 @@ func hexFloat(s string, i int, neg bool) (float64, string, bool) {
 	return f, s[i:], true
 }
 
-var domains = sync.OnceValue(func() map[string]Domain {
-	name := fmt.Sprintf("data/pg%d.values.tsv", DomainMajor)
-	raw, err := dataFS.ReadFile(name)
-	if err != nil {
-		panic(fmt.Sprintf("pgconf: embedded %s: %v", name, err))
+// domains holds every supported major's value domains, parsed once on
+// first use; a missing or malformed file is a build defect the tests catch.
+var domains = sync.OnceValue(func() map[int]map[string]Domain {
+	out := make(map[int]map[string]Domain, MaxMajor-MinMajor+1)
+	for _, m := range Majors() {
+		name := fmt.Sprintf("data/pg%d.values.tsv", m)
+		raw, err := dataFS.ReadFile(name)
+		if err != nil {
+			panic(fmt.Sprintf("pgconf: embedded %s: %v", name, err))
+		}
+		t, err := parseDomains(raw)
+		if err != nil {
+			panic(fmt.Sprintf("pgconf: embedded %s: %v", name, err))
+		}
+		out[m] = t
 	}
-	t, err := parseDomains(raw)
-	if err != nil {
-		panic(fmt.Sprintf("pgconf: embedded %s: %v", name, err))
-	}
-	return t
+	return out
 })
 
 // parseDomains reads name, vartype, unit, min_val, max_val, enumvals

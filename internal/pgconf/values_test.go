@@ -44,16 +44,37 @@ func TestCheckValue(t *testing.T) {
 		{15, "wal_level", "hot_standby", ""},
 		{15, "default_transaction_isolation", "read committed", ""},
 		{15, "application_name", "anything at all", ""},
-		// Other majors: 15's units and enum values, no bounds.
-		{16, "work_mem", "32", ""},
+		// Every major has its own domains (data/pgNN.values.tsv).
+		{16, "work_mem", "32", "outside the allowed range 64 (kB) .. 2147483647 (kB)"},
+		{13, "work_mem", "32", "outside the allowed range 64 (kB)"},
 		{16, "work_mem", "64mb", "valid units"},
 		{17, "log_statement", "some", "is not one of"},
 		{14, "wal_compression", "on", ""}, // bool in 14, enum in 15
 		{14, "wal_compression", "lz4", "want on, off"},
-		// A parameter 15 lacks: its type's syntax, any unit.
+		{13, "wal_compression", "zstd", "want on, off"},
+		{16, "wal_compression", "zstd", ""},
 		{17, "transaction_timeout", "5min", ""},
-		{17, "transaction_timeout", "5 parsecs", "valid units are TB, GB, MB, kB, B, d, h, min, s, ms, us"},
+		{17, "transaction_timeout", "5 parsecs", "valid units are d, h, min, s, ms, us"},
+		{17, "transaction_timeout", "-1", "outside the allowed range 0 (ms) .. 2147483647 (ms)"},
 		{16, "vacuum_buffer_usage_limit", "2MB", ""},
+		{16, "vacuum_buffer_usage_limit", "32GB", "outside the allowed range 0 (kB) .. 16777216 (kB)"},
+		// maintenance_work_mem's minimum fell from 1MB to 64kB in 17.
+		{16, "maintenance_work_mem", "512kB", "outside the allowed range 1024 (kB)"},
+		{17, "maintenance_work_mem", "512kB", ""},
+		// PostgreSQL 18.
+		{18, "io_method", "worker", ""},
+		{18, "io_method", "io_uring", ""},
+		{18, "io_method", "posix_aio", `is not one of "sync", "worker", "io_uring"`},
+		{18, "io_workers", "64", "outside the allowed range 1 .. 32"},
+		{18, "io_workers", "8", ""},
+		{18, "autovacuum_worker_slots", "16", ""},
+		{18, "log_connections", "receipt,authentication", ""}, // a list in 18 (string)
+		{17, "log_connections", "receipt", "want on, off"},    // a bool before
+		{18, "log_connections", "on", ""},
+		{18, "vacuum_max_eager_freeze_failure_rate", "1.5", "outside the allowed range 0 .. 1"},
+		{18, "idle_replication_slot_timeout", "1d", ""},
+		{18, "idle_replication_slot_timeout", "1ms", ""}, // rounded to 0 s
+		{18, "idle_replication_slot_timeout", "10 MB", "valid units are d, h, min, s, ms, us"},
 		// Extension parameters of known type.
 		{15, "pg_stat_statements.max", "10000", ""},
 		{15, "pg_stat_statements.save", "maybe", "want on, off"},
@@ -86,19 +107,25 @@ func TestCheckValue(t *testing.T) {
 	}
 }
 
-// TestValuesTableCoversTable15: every parameter of the 15 table has a
-// domain of the same type.
-func TestValuesTableCoversTable15(t *testing.T) {
-	for _, p := range pgconf.Params(15) {
-		if !pgconf.Settable(p.Context) {
-			continue
-		}
-		d, exact, err := pgconf.DomainOf(15, p.Name)
-		if err != nil || !exact || d.VarType != p.VarType {
-			t.Errorf("%s: domain %+v exact %v err %v", p.Name, d, exact, err)
-		}
-		if p.VarType == pgconf.VarEnum && len(d.Enum) == 0 {
-			t.Errorf("%s: enum without values", p.Name)
+// TestValuesTablesCoverTables: every settable parameter of every major's
+// table has an exact domain of the same type in that major's values file,
+// every enum has values and every number has bounds.
+func TestValuesTablesCoverTables(t *testing.T) {
+	for _, m := range pgconf.Majors() {
+		for _, p := range pgconf.Params(m) {
+			if !pgconf.Settable(p.Context) {
+				continue
+			}
+			d, exact, err := pgconf.DomainOf(m, p.Name)
+			if err != nil || !exact || d.VarType != p.VarType {
+				t.Errorf("PostgreSQL %d: %s: domain %+v exact %v err %v", m, p.Name, d, exact, err)
+			}
+			if p.VarType == pgconf.VarEnum && len(d.Enum) == 0 {
+				t.Errorf("PostgreSQL %d: %s: enum without values", m, p.Name)
+			}
+			if (p.VarType == pgconf.VarInteger || p.VarType == pgconf.VarReal) && !(d.Min <= d.Max) {
+				t.Errorf("PostgreSQL %d: %s: bounds %v .. %v", m, p.Name, d.Min, d.Max)
+			}
 		}
 	}
 }

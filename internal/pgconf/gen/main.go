@@ -42,9 +42,24 @@ func main() {
 	out := flag.String("o", "", "output file (default: stdout)")
 	runAs := flag.String("user", "postgres", "account to run postgres as when invoked as root")
 	values := flag.Bool("values", false, "write the value domains (unit, bounds, enum values) instead of the contexts")
+	gucFile := flag.String("guc", "", "transcribe from this guc_tables.c (guc.c before 16) instead of a live server")
+	tree := flag.String("tree", "", "with -guc: the source tree's src directory, searched for enum option arrays defined outside the GUC file")
+	major := flag.Int("major", 0, "with -guc: the PostgreSQL major of the source")
+	versionNum := flag.Int("version-num", 0, "with -guc: the source's server_version_num (e.g. 180003), the bounds of server_version_num")
+	cite := flag.String("cite", "", "with -guc: the source's exact citation (release, repository, commit, path) for the header")
+	extra := flag.String("extra", "", "with -guc: NAME:CONTEXT:VARTYPE,... parameters added by later minor releases (bool or string only), with -note saying so")
+	omit := flag.String("omit", "", "with -guc: NAME,... entries of the source that are not upstream PostgreSQL (a fork's additions), with -note saying so")
+	note := flag.String("note", "", "with -guc: a header line saying what -extra adds and why")
 	flag.Parse()
 
 	logger := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	if *gucFile != "" {
+		if err := runSource(sourceOptions{GUC: *gucFile, Tree: *tree, Major: *major, VersionNum: *versionNum, Cite: *cite, Extra: *extra, Omit: *omit, Note: *note, Values: *values, Out: *out}); err != nil {
+			logger.Error("transcribe pgconf data", "err", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if err := run(context.Background(), *binDir, *runAs, *out, *values); err != nil {
 		logger.Error("generate pgconf data", "err", err)
 		os.Exit(1)
