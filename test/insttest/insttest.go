@@ -59,8 +59,11 @@ type Instance struct {
 	HTTPPort int
 	PodIP    string
 	PGData   string
-	RunDir   string
-	LogFile  string
+	// WALDir is pg_wal with Cluster.SeparateWAL (a directory of wal/, the
+	// volume).
+	WALDir  string
+	RunDir  string
+	LogFile string
 	// Kubeconfig is this manager's: it reaches the API server through its
 	// own relay, so one instance can be partitioned alone (CutAPIFor).
 	Kubeconfig string
@@ -91,6 +94,9 @@ type Cluster struct {
 	StopDelay     time.Duration
 	// FailoverDelay is passed as --failover-delay when set.
 	FailoverDelay time.Duration
+	// SeparateWAL passes --wal-dir: pg_wal in a directory of its own
+	// beside PGDATA's (spec.walStorage's second volume).
+	SeparateWAL bool
 	// ParametersFile is shared by all instances (like a ConfigMap).
 	ParametersFile string
 
@@ -223,6 +229,7 @@ func NewCluster(t testing.TB, name string, n int) *Cluster {
 			PodIP:  fmt.Sprintf("198.18.0.%d", 10+i),
 			PGData: filepath.Join(dir, fmt.Sprintf("i%d", i), "pgdata"),
 			RunDir: filepath.Join(dir, fmt.Sprintf("i%d", i), "run"),
+			WALDir: filepath.Join(dir, fmt.Sprintf("i%d", i), "wal", "pg_wal"),
 		}
 		inst.LogFile = filepath.Join(dir, fmt.Sprintf("i%d.log", i))
 		inst.gate = newAPIGate(t, apiURL.Host)
@@ -419,6 +426,14 @@ func (c *Cluster) Start(i int) {
 		"--kubeconfig", inst.Kubeconfig, "--peers", strings.Join(c.HTTPAddrs(), ",")}
 	if c.FailoverDelay > 0 {
 		args = append(args, "--failover-delay", c.FailoverDelay.String())
+	}
+	if c.SeparateWAL {
+		vol := filepath.Dir(inst.WALDir)
+		must(c.T, os.MkdirAll(vol, 0o700))
+		if c.Cred != nil {
+			must(c.T, os.Chown(vol, int(c.Cred.Uid), int(c.Cred.Gid)))
+		}
+		args = append(args, "--wal-dir", inst.WALDir)
 	}
 	var cmd *exec.Cmd
 	if c.ReadOnlyRoot {
