@@ -336,7 +336,7 @@ func TestVersionDiffsMatchReleaseNotes(t *testing.T) {
 		},
 		16: {
 			Added: []string{"createrole_self_grant", "debug_io_direct", "debug_logical_replication_streaming",
-				"debug_parallel_query", "enable_presorted_aggregate", "gss_accept_delegation", "icu_validation_level",
+				"debug_parallel_query", "enable_presorted_aggregate", "file_extend_method", "gss_accept_delegation", "icu_validation_level",
 				"max_parallel_apply_workers_per_subscription", "reserved_connections", "scram_iterations",
 				"send_abort_for_crash", "send_abort_for_kill", "vacuum_buffer_usage_limit"},
 			Removed: []string{"force_parallel_mode", "lc_collate", "lc_ctype", "promote_trigger_file",
@@ -356,11 +356,13 @@ func TestVersionDiffsMatchReleaseNotes(t *testing.T) {
 		// ssl_ecdh_curve renamed ssl_groups (the old name kept as an alias,
 		// not listed by pg_settings); autovacuum_max_workers now changeable
 		// by reload within autovacuum_worker_slots; log_connections takes a
-		// list of aspects. file_extend_method is in the 18.3 source read.
+		// list of aspects. file_extend_method came with 18.2, 17.8 and
+		// 16.12 (a minor-release addition back-patched to 16, so it is a
+		// 15 -> 16 difference).
 		18: {
 			Added: []string{"autovacuum_vacuum_max_threshold", "autovacuum_worker_slots",
 				"enable_distinct_reordering", "enable_self_join_elimination", "extension_control_path",
-				"file_copy_method", "file_extend_method", "idle_replication_slot_timeout", "io_max_combine_limit",
+				"file_copy_method", "idle_replication_slot_timeout", "io_max_combine_limit",
 				"io_max_concurrency", "io_method", "io_workers", "log_lock_failures",
 				"max_active_replication_origins", "md5_password_warnings", "num_os_semaphores",
 				"oauth_validator_libraries", "ssl_groups", "ssl_tls13_ciphers", "track_cost_delay_timing",

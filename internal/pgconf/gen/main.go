@@ -47,7 +47,7 @@ func main() {
 	major := flag.Int("major", 0, "with -guc: the PostgreSQL major of the source")
 	versionNum := flag.Int("version-num", 0, "with -guc: the source's server_version_num (e.g. 180003), the bounds of server_version_num")
 	cite := flag.String("cite", "", "with -guc: the source's exact citation (release, repository, commit, path) for the header")
-	extra := flag.String("extra", "", "with -guc: NAME:CONTEXT:VARTYPE,... parameters added by later minor releases (bool or string only), with -note saying so")
+	extra := flag.String("extra", "", "with -guc: parameters added by later minor releases, NAME:CONTEXT:bool, NAME:CONTEXT:string or NAME:CONTEXT:enum:V1|V2, comma-separated, with -note saying so")
 	omit := flag.String("omit", "", "with -guc: NAME,... entries of the source that are not upstream PostgreSQL (a fork's additions), with -note saying so")
 	note := flag.String("note", "", "with -guc: a header line saying what -extra adds and why")
 	flag.Parse()

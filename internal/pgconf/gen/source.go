@@ -783,10 +783,14 @@ func runSource(o sourceOptions) error {
 		}
 		for _, e := range strings.Split(o.Extra, ",") {
 			f := strings.Split(e, ":")
-			if len(f) != 3 || f[2] != "bool" && f[2] != "string" {
-				return fmt.Errorf("-extra %q: want NAME:CONTEXT:bool or NAME:CONTEXT:string", e)
+			switch {
+			case len(f) == 3 && (f[2] == "bool" || f[2] == "string"):
+				gs = append(gs, guc{Name: f[0], Context: f[1], VarType: f[2]})
+			case len(f) == 4 && f[2] == "enum" && f[3] != "":
+				gs = append(gs, guc{Name: f[0], Context: f[1], VarType: f[2], Enum: strings.Split(f[3], "|")})
+			default:
+				return fmt.Errorf("-extra %q: want NAME:CONTEXT:bool, NAME:CONTEXT:string or NAME:CONTEXT:enum:VALUE|VALUE…", e)
 			}
-			gs = append(gs, guc{Name: f[0], Context: f[1], VarType: f[2]})
 		}
 		sortGUCs(gs)
 	}
@@ -796,7 +800,7 @@ func runSource(o sourceOptions) error {
 		cmd += " -omit " + o.Omit
 	}
 	if o.Extra != "" {
-		cmd += " -extra " + o.Extra
+		cmd += fmt.Sprintf(" -extra %q", o.Extra)
 	}
 	if o.Note != "" {
 		cmd += fmt.Sprintf(" -note %q", o.Note)
