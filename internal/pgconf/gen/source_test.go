@@ -106,7 +106,13 @@ func TestTranscribe(t *testing.T) {
 	gucSrc := `
 extern const struct config_enum_entry wal_level_options[];
 static const struct config_enum_entry local_options[] = {
-	{"a", 0, false}, {"b", 1, false}, {"c", 2, false}, {NULL, 0, false}
+	{"a", 0, false}, {"b", 1, false}, {"c", 2, false},
+#ifdef USE_LZ4
+	{"lz4", 3, false},
+#else
+	{"no_lz4", 3, false},
+#endif
+	{NULL, 0, false}
 };
 struct config_bool ConfigureNamesBool[] = {
 	{
@@ -184,7 +190,7 @@ struct config_enum ConfigureNamesEnum[] = {
 	want := []guc{
 		{Name: "DateStyle", Context: "user", VarType: "string"},
 		{Name: "enable_x", Context: "user", VarType: "bool"},
-		{Name: "local", Context: "superuser-backend", VarType: "enum", Enum: []string{"b", "c"}},
+		{Name: "local", Context: "superuser-backend", VarType: "enum", Enum: []string{"b", "c", "lz4"}},
 		{Name: "ratio", Context: "sighup", VarType: "real", Min: "0", Max: "1"},
 		{Name: "things", Context: "postmaster", VarType: "integer", Min: "1", Max: "50"},
 		{Name: "wal_level", Context: "postmaster", VarType: "enum", Enum: []string{"minimal", "replica", "logical"}},
