@@ -68,6 +68,28 @@ var effects = map[string]effect{
 		set:    func(s *cluster.Spec) { s.ImageName = "ghcr.io/cloudnative-pg/postgresql:15.9" },
 		render: func(o *kube.Objects) any { return postgres(o).Image },
 	},
+	// imageCatalogRef: the catalog entry's image becomes the postgres
+	// container's (fxCatalogs, loaded with every changed spec).
+	"spec.imageCatalogRef.apiGroup": {
+		where:  "validated (either group pgsync reads); kept in the applied spec: which catalog is used is kind, name and major",
+		set:    func(s *cluster.Spec) { catalogRef(s, "postgresql.k8s.enterprisedb.io", "ImageCatalog", "fx-catalog", 15) },
+		render: func(o *kube.Objects) any { return o.StatefulSet.Annotations[pc.AnnAppliedSpec] },
+	},
+	"spec.imageCatalogRef.kind": {
+		where:  "postgres container image: from the ClusterImageCatalog rather than the namespace's ImageCatalog (TestCatalogImageRendered)",
+		set:    func(s *cluster.Spec) { catalogRef(s, "postgresql.cnpg.io", "ClusterImageCatalog", "fx-catalog", 15) },
+		render: func(o *kube.Objects) any { return postgres(o).Image },
+	},
+	"spec.imageCatalogRef.name": {
+		where:  "postgres container image: the named catalog's entry",
+		set:    func(s *cluster.Spec) { catalogRef(s, "postgresql.cnpg.io", "ImageCatalog", "fx-other", 15) },
+		render: func(o *kube.Objects) any { return postgres(o).Image },
+	},
+	"spec.imageCatalogRef.major": {
+		where:  "postgres container image: the catalog's entry for that major",
+		set:    func(s *cluster.Spec) { catalogRef(s, "postgresql.cnpg.io", "ImageCatalog", "fx-catalog", 16) },
+		render: func(o *kube.Objects) any { return postgres(o).Image },
+	},
 	"spec.imagePullPolicy": {
 		where:  "postgres container imagePullPolicy (the kubelet's)",
 		set:    func(s *cluster.Spec) { s.ImagePullPolicy = "Always" },
@@ -327,7 +349,7 @@ func withSpec(t *testing.T, c *cluster.Cluster, f func(*cluster.Spec)) *cluster.
 	if err != nil {
 		panic(err)
 	}
-	set, err := cluster.Load([]cluster.File{{Path: "changed.json", Data: doc}})
+	set, err := cluster.Load([]cluster.File{{Path: "changed.json", Data: doc}, {Path: "catalogs.yaml", Data: []byte(fmt.Sprintf(fxCatalogs, c.Metadata.Namespace))}})
 	if err != nil {
 		if t == nil {
 			panic(err)
@@ -353,4 +375,35 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	sort.Strings(keys)
 	return keys
+}
+
+// fxCatalogs are the image catalogs withSpec loads beside a changed spec
+// (namespace: the cluster's): each entry a different image.
+const fxCatalogs = `apiVersion: postgresql.cnpg.io/v1
+kind: ImageCatalog
+metadata: {name: fx-catalog, namespace: %[1]s}
+spec:
+  images:
+    - {major: 15, image: "ghcr.io/cloudnative-pg/postgresql:15.10-minimal-trixie"}
+    - {major: 16, image: "ghcr.io/cloudnative-pg/postgresql:16.6-minimal-trixie"}
+---
+apiVersion: postgresql.cnpg.io/v1
+kind: ImageCatalog
+metadata: {name: fx-other, namespace: %[1]s}
+spec:
+  images:
+    - {major: 15, image: "ghcr.io/cloudnative-pg/postgresql:15.12-minimal-trixie"}
+---
+apiVersion: postgresql.cnpg.io/v1
+kind: ClusterImageCatalog
+metadata: {name: fx-catalog}
+spec:
+  images:
+    - {major: 15, image: "ghcr.io/cloudnative-pg/postgresql:15.11-standard-trixie"}
+`
+
+// catalogRef makes s take its image from a catalog of fxCatalogs.
+func catalogRef(s *cluster.Spec, group, kind, name string, major int) {
+	s.ImageName = ""
+	s.ImageCatalogRef = &cluster.ImageCatalogRef{APIGroup: group, Kind: kind, Name: name, Major: major}
 }
