@@ -86,6 +86,9 @@ func StateDir() string { return envOr("PGSYNC_KUBE_STATE", "/var/lib/pgsync/kube
 // RunDir holds PID files and sockets ($PGSYNC_KUBE_RUN).
 func RunDir() string { return envOr("PGSYNC_KUBE_RUN", "/run/pgsync-kube") }
 
+// ContainerdSocket is the file name of containerd's socket in RunDir.
+const ContainerdSocket = "containerd.sock"
+
 // KubeBin is the cached binary of a Kubernetes component.
 func KubeBin(cache, kubeVersion, component string) string {
 	return filepath.Join(cache, kubeVersion, "bin", component)

@@ -73,7 +73,7 @@ func (p paths) kubeletDir() string      { return filepath.Join(p.state, "kubelet
 func (p paths) volumesDir() string      { return filepath.Join(p.state, "volumes") }
 func (p paths) containerdRoot() string  { return filepath.Join(p.cache, "containerd") }
 func (p paths) containerdState() string { return filepath.Join(p.run, "containerd") }
-func (p paths) containerdSock() string  { return filepath.Join(p.run, "containerd.sock") }
+func (p paths) containerdSock() string  { return filepath.Join(p.run, kubelayout.ContainerdSocket) }
 func (p paths) cniConfDir() string      { return filepath.Join(p.state, "cni", "net.d") }
 func (p paths) cniDataDir() string      { return filepath.Join(p.state, "cni", "ipam") }
 func (p paths) readyFile() string       { return filepath.Join(p.run, "ready") }
