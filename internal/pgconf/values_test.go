@@ -67,6 +67,11 @@ func TestCheckValue(t *testing.T) {
 		{18, "io_method", "posix_aio", `is not one of "sync", "worker", "io_uring"`},
 		{18, "io_workers", "64", "outside the allowed range 1 .. 32"},
 		{18, "io_workers", "8", ""},
+		// io_combine_limit: at most PG_IOV_MAX blocks, 32 in 17, 128 in 18.
+		{17, "io_combine_limit", "256kB", ""},
+		{17, "io_combine_limit", "512kB", "outside the allowed range 1 (8kB) .. 32 (8kB)"},
+		{18, "io_combine_limit", "1MB", ""},
+		{18, "io_combine_limit", "2MB", "outside the allowed range 1 (8kB) .. 128 (8kB)"},
 		{18, "autovacuum_worker_slots", "16", ""},
 		{18, "log_connections", "receipt,authentication", ""}, // a list in 18 (string)
 		{17, "log_connections", "receipt", "want on, off"},    // a bool before

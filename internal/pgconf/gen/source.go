@@ -81,11 +81,9 @@ var constants = map[string]float64{
 	// MAX_BACKENDS: 0x3FFFF (postmaster.h 13-17; 2^MAX_BACKENDS_BITS - 1 =
 	// 2^18 - 1 in procnumber.h 18).
 	"MAX_BACKENDS":       0x3FFFF,
-	"MAX_IO_CONCURRENCY": 1000,
-	// MAX_IO_COMBINE_LIMIT: PG_IOV_MAX bounded by 128kB / BLCKSZ = 16 (17);
-	// PG_IOV_MAX is min(IOV_MAX 1024, 128) = 128 on Linux, so 16 blocks.
-	"MAX_IO_COMBINE_LIMIT": 16,
-	"MAX_IO_WORKERS":       32,
+	// glibc's IOV_MAX (limits.h), which PG_IOV_MAX bounds (17: Min(IOV_MAX,
+	// 32); 18: Min(IOV_MAX, 128)).
+	"IOV_MAX": 1024,
 	// pg_config.h (configure's default 1 GB segments of 8 kB blocks).
 	"RELSEG_SIZE": 131072,
 	"SIZE_MAX":    math.MaxUint64,
@@ -109,14 +107,13 @@ func transcribe(gucFile, tree string) ([]guc, error) {
 		if _, ok := enums[ext[1]]; ok || tree == "" {
 			continue
 		}
-		vals, where, err := findEnum(tree, ext[1])
+		vals, _, err := findEnum(tree, ext[1])
 		if err != nil {
 			return nil, err
 		}
 		if vals == nil {
 			continue // not an options array, or not one in this tree
 		}
-		_ = where
 		enums[ext[1]] = vals
 	}
 	macros, err := objectMacros(tree, src)
