@@ -80,7 +80,7 @@ var constants = map[string]float64{
 	"MAX_KILOBYTES": math.MaxInt32,
 	// MAX_BACKENDS: 0x3FFFF (postmaster.h 13-17; 2^MAX_BACKENDS_BITS - 1 =
 	// 2^18 - 1 in procnumber.h 18).
-	"MAX_BACKENDS":       0x3FFFF,
+	"MAX_BACKENDS": 0x3FFFF,
 	// glibc's IOV_MAX (limits.h), which PG_IOV_MAX bounds (17: Min(IOV_MAX,
 	// 32); 18: Min(IOV_MAX, 128)).
 	"IOV_MAX": 1024,
