@@ -56,6 +56,7 @@ printed whenever it changes.`,
 	f.StringVar(&args.source.Repo, "repo", "", "plan the next step against this Git repository (default: against the spec last applied)")
 	f.StringVar(&args.source.Ref, "ref", "HEAD", "with --repo: branch, tag or commit to read")
 	f.StringVar(&args.source.Path, "path", "", "with --repo: directory holding the Cluster files")
+	f.StringVar(&args.source.DefaultImage, "default-image", cluster.DefaultImageName, "with --repo: PostgreSQL image of Clusters that write neither imageName nor imageCatalogRef (as plan's)")
 	f.StringVar(&args.logLevel, "log-level", "warn", "debug, info, warn or error")
 	args.window.register(f, "status says when it opens for a cluster with a restart ahead")
 	return cmd
