@@ -292,6 +292,7 @@ func validate(c *Cluster) (warnings, problems []Diagnostic) {
 		}
 	}
 
+	validateSynchronous(c, bad)
 	validateResources(s.Resources, bad)
 
 	oneOf("spec.affinity.podAntiAffinityType", s.Affinity.PodAntiAffinityType, "preferred", "required")

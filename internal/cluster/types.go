@@ -79,6 +79,10 @@ type Spec struct {
 	// SwitchoverDelay is how long, in seconds, the old primary may take to
 	// shut down cleanly during a switchover.
 	SwitchoverDelay int `json:"switchoverDelay"`
+	// MinSyncReplicas and MaxSyncReplicas are CloudNativePG's legacy
+	// synchronous replication (ANY over the streaming standbys; 0: off).
+	MinSyncReplicas int `json:"minSyncReplicas"`
+	MaxSyncReplicas int `json:"maxSyncReplicas"`
 	// FailoverDelay is how long, in seconds, the standbys wait after the
 	// primary's Lease expired before they elect a new primary (0, the
 	// default: at once).
@@ -248,6 +252,32 @@ type PostgresConfiguration struct {
 	// PgHBA lines go into pg_hba.conf after pgsync's own rules (the
 	// manager's socket, replication) and before the defaults (docs/objects.md).
 	PgHBA []string `json:"pg_hba"`
+	// Synchronous turns on synchronous replication; nil: asynchronous.
+	Synchronous *SynchronousReplicaConfiguration `json:"synchronous"`
+}
+
+// SynchronousReplicaConfiguration is CloudNativePG's
+// spec.postgresql.synchronous: the primary's manager derives
+// synchronous_standby_names from it and the standbys that stream
+// (docs/instance-manager.md).
+type SynchronousReplicaConfiguration struct {
+	// Method is "any" (quorum) or "first" (priority).
+	Method string `json:"method"`
+	// Number of synchronous standbys a commit waits for (> 0).
+	Number int `json:"number"`
+	// MaxStandbyNamesFromCluster bounds how many of the cluster's
+	// instances are listed (nil: all).
+	MaxStandbyNamesFromCluster *int `json:"maxStandbyNamesFromCluster"`
+	// StandbyNamesPre and StandbyNamesPost are application_names listed
+	// before and after the cluster's instances.
+	StandbyNamesPre  []string `json:"standbyNamesPre"`
+	StandbyNamesPost []string `json:"standbyNamesPost"`
+	// DataDurability is "required" (default: commits wait) or "preferred"
+	// (only streaming standbys are listed, the number lowered to them).
+	DataDurability string `json:"dataDurability"`
+	// FailoverQuorum is decoded to refuse true by name: pgsync's election
+	// has no quorum check.
+	FailoverQuorum bool `json:"failoverQuorum"`
 }
 
 // ResourceRequirements are the postgres container's requests and limits.
