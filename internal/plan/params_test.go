@@ -24,7 +24,9 @@ func TestCheckParameterValues(t *testing.T) {
 		{"max_connections", "two hundred", "", "is not a number"},
 		{"autovacuum", "perhaps", "", "want on, off, true, false, yes, no, 1 or 0"},
 		{"log_statement", "everything", "", `is not one of "none", "ddl", "mod", "all"`},
-		{"work_mem", "1", img131, ""}, // 13: no bounds known
+		{"work_mem", "1", img131, "outside the allowed range 64 (kB)"}, // 13's own bounds
+		{"maintenance_work_mem", "512kB", "ghcr.io/cloudnative-pg/postgresql:16.4", "outside the allowed range 1024 (kB)"},
+		{"maintenance_work_mem", "512kB", "ghcr.io/cloudnative-pg/postgresql:17.6", ""}, // 64 kB from 17 on
 		{"work_mem", "64mb", img131, "valid units"},
 		{"application_name", "a\nb", "", "control character (U+000A at byte 1)"},
 		{"application_name", "a\x00b", "", "control character (U+0000"},
