@@ -46,6 +46,9 @@ func newInstanceRunCmd() *cobra.Command {
 				return err
 			}
 			c.Credentials = creds
+			if c.InitDB, err = instance.LoadInitDB(os.Getenv); err != nil {
+				return err
+			}
 			if c.AdvertiseAddress == "" && c.Instance != "" && c.Cluster != "" && c.Namespace != "" {
 				c.AdvertiseAddress = pc.Names{Cluster: c.Cluster}.Address(c.Instance, c.Namespace, c.Port)
 			}

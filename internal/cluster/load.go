@@ -293,6 +293,7 @@ func validate(c *Cluster) (warnings, problems []Diagnostic) {
 	}
 
 	validateSynchronous(c, bad)
+	validateInitDB(c, major, bad)
 	validateResources(s.Resources, bad)
 
 	oneOf("spec.affinity.podAntiAffinityType", s.Affinity.PodAntiAffinityType, "preferred", "required")

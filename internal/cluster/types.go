@@ -95,6 +95,9 @@ type Spec struct {
 	// restricted contexts pgsync renders; anything weaker is refused.
 	PodSecurityContext *PodSecurityContext `json:"podSecurityContext"`
 	SecurityContext    *SecurityContext    `json:"securityContext"`
+
+	// Bootstrap: how the first primary creates the database (initdb.go).
+	Bootstrap *BootstrapConfiguration `json:"bootstrap"`
 }
 
 // ProbesConfiguration is CloudNativePG's spec.probes.

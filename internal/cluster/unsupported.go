@@ -29,6 +29,12 @@ var unsupported = map[string]string{
 	"metadata.finalizers":                 "finalizers are not supported by pgsync: a Cluster file is not an object in the API server",
 	"metadata.generateName":               "generated names are not supported by pgsync: a cluster needs a fixed metadata.name",
 
+	// spec.bootstrap.initdb: what pgsync does not read of it.
+	"spec.bootstrap.initdb.options":                    "raw initdb options are not supported by pgsync (CloudNativePG deprecates them): use the named fields (encoding, locale, dataChecksums, walSegmentSize, …)",
+	"spec.bootstrap.initdb.postInitSQLRefs":            "post-init SQL from ConfigMaps or Secrets (postInitSQLRefs) is not supported by pgsync yet: write the statements in postInitSQL",
+	"spec.bootstrap.initdb.postInitApplicationSQLRefs": "post-init SQL from ConfigMaps or Secrets (postInitApplicationSQLRefs) is not supported by pgsync yet: write the statements in postInitApplicationSQL",
+	"spec.bootstrap.initdb.postInitTemplateSQLRefs":    "post-init SQL from ConfigMaps or Secrets (postInitTemplateSQLRefs) is not supported by pgsync yet: write the statements in postInitTemplateSQL",
+
 	// spec
 	"spec.inheritedMetadata":         "inherited metadata (labels and annotations on every object of the cluster) is not supported by pgsync yet",
 	"spec.schedulerName":             "a custom scheduler is not supported by pgsync yet: pods use the default scheduler",
@@ -36,7 +42,6 @@ var unsupported = map[string]string{
 	"spec.postgresGID":               "postgresGID is not supported by pgsync: the pods run as the image's postgres group",
 	"spec.podSelectorRefs":           "pod selector references in pg_hba (${podselector:NAME}) are not supported by pgsync",
 	"spec.replicationSlots":          "replication slot management (replicationSlots) is not supported by pgsync yet",
-	"spec.bootstrap.initdb":          "bootstrap options for initdb are not supported by pgsync yet: the primary runs initdb with pgsync's defaults",
 	"spec.bootstrap.recovery":        "bootstrap from a backup or volume snapshot (recovery) is not supported by pgsync: a new cluster starts from initdb",
 	"spec.bootstrap.pg_basebackup":   "bootstrap as a copy of another PostgreSQL server (pg_basebackup) is not supported by pgsync: a new cluster starts from initdb",
 	"spec.bootstrap.initdb.import":   "importing databases from an external cluster is not supported by pgsync (externalClusters are not supported)",

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"strconv"
 	"time"
 
 	"github.com/pgsync/pgsync/internal/podcontract"
@@ -18,17 +19,14 @@ func (m *Manager) initPrimary(ctx context.Context) error {
 	}
 	defer os.Remove(pw)
 	m.status.update(func(s *Status) { s.Role = "bootstrapping" })
-	args := []string{"-D", m.cfg.PGData, "-U", "postgres",
-		"--pwfile=" + pw, "--auth-local=scram-sha-256", "--auth-host=scram-sha-256",
-		"--data-checksums", "-E", "UTF8", "--locale=C"}
 	if m.cfg.WALDir != "" {
 		// initdb refuses a non-empty WAL directory: what an earlier,
 		// interrupted initdb left there (PGDATA is new) goes.
 		if err := os.RemoveAll(m.cfg.WALDir); err != nil {
 			return fmt.Errorf("clear the WAL directory: %w", err)
 		}
-		args = append(args, "--waldir="+m.cfg.WALDir)
 	}
+	args := initdbArgs(m.cfg.PGData, m.cfg.WALDir, pw, m.cfg.InitDB)
 	if err := m.runLogged(ctx, "initdb", m.bin.Path("initdb"), args...); err != nil {
 		return err
 	}
@@ -47,10 +45,63 @@ func (m *Manager) initPrimary(ctx context.Context) error {
 	if err := m.waitAccepting(ctx, 60*time.Second); err != nil {
 		return err
 	}
+	// Post-init SQL (spec.bootstrap.initdb), CloudNativePG's order:
+	// postgres, then template1 (so the application database inherits
+	// it), then the application database once created.
+	if err := m.db.runIn(ctx, "postgres", "postInitSQL", m.cfg.InitDB.PostInitSQL); err != nil {
+		return err
+	}
+	if err := m.db.runIn(ctx, "template1", "postInitTemplateSQL", m.cfg.InitDB.PostInitTemplateSQL); err != nil {
+		return err
+	}
 	if err := m.db.ensureRoles(ctx, m.cfg.Credentials); err != nil {
 		return err
 	}
+	if err := m.db.runIn(ctx, m.cfg.Credentials.AppDatabase, "postInitApplicationSQL", m.cfg.InitDB.PostInitApplicationSQL); err != nil {
+		return err
+	}
 	return m.route(ctx, "")
+}
+
+// initdbArgs are initdb's arguments: SCRAM everywhere, and
+// spec.bootstrap.initdb's options over pgsync's defaults (UTF8, locale C,
+// data checksums).
+func initdbArgs(pgdata, walDir, pwFile string, o podcontract.InitDB) []string {
+	args := []string{"-D", pgdata, "-U", podcontract.SuperUser,
+		"--pwfile=" + pwFile, "--auth-local=scram-sha-256", "--auth-host=scram-sha-256"}
+	switch {
+	case !o.NoDataChecksums:
+		args = append(args, "--data-checksums")
+	case o.Major >= 18:
+		// 18's initdb turns checksums on by default; older ones have
+		// them off and no --no-data-checksums.
+		args = append(args, "--no-data-checksums")
+	}
+	enc := o.Encoding
+	if enc == "" {
+		enc = "UTF8"
+	}
+	args = append(args, "-E", enc)
+	locale := o.Locale
+	if locale == "" && o.LocaleCollate == "" && o.LocaleCType == "" {
+		locale = "C"
+	}
+	for _, f := range []struct{ flag, v string }{
+		{"--locale", locale}, {"--lc-collate", o.LocaleCollate}, {"--lc-ctype", o.LocaleCType},
+		{"--locale-provider", o.LocaleProvider}, {"--icu-locale", o.ICULocale},
+		{"--icu-rules", o.ICURules}, {"--builtin-locale", o.BuiltinLocale},
+	} {
+		if f.v != "" {
+			args = append(args, f.flag+"="+f.v)
+		}
+	}
+	if o.WALSegmentSize > 0 {
+		args = append(args, "--wal-segsize="+strconv.Itoa(o.WALSegmentSize))
+	}
+	if walDir != "" {
+		args = append(args, "--waldir="+walDir)
+	}
+	return args
 }
 
 // clone takes a base backup from the primary and starts as its standby.

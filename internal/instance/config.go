@@ -1,6 +1,7 @@
 package instance
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -54,6 +55,23 @@ type Config struct {
 	Kubeconfig string // "" = in-cluster
 
 	Credentials Credentials
+
+	// InitDB holds spec.bootstrap.initdb's options (PGSYNC_INITDB), used
+	// once, when this instance bootstraps the cluster.
+	InitDB pc.InitDB
+}
+
+// LoadInitDB reads PGSYNC_INITDB (unset: pgsync's defaults).
+func LoadInitDB(getenv func(string) string) (pc.InitDB, error) {
+	var i pc.InitDB
+	v := getenv(pc.EnvInitDB)
+	if v == "" {
+		return i, nil
+	}
+	if err := json.Unmarshal([]byte(v), &i); err != nil {
+		return i, fmt.Errorf("%s: %w", pc.EnvInitDB, err)
+	}
+	return i, nil
 }
 
 // Credentials come from the cluster's Secrets, mounted as files or passed as

@@ -372,3 +372,26 @@ func remoteTimeline(ctx context.Context, host string, port int, password string)
 	}
 	return uint32(tli), hist, nil
 }
+
+// runIn runs post-init statements (what names them, for errors) in
+// database dbname, each as one simple-protocol query, so one may hold
+// several statements as in psql -c. The statements come from Git; their
+// text is not logged (it may hold a password).
+func (d *localDB) runIn(ctx context.Context, dbname, what string, stmts []string) error {
+	if len(stmts) == 0 {
+		return nil
+	}
+	cc := d.cfg.Copy()
+	cc.Database = dbname
+	c, err := pgx.ConnectConfig(ctx, cc)
+	if err != nil {
+		return fmt.Errorf("%s: connect to database %s: %w", what, dbname, err)
+	}
+	defer c.Close(context.Background())
+	for i, q := range stmts {
+		if _, err := c.Exec(ctx, q, pgx.QueryExecModeSimpleProtocol); err != nil {
+			return fmt.Errorf("%s[%d] in database %s: %w", what, i, dbname, err)
+		}
+	}
+	return nil
+}

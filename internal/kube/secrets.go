@@ -19,10 +19,24 @@ const passwordAlphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz01
 // PasswordLength gives log2(62^32) ≈ 190 bits.
 const PasswordLength = 32
 
-// SecretNames are the cluster's credential Secrets.
+// SecretNames are the credential Secrets pgsync generates for the
+// cluster: NAME-app only when spec.bootstrap.initdb.secret names no Secret
+// of the user's (which pgsync never creates, reads nor copies).
 func SecretNames(c *cluster.Cluster) []string {
 	n := NamesOf(c)
+	if c.AppSecretName() != "" {
+		return []string{n.SuperuserSecret(), n.ReplicationSecret()}
+	}
 	return []string{n.SuperuserSecret(), n.AppSecret(), n.ReplicationSecret()}
+}
+
+// AppSecretName is the Secret holding the application owner's password:
+// the user's (spec.bootstrap.initdb.secret) or NAME-app.
+func AppSecretName(c *cluster.Cluster) string {
+	if s := c.AppSecretName(); s != "" {
+		return s
+	}
+	return NamesOf(c).AppSecret()
 }
 
 // NewSecrets returns the credential Secrets of c that do not exist yet
@@ -39,14 +53,14 @@ func NewSecrets(c *cluster.Cluster, exists func(name string) bool, random io.Rea
 		extra      map[string]string
 	}{
 		{n.SuperuserSecret(), pc.SuperUser, nil},
-		{n.AppSecret(), pc.AppUser, map[string]string{
-			"dbname": pc.AppDatabase,
+		{n.AppSecret(), c.AppOwner(), map[string]string{
+			"dbname": c.AppDatabase(),
 			"host":   n.RW() + "." + c.Metadata.Namespace + ".svc",
 			"port":   strconv.Itoa(pc.PostgresPort),
 		}},
 		{n.ReplicationSecret(), pc.ReplicationUser, nil},
 	} {
-		if exists(s.name) {
+		if exists(s.name) || (s.name == n.AppSecret() && c.AppSecretName() != "") {
 			continue
 		}
 		pw, err := Password(random)

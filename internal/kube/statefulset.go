@@ -159,8 +159,13 @@ func podSpec(c *cluster.Cluster, opts Options) (corev1.PodSpec, error) {
 		{Name: pc.EnvSuperuserPassword + pc.FileSuffix, Value: pc.SuperuserPasswordFile},
 		{Name: pc.EnvReplicationPassword + pc.FileSuffix, Value: pc.ReplicationPasswordFile},
 		{Name: pc.EnvAppPassword + pc.FileSuffix, Value: pc.AppPasswordFile},
-		{Name: pc.EnvAppUser, Value: pc.AppUser},
-		{Name: pc.EnvAppDatabase, Value: pc.AppDatabase},
+		{Name: pc.EnvAppUser, Value: c.AppOwner()},
+		{Name: pc.EnvAppDatabase, Value: c.AppDatabase()},
+	}
+	if e, ok, err := initDBEnv(c); err != nil {
+		return corev1.PodSpec{}, err
+	} else if ok {
+		env = append(env, e)
 	}
 	run := pc.Run{
 		RunDir:          pc.RunDir,
@@ -264,7 +269,7 @@ func podSpec(c *cluster.Cluster, opts Options) (corev1.PodSpec, error) {
 				Sources: []corev1.VolumeProjection{
 					secretFile(n.SuperuserSecret(), corev1.BasicAuthPasswordKey, "superuser-password"),
 					secretFile(n.ReplicationSecret(), corev1.BasicAuthPasswordKey, "replication-password"),
-					secretFile(n.AppSecret(), corev1.BasicAuthPasswordKey, "app-password"),
+					secretFile(AppSecretName(c), corev1.BasicAuthPasswordKey, "app-password"),
 				},
 			}}},
 		},

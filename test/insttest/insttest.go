@@ -99,6 +99,9 @@ type Cluster struct {
 	SeparateWAL bool
 	// ParametersFile is shared by all instances (like a ConfigMap).
 	ParametersFile string
+	// Env is added to every manager's environment after the defaults, so
+	// it may override them (PGSYNC_APP_USER, PGSYNC_INITDB, …).
+	Env []string
 
 	// ReadOnlyRoot: each manager runs in its own mount namespace where
 	// the root filesystem is read-only and only /tmp (which holds every
@@ -452,6 +455,7 @@ func (c *Cluster) Start(i int) {
 		"PGSYNC_APP_USER=app", "PGSYNC_APP_DATABASE=app",
 		"PGSYNC_APP_PASSWORD=" + AppPassword,
 	}
+	cmd.Env = append(cmd.Env, c.Env...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if !c.ReadOnlyRoot {
