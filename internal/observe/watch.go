@@ -17,11 +17,11 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/client-go/informers"
+	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/metadata"
-	"k8s.io/client-go/metadata/metadatainformer"
 	"k8s.io/client-go/tools/cache"
 
 	"github.com/pgsync/pgsync/internal/cluster"
@@ -51,10 +51,7 @@ type Watch struct {
 	// a change to them does not change a fingerprint.
 	Unwatched []string
 
-	// The factories only build the informers; Start runs them.
-	managed, labelled informers.SharedInformerFactory
-	meta              metadatainformer.SharedInformerFactory
-	running           sync.WaitGroup
+	running sync.WaitGroup
 }
 
 // byCluster indexes objects by "namespace/cluster" (pgsync.io/cluster).
@@ -155,25 +152,19 @@ func NewWatch(ctx context.Context, client kubernetes.Interface, md metadata.Inte
 		}
 	}
 	managedBy := labels.SelectorFromSet(labels.Set{pc.LabelManagedBy: pc.ManagedBy}).String()
-	w.managed = informers.NewSharedInformerFactoryWithOptions(client, 0, informers.WithNamespace(namespace),
-		informers.WithTransform(dropManagedFields),
-		informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = managedBy }))
+	sts := client.AppsV1().StatefulSets(namespace)
+	w.sts = newInformer(client, &appsv1.StatefulSet{}, managedBy, statefulSetEssentials,
+		func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) { return sts.List(ctx, o) }, sts.Watch)
+	leases := client.CoordinationV1().Leases(namespace)
+	w.leases = newInformer(client, &coordv1.Lease{}, managedBy, dropManagedFields,
+		func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) { return leases.List(ctx, o) }, leases.Watch)
 	// Pods and claims carry only the cluster label (the templates').
-	w.labelled = informers.NewSharedInformerFactoryWithOptions(client, 0, informers.WithNamespace(namespace),
-		informers.WithTransform(dropManagedFields),
-		informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = pc.LabelCluster }))
-	w.sts = w.managed.Apps().V1().StatefulSets().Informer()
-	if err := w.sts.SetTransform(statefulSetEssentials); err != nil {
-		return nil, err
-	}
-	w.leases = w.managed.Coordination().V1().Leases().Informer()
-	w.pods = w.labelled.Core().V1().Pods().Informer()
-	if err := w.pods.SetTransform(podEssentials); err != nil {
-		return nil, err
-	}
-	w.pvcs = w.labelled.Core().V1().PersistentVolumeClaims().Informer()
-	w.meta = metadatainformer.NewFilteredSharedInformerFactory(md, 0, namespace,
-		func(o *metav1.ListOptions) { o.LabelSelector = managedBy })
+	pods := client.CoreV1().Pods(namespace)
+	w.pods = newInformer(client, &corev1.Pod{}, pc.LabelCluster, podEssentials,
+		func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) { return pods.List(ctx, o) }, pods.Watch)
+	pvcs := client.CoreV1().PersistentVolumeClaims(namespace)
+	w.pvcs = newInformer(client, &corev1.PersistentVolumeClaim{}, pc.LabelCluster, dropManagedFields,
+		func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) { return pvcs.List(ctx, o) }, pvcs.Watch)
 	for _, gvr := range kube.Resources() {
 		if gvr.Resource == "statefulsets" || gvr.Resource == "leases" {
 			continue
@@ -188,18 +179,97 @@ func NewWatch(ctx context.Context, client kubernetes.Interface, md metadata.Inte
 				"resource", gvr.Resource)
 			continue
 		}
-		inf := w.meta.ForResource(gvr).Informer()
-		if err := inf.SetTransform(metadataOnly); err != nil {
-			return nil, err
-		}
-		w.owned = append(w.owned, inf)
-	}
-	for _, inf := range append([]cache.SharedIndexInformer{w.sts, w.leases, w.pods, w.pvcs}, w.owned...) {
-		if err := inf.AddIndexers(cache.Indexers{byCluster: clusterIndex}); err != nil {
-			return nil, err
-		}
+		objs := md.Resource(gvr).Namespace(namespace)
+		w.owned = append(w.owned, newInformer(md, &metav1.PartialObjectMetadata{}, managedBy, metadataOnly,
+			func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) { return objs.List(ctx, o) }, objs.Watch))
 	}
 	return w, nil
+}
+
+// newInformer is the informer of one kind (example), selected by
+// selector, whose objects are kept as trim leaves them. Where the API
+// server streams the initial state (WatchList), trim applies to each
+// object as it arrives; where it does not (it needs etcd's watch
+// progress requests: not etcd 3.4), client-go falls back to one List at
+// resourceVersion 0, which the watch cache answers whole, ignoring the
+// limit — the whole List held, raw, wrapped and decoded, before the cache
+// trimmed anything: the daemon's start-up peak (bench/fleet: 94 MB live
+// on 3,000 pods). So that List is read in pages instead (listInPages).
+func newInformer(client any, example runtime.Object, selector string, trim cache.TransformFunc,
+	list func(context.Context, metav1.ListOptions) (runtime.Object, error),
+	watchFn func(context.Context, metav1.ListOptions) (watch.Interface, error)) cache.SharedIndexInformer {
+	lw := &cache.ListWatch{
+		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+			o.LabelSelector = selector
+			return listInPages(ctx, list, o, listPage, trim)
+		},
+		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
+			o.LabelSelector = selector
+			return watchFn(ctx, o)
+		},
+	}
+	inf := cache.NewSharedIndexInformerWithOptions(cache.ToListWatcherWithWatchListSemantics(lw, client), example,
+		cache.SharedIndexInformerOptions{Indexers: cache.Indexers{byCluster: clusterIndex}})
+	// Not started yet: SetTransform cannot fail.
+	_ = inf.SetTransform(trim)
+	return inf
+}
+
+// listPage is how many objects a page of a watch's List holds: a page of
+// pods is ~1 MB on the wire.
+const listPage = 100
+
+// listInPages is one List of opts' objects, read page objects at a time,
+// each page's objects trimmed before the next page is read, so what is
+// held at once is one page untrimmed and the pages before it trimmed.
+// Pages are read at the latest resourceVersion (opts' is dropped): the
+// watch cache pages no List at resourceVersion 0, and the latest is never
+// older than what the reflector asked for. The result is one list, of the
+// pages' type, at the first page's resourceVersion (every page of a List
+// is read at it).
+func listInPages(ctx context.Context, list func(context.Context, metav1.ListOptions) (runtime.Object, error),
+	opts metav1.ListOptions, page int64, trim cache.TransformFunc) (runtime.Object, error) {
+	opts.ResourceVersion, opts.ResourceVersionMatch, opts.Limit, opts.Continue = "", "", page, ""
+	var items []runtime.Object
+	var resourceVersion string
+	for {
+		got, err := list(ctx, opts)
+		if err != nil {
+			return nil, err
+		}
+		lm, err := meta.ListAccessor(got)
+		if err != nil {
+			return nil, err
+		}
+		if resourceVersion == "" {
+			resourceVersion = lm.GetResourceVersion()
+		}
+		// Copies, so the page's own item array is not kept alive.
+		objs, err := meta.ExtractListWithAlloc(got)
+		if err != nil {
+			return nil, err
+		}
+		for _, o := range objs {
+			t, err := trim(o)
+			if err != nil {
+				return nil, err
+			}
+			obj, ok := t.(runtime.Object)
+			if !ok {
+				return nil, fmt.Errorf("list in pages: trim returned a %T", t)
+			}
+			items = append(items, obj)
+		}
+		if lm.GetContinue() == "" {
+			if err := meta.SetList(got, items); err != nil {
+				return nil, err
+			}
+			lm.SetResourceVersion(resourceVersion)
+			lm.SetRemainingItemCount(nil)
+			return got, nil
+		}
+		opts.Continue = lm.GetContinue()
+	}
 }
 
 // canWatch asks the API server whether the caller may list and watch gvr
@@ -221,11 +291,8 @@ func canWatch(ctx context.Context, client kubernetes.Interface, gvr schema.Group
 }
 
 // Start runs the informers until ctx ends, one after the other: each
-// waits for the one before it to have its first List in its cache. A
-// List is decoded whole before the cache trims its objects, so starting
-// them all at once held every kind's untrimmed objects together — the
-// daemon's start-up peak over 1,000 clusters (bench/fleet: ~120 MB live,
-// where the trimmed caches are ~40).
+// waits for the one before it to have its first List in its cache, so
+// what is held untrimmed at once is one page of one kind (listInPages).
 func (w *Watch) Start(ctx context.Context) error {
 	for _, inf := range append([]cache.SharedIndexInformer{w.pods, w.pvcs, w.sts, w.leases}, w.owned...) {
 		w.running.Add(1)
