@@ -323,6 +323,27 @@ func (d *daemon) heapTop(b *testing.B, bin, dir string) string {
 	return string(out)
 }
 
+// saveHeapProfiles saves the daemon's heap profile (as of its last GC;
+// alloc_space shows what was allocated up to then) every 100 ms until ctx
+// ends, named by the milliseconds since start.
+func (d *daemon) saveHeapProfiles(ctx context.Context, dir string, start time.Time) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return
+	}
+	t := time.NewTicker(100 * time.Millisecond)
+	defer t.Stop()
+	for {
+		if body, err := d.get("/debug/pprof/heap"); err == nil {
+			_ = os.WriteFile(filepath.Join(dir, fmt.Sprintf("heap-%06d.pprof", time.Since(start).Milliseconds())), body, 0o644)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
 // cycles is pgsync_cycle_duration_seconds' count and sum.
 func (d *daemon) cycles() (int, float64, error) {
 	body, err := d.get("/metrics")
@@ -571,6 +592,14 @@ func BenchmarkFleet(b *testing.B) {
 	sctx, stopSampling := context.WithCancel(ctx)
 	defer stopSampling()
 	go d.sampleRSS(sctx)
+	// BENCH_FLEET_STARTUP_PROFILES: a directory where the daemon's heap
+	// profile is saved every 100 ms through the warm-up (heap-MS.pprof,
+	// MS since the daemon started), to find what the start-up peak holds.
+	pctx, stopProfiles := context.WithCancel(ctx)
+	defer stopProfiles()
+	if dir := os.Getenv("BENCH_FLEET_STARTUP_PROFILES"); dir != "" {
+		go d.saveHeapProfiles(pctx, dir, time.Now())
+	}
 
 	// Warm-up: three cycles over the fleet; each must find all converged.
 	var cycleMs []float64 // idle cycles' /status lastCycle.duration
@@ -591,11 +620,13 @@ func BenchmarkFleet(b *testing.B) {
 	firstCycles := slices.Clone(cycleMs)
 	// The warm-up's peak (the first Lists, the first full cycle) apart
 	// from the steady state's.
+	stopProfiles()
+	warmHWM := procStatus(pid, "VmHWM")
 	d.mu.Lock()
 	warmPeak := d.rssMax
 	d.rssMax = 0
 	d.mu.Unlock()
-	b.Logf("RSS peak during start-up and the three warm-up cycles: %.1f MB", float64(warmPeak)/1024)
+	b.Logf("RSS peak during start-up and the three warm-up cycles: %.1f MB sampled, VmHWM %.1f MB", float64(warmPeak)/1024, float64(warmHWM)/1024)
 	b.Logf("three cycles after %s; their durations (ms; the first loads the commit): %s", time.Since(t0).Round(time.Second), fmts(firstCycles, "%.0f"))
 	cycleMs = cycleMs[1:] // the first cycle decoded the commit: not idle
 	loadsAtStart := d.loads(b)
@@ -816,6 +847,8 @@ func BenchmarkFleet(b *testing.B) {
 	b.ReportMetric(float64(rssPeak)/1024, "rss-max-MB")
 	b.ReportMetric(float64(warmPeak)/1024, "rss-warmup-max-MB")
 	b.ReportMetric(float64(rssNow)/1024, "rss-last-MB")
+	b.ReportMetric(float64(warmHWM)/1024, "vmhwm-warmup-MB")
+	b.ReportMetric(float64(hwm)/1024, "vmhwm-MB")
 	b.ReportMetric(median(cpuPct), "idle-cpu-%")
 	b.ReportMetric(median(cycleMs), "idle-cycle-ms")
 	b.ReportMetric(float64(loadsIdle-loadsAtStart), "idle-loads")
