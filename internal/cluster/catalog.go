@@ -87,11 +87,17 @@ func decodeCatalog(file string, root *yaml.Node) (*ImageCatalog, []Diagnostic) {
 	bad := func(field, format string, args ...any) {
 		d.problems = append(d.problems, Diagnostic{Pos: c.Pos(field), Field: field, Message: fmt.Sprintf(format, args...)})
 	}
-	if c.Metadata.Name == "" {
+	switch name := c.Metadata.Name; {
+	case name == "":
 		bad("metadata.name", "required")
+	case !dns1123Subdomain(name):
+		bad("metadata.name", "%q is not a valid name: lower-case letters, digits, '-' and '.'", name)
 	}
-	if c.Kind == KindClusterImageCatalog && c.Metadata.Namespace != "" {
+	switch ns := c.Metadata.Namespace; {
+	case c.Kind == KindClusterImageCatalog && ns != "":
 		bad("metadata.namespace", "a ClusterImageCatalog has no namespace (any Cluster may use it); use an ImageCatalog for one namespace's Clusters")
+	case ns != "" && (len(ns) > 63 || !dns1123Label.MatchString(ns)):
+		bad("metadata.namespace", "%q is not a valid namespace: lower-case letters, digits and '-', at most 63 characters", ns)
 	}
 	if len(c.Spec.Images) == 0 {
 		bad("spec.images", "required: at least one {major, image}")

@@ -127,6 +127,15 @@ func TestImageResolution(t *testing.T) {
 			},
 		},
 		{
+			name: "catalog metadata",
+			files: []File{{Path: "c.yaml", Data: []byte(strings.Replace(namespacedCatalog, "name: postgresql", "name: Postgres_SQL", 1) + "---\n" +
+				strings.Replace(clusterCatalog, "  name: postgresql\n", "  name: postgresql\n  namespace: shop\n", 1))}},
+			wantErrs: []string{
+				`c.yaml:4:9: metadata.name: "Postgres_SQL" is not a valid name: lower-case letters, digits, '-' and '.'`,
+				"c.yaml:17:14: metadata.namespace: a ClusterImageCatalog has no namespace (any Cluster may use it); use an ImageCatalog for one namespace's Clusters",
+			},
+		},
+		{
 			name: "invalid catalog: every problem at its line, and the cluster told so",
 			files: []File{{Path: "c.yaml", Data: []byte(strings.Replace(catalogCluster, "KIND", "ImageCatalog", 1))}, {Path: "catalog.yaml", Data: []byte(namespacedCatalog + `    - major: 16
       image: postgres:latest
