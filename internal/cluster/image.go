@@ -6,10 +6,11 @@ package cluster
 // binaries under /usr/lib/postgresql/17/bin, where the instance manager
 // finds them, and the postgres user 26 that the pod's securityContext runs
 // as (podcontract.PostgresUID); pgsync adds its own binary through the
-// init container, so nothing else is needed in it. 17 is the newest major
-// of the parameter tables. Changing it in a release rolls every cluster
-// that relies on it (a visible rolling update in the plan); pin imageName,
-// or pass --default-image, to keep an image across releases.
+// init container, so nothing else is needed in it. Changing it in a
+// release rolls every cluster that relies on it (a visible rolling update
+// in the plan); changing its major is refused for running clusters, as any
+// major change is, so a release moves the minor only. Pin imageName, or
+// pass --default-image, to keep an image across releases.
 const DefaultImageName = "ghcr.io/cloudnative-pg/postgresql:17.9-minimal-trixie"
 
 // Options adjust Load.
