@@ -59,9 +59,6 @@ func validateSynchronous(c *Cluster, bad func(field, format string, args ...any)
 			}
 		}
 	}
-	if sync.FailoverQuorum {
-		bad(p+".failoverQuorum", "CloudNativePG's failover quorum is not supported by pgsync: its election promotes the most advanced reachable standby (docs/instance-manager.md)")
-	}
 }
 
 func printable(s string) bool {

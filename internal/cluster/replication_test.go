@@ -57,7 +57,7 @@ func TestSynchronousValidation(t *testing.T) {
 		{"preferred with names", "  postgresql:\n    synchronous:\n      method: any\n      number: 1\n      dataDurability: preferred\n      standbyNamesPre: [angus]\n",
 			[]string{`c.yaml:15:23: spec.postgresql.synchronous.dataDurability: preferred can only be used when standbyNamesPre and standbyNamesPost are empty (pgsync cannot tell whether those standbys stream)`}},
 		{"failover quorum", "  postgresql:\n    synchronous:\n      method: any\n      number: 1\n      failoverQuorum: true\n",
-			[]string{`c.yaml:15:23: spec.postgresql.synchronous.failoverQuorum: CloudNativePG's failover quorum is not supported by pgsync: its election promotes the most advanced reachable standby (docs/instance-manager.md)`}},
+			[]string{`c.yaml:15:7: spec.postgresql.synchronous.failoverQuorum: CloudNativePG's failover quorum is not supported by pgsync: its election promotes the most advanced reachable standby (docs/instance-manager.md)`}},
 		{"failure domains refused by name", "  postgresql:\n    synchronous:\n      method: any\n      number: 1\n      podFailureDomainKeys: [zone]\n",
 			[]string{`c.yaml:15:7: spec.postgresql.synchronous.podFailureDomainKeys: failure-domain-aware synchronous replication (podFailureDomainKeys) is not supported by pgsync: every instance is a candidate`}},
 		{"legacy bounds", "  minSyncReplicas: 2\n  maxSyncReplicas: 3\n",

@@ -278,9 +278,6 @@ type SynchronousReplicaConfiguration struct {
 	// DataDurability is "required" (default: commits wait) or "preferred"
 	// (only streaming standbys are listed, the number lowered to them).
 	DataDurability string `json:"dataDurability"`
-	// FailoverQuorum is decoded to refuse true by name: pgsync's election
-	// has no quorum check.
-	FailoverQuorum bool `json:"failoverQuorum"`
 }
 
 // ResourceRequirements are the postgres container's requests and limits.

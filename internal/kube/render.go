@@ -201,11 +201,15 @@ func paramsConfigMap(c *cluster.Cluster) (*corev1.ConfigMap, error) {
 	if err != nil {
 		return nil, fmt.Errorf("render %s pg_hba: %w", c.Key(), err)
 	}
+	rep, err := json.Marshal(replication(c))
+	if err != nil {
+		return nil, fmt.Errorf("render %s replication: %w", c.Key(), err)
+	}
 	cm := &corev1.ConfigMap{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "ConfigMap"},
 		ObjectMeta: meta(c, NamesOf(c).Params()),
 		Data: map[string]string{pc.ParamsKey: string(raw), pc.HBAKey: string(hba),
-			pc.ConfigRevisionKey: Revisions(c)[pc.AnnConfigRevision]},
+			pc.ReplicationKey: string(rep), pc.ConfigRevisionKey: Revisions(c)[pc.AnnConfigRevision]},
 	}
 	return cm, nil
 }

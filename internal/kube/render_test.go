@@ -349,7 +349,8 @@ func TestRenderServicesLeaseParams(t *testing.T) {
 		{"lease name", o.Lease.Name, "web-primary"},
 		{"lease target at creation", o.Lease.Annotations, map[string]string{"pgsync.io/target-primary": "web-0"}},
 		{"lease has no holder", o.Lease.Spec.HolderIdentity == nil && o.Lease.Spec.RenewTime == nil && o.Lease.Spec.LeaseDurationSeconds == nil, true},
-		{"params", o.Params.Data, map[string]string{"parameters.json": `{"max_connections":"120","work_mem":"8MB"}`, "config-revision": revision.Config(c), "pg_hba.json": "[]"}},
+		{"params", o.Params.Data, map[string]string{"parameters.json": `{"max_connections":"120","work_mem":"8MB"}`, "config-revision": revision.Config(c), "pg_hba.json": "[]",
+			"replication.json": `{"instances":["web-0","web-1","web-2"]}`}},
 		{"primary pdb", fmt.Sprint(o.PrimaryPDB.Name, " ", o.PrimaryPDB.Spec.MinAvailable.IntValue(), " ", metav1.FormatLabelSelector(o.PrimaryPDB.Spec.Selector)), "web-primary 1 pgsync.io/cluster=web,statefulset.kubernetes.io/pod-name=web-0"},
 		{"standby pdb", fmt.Sprint(o.StandbyPDB.Name, " ", o.StandbyPDB.Spec.MinAvailable.IntValue(), " ", metav1.FormatLabelSelector(o.StandbyPDB.Spec.Selector)), "web-standby 1 pgsync.io/cluster=web,statefulset.kubernetes.io/pod-name notin (web-0)"},
 	} {

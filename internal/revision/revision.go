@@ -62,6 +62,26 @@ func configFields(c *cluster.Cluster) []string {
 	for i, line := range c.Spec.PostgreSQL.PgHBA {
 		f.add("pg_hba["+strconv.Itoa(i)+"]", line)
 	}
+	// Synchronous replication is applied by reloading the primary
+	// (synchronous_standby_names); omitted when off.
+	if y := c.Spec.PostgreSQL.Synchronous; y != nil {
+		f.add("synchronous.method", y.Method)
+		f.add("synchronous.number", strconv.Itoa(y.Number))
+		if y.MaxStandbyNamesFromCluster != nil {
+			f.add("synchronous.maxStandbyNamesFromCluster", strconv.Itoa(*y.MaxStandbyNamesFromCluster))
+		}
+		for i, n := range y.StandbyNamesPre {
+			f.add("synchronous.standbyNamesPre["+strconv.Itoa(i)+"]", n)
+		}
+		for i, n := range y.StandbyNamesPost {
+			f.add("synchronous.standbyNamesPost["+strconv.Itoa(i)+"]", n)
+		}
+		f.addUnlessDefault("synchronous.dataDurability", y.DataDurability, "required")
+	}
+	if s := c.Spec; s.MaxSyncReplicas > 0 {
+		f.add("maxSyncReplicas", strconv.Itoa(s.MaxSyncReplicas))
+		f.addUnlessDefault("minSyncReplicas", strconv.Itoa(s.MinSyncReplicas), "0")
+	}
 	return f.lines
 }
 

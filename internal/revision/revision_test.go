@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -39,6 +40,12 @@ var full = minimal(`  postgresql:
       work_mem: 8MB
     pg_hba:
       - host all all 10.0.0.0/8 scram-sha-256
+    synchronous:
+      method: first
+      number: 2
+      maxStandbyNamesFromCluster: 2
+      standbyNamesPre: [angus]
+      standbyNamesPost: [malcolm]
   resources:
     requests: {cpu: 100m, memory: 128Mi}
     limits: {memory: 512Mi}
@@ -164,6 +171,11 @@ func TestChanges(t *testing.T) {
 		{"parameters", config, "      work_mem: 8MB\n", "      work_mem: 8MB\n      log_min_duration_statement: 500ms\n"},
 		{"pg_hba", config, "10.0.0.0/8", "10.1.0.0/16"},
 		{"pg_hba", config, "    pg_hba:\n", "    pg_hba:\n      - host all all 10.2.0.0/16 scram-sha-256\n"},
+		{"synchronous.method", config, "method: first", "method: any"},
+		{"synchronous.number", config, "number: 2", "number: 1"},
+		{"synchronous.maxStandbyNamesFromCluster", config, "maxStandbyNamesFromCluster: 2", "maxStandbyNamesFromCluster: 1"},
+		{"synchronous.standbyNamesPre", config, "[angus]", "[angus, fergus]"},
+		{"synchronous.standbyNamesPost", config, "[malcolm]", "[donald]"},
 		{"resources.requests", restart, "cpu: 100m", "cpu: 200m"},
 		{"resources.requests", restart, "memory: 128Mi", "memory: 256Mi"},
 		{"resources.limits", restart, "limits: {memory: 512Mi}", "limits: {memory: 512Mi, cpu: 1}"},
@@ -289,5 +301,28 @@ func TestExamplesGolden(t *testing.T) {
 	}
 	if got := b.String(); got != string(want) {
 		t.Errorf("revisions of examples/repo changed: every such cluster in production would restart after the upgrade (see the comment above)\n--- got ---\n%s--- want ---\n%s", got, want)
+	}
+}
+
+// TestSynchronousConfig: data durability and the legacy form change the
+// config revision (not in full: they exclude its names), and a cluster
+// without synchronous replication keeps the revision it had before the
+// fields existed (nothing encoded).
+func TestSynchronousConfig(t *testing.T) {
+	sync := func(extra string) string {
+		return minimal("  postgresql:\n    synchronous:\n      method: any\n      number: 1\n" + extra)
+	}
+	for _, tc := range []struct{ name, a, b string }{
+		{"preferred", sync(""), sync("      dataDurability: preferred\n")},
+		{"legacy max", minimal("  maxSyncReplicas: 1\n"), minimal("  maxSyncReplicas: 2\n")},
+		{"legacy min", minimal("  maxSyncReplicas: 2\n"), minimal("  maxSyncReplicas: 2\n  minSyncReplicas: 1\n")},
+		{"legacy on", minimal(), minimal("  maxSyncReplicas: 1\n")},
+	} {
+		if Config(load(t, tc.a)) == Config(load(t, tc.b)) {
+			t.Errorf("%s: the config revision does not change", tc.name)
+		}
+	}
+	if got := configFields(load(t, sync("      dataDurability: required\n"))); slices.Contains(got, `synchronous.dataDurability="required"`) {
+		t.Errorf("the default durability is encoded: %q", got)
 	}
 }

@@ -71,8 +71,10 @@ var effects = map[string]effect{
 	// imageCatalogRef: the catalog entry's image becomes the postgres
 	// container's (fxCatalogs, loaded with every changed spec).
 	"spec.imageCatalogRef.apiGroup": {
-		where:  "validated (either group pgsync reads); kept in the applied spec: which catalog is used is kind, name and major",
-		set:    func(s *cluster.Spec) { catalogRef(s, "postgresql.k8s.enterprisedb.io", "ImageCatalog", "fx-catalog", 15) },
+		where: "validated (either group pgsync reads); kept in the applied spec: which catalog is used is kind, name and major",
+		set: func(s *cluster.Spec) {
+			catalogRef(s, "postgresql.k8s.enterprisedb.io", "ImageCatalog", "fx-catalog", 15)
+		},
 		render: func(o *kube.Objects) any { return o.StatefulSet.Annotations[pc.AnnAppliedSpec] },
 	},
 	"spec.imageCatalogRef.kind": {
@@ -220,6 +222,58 @@ var effects = map[string]effect{
 		where:  "the manager's --switchover-delay (TestRenderedPodRunsTheManager: in effect; TestSwitchoverDelay: what happens past it)",
 		set:    func(s *cluster.Spec) { s.SwitchoverDelay = 60 },
 		render: func(o *kube.Objects) any { return postgres(o).Args },
+	},
+	"spec.postgresql.synchronous.method": {
+		where: "ConfigMap replication.json → the primary's synchronous_standby_names (TestSynchronousStandbyNames)",
+		set: func(s *cluster.Spec) {
+			s.PostgreSQL.Synchronous = &cluster.SynchronousReplicaConfiguration{Method: "first", Number: 1}
+		},
+		render: replicationKey,
+	},
+	"spec.postgresql.synchronous.number": {
+		where: "ConfigMap replication.json → the primary's synchronous_standby_names (TestSynchronousStandbyNames)",
+		set: func(s *cluster.Spec) {
+			s.PostgreSQL.Synchronous = &cluster.SynchronousReplicaConfiguration{Method: "any", Number: 2}
+		},
+		render: replicationKey,
+	},
+	"spec.postgresql.synchronous.maxStandbyNamesFromCluster": {
+		where: "ConfigMap replication.json → the primary's synchronous_standby_names (instance.TestSyncStandbyNames)",
+		set: func(s *cluster.Spec) {
+			s.PostgreSQL.Synchronous = &cluster.SynchronousReplicaConfiguration{Method: "any", Number: 1, MaxStandbyNamesFromCluster: ptr(1)}
+		},
+		render: replicationKey,
+	},
+	"spec.postgresql.synchronous.standbyNamesPre": {
+		where: "ConfigMap replication.json → the primary's synchronous_standby_names (instance.TestSyncStandbyNames)",
+		set: func(s *cluster.Spec) {
+			s.PostgreSQL.Synchronous = &cluster.SynchronousReplicaConfiguration{Method: "any", Number: 1, StandbyNamesPre: []string{"angus"}}
+		},
+		render: replicationKey,
+	},
+	"spec.postgresql.synchronous.standbyNamesPost": {
+		where: "ConfigMap replication.json → the primary's synchronous_standby_names (instance.TestSyncStandbyNames)",
+		set: func(s *cluster.Spec) {
+			s.PostgreSQL.Synchronous = &cluster.SynchronousReplicaConfiguration{Method: "any", Number: 1, StandbyNamesPost: []string{"malcolm"}}
+		},
+		render: replicationKey,
+	},
+	"spec.postgresql.synchronous.dataDurability": {
+		where: "ConfigMap replication.json → the primary's synchronous_standby_names (TestSynchronousStandbyNames: preferred)",
+		set: func(s *cluster.Spec) {
+			s.PostgreSQL.Synchronous = &cluster.SynchronousReplicaConfiguration{Method: "any", Number: 1, DataDurability: "preferred"}
+		},
+		render: replicationKey,
+	},
+	"spec.minSyncReplicas": {
+		where:  "ConfigMap replication.json (legacy) → the primary's synchronous_standby_names (TestSynchronousStandbyNames: legacy)",
+		set:    func(s *cluster.Spec) { s.MinSyncReplicas, s.MaxSyncReplicas = 1, 2 },
+		render: replicationKey,
+	},
+	"spec.maxSyncReplicas": {
+		where:  "ConfigMap replication.json (legacy) → the primary's synchronous_standby_names (TestSynchronousStandbyNames: legacy)",
+		set:    func(s *cluster.Spec) { s.MaxSyncReplicas = 1 },
+		render: replicationKey,
 	},
 	"spec.failoverDelay": {
 		where:  "the manager's --failover-delay (TestRenderedPodRunsTheManager: in effect; role.TestElect: the election waits for it)",
@@ -407,3 +461,5 @@ func catalogRef(s *cluster.Spec, group, kind, name string, major int) {
 	s.ImageName = ""
 	s.ImageCatalogRef = &cluster.ImageCatalogRef{APIGroup: group, Kind: kind, Name: name, Major: major}
 }
+
+func replicationKey(o *kube.Objects) any { return o.Params.Data[pc.ReplicationKey] }
