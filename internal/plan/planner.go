@@ -97,6 +97,7 @@ func refusals(d *cluster.Cluster, o *ObservedCluster) []cluster.Diagnostic {
 		refuse("spec.storage.storageClass", "refused: the storage class of existing volumes cannot change (%s → %s)", orUnset(b), orUnset(a))
 	}
 	out = append(out, walRefusals(d, o)...)
+	out = append(out, identityRefusals(d, o)...)
 	out = append(out, initdbRefusals(d, o)...)
 	out = append(out, templateRefusals(d, "spec.storage", &o.Spec.Spec.Storage, &d.Spec.Storage)...)
 	return out

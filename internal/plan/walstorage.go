@@ -104,3 +104,60 @@ func walResizeSteps(d *cluster.Cluster, o *ObservedCluster) []Step {
 	}
 	return steps
 }
+
+// identityRefusals refuse a change of the user, group or fsGroup postgres
+// runs as on a running cluster: PGDATA (0700) and pg_wal belong to the
+// user that ran initdb, and postgres refuses to start on a data directory
+// it does not own.
+func identityRefusals(d *cluster.Cluster, o *ObservedCluster) []cluster.Diagnostic {
+	var out []cluster.Diagnostic
+	for _, f := range []struct {
+		field string
+		get   func(*cluster.Spec) *int
+	}{
+		{"spec.podSecurityContext.runAsUser", func(s *cluster.Spec) *int {
+			if s.PodSecurityContext == nil {
+				return nil
+			}
+			return s.PodSecurityContext.RunAsUser
+		}},
+		{"spec.podSecurityContext.runAsGroup", func(s *cluster.Spec) *int {
+			if s.PodSecurityContext == nil {
+				return nil
+			}
+			return s.PodSecurityContext.RunAsGroup
+		}},
+		{"spec.podSecurityContext.fsGroup", func(s *cluster.Spec) *int {
+			if s.PodSecurityContext == nil {
+				return nil
+			}
+			return s.PodSecurityContext.FSGroup
+		}},
+		{"spec.securityContext.runAsUser", func(s *cluster.Spec) *int {
+			if s.SecurityContext == nil {
+				return nil
+			}
+			return s.SecurityContext.RunAsUser
+		}},
+		{"spec.securityContext.runAsGroup", func(s *cluster.Spec) *int {
+			if s.SecurityContext == nil {
+				return nil
+			}
+			return s.SecurityContext.RunAsGroup
+		}},
+	} {
+		b, a := idOrDefault(f.get(&o.Spec.Spec)), idOrDefault(f.get(&d.Spec))
+		if b != a {
+			out = append(out, cluster.Diagnostic{Pos: d.Pos(f.field), Field: f.field, Message: fmt.Sprintf(
+				"refused: the data directory belongs to the identity that created it (%s → %s); postgres does not start on a directory it does not own", b, a)})
+		}
+	}
+	return out
+}
+
+func idOrDefault(v *int) string {
+	if v == nil {
+		return "unset"
+	}
+	return fmt.Sprint(*v)
+}

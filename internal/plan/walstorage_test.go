@@ -122,3 +122,23 @@ func TestWALRefusals(t *testing.T) {
 		t.Errorf("pvcTemplate storage grow: %s", got)
 	}
 }
+
+func TestIdentityRefusals(t *testing.T) {
+	base := website(img131, 2, "  podSecurityContext:\n    runAsUser: 26\n")
+	for _, tt := range []struct{ name, head, want string }{
+		{"runAsUser changes", website(img131, 2, "  podSecurityContext:\n    runAsUser: 1001\n"),
+			"c0.yaml:14:16: spec.podSecurityContext.runAsUser: refused: the data directory belongs to the identity that created it (26 → 1001)"},
+		{"fsGroup set later", website(img131, 2, "  podSecurityContext:\n    runAsUser: 26\n    fsGroup: 2000\n"),
+			"spec.podSecurityContext.fsGroup: refused: the data directory belongs to the identity that created it (unset → 2000)"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Make(mustLoad(t, tt.head), Converged(mustLoad(t, base)), Options{})
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("error = %v, want it to contain %q", err, tt.want)
+			}
+		})
+	}
+	if _, err := Make(mustLoad(t, base), Converged(mustLoad(t, base)), Options{}); err != nil {
+		t.Errorf("unchanged identity refused: %v", err)
+	}
+}
