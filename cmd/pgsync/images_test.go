@@ -58,7 +58,7 @@ func TestImageCorpusValidates(t *testing.T) {
 	repo := newGitRepo(t)
 	repo.commit("corpus", imageCorpus(t))
 	res := pgsync(t, "validate", "--repo", repo.dir)
-	if res.code != 0 || !strings.Contains(res.stdout, "10 clusters valid") {
+	if res.code != 0 || !strings.Contains(res.stdout, "11 clusters valid") {
 		t.Fatalf("validate: exit %d\nstdout: %s\nstderr: %s", res.code, res.stdout, res.stderr)
 	}
 }
@@ -92,6 +92,7 @@ func TestImageCorpusOfflinePlan(t *testing.T) {
 		"tags/tag-minor":          "ghcr.io/cloudnative-pg/postgresql:16.4 | ",
 		"tags/tag-system":         "ghcr.io/cloudnative-pg/postgresql:17.6-system-trixie | ",
 		"tags/tag-minimal":        "ghcr.io/cloudnative-pg/postgresql:17.6-minimal-bookworm | ",
+		"tags/tag-18":             "ghcr.io/cloudnative-pg/postgresql:18.1-minimal-bookworm | ",
 		"tags/tag-build":          "ghcr.io/cloudnative-pg/postgresql:17.2-202411251 | ",
 		"tags/tag-digest":         "ghcr.io/cloudnative-pg/postgresql:17.6-standard-trixie@" + digest + " | ",
 		"tags/tag-local":          "localhost:5000/postgresql:15.20 | ",

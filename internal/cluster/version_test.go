@@ -24,6 +24,7 @@ func TestParseVersion(t *testing.T) {
 		{image: "ghcr.io/cloudnative-pg/postgresql:16", want: Version{Major: 16, Known: true}},
 		{image: "ghcr.io/cloudnative-pg/postgresql:16.4", want: Version{Major: 16, Minor: 4, Known: true, MinorKnown: true}},
 		{image: "ghcr.io/cloudnative-pg/postgresql:17.6-system-trixie", want: Version{Major: 17, Minor: 6, Known: true, MinorKnown: true}},
+		{image: "ghcr.io/cloudnative-pg/postgresql:18.1-minimal-bookworm", want: Version{Major: 18, Minor: 1, Known: true, MinorKnown: true}},
 		{image: "ghcr.io/cloudnative-pg/postgresql:16-standard-bookworm", want: Version{Major: 16, Known: true}},
 		{image: "ghcr.io/cloudnative-pg/postgresql:17.2-202411251", want: Version{Major: 17, Minor: 2, Known: true, MinorKnown: true}},
 		{image: "ghcr.io/cloudnative-pg/postgresql:17.9-202605110912-minimal-trixie", want: Version{Major: 17, Minor: 9, Known: true, MinorKnown: true}},
