@@ -446,9 +446,29 @@ func instanceStep(phase Phase, action StepAction, d *cluster.Cluster, ordinal in
 
 func switchoverStep(phase Phase, d *cluster.Cluster, from, to int, why string) Step {
 	st := instanceStep(phase, StepSwitchover, d, from, RolePrimary,
-		why+": checkpoint, stop the primary, promote the standby once it has replayed all WAL; writes pause briefly, no commit is lost")
+		why+": checkpoint, stop the primary, promote the standby once it has replayed all WAL; writes pause briefly, no commit is lost"+replicationMode(d))
 	st.From, st.To, st.TargetOrdinal = instanceName(d, from), instanceName(d, to), to
 	return st
+}
+
+// replicationMode says, for a cluster with synchronous replication, which
+// mode it runs in ("" for asynchronous: the switchover text says it all).
+// Every ready standby streams, so the primary's manager lists it in
+// synchronous_standby_names (unless maxStandbyNamesFromCluster leaves it
+// out), and the target replays the old primary's last WAL either way.
+func replicationMode(d *cluster.Cluster) string {
+	s := &d.Spec
+	switch y := s.PostgreSQL.Synchronous; {
+	case y != nil:
+		dur := y.DataDurability
+		if dur == "" {
+			dur = "required"
+		}
+		return fmt.Sprintf("; synchronous replication (%s %d, %s): the target is a streaming standby, listed in synchronous_standby_names", strings.ToUpper(y.Method), y.Number, dur)
+	case s.MaxSyncReplicas > 0:
+		return fmt.Sprintf("; synchronous replication (legacy, ANY %d..%d of the streaming standbys): the target is a streaming standby, listed in synchronous_standby_names", s.MinSyncReplicas, s.MaxSyncReplicas)
+	}
+	return ""
 }
 
 func restartStep(phase Phase, d *cluster.Cluster, in ObservedInstance, role Role, reason string) Step {
