@@ -12,7 +12,10 @@
 //	go test -run '^$' -bench Fleet -benchtime=1x -timeout 60m ./bench/fleet
 //
 // BENCH_FLEET_CLUSTERS (1000), BENCH_FLEET_IDLE (60s, one CPU window) and
-// BENCH_FLEET_WINDOWS (3) size it.
+// BENCH_FLEET_WINDOWS (3) size it. BENCH_FLEET_KEEP_LOG keeps the daemon's
+// log (JSON and gctrace lines), BENCH_FLEET_STARTUP_PROFILES=DIR saves its
+// heap profile every 100 ms of the warm-up, BENCH_FLEET_GOMEMLIMIT sets
+// its soft memory limit.
 //
 // It must not import `internal/daemon` or `cmd/...`: the daemon is measured
 // as the shipped binary, from outside.
