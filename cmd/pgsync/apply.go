@@ -104,7 +104,7 @@ func runApply(cmd *cobra.Command, args applyArgs) error {
 	}
 	head, err := repo.Head()
 	if err != nil {
-		return reportProblems(stderr, err, "")
+		return reportHeadProblems(stderr, head.Set, err)
 	}
 	for _, w := range head.Set.Warnings {
 		fmt.Fprintf(stderr, "%s: warning: %s\n", w.Pos, messageOf(w))

@@ -115,7 +115,7 @@ func runPlan(cmd *cobra.Command, args planArgs) error {
 	}
 	head, err := repo.Head()
 	if err != nil {
-		return reportProblems(stderr, err, "")
+		return reportHeadProblems(stderr, head.Set, err)
 	}
 	for _, w := range head.Set.Warnings {
 		fmt.Fprintf(stderr, "%s: warning: %s\n", w.Pos, messageOf(w))

@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io"
 	"sort"
 
 	"github.com/spf13/cobra"
@@ -51,16 +52,35 @@ func runValidate(cmd *cobra.Command, args validateArgs) error {
 		return err
 	}
 	got, err := repo.Head()
-	var problems cluster.Errors
-	if err != nil && !errors.As(err, &problems) {
+	warnings, problems, err := allProblems(got.Set, err)
+	if err != nil {
 		return err
 	}
-	warnings := got.Set.Warnings
+	printDiagnostics(stderr, warnings, problems)
+	if len(problems) > 0 {
+		return exitError{code: 1}
+	}
+	fmt.Fprintf(cmd.OutOrStdout(), "%d %s valid in %s at %s\n", len(got.Set.Clusters), pluralize(len(got.Set.Clusters), "cluster", "clusters"), desired.DisplayDir(args.source.Path), desired.ShortSHA(got.Commit))
+	return nil
+}
+
+// allProblems gathers every problem of the loaded repository in one pass:
+// Load's (decoding, values, names, duplicates) and the parameters' checks
+// against PostgreSQL's tables, of the valid clusters and of the invalid
+// ones as far as they decoded, each once, sorted by position. An error
+// that is not a list of problems is returned as it is.
+func allProblems(set cluster.Set, err error) (warnings, problems []cluster.Diagnostic, _ error) {
+	var loaded cluster.Errors
+	if err != nil && !errors.As(err, &loaded) {
+		return nil, nil, err
+	}
+	problems = append(problems, loaded...)
+	warnings = append(warnings, set.Warnings...)
 	reported := map[cluster.Position]bool{}
 	for _, p := range problems {
 		reported[p.Pos] = true
 	}
-	for _, c := range append(got.Set.Clusters, got.Set.Invalid...) {
+	for _, c := range append(append([]*cluster.Cluster(nil), set.Clusters...), set.Invalid...) {
 		w, ps := plan.CheckParameters(c)
 		warnings = append(warnings, w...)
 		for _, p := range ps {
@@ -71,17 +91,29 @@ func runValidate(cmd *cobra.Command, args validateArgs) error {
 	}
 	sortDiagnostics(warnings)
 	sortDiagnostics(problems)
-	for _, w := range warnings {
-		fmt.Fprintf(stderr, "%s: warning: %s\n", w.Pos, messageOf(w))
+	return warnings, problems, nil
+}
+
+// printDiagnostics prints warnings, then problems, one per line.
+func printDiagnostics(w io.Writer, warnings, problems []cluster.Diagnostic) {
+	for _, d := range warnings {
+		fmt.Fprintf(w, "%s: warning: %s\n", d.Pos, messageOf(d))
 	}
 	for _, p := range problems {
-		fmt.Fprintln(stderr, p.String())
+		fmt.Fprintln(w, p.String())
 	}
-	if len(problems) > 0 {
-		return exitError{code: 1}
+}
+
+// reportHeadProblems is reportProblems for the desired state at the head:
+// every problem validate would print, so plan and apply refuse a file
+// exactly as validate does.
+func reportHeadProblems(w io.Writer, set cluster.Set, err error) error {
+	warnings, problems, err := allProblems(set, err)
+	if err != nil {
+		return err
 	}
-	fmt.Fprintf(cmd.OutOrStdout(), "%d %s valid in %s at %s\n", len(got.Set.Clusters), pluralize(len(got.Set.Clusters), "cluster", "clusters"), desired.DisplayDir(args.source.Path), desired.ShortSHA(got.Commit))
-	return nil
+	printDiagnostics(w, warnings, problems)
+	return exitError{code: 1}
 }
 
 func messageOf(d cluster.Diagnostic) string {

@@ -125,14 +125,20 @@ type decodedFile struct {
 }
 
 // notReported returns the diagnostics of ds about no field of reported,
-// nor below one, nor at the place of one (annotations name their fields
-// metadata.annotations[KEY], the decoder metadata.annotations.KEY).
+// nor below one. (A field not written, "required", is about its own path,
+// so it is reported even though it points at its parent's line.)
 func notReported(ds, reported []Diagnostic) []Diagnostic {
 	var out []Diagnostic
 next:
 	for _, d := range ds {
+		// Annotations' checks name their fields metadata.annotations[KEY],
+		// the decoder metadata.annotations.KEY.
+		field := d.Field
+		if key, ok := strings.CutPrefix(field, "metadata.annotations["); ok {
+			field = "metadata.annotations." + strings.TrimSuffix(key, "]")
+		}
 		for _, r := range reported {
-			if d.Pos == r.Pos || r.Field != "" && (d.Field == r.Field || strings.HasPrefix(d.Field, r.Field+".") || strings.HasPrefix(d.Field, r.Field+"[")) {
+			if r.Field != "" && (field == r.Field || strings.HasPrefix(field, r.Field+".") || strings.HasPrefix(field, r.Field+"[")) {
 				continue next
 			}
 		}
