@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	osexec "os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -11,6 +13,9 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/pgsync/pgsync/hack/kube/kubelayout"
 
 	"github.com/pgsync/pgsync/internal/podcontract"
 )
@@ -22,7 +27,9 @@ import (
 // each other through the headless Service, elect one, it takes the
 // expired Lease and promotes, and writes resume through website-rw with
 // the default Lease (15 s). The old primary's pod, let back, rejoins as a
-// standby of the new primary; `pgsync status` shows the failover.
+// standby of the new primary; `pgsync status` shows the failover, and the
+// new primary's pod the FailoverPromoted Event. Then the new primary's
+// container is killed under writes (killContainer).
 func TestFailoverRealPods(t *testing.T) {
 	ctx, env, repo := websiteTest(t, 20*time.Minute)
 	cs, ns := env.Client, env.Namespace
@@ -154,4 +161,92 @@ func TestFailoverRealPods(t *testing.T) {
 	if code != 0 || !strings.Contains(out, fmt.Sprintf("Last failover: %s → %s", old, now)) {
 		t.Errorf("pgsync status (exit %d) does not show the failover:\n%s", code, out)
 	}
+	evs, err := cs.CoreV1().Events(ns).List(ctx, metav1.ListOptions{FieldSelector: "involvedObject.name=" + now + ",reason=" + podcontract.EventFailoverPromoted})
+	if err != nil || len(evs.Items) == 0 {
+		t.Errorf("no %s Event on %s (%v): the rendered Role must let the manager create it", podcontract.EventFailoverPromoted, now, err)
+	}
+
+	killContainer(ctx, t, cs, ns, super, rwDSN, now)
+}
+
+// killContainer: the primary's postgres container killed under writes
+// through website-rw — SIGKILL to the container's PID 1, the manager,
+// which takes postgres with it (one pid namespace) — as the OOM killer or
+// a crashing runtime would. The kubelet restarts the container in the
+// same pod; its manager finds the Lease still its own, postgres runs
+// crash recovery, and writes resume through website-rw with no
+// acknowledged commit lost (had the Lease expired first, a standby would
+// have taken over instead: that is the failover above).
+func killContainer(ctx context.Context, t *testing.T, cs kubernetes.Interface, ns, super, rwDSN, primary string) {
+	c := instConnect(ctx, t, superDSNOf(ctx, t, cs, ns, super, primary))
+	mustExec(ctx, t, c, "TRUNCATE probe") // the new writer numbers from 1 again
+	c.Close(ctx)
+	w := &rwWriter{dsn: rwDSN}
+	wctx, stop := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { defer close(done); w.run(wctx) }()
+	defer func() { stop(); <-done }()
+	time.Sleep(2 * time.Second)
+
+	p, err := cs.CoreV1().Pods(ns).Get(ctx, primary, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var id string
+	var restarts int32
+	for _, s := range p.Status.ContainerStatuses {
+		if s.Name == podcontract.ContainerPostgres {
+			id, restarts = strings.TrimPrefix(s.ContainerID, "containerd://"), s.RestartCount
+		}
+	}
+	sock := filepath.Join(kubelayout.RunDir(), kubelayout.ContainerdSocket)
+	t0 := time.Now()
+	if out, err := osexec.CommandContext(ctx, "ctr", "--address", sock, "-n", "k8s.io", "tasks", "kill", "-s", "SIGKILL", id).CombinedOutput(); err != nil {
+		t.Fatalf("ctr tasks kill %s: %v\n%s", id, err, out)
+	}
+	waitAcked(ctx, t, w, t0)
+	stop()
+	<-done
+	acked, gap, gapStart, errs := w.result()
+	back := gapStart.Add(gap).Sub(t0)
+	waitUntil(ctx, t, "the container restarted and Ready", time.Second, func() bool {
+		p, err := cs.CoreV1().Pods(ns).Get(ctx, primary, metav1.GetOptions{})
+		if err != nil || !isReady(*p) {
+			return false
+		}
+		for _, s := range p.Status.ContainerStatuses {
+			if s.Name == podcontract.ContainerPostgres {
+				return s.RestartCount > restarts
+			}
+		}
+		return false
+	})
+	holder := primaryOf(ctx, t, cs, ns)
+	t.Logf("%s's postgres container killed: writes through website-rw back %s later (longest pause %s), primary now %s; %d acknowledged, %d failed attempts: %s",
+		primary, back.Round(time.Millisecond), gap.Round(time.Millisecond), holder, len(acked), len(errs), summarize(errs))
+	if holder != primary {
+		t.Logf("the Lease expired before the container was back: %s took over (a failover)", holder)
+		return
+	}
+	c = instConnect(ctx, t, superDSNOf(ctx, t, cs, ns, super, holder))
+	defer c.Close(ctx)
+	var present int
+	if err := c.QueryRow(ctx, "SELECT count(*) FROM probe WHERE seq = ANY($1)", acked).Scan(&present); err != nil {
+		t.Fatal(err)
+	}
+	if present != len(acked) {
+		t.Errorf("%d of %d acknowledged commits missing after the container's restart", len(acked)-present, len(acked))
+	}
+	// The standbys lost their upstream for the restart and are Ready again
+	// once they stream from it.
+	waitUntil(ctx, t, "all three instances Ready", time.Second, func() bool {
+		for i := 0; i < 3; i++ {
+			p, err := cs.CoreV1().Pods(ns).Get(ctx, fmt.Sprintf("website-%d", i), metav1.GetOptions{})
+			if err != nil || !isReady(*p) {
+				return false
+			}
+		}
+		return true
+	})
+	checkAllAt(ctx, t, cs, ns, 3, image1518, holder)
 }
