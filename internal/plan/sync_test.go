@@ -1,6 +1,8 @@
 package plan
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -37,5 +39,36 @@ func TestSwitchoverSaysReplicationMode(t *testing.T) {
 				t.Errorf("reason %q, want it to say %q", reason, tc.want)
 			}
 		})
+	}
+}
+
+// TestSynchronousFilesPlanOffline: the CloudNativePG-style synchronous
+// replication files plan offline as written, each a create whose changes
+// list its synchronous settings.
+func TestSynchronousFilesPlanOffline(t *testing.T) {
+	paths, _ := filepath.Glob("../cluster/testdata/cnpg/sync-*.yaml")
+	if len(paths) < 4 {
+		t.Fatalf("found %d files", len(paths))
+	}
+	for _, f := range paths {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := Make(mustLoad(t, string(data)), Observed{}, Options{})
+		if err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		cp := p.Clusters[0]
+		if got := strings.Join(steps(cp), ", "); !strings.Contains(got, "create-instance") {
+			t.Errorf("%s: steps %s", f, got)
+		}
+		var listed bool
+		for _, ch := range cp.Changes {
+			listed = listed || strings.Contains(ch.Path, "ync")
+		}
+		if !listed {
+			t.Errorf("%s: the plan lists no synchronous setting", f)
+		}
 	}
 }
