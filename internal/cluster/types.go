@@ -122,8 +122,8 @@ type Probe struct {
 // pgsync's one strategy).
 type ProbeWithStrategy struct {
 	Probe      `json:",inline"`
-	Type       string   `json:"type"`
-	MaximumLag Quantity `json:"maximumLag"`
+	Type       string   `json:"type,omitempty"`
+	MaximumLag Quantity `json:"maximumLag,omitempty"`
 }
 
 // LivenessProbe is the liveness probe; IsolationCheck is decoded so that
@@ -201,7 +201,7 @@ type StorageConfiguration struct {
 	// StorageClass is the PVC's storage class; nil means the cluster's
 	// default class.
 	StorageClass *string  `json:"storageClass"`
-	Size         Quantity `json:"size"`
+	Size         Quantity `json:"size,omitempty"`
 	// ResizeInUseVolumes allows growing PVCs of running instances
 	// (default true, as in CloudNativePG).
 	ResizeInUseVolumes *bool `json:"resizeInUseVolumes"`
