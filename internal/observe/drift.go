@@ -360,7 +360,7 @@ func (f *Fleet) FindDriftCached(ctx context.Context, client dynamic.Interface, w
 const fewClusters = 16
 
 // batchClusters bounds the clusters whose objects one List selects.
-const batchClusters = 50
+const batchClusters = 20
 
 // listLive lists pgsync's objects of each kind of the clusters names in
 // namespace and returns their lookup, falling back to a GET.
