@@ -75,7 +75,9 @@ func init() {
 			return nil
 		}})
 	add("spec.walStorage.resizeInUseVolumes", effect{where: "the planner grows WAL claims offline, a restart each (TestWALOfflineResizeOfThePrimaryIsDowntime)",
-		set: func(s *cluster.Spec) { s.WALStorage = &cluster.StorageConfiguration{Size: "5Gi", ResizeInUseVolumes: ptr(false)} },
+		set: func(s *cluster.Spec) {
+			s.WALStorage = &cluster.StorageConfiguration{Size: "5Gi", ResizeInUseVolumes: ptr(false)}
+		},
 		planned: walGrowth})
 
 	for prefix, st := range storages {
@@ -114,7 +116,9 @@ func init() {
 			}),
 			render: field(func(c *corev1.PersistentVolumeClaimSpec) any { return c.Resources.Limits.Storage().String() })})
 		add(p+"selector.matchLabels", effect{where: "the claim template's selector",
-			set:    st.set(func(t *cluster.PVCTemplate) { t.Selector = &cluster.LabelSelector{MatchLabels: map[string]string{"tier": "db"}} }),
+			set: st.set(func(t *cluster.PVCTemplate) {
+				t.Selector = &cluster.LabelSelector{MatchLabels: map[string]string{"tier": "db"}}
+			}),
 			render: field(func(c *corev1.PersistentVolumeClaimSpec) any { return fmt.Sprint(c.Selector) })})
 		for _, sub := range []string{"key", "operator", "values"} {
 			add(p+"selector.matchExpressions[]."+sub, effect{where: "the claim template's selector",
