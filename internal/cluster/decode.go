@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"github.com/hbollon/go-edlib"
 	"io"
 	"reflect"
 	"regexp"
@@ -336,35 +337,11 @@ func nearest(name string, candidates []string) string {
 		if c == name {
 			continue
 		}
-		if dist := editDistance(strings.ToLower(name), strings.ToLower(c)); dist < bestDist || dist == bestDist && c < best {
+		if dist := edlib.OSADamerauLevenshteinDistance(strings.ToLower(name), strings.ToLower(c)); dist < bestDist || dist == bestDist && c < best {
 			best, bestDist = c, dist
 		}
 	}
 	return best
-}
-
-// editDistance is the optimal string alignment distance: insertions,
-// deletions, substitutions and transpositions of adjacent letters.
-func editDistance(a, b string) int {
-	prev2, prev, cur := make([]int, len(b)+1), make([]int, len(b)+1), make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-			if i > 1 && j > 1 && a[i-1] == b[j-2] && a[i-2] == b[j-1] {
-				cur[j] = min(cur[j], prev2[j-2]+1)
-			}
-		}
-		prev2, prev, cur = prev, cur, prev2
-	}
-	return prev[len(b)]
 }
 
 func (d *decoder) decodeMap(n *yaml.Node, v reflect.Value, path string) {

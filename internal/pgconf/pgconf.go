@@ -6,6 +6,7 @@ import (
 	"embed"
 	"errors"
 	"fmt"
+	"github.com/hbollon/go-edlib"
 	"sort"
 	"strings"
 	"sync"
@@ -221,32 +222,11 @@ func suggest(major int, name string) string {
 	name = strings.ToLower(name)
 	best, bestD := "", 3 // accept distance <= 2
 	for _, p := range Params(major) {
-		if d := editDistance(name, strings.ToLower(p.Name)); d < bestD {
+		if d := edlib.LevenshteinDistance(name, strings.ToLower(p.Name)); d < bestD {
 			best, bestD = p.Name, d
 		}
 	}
 	return best
-}
-
-// editDistance is the Levenshtein distance between a and b (bytes).
-func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
 }
 
 // distributionParameters are added by distribution packaging, not by

@@ -382,17 +382,6 @@ func TestVersionDiffsMatchReleaseNotes(t *testing.T) {
 	}
 }
 
-func TestEditDistance(t *testing.T) {
-	for _, c := range []struct {
-		a, b string
-		d    int
-	}{{"", "", 0}, {"abc", "abc", 0}, {"abc", "abd", 1}, {"shared_bufers", "shared_buffers", 1}, {"", "abc", 3}, {"kitten", "sitting", 3}} {
-		if got := editDistance(c.a, c.b); got != c.d {
-			t.Errorf("editDistance(%q, %q) = %d, want %d", c.a, c.b, got, c.d)
-		}
-	}
-}
-
 // TestDataFilesParseAndCiteSources: every embedded data file parses, every
 // supported major has both files, they list the same parameters, and each
 // header says where it comes from (a live server's version, or a release
