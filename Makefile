@@ -46,18 +46,8 @@ demo-clean:
 # kube-up comes first: on a fresh machine it builds Kubernetes (~17 min,
 # cached afterwards), which the API tier and the e2e tier both use. cosign
 # is the real CLI the supply-chain tests check against (~10 min cold, cached).
-#
-# The e2e tier is the longest package (~10 min, mostly waiting on pods) and
-# go test starts packages in path order, so it came last (a warm run took
-# 15.8 min). It runs beside the others from the start instead, and check
-# fails if either does. The others run at nice 19: the e2e tier measures
-# write pauses of a switchover on real pods, and at equal priority the
-# other packages' load once stretched one past its 200 ms bound; niced,
-# they only take what the pods leave.
 check: deps lint cosign kube-up
-	@PGSYNC_REQUIRE_INTEGRATION=1 $(GO) test -race -count=1 -timeout 30m ./test/e2e/ & e2e=$$!; \
-	PGSYNC_REQUIRE_INTEGRATION=1 nice -n 19 $(GO) test -race -count=1 -timeout 30m $$($(GO) list $(PKGS) | grep -v '/test/e2e$$'); rc=$$?; \
-	wait $$e2e || rc=1; exit $$rc
+	PGSYNC_REQUIRE_INTEGRATION=1 $(GO) test -race -count=1 -timeout 30m $(PKGS)
 
 # Debian packages the tests need (the e2e tier installs its own, kube-deps).
 deps:
