@@ -2,7 +2,6 @@ package cluster
 
 import (
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -13,21 +12,8 @@ import (
 // TestInitDBFiles: CloudNativePG-style files with bootstrap.initdb
 // validate as written, with CloudNativePG's defaults for the rest.
 func TestInitDBFiles(t *testing.T) {
-	paths, _ := filepath.Glob("testdata/cnpg/initdb-*.yaml")
-	if len(paths) < 3 {
-		t.Fatalf("found %d files", len(paths))
-	}
-	for _, p := range paths {
-		data, err := os.ReadFile(p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		set, errs := load(t, File{Path: filepath.Base(p), Data: data})
-		if errs != nil {
-			t.Errorf("%s refused:\n%v", p, errs)
-			continue
-		}
-		if set.Clusters[0].Spec.Bootstrap.InitDB == nil {
+	for p, c := range loadEach(t, "testdata/cnpg/initdb-*.yaml", 3) {
+		if c.Spec.Bootstrap.InitDB == nil {
 			t.Errorf("%s: no initdb", p)
 		}
 	}

@@ -3,6 +3,7 @@ package cluster
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -20,6 +21,32 @@ func load(t *testing.T, files ...File) (Set, Errors) {
 		t.Fatalf("Load returned %T, want Errors: %v", err, err)
 	}
 	return set, errs
+}
+
+// loadEach loads each testdata file matching pattern on its own (at least
+// atLeast of them, so a renamed directory cannot pass by matching none)
+// and returns the first cluster of each that validated; a refusal is a
+// test error naming the file.
+func loadEach(t *testing.T, pattern string, atLeast int) map[string]*Cluster {
+	t.Helper()
+	paths, _ := filepath.Glob(pattern)
+	if len(paths) < atLeast {
+		t.Fatalf("%s: found %d files, want at least %d", pattern, len(paths), atLeast)
+	}
+	out := map[string]*Cluster{}
+	for _, p := range paths {
+		data, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		set, errs := load(t, File{Path: filepath.Base(p), Data: data})
+		if errs != nil {
+			t.Errorf("%s refused:\n%v", p, errs)
+			continue
+		}
+		out[p] = set.Clusters[0]
+	}
+	return out
 }
 
 func TestSeedYAMLVerbatim(t *testing.T) {

@@ -1,8 +1,6 @@
 package cluster
 
 import (
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -12,21 +10,8 @@ import (
 // TestSynchronousFiles: CloudNativePG-style files with synchronous
 // replication validate as written.
 func TestSynchronousFiles(t *testing.T) {
-	paths, _ := filepath.Glob("testdata/cnpg/sync-*.yaml")
-	if len(paths) < 4 {
-		t.Fatalf("found %d files", len(paths))
-	}
-	for _, p := range paths {
-		data, err := os.ReadFile(p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		set, errs := load(t, File{Path: filepath.Base(p), Data: data})
-		if errs != nil {
-			t.Errorf("%s refused:\n%v", p, errs)
-			continue
-		}
-		if !set.Clusters[0].Spec.SynchronousOn() {
+	for p, c := range loadEach(t, "testdata/cnpg/sync-*.yaml", 4) {
+		if !c.Spec.SynchronousOn() {
 			t.Errorf("%s: synchronous replication is not on", p)
 		}
 	}
