@@ -71,6 +71,9 @@ type Status struct {
 	// LastRejoin is this instance's last return as a standby after it
 	// lost the primary Lease in a failover: what of its WAL was discarded.
 	LastRejoin *Rejoin `json:"lastRejoin,omitempty"`
+	// ManagedRoles is the primary's last reconciliation of
+	// spec.managed.roles (roles.go); nil on standbys and without roles.
+	ManagedRoles *ManagedRolesStatus `json:"managedRoles,omitempty"`
 
 	LastError     string    `json:"lastError,omitempty"`
 	LastErrorTime time.Time `json:"lastErrorTime,omitzero"`
@@ -123,6 +126,11 @@ const (
 	// EventRejoinDiscardedWAL: a former primary discarded the WAL the new
 	// primary never received, to rejoin as its standby (Rejoin).
 	EventRejoinDiscardedWAL = "RejoinDiscardedWAL"
+	// EventFailoverRefused: the primary Lease expired but this standby
+	// will not take it over, because with synchronous replication too few
+	// synchronous standbys answer to be sure of every acknowledged commit
+	// (the message says which set and who answered).
+	EventFailoverRefused = "FailoverRefused"
 )
 
 // ParseFailover reads AnnLastFailover's value.

@@ -4,14 +4,18 @@
 // and performs no I/O; the caller (internal/instance) observes, asks, and
 // carries the action out.
 //
-// Besides the pod contract's LSN type it is a leaf: it must not import
+// Besides the pod contract's types (LSN, SyncSet) it is a leaf: it must not import
 // `k8s.io/client-go/...`, `github.com/jackc/pgx/...`, `os/exec`,
 // `internal/instance`, `internal/instance/lease`, `internal/instance/postmaster`,
 // `internal/instance/conffile`, `internal/plan`, `internal/kube` or
 // `internal/observe`.
 package role
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/pgsync/pgsync/internal/podcontract"
+)
 
 // Lease is the part of the cluster's `NAME-primary` Lease the decision needs.
 type Lease struct {
@@ -36,6 +40,12 @@ type Lease struct {
 	// Abdicated: ReleasedBy gave the Lease up because its postgres kept
 	// failing (pgsync.io/abdicated), without a final LSN.
 	Abdicated bool
+	// SyncSets is the holder's pgsync.io/synchronous-sets (podcontract.
+	// AnnSyncSets); HasSyncSets says whether the annotation is there
+	// (SyncSetsInvalid: there but unreadable).
+	SyncSets        []podcontract.SyncSet
+	HasSyncSets     bool
+	SyncSetsInvalid bool
 }
 
 // Local is what the instance manager knows about its own PostgreSQL.

@@ -2,7 +2,11 @@ package role
 
 import (
 	"fmt"
+	"slices"
+	"strings"
 	"time"
+
+	"github.com/pgsync/pgsync/internal/podcontract"
 )
 
 // Failover: when the primary Lease's holder stops renewing (its pod, node
@@ -59,6 +63,13 @@ type Election struct {
 	RecentStreaming time.Duration
 	Self            Candidate
 	Peers           []Candidate
+	// Synchronous: this instance's replication settings turn synchronous
+	// replication on. Then, or when the Lease carries SyncSets at all
+	// (HasSyncSets), the election is restricted (electSync).
+	Synchronous     bool
+	SyncSets        []podcontract.SyncSet
+	HasSyncSets     bool
+	SyncSetsInvalid bool
 }
 
 // Verdict is Elect's answer.
@@ -70,6 +81,10 @@ type Verdict struct {
 	// Until: when not yet expired, the moment it will be.
 	Until  time.Time
 	Reason string
+	// SyncRefused: expired, but synchronous replication forbids any
+	// promotion now (too few synchronous standbys answer, or none is
+	// known); the manager records it as an Event.
+	SyncRefused bool
 }
 
 // FailoverAt is when a Lease seen renewed at seen may be taken over.
@@ -103,11 +118,14 @@ func Elect(e Election) Verdict {
 		v.Reason = fmt.Sprintf("primary Lease of %s expired; not a candidate: %s", e.Holder, why)
 		return v
 	}
+	patience := max(e.LeaseDuration, e.RecentStreaming)
+	if e.Synchronous || e.HasSyncSets {
+		return e.electSync(v, !e.Now.Before(at.Add(patience)))
+	}
 	// A more advanced standby that answers but has not taken over a
 	// Lease duration after the expiry (its manager cannot reach the API
 	// server, say) is not waited for any longer: any candidate may take
 	// over then, the Lease write still lets only one win.
-	patience := max(e.LeaseDuration, e.RecentStreaming)
 	if !e.Now.Before(at.Add(patience)) {
 		v.Elected = true
 		v.Reason = fmt.Sprintf("primary Lease of %s expired %s ago and no more advanced standby took over; taking over (received %s)",
@@ -144,4 +162,96 @@ func (e Election) ineligible(c Candidate) string {
 		return fmt.Sprintf("received %s, short of the released primary's final LSN %s", c.Received, e.FinalLSN)
 	}
 	return ""
+}
+
+// electSync is the election with synchronous replication. A commit was
+// acknowledged once Number of a set's listed standbys flushed it (ANY; and
+// FIRST too: PostgreSQL's FIRST n waits for the n highest-priority
+// standbys *streaming at the time*, so when one of the first n is away
+// another listed one stands in, and any n of the list may hold a commit).
+// Among the answers of at least listed − Number + 1 listed standbys one
+// is of every possible n, so the most advanced of them holds every
+// acknowledged commit (WAL is one sequence: whoever flushed furthest has
+// all that others flushed). The holder publishes every set that may have
+// acknowledged a commit not yet known to be held under the newest one
+// (podcontract.AnnSyncSets); each must be met. Only a listed standby is
+// elected, and only the most advanced one: fewer answers, an unpublished
+// or unsettled set, or a more advanced standby that cannot be elected
+// mean no promotion (writes stay down rather than lose a commit).
+// lateOK: the patience is over, so a standby as advanced as the best one
+// (not only the best by ordinal) may take over.
+func (e Election) electSync(v Verdict, lateOK bool) Verdict {
+	refuse := func(format string, args ...any) Verdict {
+		v.Reason = fmt.Sprintf("primary Lease of %s expired; synchronous replication: no failover: ", e.Holder) + fmt.Sprintf(format, args...)
+		v.SyncRefused = true
+		return v
+	}
+	switch {
+	case e.SyncSetsInvalid:
+		return refuse("the Lease's %s cannot be read, so which standbys hold the acknowledged commits is unknown", podcontract.AnnSyncSets)
+	case !e.HasSyncSets || len(e.SyncSets) == 0:
+		return refuse("%s published no synchronous standby set (%s), so which standbys hold the acknowledged commits is unknown", e.Holder, podcontract.AnnSyncSets)
+	case !e.SyncSets[0].Settled:
+		return refuse("%s's first synchronous standby set %s was not yet confirmed by its standbys, so commits acknowledged before it may be on no standby that answers", e.Holder, setText(e.SyncSets[0]))
+	}
+	answered := map[string]Candidate{e.Self.Name: e.Self}
+	for _, p := range e.Peers {
+		if p.Name == e.Holder || p.Name == e.Self.Name || !p.Reachable || !p.Standby {
+			continue
+		}
+		answered[p.Name] = p
+	}
+	listed := map[string]bool{}
+	for _, set := range e.SyncSets {
+		if set.Number <= 0 {
+			continue // asynchronous: it acknowledged nothing on a standby
+		}
+		n := 0
+		for _, name := range set.Standbys {
+			listed[name] = true
+			if _, ok := answered[name]; ok {
+				n++
+			}
+		}
+		if need := len(set.Standbys) - set.Number + 1; n < need {
+			return refuse("%d of the %d standbys of %s answered; %d must, to be sure one holds every commit acknowledged by %d of them",
+				n, len(set.Standbys), setText(set), need, set.Number)
+		}
+	}
+	if !listed[e.Self.Name] {
+		return refuse("this instance is not a synchronous standby (%s)", setsText(e.SyncSets))
+	}
+	best := e.Self
+	for _, c := range answered {
+		if listed[c.Name] && (c.Received > best.Received || (c.Received == best.Received && c.Ordinal < best.Ordinal)) {
+			best = c
+		}
+	}
+	switch {
+	case best.Name == e.Self.Name, best.Received == e.Self.Received && (lateOK || e.ineligible(best) != ""):
+		v.Elected = true
+		v.Reason = fmt.Sprintf("primary Lease of %s expired; most advanced synchronous standby among a quorum of %s (received %s)", e.Holder, setsText(e.SyncSets), e.Self.Received)
+		return v
+	case e.ineligible(best) != "":
+		return refuse("the most advanced synchronous standby %s (received %s, here %s) cannot be elected: %s", best.Name, best.Received, e.Self.Received, e.ineligible(best))
+	case best.Received == e.Self.Received:
+		v.Reason = fmt.Sprintf("primary Lease of %s expired; %s received as much (%s) and has the lower ordinal", e.Holder, best.Name, best.Received)
+	default:
+		v.Reason = fmt.Sprintf("primary Lease of %s expired; %s is more advanced (received %s, here %s)", e.Holder, best.Name, best.Received, e.Self.Received)
+	}
+	return v
+}
+
+func setText(s podcontract.SyncSet) string {
+	return fmt.Sprintf("%s %d (%s)", strings.ToUpper(s.Method), s.Number, strings.Join(s.Standbys, ","))
+}
+
+func setsText(sets []podcontract.SyncSet) string {
+	var out []string
+	for _, s := range sets {
+		if s.Number > 0 && !slices.Contains(out, setText(s)) {
+			out = append(out, setText(s))
+		}
+	}
+	return strings.Join(out, " and ")
 }

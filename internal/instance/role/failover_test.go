@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	pc "github.com/pgsync/pgsync/internal/podcontract"
 )
 
 func TestElect(t *testing.T) {
@@ -201,4 +203,160 @@ func TestDecideAbdication(t *testing.T) {
 	if !v.Elected {
 		t.Errorf("abdicated Lease not taken over at once: %+v", v)
 	}
+}
+
+// TestElectSync: with synchronous replication only a listed standby is
+// elected, only among the answers of enough listed standbys that one of
+// them holds every acknowledged commit, and only the most advanced of
+// them; otherwise nobody is (writes stay down, the reason says why).
+func TestElectSync(t *testing.T) {
+	t0 := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
+	const d = 15 * time.Second
+	sb := func(name string, ord int, recv LSN) Candidate {
+		return Candidate{Name: name, Ordinal: ord, Reachable: true, Standby: true, Received: recv, StreamedAt: t0.Add(2 * time.Second)}
+	}
+	set := func(method string, n int, settled bool, names ...string) pc.SyncSet {
+		return pc.SyncSet{Method: method, Number: n, Standbys: names, Settled: settled}
+	}
+	any1 := []pc.SyncSet{set("any", 1, true, "db-1", "db-2")}
+	base := Election{Now: t0.Add(d + time.Second), Holder: "db-0", LeaseSeen: t0, LeaseDuration: d, RecentStreaming: d,
+		Synchronous: true, HasSyncSets: true, SyncSets: any1, Self: sb("db-1", 1, 100)}
+	with := func(f func(*Election)) Election { e := base; f(&e); return e }
+
+	tests := []struct {
+		name             string
+		e                Election
+		elected, refused bool
+		reason           string
+	}{
+		{"ANY 1 of 2: both answer, self most advanced", with(func(e *Election) { e.Peers = []Candidate{sb("db-2", 2, 90)} }), true, false, "most advanced synchronous standby"},
+		{"ANY 1 of 2: both answer, the peer is ahead", with(func(e *Election) { e.Peers = []Candidate{sb("db-2", 2, 110)} }), false, false, "db-2 is more advanced"},
+		{"ANY 1 of 2: the other is silent: the commit may be only there", base, false, true, "1 of the 2 standbys of ANY 1 (db-1,db-2) answered; 2 must"},
+		{"ANY 1 of 2: the other answers but is not running", with(func(e *Election) {
+			p := sb("db-2", 2, 500)
+			p.Standby = false
+			e.Peers = []Candidate{p}
+		}), false, true, "1 of the 2"},
+		{"ANY 2 of 3: two answer, enough", with(func(e *Election) {
+			e.SyncSets = []pc.SyncSet{set("any", 2, true, "db-1", "db-2", "db-3")}
+			e.Peers = []Candidate{sb("db-2", 2, 100)}
+		}), true, false, ""},
+		{"ANY 1 of 3: two answer, not enough", with(func(e *Election) {
+			e.SyncSets = []pc.SyncSet{set("any", 1, true, "db-1", "db-2", "db-3")}
+			e.Peers = []Candidate{sb("db-2", 2, 100)}
+		}), false, true, "2 of the 3"},
+		{"FIRST 1 of 2 counts as ANY: any listed standby may have stood in", with(func(e *Election) {
+			e.SyncSets = []pc.SyncSet{set("first", 1, true, "db-1", "db-2")}
+		}), false, true, "FIRST 1 (db-1,db-2)"},
+		{"an external standby name counts, never answers", with(func(e *Election) {
+			e.SyncSets = []pc.SyncSet{set("any", 2, true, "angus", "db-1", "db-2")}
+			e.Peers = []Candidate{sb("db-2", 2, 50)}
+		}), true, false, ""},
+		{"an external standby name: too few", with(func(e *Election) {
+			e.SyncSets = []pc.SyncSet{set("any", 1, true, "angus", "db-1", "db-2")}
+			e.Peers = []Candidate{sb("db-2", 2, 50)}
+		}), false, true, "2 of the 3"},
+		{"self not listed: never, however advanced", with(func(e *Election) {
+			e.SyncSets = []pc.SyncSet{set("any", 1, true, "db-2")}
+			e.Self = sb("db-3", 3, 900)
+			e.Peers = []Candidate{sb("db-2", 2, 100)}
+		}), false, true, "not a synchronous standby"},
+		{"an unlisted peer ahead is no rival", with(func(e *Election) {
+			e.SyncSets = []pc.SyncSet{set("any", 1, true, "db-1")}
+			e.Peers = []Candidate{sb("db-3", 3, 900)}
+		}), true, false, ""},
+		{"nothing published", with(func(e *Election) { e.HasSyncSets, e.SyncSets = false, nil }), false, true, "published no synchronous standby set"},
+		{"unreadable", with(func(e *Election) { e.SyncSetsInvalid = true }), false, true, "cannot be read"},
+		{"first set unsettled (a new primary's)", with(func(e *Election) {
+			e.SyncSets = []pc.SyncSet{set("any", 1, false, "db-1", "db-2")}
+			e.Peers = []Candidate{sb("db-2", 2, 10)}
+		}), false, true, "not yet confirmed"},
+		{"a change under way: both sets must be met", with(func(e *Election) {
+			e.SyncSets = []pc.SyncSet{set("any", 1, true, "db-2"), set("any", 1, false, "db-1")}
+		}), false, true, "0 of the 1 standbys of ANY 1 (db-2)"},
+		{"a change under way: both met, the most advanced of all wins", with(func(e *Election) {
+			e.SyncSets = []pc.SyncSet{set("any", 1, true, "db-2"), set("any", 1, false, "db-1")}
+			e.Peers = []Candidate{sb("db-2", 2, 120)}
+		}), false, false, "db-2 is more advanced"},
+		{"gone asynchronous after a set: the set before still counts", with(func(e *Election) {
+			e.SyncSets = []pc.SyncSet{set("any", 1, true, "db-1", "db-2"), {Number: 0}}
+		}), false, true, "1 of the 2"},
+		{"the most advanced answers but stopped streaming long ago", with(func(e *Election) {
+			p := sb("db-2", 2, 200)
+			p.StreamedAt = t0.Add(-time.Hour)
+			e.Peers = []Candidate{p}
+		}), false, true, "db-2 (received 0/C8, here 0/64) cannot be elected: not streaming"},
+		{"equal to an ineligible best: elected", with(func(e *Election) {
+			p := sb("db-0x", 0, 100)
+			p.StreamedAt = t0.Add(-time.Hour)
+			e.Peers = []Candidate{p, sb("db-2", 2, 50)}
+			e.SyncSets = []pc.SyncSet{set("any", 1, true, "db-0x", "db-1", "db-2")}
+		}), true, false, ""},
+		{"a more advanced one not taking over: still waited for after the patience", with(func(e *Election) {
+			e.Now = t0.Add(3 * d)
+			e.Peers = []Candidate{sb("db-2", 2, 110)}
+		}), false, false, "db-2 is more advanced"},
+		{"an equal one with the lower ordinal not taking over: after the patience, self", with(func(e *Election) {
+			e.Now = t0.Add(3 * d)
+			e.Self = sb("db-2", 2, 100)
+			e.Peers = []Candidate{sb("db-1", 1, 100)}
+		}), true, false, ""},
+		{"the old holder's answer does not count", with(func(e *Election) { e.Peers = []Candidate{sb("db-0", 0, 100)} }), false, true, "1 of the 2"},
+		{"sets published, this instance's settings not yet synchronous: still restricted", with(func(e *Election) { e.Synchronous = false }), false, true, "1 of the 2"},
+		{"settings synchronous, Lease still valid", with(func(e *Election) { e.Now = t0.Add(d - time.Second) }), false, false, "valid until"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			v := Elect(tc.e)
+			if v.Elected != tc.elected || v.SyncRefused != tc.refused || !strings.Contains(v.Reason, tc.reason) {
+				t.Fatalf("Elect = %+v, want elected %v refused %v reason ~%q", v, tc.elected, tc.refused, tc.reason)
+			}
+		})
+	}
+}
+
+// TestElectSyncNeverLoses: for every placement of an acknowledged commit
+// on Number of the listed standbys, and every subset of them answering,
+// whoever Elect elects holds the commit.
+func TestElectSyncNeverLoses(t *testing.T) {
+	t0 := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
+	names := []string{"db-1", "db-2", "db-3", "db-4"}
+	for _, method := range []string{"any", "first"} {
+		for n := 1; n <= 3; n++ {
+			sets := []pc.SyncSet{{Method: method, Number: n, Standbys: names, Settled: true}}
+			for holders := 0; holders < 1<<len(names); holders++ {
+				if bitsSet(holders) < n {
+					continue
+				}
+				for answer := 1; answer < 1<<len(names); answer++ {
+					var all []Candidate
+					for i, nm := range names {
+						recv := LSN(100)
+						if holders&(1<<i) != 0 {
+							recv = 200 // has the acknowledged commit
+						}
+						all = append(all, Candidate{Name: nm, Ordinal: i + 1, Reachable: answer&(1<<i) != 0, Standby: true, Received: recv, StreamedAt: t0})
+					}
+					for i, self := range all {
+						if !self.Reachable {
+							continue
+						}
+						v := Elect(Election{Now: t0.Add(100 * time.Second), Holder: "db-0", LeaseSeen: t0, LeaseDuration: 15 * time.Second,
+							RecentStreaming: 15 * time.Second, Synchronous: true, HasSyncSets: true, SyncSets: sets, Self: self, Peers: all})
+						if v.Elected && holders&(1<<i) == 0 {
+							t.Fatalf("%s %d: commit on %04b, answering %04b: %s elected without it (%s)", method, n, holders, answer, self.Name, v.Reason)
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
+func bitsSet(x int) int {
+	n := 0
+	for ; x != 0; x &= x - 1 {
+		n++
+	}
+	return n
 }
