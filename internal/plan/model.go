@@ -86,6 +86,30 @@ type Plan struct {
 	// Mode says what the plan started from.
 	Mode     Mode
 	Clusters []ClusterPlan
+	// InstanceImage is the image policy's verdict on the instance image
+	// (--instance-image: the pgsync binary in every pod), set by
+	// WithImages under --image-policy; nil otherwise.
+	InstanceImage *ImageCheck
+}
+
+// ImageCheck is the image policy's verdict (--image-policy) on an image a
+// rollout uses, as the shell found it through the registry
+// (internal/imagegate): what every renderer shows, and what a saved plan
+// records so that apply can refuse it when a tag has moved since.
+type ImageCheck struct {
+	// Image is the image as named: the cluster's imageName (from its
+	// file, catalog or pgsync's default) or --instance-image.
+	Image string
+	// Pinned is what is rolled: Image with the verified digest
+	// (REPO:TAG@sha256:…), or Image itself under a rule that asks for no
+	// digest.
+	Pinned string
+	// Digest is the verified digest ("" when the rule asked for none).
+	Digest string
+	// SignedBy are the policy's keys that verified a signature of Digest.
+	SignedBy []string
+	// Reason is the policy's sentence, naming the rule that decided.
+	Reason string
 }
 
 // Mode is what a plan starts from.
@@ -121,6 +145,9 @@ type ClusterPlan struct {
 	// catalog, or pgsync's default image), so a reviewer sees which image
 	// it gets and why it changes; empty otherwise.
 	ImageFrom string
+	// Image is the image policy's verdict on the cluster's image, set by
+	// WithImages under --image-policy; nil otherwise.
+	Image *ImageCheck
 }
 
 // Change is one field that differs between observed and desired. A nil

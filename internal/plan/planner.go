@@ -483,7 +483,7 @@ func restartStep(phase Phase, d *cluster.Cluster, in ObservedInstance, role Role
 func restartReason(before, after *cluster.Cluster) string {
 	var what []string
 	if before.Spec.ImageName != after.Spec.ImageName {
-		what = append(what, fmt.Sprintf("image %s → %s", tagOf(before.Spec.ImageName), tagOf(after.Spec.ImageName)))
+		what = append(what, imageChange(before.Spec.ImageName, after.Spec.ImageName))
 	}
 	b, a := revision.RestartParameters(before), revision.RestartParameters(after)
 	for _, name := range unionKeys(b, a) {
@@ -546,6 +546,25 @@ func valueOrDefault(m map[string]string, k string) string {
 		return v
 	}
 	return "(default)"
+}
+
+// imageChange says how an image changes: its tag, or — the same tag — its
+// digest, which an image policy pins (--image-policy): the instances then
+// restart once onto exactly the verified image, since a pod started from
+// a tag runs whatever the tag named when it was pulled.
+func imageChange(before, after string) string {
+	b, errB := cluster.ParseImage(before)
+	a, errA := cluster.ParseImage(after)
+	if errB != nil || errA != nil || b.Repository != a.Repository || b.Tag != a.Tag || a.Tag == "" {
+		return fmt.Sprintf("image %s → %s", tagOf(before), tagOf(after))
+	}
+	switch {
+	case b.Digest == "":
+		return fmt.Sprintf("image %s pinned to its verified digest %s (image policy)", a.Tag, a.Digest)
+	case a.Digest == "":
+		return fmt.Sprintf("image %s no longer pinned (was %s)", a.Tag, b.Digest)
+	}
+	return fmt.Sprintf("image %s moved: digest %s → %s", a.Tag, b.Digest, a.Digest)
 }
 
 func tagOf(image string) string {

@@ -17,6 +17,31 @@ type jsonPlan struct {
 	Head     string         `json:"head"`
 	Clusters []jsonCluster  `json:"clusters"`
 	Summary  map[Action]int `json:"summary"`
+	// InstanceImage is Plan.InstanceImage (--image-policy).
+	InstanceImage *jsonImageCheck `json:"instance_image,omitempty"`
+}
+
+// jsonImageCheck is an ImageCheck (--image-policy).
+type jsonImageCheck struct {
+	Image    string   `json:"image"`
+	Pinned   string   `json:"pinned"`
+	Digest   string   `json:"digest,omitempty"`
+	SignedBy []string `json:"signed_by"`
+	Reason   string   `json:"reason"`
+}
+
+func toJSONImage(ic *ImageCheck) *jsonImageCheck {
+	if ic == nil {
+		return nil
+	}
+	return &jsonImageCheck{Image: ic.Image, Pinned: ic.Pinned, Digest: ic.Digest, SignedBy: append([]string{}, ic.SignedBy...), Reason: ic.Reason}
+}
+
+func fromJSONImage(j *jsonImageCheck) *ImageCheck {
+	if j == nil {
+		return nil
+	}
+	return &ImageCheck{Image: j.Image, Pinned: j.Pinned, Digest: j.Digest, SignedBy: j.SignedBy, Reason: j.Reason}
 }
 
 type jsonCluster struct {
@@ -36,6 +61,8 @@ type jsonCluster struct {
 	MaintenanceWindow *jsonWindow `json:"maintenance_window,omitempty"`
 	// ImageFrom is ClusterPlan.ImageFrom.
 	ImageFrom string `json:"image_from,omitempty"`
+	// ImagePolicy is ClusterPlan.Image (--image-policy).
+	ImagePolicy *jsonImageCheck `json:"image_policy,omitempty"`
 }
 
 type jsonWindow struct {
@@ -80,7 +107,8 @@ func toJSONStep(s Step) jsonStep {
 
 // RenderJSON writes the plan as the versioned JSON document.
 func RenderJSON(w io.Writer, p *Plan) error {
-	doc := jsonPlan{FormatVersion: FormatVersion, Mode: p.modeOrDefault(), Head: p.Head, Clusters: []jsonCluster{}, Summary: p.Summary()}
+	doc := jsonPlan{FormatVersion: FormatVersion, Mode: p.modeOrDefault(), Head: p.Head, Clusters: []jsonCluster{}, Summary: p.Summary(),
+		InstanceImage: toJSONImage(p.InstanceImage)}
 	if p.Base != "" {
 		base := p.Base
 		doc.Base = &base
@@ -100,6 +128,7 @@ func RenderJSON(w io.Writer, p *Plan) error {
 		}
 		jc.Halted = c.Halted
 		jc.ImageFrom = c.ImageFrom
+		jc.ImagePolicy = toJSONImage(c.Image)
 		if w := c.Window; w != nil {
 			jc.MaintenanceWindow = &jsonWindow{Schedule: w.Schedule, Open: w.Open,
 				NextStart: w.NextStart.Format(time.RFC3339), NextEnd: w.NextEnd.Format(time.RFC3339)}
@@ -134,12 +163,12 @@ func ReadJSON(r io.Reader) (*Plan, error) {
 	if doc.FormatVersion != FormatVersion {
 		return nil, fmt.Errorf("read plan: format_version %q, this pgsync reads %q", doc.FormatVersion, FormatVersion)
 	}
-	p := &Plan{Head: doc.Head, Mode: doc.Mode}
+	p := &Plan{Head: doc.Head, Mode: doc.Mode, InstanceImage: fromJSONImage(doc.InstanceImage)}
 	if doc.Base != nil {
 		p.Base = *doc.Base
 	}
 	for _, jc := range doc.Clusters {
-		c := ClusterPlan{Namespace: jc.Namespace, Name: jc.Name, Action: jc.Action, Warnings: jc.Warnings, Observed: jc.Observed, Halted: jc.Halted, ImageFrom: jc.ImageFrom}
+		c := ClusterPlan{Namespace: jc.Namespace, Name: jc.Name, Action: jc.Action, Warnings: jc.Warnings, Observed: jc.Observed, Halted: jc.Halted, ImageFrom: jc.ImageFrom, Image: fromJSONImage(jc.ImagePolicy)}
 		for _, ch := range jc.Changes {
 			c.Changes = append(c.Changes, Change(ch))
 		}

@@ -26,6 +26,9 @@ func RenderMarkdown(w io.Writer, p *Plan) error {
 	case p.Head != "":
 		fmt.Fprintf(&head, "Head `%s`, planned offline against an empty Kubernetes.\n\n", short(p.Head))
 	}
+	if ic := p.InstanceImage; ic != nil {
+		fmt.Fprintf(&head, "Instance image: `%s` (%s) — %s\n\n", mdEscape(ic.Pinned), mdEscape(ic.Verification()), mdEscape(ic.Reason))
+	}
 	fmt.Fprintf(&head, "**%d to create, %d to update, %d to delete, %d to orphan, %d unchanged.**\n\n",
 		s[ActionCreate], s[ActionUpdate], s[ActionDelete], s[ActionOrphan], s[ActionNoOp])
 	if !p.HasChanges() {
@@ -84,6 +87,9 @@ func markdownCluster(c ClusterPlan) string {
 	}
 	if c.ImageFrom != "" {
 		fmt.Fprintf(&b, "Image: %s\n\n", mdEscape(c.ImageFrom))
+	}
+	if ic := c.Image; ic != nil {
+		fmt.Fprintf(&b, "Image policy: rolls `%s` (%s) — %s\n\n", mdEscape(ic.Pinned), mdEscape(ic.Verification()), mdEscape(ic.Reason))
 	}
 	if len(c.Changes) > 0 {
 		b.WriteString("| Field | Before | After |\n|---|---|---|\n")

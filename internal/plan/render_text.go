@@ -51,6 +51,9 @@ func RenderText(w io.Writer, p *Plan, opts TextOptions) error {
 	case p.Head != "":
 		fmt.Fprintf(&b, "Planning %s against an empty Kubernetes (offline).\n\n", short(p.Head))
 	}
+	if ic := p.InstanceImage; ic != nil {
+		fmt.Fprintf(&b, "Instance image (the pgsync binary in every pod): %s\n    %s: %s\n\n", ic.Pinned, ic.Verification(), ic.Reason)
+	}
 	for _, c := range p.Clusters {
 		if c.Action == ActionNoOp {
 			continue
@@ -59,6 +62,9 @@ func RenderText(w io.Writer, p *Plan, opts TextOptions) error {
 		fmt.Fprintf(&b, "%s %s %s\n", paint(color, symbols[c.Action]), paint(ansiBold, c.Namespace+"/"+c.Name), paint(color, "will be "+pastTense(c.Action)))
 		if c.ImageFrom != "" {
 			fmt.Fprintf(&b, "    image: %s\n", c.ImageFrom)
+		}
+		if ic := c.Image; ic != nil {
+			fmt.Fprintf(&b, "    image policy: rolls %s (%s)\n        %s\n", ic.Pinned, ic.Verification(), ic.Reason)
 		}
 		for _, ch := range c.Changes {
 			if c.Action == ActionCreate {
