@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 )
 
 // Every packet stays on this machine (docs/local-kubernetes.md, "Network"):
@@ -51,6 +52,9 @@ var ourLinks = []string{bridgeName, sinkName, probeBridge, probeIfb}
 // blackhole, the Service sink routed with hostIP (the machine's discovered
 // address) as source, and the guard chain.
 func setupNetwork(p paths, hostIP string) error {
+	if err := shareNetnsDir(); err != nil {
+		return err
+	}
 	saved := p.conf("sysctl.saved")
 	if _, err := os.Stat(saved); errors.Is(err, os.ErrNotExist) {
 		var b strings.Builder
@@ -160,6 +164,46 @@ func teardownNetwork(p paths) error {
 		errs = append(errs, os.Remove(p.conf("sysctl.saved")))
 	}
 	return errors.Join(errs...)
+}
+
+// shareNetnsDir makes /run/netns a shared mount of itself before any pod
+// exists, as `ip netns add` (iproute2) does the first time it runs. Without
+// it, anyone's first `ip netns add` or `ip netns exec` on this machine,
+// while pods run, bind-mounts /run/netns over itself and so hides the
+// network namespaces containerd has mounted there: containerd can then no
+// longer unmount them, their unlink fails with EBUSY, and every pod that
+// existed before is stuck Terminating ("failed to remove network
+// namespace"). Seen on 2026-12-02 with a test tool's `ip netns` beside
+// the e2e tier.
+func shareNetnsDir() error {
+	const dir = "/run/netns"
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	if !isMountPoint(dir) {
+		if err := syscall.Mount(dir, dir, "", syscall.MS_BIND, ""); err != nil {
+			return fmt.Errorf("bind-mount %s onto itself: %w", dir, err)
+		}
+	}
+	if err := syscall.Mount("", dir, "", syscall.MS_SHARED, ""); err != nil {
+		return fmt.Errorf("make %s a shared mount: %w", dir, err)
+	}
+	return nil
+}
+
+// isMountPoint says whether dir is the mount point of a mount in this
+// mount namespace.
+func isMountPoint(dir string) bool {
+	data, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		return false
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if fields := strings.Fields(line); len(fields) > 4 && unescapeMount(fields[4]) == dir {
+			return true
+		}
+	}
+	return false
 }
 
 // removeCNINetns deletes the pod network namespaces containerd created
