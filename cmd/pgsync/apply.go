@@ -19,6 +19,7 @@ import (
 	"github.com/pgsync/pgsync/internal/apply"
 	"github.com/pgsync/pgsync/internal/cluster"
 	"github.com/pgsync/pgsync/internal/desired"
+	"github.com/pgsync/pgsync/internal/imagegate"
 	"github.com/pgsync/pgsync/internal/plan"
 )
 
@@ -37,6 +38,7 @@ type applyArgs struct {
 	stepTimeout   time.Duration
 	logLevel      string
 	planFile      string
+	imagePolicy   imagePolicyFlag
 }
 
 func newApplyCmd() *cobra.Command {
@@ -81,6 +83,7 @@ refused change, or a halted cluster; 3 a cluster waits for approval
 	f.StringVar(&args.pullPolicy, "instance-image-pull-policy", "", "pull policy of --instance-image: Always, IfNotPresent or Never (default IfNotPresent)")
 	f.DurationVar(&args.stepTimeout, "step-timeout", apply.DefaultStepTimeout, "a step not complete after this long halts its cluster")
 	f.StringVar(&args.logLevel, "log-level", "info", "debug, info, warn or error")
+	args.imagePolicy.register(f)
 	return cmd
 }
 
@@ -97,6 +100,13 @@ func runApply(cmd *cobra.Command, args applyArgs) error {
 	}
 	if args.stepTimeout <= 0 {
 		return fmt.Errorf("--step-timeout %s: must be positive", args.stepTimeout)
+	}
+	gate, err := args.imagePolicy.gate()
+	if err != nil {
+		return err
+	}
+	if gate != nil && args.instanceImage == "" {
+		return errors.New("--image-policy needs --instance-image (or PGSYNC_INSTANCE_IMAGE): the instance image is verified and pinned like the clusters' images, never kept unverified from what runs")
 	}
 	repo, err := desired.Open(cmd.Context(), args.source, log)
 	if err != nil {
@@ -122,11 +132,25 @@ func runApply(cmd *cobra.Command, args applyArgs) error {
 	if err != nil {
 		return err
 	}
-	p, err := plan.Make(want, observed, plan.Options{Prune: args.prune})
+	opts := plan.Options{Prune: args.prune}
+	var images *imagegate.Result
+	if gate != nil {
+		images, err = enforceImages(ctx, stderr, gate, want, args.instanceImage, func(cs []*cluster.Cluster) error {
+			_, err := plan.Make(cs, observed, opts)
+			return err
+		})
+		if err != nil {
+			return err
+		}
+		// What runs is what was verified: the pinned images.
+		want, args.instanceImage = images.Clusters, images.InstanceImage
+	}
+	p, err := plan.Make(want, observed, opts)
 	if err != nil {
 		return reportProblems(stderr, err, "")
 	}
 	p.Head, p.Mode = head.Commit, plan.ModeLive
+	withImages(p, images)
 	var expect map[cluster.Key][]plan.Step
 	if args.planFile != "" {
 		if expect, err = checkSaved(args.planFile, p); err != nil {
@@ -207,6 +231,9 @@ func checkSaved(path string, now *plan.Plan) (map[cluster.Key][]plan.Step, error
 	if saved.Head != now.Head {
 		return nil, fmt.Errorf("saved plan %s is stale: it was made at commit %s, --ref is now %s; plan again", path, desired.ShortSHA(saved.Head), desired.ShortSHA(now.Head))
 	}
+	if err := sameImages(saved, now); err != nil {
+		return nil, fmt.Errorf("saved plan %s is stale: %w; plan again", path, err)
+	}
 	current := map[cluster.Key]plan.ClusterPlan{}
 	for _, c := range now.Clusters {
 		current[cluster.Key{Namespace: c.Namespace, Name: c.Name}] = c
@@ -235,6 +262,46 @@ func checkSaved(path string, now *plan.Plan) (map[cluster.Key][]plan.Step, error
 		return nil, fmt.Errorf("saved plan %s is stale: %s; plan again", path, strings.Join(stale, "; "))
 	}
 	return expect, nil
+}
+
+// sameImages refuses a saved plan whose image verdicts are not those of
+// now: a tag that moved since (another digest, even a signed one, is not
+// what was reviewed), a policy given at one time and not the other.
+func sameImages(saved, now *plan.Plan) error {
+	var moved []string
+	compare := func(what string, s, n *plan.ImageCheck) {
+		switch {
+		case s == nil && n == nil:
+		case s == nil:
+			moved = append(moved, what+" was planned without --image-policy")
+		case n == nil:
+			moved = append(moved, what+" was planned with an image policy: pass --image-policy")
+		case s.Pinned != n.Pinned:
+			moved = append(moved, fmt.Sprintf("%s: %s moved since the plan (%s → %s)", what, s.Image, orNone(s.Digest), orNone(n.Digest)))
+		}
+	}
+	compare("the instance image", saved.InstanceImage, now.InstanceImage)
+	current := map[cluster.Key]*plan.ImageCheck{}
+	for _, c := range now.Clusters {
+		current[cluster.Key{Namespace: c.Namespace, Name: c.Name}] = c.Image
+	}
+	for _, c := range saved.Clusters {
+		key := cluster.Key{Namespace: c.Namespace, Name: c.Name}
+		if n, ok := current[key]; ok {
+			compare(key.String()+"'s image", c.Image, n)
+		}
+	}
+	if len(moved) > 0 {
+		return errors.New(strings.Join(moved, "; "))
+	}
+	return nil
+}
+
+func orNone(digest string) string {
+	if digest == "" {
+		return "no digest"
+	}
+	return digest
 }
 
 func sameSteps(a, b []plan.Step) bool {

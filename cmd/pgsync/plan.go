@@ -14,6 +14,7 @@ import (
 
 	"github.com/pgsync/pgsync/internal/cluster"
 	"github.com/pgsync/pgsync/internal/desired"
+	"github.com/pgsync/pgsync/internal/imagegate"
 	"github.com/pgsync/pgsync/internal/observe"
 	"github.com/pgsync/pgsync/internal/plan"
 )
@@ -32,6 +33,8 @@ type planArgs struct {
 	out              string
 	logLevel         string
 	window           windowFlag
+	imagePolicy      imagePolicyFlag
+	instanceImage    string
 }
 
 func newPlanCmd() *cobra.Command {
@@ -72,12 +75,17 @@ Exit status: 0 success, 1 error (bad input or a refused change); with
 	f.StringVar(&args.out, "out", "", "write the plan to this file instead of stdout")
 	f.StringVar(&args.logLevel, "log-level", "info", "debug, info, warn or error")
 	args.window.register(f, "the plan says when it opens (a Cluster file's pgsync.io/maintenance-window is always shown)")
+	args.imagePolicy.register(f)
+	f.StringVar(&args.instanceImage, "instance-image", os.Getenv("PGSYNC_INSTANCE_IMAGE"), "with --image-policy: the pgsync image apply will give the pods' init container, checked and pinned by the policy (env PGSYNC_INSTANCE_IMAGE)")
 	cmd.MarkFlagsMutuallyExclusive("base", "offline", "live")
 	cmd.MarkFlagsMutuallyExclusive("base", "offline", "kubeconfig")
 	cmd.MarkFlagsMutuallyExclusive("base", "offline", "context")
 	cmd.PreRunE = func(cmd *cobra.Command, _ []string) error {
 		if cmd.Flags().Changed("kubeconfig") || cmd.Flags().Changed("context") {
 			args.live = true
+		}
+		if cmd.Flags().Changed("instance-image") && args.imagePolicy.file == "" {
+			return errors.New("--instance-image: plan only checks it against an image policy: add --image-policy FILE")
 		}
 		if !args.live && args.base == "" && !args.offline {
 			return errors.New("one of --base, --offline or --live (--kubeconfig, --context) is required")
@@ -106,6 +114,10 @@ func runPlan(cmd *cobra.Command, args planArgs) error {
 		return err
 	}
 	defaultWindow, err := args.window.schedule()
+	if err != nil {
+		return err
+	}
+	gate, err := args.imagePolicy.gate()
 	if err != nil {
 		return err
 	}
@@ -146,11 +158,24 @@ func runPlan(cmd *cobra.Command, args planArgs) error {
 			return err
 		}
 	}
-	p, err := plan.Make(want, observed, plan.Options{Prune: args.prune})
+	opts := plan.Options{Prune: args.prune}
+	var images *imagegate.Result
+	if gate != nil {
+		images, err = enforceImages(cmd.Context(), stderr, gate, want, args.instanceImage, func(cs []*cluster.Cluster) error {
+			_, err := plan.Make(cs, observed, opts)
+			return err
+		})
+		if err != nil {
+			return err
+		}
+		want = images.Clusters
+	}
+	p, err := plan.Make(want, observed, opts)
 	if err != nil {
 		return reportProblems(stderr, err, "")
 	}
 	p.Base, p.Head, p.Mode = baseCommit, head.Commit, mode
+	withImages(p, images)
 	plan.WithWindows(p, want, defaultWindow, time.Now())
 
 	var buf bytes.Buffer

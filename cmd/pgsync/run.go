@@ -58,6 +58,7 @@ type runArgs struct {
 	statusRefresh time.Duration
 	watch         bool
 	pprof         bool
+	imagePolicy   imagePolicyFlag
 }
 
 func newRunCmd() *cobra.Command {
@@ -107,6 +108,7 @@ and logs JSON.`,
 	f.BoolVar(&args.pprof, "debug-pprof", false, "also serve Go's runtime profiles (heap, CPU, goroutines) at /debug/pprof/ on --http-addr")
 	f.BoolVar(&args.watch, "watch", true, "observe through watches (informers) and skip clusters converged and unchanged since; false lists every object each cycle")
 	f.DurationVar(&args.statusRefresh, "status-refresh", 5*time.Minute, "with --watch, a converged cluster none of whose objects changed has its instances' /status read again this often")
+	args.imagePolicy.register(f)
 	return cmd
 }
 
@@ -142,6 +144,13 @@ func runDaemon(cmd *cobra.Command, args runArgs) error {
 	if err != nil {
 		return err
 	}
+	images, err := args.imagePolicy.gate()
+	if err != nil {
+		return err
+	}
+	if images != nil && args.instanceImage == "" {
+		return errors.New("--image-policy needs --instance-image (or PGSYNC_INSTANCE_IMAGE): the instance image is verified and pinned like the clusters' images, never kept unverified from what runs")
+	}
 	k, err := args.kube.connect()
 	if err != nil {
 		return err
@@ -167,7 +176,7 @@ func runDaemon(cmd *cobra.Command, args runArgs) error {
 	d := daemon.New(daemon.Config{Source: args.source, Interval: args.interval, Jitter: args.jitter,
 		Namespace: args.kube.namespace, Prune: args.prune, Owner: "pgsync-run " + identity,
 		MaxRolling: args.maxRolling, OnHalt: fleet.OnHalt(args.onHalt), Window: defaultWindow, Metrics: m,
-		AllowRewind: args.allowRewind, StatusRefresh: args.statusRefresh},
+		AllowRewind: args.allowRewind, StatusRefresh: args.statusRefresh, Images: images, InstanceImage: args.instanceImage},
 		run, obs, log, time.Now, mrand.New(mrand.NewPCG(uint64(time.Now().UnixNano()), uint64(os.Getpid()))))
 
 	ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGTERM, syscall.SIGINT)

@@ -30,6 +30,7 @@ import (
 	"github.com/pgsync/pgsync/internal/cluster"
 	"github.com/pgsync/pgsync/internal/desired"
 	"github.com/pgsync/pgsync/internal/fleet"
+	"github.com/pgsync/pgsync/internal/imagegate"
 	"github.com/pgsync/pgsync/internal/metrics"
 	"github.com/pgsync/pgsync/internal/observe"
 	"github.com/pgsync/pgsync/internal/plan"
@@ -69,6 +70,13 @@ type Config struct {
 	// objects changed is observed again (its instances' /status read)
 	// once this long has passed (default 5m).
 	StatusRefresh time.Duration
+	// Images, when set, is the image policy (--image-policy): every cycle
+	// checks each desired cluster's image and InstanceImage through the
+	// registry (nothing it said is kept to the next cycle), rolls the
+	// digests it verified, and steps no cluster whose image it refuses
+	// (nothing at all when it refuses the instance image).
+	Images        *imagegate.Gate
+	InstanceImage string
 }
 
 // Metrics is what the daemon records.
@@ -123,6 +131,9 @@ type memo struct {
 	live        *observe.Cluster
 	input       fleet.Cluster
 	report      ClusterReport
+	// image is the image (pinned, under an image policy) and instance
+	// image the cluster was planned with: a moved tag plans it again.
+	image, instanceImage string
 }
 
 // Watch makes the cycles observe from w (informer caches) instead of
@@ -265,6 +276,12 @@ func (d *Daemon) Cycle(ctx context.Context) Report {
 	for k := range live {
 		keys[k] = true
 	}
+	refused, err := d.enforceImages(ctx, want)
+	if err != nil {
+		rep.Err = err.Error()
+		d.log.Error("cycle: image policy", "error", err.Error())
+		return rep
+	}
 	sorted := make([]cluster.Key, 0, len(keys))
 	for k := range keys {
 		sorted = append(sorted, k)
@@ -277,7 +294,8 @@ func (d *Daemon) Cycle(ctx context.Context) Report {
 	// commit is converged still: neither planned nor stepped.
 	still := map[cluster.Key]*memo{}
 	for k := range unchanged {
-		if m := d.memos[k]; m.commit == state.Commit && want[k] != nil {
+		if m := d.memos[k]; m.commit == state.Commit && want[k] != nil && m.image == want[k].Spec.ImageName &&
+			m.instanceImage == d.run.Exec.InstanceImage {
 			still[k] = m
 		}
 	}
@@ -296,7 +314,9 @@ func (d *Daemon) Cycle(ctx context.Context) Report {
 			desiredList = []*cluster.Cluster{w}
 		}
 		var cp *plan.ClusterPlan
-		if p, err := plan.Make(desiredList, observed, d.run.Options); err == nil && len(p.Clusters) == 1 {
+		if _, no := refused[k]; no {
+			// Nothing of a refused cluster is planned or stepped.
+		} else if p, err := plan.Make(desiredList, observed, d.run.Options); err == nil && len(p.Clusters) == 1 {
 			cp = &p.Clusters[0]
 		}
 		inputs = append(inputs, fleetCluster(k, want[k], live[k], cp, d.cfg.Window))
@@ -327,6 +347,13 @@ func (d *Daemon) Cycle(ctx context.Context) Report {
 			wg.Done()
 			continue
 		}
+		if p, no := refused[k]; no {
+			results[i] = ClusterReport{Cluster: k.String(), Outcome: apply.Failed, Reason: p.String()}
+			d.log.Warn("cluster", "cluster", k.String(), "outcome", string(apply.Failed), "reason", p.String())
+			<-sem
+			wg.Done()
+			continue
+		}
 		go func() {
 			defer func() { <-sem; wg.Done() }()
 			results[i] = d.step(ctx, k, want[k], live[k], state.Commit, fleetGate)
@@ -334,7 +361,7 @@ func (d *Daemon) Cycle(ctx context.Context) Report {
 	}
 	wg.Wait()
 	rep.Clusters = results
-	d.remember(sorted, inputs, results, live, unchanged, fingerprints, state.Commit)
+	d.remember(sorted, inputs, results, live, unchanged, fingerprints, state.Commit, want)
 	if d.watch != nil && rep.Observed >= burst {
 		// A cycle that read many clusters (the first, a refresh, a new
 		// commit with many changes) allocated far more than the caches
@@ -360,6 +387,36 @@ func (d *Daemon) Cycle(ctx context.Context) Report {
 		}
 	}
 	return rep
+}
+
+// enforceImages applies the image policy (Config.Images) to this cycle's
+// desired clusters: want's entries become the pinned clusters, and the
+// executor's instance image the pinned instance image. It returns the
+// refused clusters; an error (the instance image refused, a key file
+// unreadable) steps nothing this cycle.
+func (d *Daemon) enforceImages(ctx context.Context, want map[cluster.Key]*cluster.Cluster) (map[cluster.Key]cluster.Diagnostic, error) {
+	g := d.cfg.Images
+	if g == nil {
+		return nil, nil
+	}
+	list := make([]*cluster.Cluster, 0, len(want))
+	for _, c := range want {
+		list = append(list, c)
+	}
+	sort.Slice(list, func(i, j int) bool { return list[i].Key().Less(list[j].Key()) })
+	res, err := g.Enforce(ctx, list, d.cfg.InstanceImage)
+	if err != nil {
+		return nil, err
+	}
+	if res.InstanceRefused != nil {
+		return nil, res.InstanceRefused
+	}
+	for _, c := range res.Clusters {
+		want[c.Key()] = c
+	}
+	// Set between cycles: no step of this executor runs now.
+	d.run.Exec.InstanceImage = res.InstanceImage
+	return res.Refused, nil
 }
 
 // burst is how many clusters read anew make a cycle worth returning its
@@ -414,7 +471,7 @@ func (d *Daemon) observeFleet(ctx context.Context) (*observe.Fleet, map[cluster.
 
 // remember keeps this cycle's memos (with a Watch).
 func (d *Daemon) remember(sorted []cluster.Key, inputs []fleet.Cluster, results []ClusterReport, live map[cluster.Key]*observe.Cluster,
-	unchanged map[cluster.Key]bool, fingerprints map[cluster.Key]string, commit string) {
+	unchanged map[cluster.Key]bool, fingerprints map[cluster.Key]string, commit string, want map[cluster.Key]*cluster.Cluster) {
 	if d.watch == nil {
 		return
 	}
@@ -425,7 +482,11 @@ func (d *Daemon) remember(sorted []cluster.Key, inputs []fleet.Cluster, results 
 		if l == nil || fp == "" {
 			continue
 		}
-		m := &memo{fingerprint: fp, statusAt: now, commit: commit, live: l, input: inputs[i], report: results[i]}
+		m := &memo{fingerprint: fp, statusAt: now, commit: commit, live: l, input: inputs[i], report: results[i],
+			instanceImage: d.run.Exec.InstanceImage}
+		if w := want[k]; w != nil {
+			m.image = w.Spec.ImageName
+		}
 		if unchanged[k] {
 			m.statusAt = d.memos[k].statusAt
 		}

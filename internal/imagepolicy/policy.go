@@ -3,8 +3,8 @@
 // resolved to digests, require a signature by one of a set of keys and an
 // SBOM attestation. Deciding is pure (Decide, on facts gathered before);
 // Check gathers the facts through the registry (internal/imagetrust) and
-// decides. It is not wired into plan, apply or run yet
-// (docs/supply-chain.md).
+// decides. plan, apply and run enforce it through internal/imagegate
+// (--image-policy, docs/supply-chain.md).
 //
 // It must not import `internal/plan`, `internal/apply`, `internal/daemon/...`, `k8s.io/client-go/...` or `github.com/go-git/...`.
 package imagepolicy
