@@ -5,6 +5,8 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/pgsync/pgsync/test/gittest"
 )
 
 // files1000 is a repository with 1,000 Cluster files in one commit (spread
@@ -20,19 +22,19 @@ type files1000 struct {
 func newFiles1000(tb testing.TB) files1000 {
 	tb.Helper()
 	requireGit(tb)
-	f := newFixture(tb)
+	f := gittest.NewRepo(tb)
 	for d := range 10 {
 		files := manyFiles("clusters/team"+string(rune('0'+d)), 100)
 		for name := range files {
 			files[name] = files[name] + "  # " + name + "\n"
 		}
-		f.write(files)
+		f.Write(files)
 	}
-	f.write(map[string]string{"README.md": "# fleet\n", "clusters/team0/notes.txt": "not yaml\n"})
-	commit := f.commit("1,000 clusters", nil)
+	f.Write(map[string]string{"README.md": "# fleet\n", "clusters/team0/notes.txt": "not yaml\n"})
+	commit := f.Commit("1,000 clusters", nil)
 	bare := filepath.Join(tb.TempDir(), "fleet.git")
-	f.push(bare)
-	local, err := Open(tb.Context(), Options{Repo: f.dir})
+	f.Push(bare)
+	local, err := Open(tb.Context(), Options{Repo: f.Dir})
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -40,7 +42,7 @@ func newFiles1000(tb testing.TB) files1000 {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	return files1000{dir: f.dir, commit: commit, local: local, clone: clone}
+	return files1000{dir: f.Dir, commit: commit, local: local, clone: clone}
 }
 
 func TestFiles1000(t *testing.T) {
@@ -114,11 +116,11 @@ func BenchmarkFiles1000(b *testing.B) {
 // opens the same cache entry in place, with no network round trip.
 func BenchmarkOpenUpToDate(b *testing.B) {
 	requireGit(b)
-	f := newFixture(b)
-	f.write(manyFiles("clusters", 1000))
-	f.commit("c1", nil)
+	f := gittest.NewRepo(b)
+	f.Write(manyFiles("clusters", 1000))
+	f.Commit("c1", nil)
 	bare := filepath.Join(b.TempDir(), "fleet.git")
-	f.push(bare)
+	f.Push(bare)
 	cache := b.TempDir()
 	r, err := Open(b.Context(), Options{Repo: "file://" + bare, CacheDir: cache})
 	if err != nil {

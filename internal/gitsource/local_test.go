@@ -20,13 +20,13 @@ import (
 // v1 at c1, annotated tag v2 at c2. c1 and c2 carry the files Files is
 // tested on.
 type history struct {
-	f          *fixture
+	f          *gittest.Repo
 	c1, c2, c3 string
 }
 
 func newHistory(t testing.TB) history {
-	f := newFixture(t)
-	f.write(map[string]string{
+	f := gittest.NewRepo(t)
+	f.Write(map[string]string{
 		"README.md":                "# repo\n",
 		"top.yaml":                 "kind: Top\n",
 		"clusters/a.yaml":          "name: a\n",
@@ -41,8 +41,8 @@ func newHistory(t testing.TB) history {
 		"clusters/yaml.txt":        "named yaml but is not\n",
 		"clusters/sub/.hidden.yml": "name: hidden\n",
 	})
-	c1 := f.commit("c1", nil)
-	f.write(map[string]string{
+	c1 := f.Commit("c1", nil)
+	f.Write(map[string]string{
 		"clusters/a.yaml":       "name: a\nversion: 2\n",
 		"clusters/b.yml":        "",
 		"clusters/new/f.yaml":   "name: f\n",
@@ -50,25 +50,25 @@ func newHistory(t testing.TB) history {
 		"clusters/sub/keep.txt": "sub stays a directory\n",
 	})
 	// A symbolic link named like YAML: its blob is a path, not content.
-	if err := os.Symlink("a.yaml", filepath.Join(f.dir, "clusters", "link.yaml")); err != nil {
+	if err := os.Symlink("a.yaml", filepath.Join(f.Dir, "clusters", "link.yaml")); err != nil {
 		t.Fatal(err)
 	}
-	c2 := f.commit("c2", nil)
-	f.write(map[string]string{"README.md": "# repo, third\n"})
-	c3 := f.commit("c3", nil)
-	f.branch("feature", c2)
-	f.lightweightTag("v1", c1)
-	f.annotatedTag("v2", c2)
+	c2 := f.Commit("c2", nil)
+	f.Write(map[string]string{"README.md": "# repo, third\n"})
+	c3 := f.Commit("c3", nil)
+	f.SetBranch("feature", c2)
+	f.Tag("v1", c1)
+	f.AnnotatedTag("v2", c2)
 	return history{f: f, c1: c1, c2: c2, c3: c3}
 }
 
 func TestOpenLocalFromSubdirectory(t *testing.T) {
 	h := newHistory(t)
-	r := mustOpen(t, Options{Repo: filepath.Join(h.f.dir, "clusters", "sub")})
+	r := mustOpen(t, Options{Repo: filepath.Join(h.f.Dir, "clusters", "sub")})
 	if got := mustResolve(t, r, "HEAD"); got != h.c3 {
 		t.Fatalf("HEAD = %s, want %s", got, h.c3)
 	}
-	want, _ := filepath.EvalSymlinks(h.f.dir)
+	want, _ := filepath.EvalSymlinks(h.f.Dir)
 	got, _ := filepath.EvalSymlinks(r.Dir())
 	if got != want {
 		t.Fatalf("Dir() = %s, want the work tree %s (opened in place)", got, want)
@@ -89,7 +89,7 @@ func TestOpenLocalNotARepository(t *testing.T) {
 
 func TestResolveLocal(t *testing.T) {
 	h := newHistory(t)
-	r := mustOpen(t, Options{Repo: h.f.dir})
+	r := mustOpen(t, Options{Repo: h.f.Dir})
 	for _, tc := range []struct{ rev, want string }{
 		{"main", h.c3},
 		{"refs/heads/main", h.c3},
@@ -136,7 +136,7 @@ func paths(files []cluster.File) []string {
 
 func TestFiles(t *testing.T) {
 	h := newHistory(t)
-	r := mustOpen(t, Options{Repo: h.f.dir})
+	r := mustOpen(t, Options{Repo: h.f.Dir})
 
 	for _, tc := range []struct {
 		name, commit, dir string
@@ -191,7 +191,7 @@ func TestFiles(t *testing.T) {
 
 func TestFilesErrors(t *testing.T) {
 	h := newHistory(t)
-	r := mustOpen(t, Options{Repo: h.f.dir})
+	r := mustOpen(t, Options{Repo: h.f.Dir})
 	for _, tc := range []struct {
 		name, commit, dir, want string
 		is                      error
@@ -219,27 +219,27 @@ func TestVerifyCommit(t *testing.T) {
 	alice, aliceRing := gittest.NewSigner(t, "Alice", "alice@example.com")
 	_, malloryRing := gittest.NewSigner(t, "Mallory", "mallory@example.com")
 
-	f := newFixture(t)
-	f.write(map[string]string{"a.yaml": "a: 1\n"})
-	unsigned := f.commit("unsigned", nil)
-	f.write(map[string]string{"a.yaml": "a: 2\n"})
-	signed := f.commit("signed", alice)
+	f := gittest.NewRepo(t)
+	f.Write(map[string]string{"a.yaml": "a: 1\n"})
+	unsigned := f.Commit("unsigned", nil)
+	f.Write(map[string]string{"a.yaml": "a: 2\n"})
+	signed := f.Commit("signed", alice)
 	// The signed commit with its message changed and Alice's signature kept.
-	orig, err := f.repo.CommitObject(plumbing.NewHash(signed))
+	orig, err := f.Git.CommitObject(plumbing.NewHash(signed))
 	if err != nil {
 		t.Fatal(err)
 	}
 	forged := *orig
 	forged.Message = "signed, then altered\n"
-	obj := f.repo.Storer.NewEncodedObject()
+	obj := f.Git.Storer.NewEncodedObject()
 	if err := forged.Encode(obj); err != nil {
 		t.Fatal(err)
 	}
-	forgedHash, err := f.repo.Storer.SetEncodedObject(obj)
+	forgedHash, err := f.Git.Storer.SetEncodedObject(obj)
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := mustOpen(t, Options{Repo: f.dir})
+	r := mustOpen(t, Options{Repo: f.Dir})
 
 	signer, err := r.VerifyCommit(signed, aliceRing)
 	if err != nil {

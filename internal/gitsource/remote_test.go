@@ -20,6 +20,8 @@ import (
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/format/idxfile"
 	"github.com/go-git/go-git/v5/plumbing/transport"
+
+	"github.com/pgsync/pgsync/test/gittest"
 )
 
 // packs maps each pack in a bare repository's objects/pack to its object
@@ -113,10 +115,10 @@ func TestCachedCloneFetchesIncrementally(t *testing.T) {
 			hermeticEnv(t)
 			t.Setenv(EnvToken, testToken)
 			rem := mk(t)
-			f := newFixture(t)
-			f.write(manyFiles("clusters", 50))
-			c1 := f.commit("c1", nil)
-			f.push(rem.bareDir)
+			f := gittest.NewRepo(t)
+			f.Write(manyFiles("clusters", 50))
+			c1 := f.Commit("c1", nil)
+			f.Push(rem.bareDir)
 
 			cache := t.TempDir()
 			r1 := mustOpen(t, Options{Repo: rem.url, CacheDir: cache})
@@ -131,9 +133,9 @@ func TestCachedCloneFetchesIncrementally(t *testing.T) {
 				t.Fatalf("after clone: packs %v, want one", before)
 			}
 
-			f.write(map[string]string{"clusters/new.yaml": "name: new\n"})
-			c2 := f.commit("c2", nil)
-			f.push(rem.bareDir)
+			f.Write(map[string]string{"clusters/new.yaml": "name: new\n"})
+			c2 := f.Commit("c2", nil)
+			f.Push(rem.bareDir)
 
 			r2 := mustOpen(t, Options{Repo: rem.url, CacheDir: cache})
 			if r2.Dir() != r1.Dir() {
@@ -187,7 +189,7 @@ func TestCachedCloneRefs(t *testing.T) {
 	hermeticEnv(t)
 	rem := fileRemote(t)
 	h := newHistory(t)
-	h.f.push(rem.bareDir)
+	h.f.Push(rem.bareDir)
 	cache := t.TempDir()
 	r := mustOpen(t, Options{Repo: rem.url, CacheDir: cache})
 	for _, tc := range []struct{ rev, want string }{
@@ -206,11 +208,11 @@ func TestCachedCloneRefs(t *testing.T) {
 	}
 
 	// The remote drops feature and v1, adds release and v3.
-	h.f.deleteRef(rem.bareDir, "refs/heads/feature")
-	h.f.deleteRef(rem.bareDir, "refs/tags/v1")
-	h.f.branch("release", h.c1)
-	h.f.lightweightTag("v3", h.c3)
-	h.f.push(rem.bareDir)
+	h.f.DeleteRef(rem.bareDir, "refs/heads/feature")
+	h.f.DeleteRef(rem.bareDir, "refs/tags/v1")
+	h.f.SetBranch("release", h.c1)
+	h.f.Tag("v3", h.c3)
+	h.f.Push(rem.bareDir)
 	r = mustOpen(t, Options{Repo: rem.url, CacheDir: cache})
 	for rev, want := range map[string]string{"release": h.c1, "origin/release": h.c1, "v3": h.c3} {
 		if got := mustResolve(t, r, rev); got != want {
@@ -224,8 +226,8 @@ func TestCachedCloneRefs(t *testing.T) {
 	}
 
 	// A force-push rewinds main: the cache follows, as the remote says.
-	h.f.branch("main", h.c1)
-	h.f.push(rem.bareDir)
+	h.f.SetBranch("main", h.c1)
+	h.f.Push(rem.bareDir)
 	r = mustOpen(t, Options{Repo: rem.url, CacheDir: cache})
 	for _, rev := range []string{"main", "origin/main", "HEAD"} {
 		if got := mustResolve(t, r, rev); got != h.c1 {
@@ -240,10 +242,10 @@ func TestCachedCloneRemoteWithoutHEAD(t *testing.T) {
 	requireGit(t)
 	hermeticEnv(t)
 	rem := fileRemote(t)
-	f := newFixture(t)
-	f.write(map[string]string{"a.yaml": "a: 1\n"})
-	c1 := f.commit("c1", nil)
-	f.push(rem.bareDir)
+	f := gittest.NewRepo(t)
+	f.Write(map[string]string{"a.yaml": "a: 1\n"})
+	c1 := f.Commit("c1", nil)
+	f.Push(rem.bareDir)
 	bare := mustOpen(t, Options{Repo: rem.bareDir})
 	if err := bare.repo.Storer.SetReference(plumbing.NewSymbolicReference(plumbing.HEAD, "refs/heads/master")); err != nil {
 		t.Fatal(err)
@@ -264,10 +266,10 @@ func TestConcurrentOpensShareOneClone(t *testing.T) {
 	requireGit(t)
 	hermeticEnv(t)
 	rem := fileRemote(t)
-	f := newFixture(t)
-	f.write(manyFiles("c", 20))
-	c1 := f.commit("c1", nil)
-	f.push(rem.bareDir)
+	f := gittest.NewRepo(t)
+	f.Write(manyFiles("c", 20))
+	c1 := f.Commit("c1", nil)
+	f.Push(rem.bareDir)
 	cache := t.TempDir()
 	var wg sync.WaitGroup
 	errs := make([]error, 4)
@@ -310,10 +312,10 @@ func TestConcurrentOpensShareOneClone(t *testing.T) {
 func TestHTTPAuthAndSecrecy(t *testing.T) {
 	requireGit(t)
 	rem := httpRemote(t)
-	f := newFixture(t)
-	f.write(map[string]string{"a.yaml": "a: 1\n"})
-	c1 := f.commit("c1", nil)
-	f.push(rem.bareDir)
+	f := gittest.NewRepo(t)
+	f.Write(map[string]string{"a.yaml": "a: 1\n"})
+	c1 := f.Commit("c1", nil)
+	f.Push(rem.bareDir)
 	withCreds := strings.Replace(rem.url, "http://", "http://git:"+testToken+"@", 1)
 	echoURL := strings.Replace(rem.url, "/repo.git", "/echo/repo.git", 1)
 
@@ -390,10 +392,10 @@ func TestHTTPTokenInURLSharesCacheWithEnvToken(t *testing.T) {
 	requireGit(t)
 	hermeticEnv(t)
 	rem := httpRemote(t)
-	f := newFixture(t)
-	f.write(map[string]string{"a.yaml": "a: 1\n"})
-	f.commit("c1", nil)
-	f.push(rem.bareDir)
+	f := gittest.NewRepo(t)
+	f.Write(map[string]string{"a.yaml": "a: 1\n"})
+	f.Commit("c1", nil)
+	f.Push(rem.bareDir)
 	cache := t.TempDir()
 	a := mustOpen(t, Options{Repo: rem.url, CacheDir: cache, Auth: Auth{Token: testToken}})
 	b := mustOpen(t, Options{Repo: strings.Replace(rem.url, "http://", "http://git:"+testToken+"@", 1), CacheDir: cache})
@@ -409,10 +411,10 @@ func TestOpenWaitsForTheCacheLock(t *testing.T) {
 	requireGit(t)
 	hermeticEnv(t)
 	rem := fileRemote(t)
-	f := newFixture(t)
-	f.write(map[string]string{"a.yaml": "a: 1\n"})
-	c1 := f.commit("c1", nil)
-	f.push(rem.bareDir)
+	f := gittest.NewRepo(t)
+	f.Write(map[string]string{"a.yaml": "a: 1\n"})
+	c1 := f.Commit("c1", nil)
+	f.Push(rem.bareDir)
 	cache := t.TempDir()
 	loc, err := parseLocation(rem.url)
 	if err != nil {

@@ -15,6 +15,8 @@ import (
 	"github.com/fluxcd/gitkit"
 	"github.com/fluxcd/pkg/gittestserver"
 	"golang.org/x/crypto/ssh"
+
+	"github.com/pgsync/pgsync/test/gittest"
 )
 
 // sshServer serves one repository over SSH. The server accepts only
@@ -134,10 +136,10 @@ func TestSSH(t *testing.T) {
 	// pay for it.
 	keyPath, encKeyPath, pub := clientKey(t, passphrase)
 	srv := startSSHServer(t, pub)
-	f := newFixture(t)
-	f.write(map[string]string{"clusters/a.yaml": "a: 1\n"})
-	c1 := f.commit("c1", nil)
-	f.push(srv.bareDir)
+	f := gittest.NewRepo(t)
+	f.Write(map[string]string{"clusters/a.yaml": "a: 1\n"})
+	c1 := f.Commit("c1", nil)
+	f.Push(srv.bareDir)
 
 	good := knownHosts(t, khLine(t, srv.hostPort, srv.hostKey))
 	wrongKey := knownHosts(t, khLine(t, srv.hostPort, otherRSAHostKey(t)))

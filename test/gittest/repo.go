@@ -113,9 +113,9 @@ func (r *Repo) SetBranch(branch, sha string) {
 	}
 }
 
-// Push sends every branch to the bare repository at bareDir (created,
-// with HEAD on main, when missing) over file://, forcing, as
-// `git push --force --all` does.
+// Push sends every branch and tag to the bare repository at bareDir
+// (created, with HEAD on main, when missing) over file://, forcing, as
+// `git push --force --all` and `--tags` do.
 func (r *Repo) Push(bareDir string) {
 	r.t.Helper()
 	if _, err := os.Stat(bareDir); os.IsNotExist(err) {
@@ -132,8 +132,40 @@ func (r *Repo) Push(bareDir string) {
 	if _, err := r.Git.CreateRemote(&config.RemoteConfig{Name: "server", URLs: []string{"file://" + bareDir}}); err != nil {
 		r.t.Fatal(err)
 	}
-	err := r.Git.Push(&git.PushOptions{RemoteName: "server", RefSpecs: []config.RefSpec{"+refs/heads/*:refs/heads/*"}, Force: true})
+	err := r.Git.Push(&git.PushOptions{RemoteName: "server", RefSpecs: []config.RefSpec{"+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*"}, Force: true})
 	if err != nil && err != git.NoErrAlreadyUpToDate {
 		r.t.Fatal(err)
+	}
+}
+
+// Tag creates a lightweight tag at sha.
+func (r *Repo) Tag(name, sha string) {
+	r.t.Helper()
+	if _, err := r.Git.CreateTag(name, plumbing.NewHash(sha), nil); err != nil {
+		r.t.Fatal(err)
+	}
+}
+
+// AnnotatedTag creates an annotated tag at sha, its message its name.
+func (r *Repo) AnnotatedTag(name, sha string) {
+	r.t.Helper()
+	sig := &object.Signature{Name: "Test", Email: "test@example.com", When: time.Unix(1_700_000_000, 0)}
+	if _, err := r.Git.CreateTag(name, plumbing.NewHash(sha), &git.CreateTagOptions{Tagger: sig, Message: name}); err != nil {
+		r.t.Fatal(err)
+	}
+}
+
+// DeleteRef removes ref (e.g. refs/tags/v1) here and in the bare
+// repository at bareDir, as a deleting push would.
+func (r *Repo) DeleteRef(bareDir, ref string) {
+	r.t.Helper()
+	bare, err := git.PlainOpen(bareDir)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	for _, repo := range []*git.Repository{r.Git, bare} {
+		if err := repo.Storer.RemoveReference(plumbing.ReferenceName(ref)); err != nil {
+			r.t.Fatal(err)
+		}
 	}
 }
