@@ -16,6 +16,7 @@ import (
 	"github.com/pgsync/pgsync/internal/cluster"
 	"github.com/pgsync/pgsync/internal/kube"
 	"github.com/pgsync/pgsync/internal/observe"
+	"github.com/pgsync/pgsync/internal/plan"
 	pc "github.com/pgsync/pgsync/internal/podcontract"
 	"github.com/pgsync/pgsync/internal/revision"
 )
@@ -154,21 +155,19 @@ Refused, with the reason, when a precondition does not hold.`,
 	return cmd
 }
 
-// bestStandby is the ready standby with the least lag, lowest ordinal.
+// bestStandby is the planner's choice of a switchover target: the ready
+// standby with the least lag, lowest ordinal — with synchronous
+// replication one the primary lists in synchronous_standby_names.
 func bestStandby(live *observe.Cluster) (string, error) {
-	best := -1
-	for i, in := range live.Instances {
-		if in.Ordinal == live.Observed.Primary || !in.Ready {
-			continue
-		}
-		if best < 0 || in.LagBytes < live.Instances[best].LagBytes {
-			best = i
+	ordinal, ok := plan.SwitchoverTarget(&live.Observed, "", len(live.Instances))
+	if ok {
+		for _, in := range live.Instances {
+			if in.Ordinal == ordinal {
+				return in.Name, nil
+			}
 		}
 	}
-	if best < 0 {
-		return "", fmt.Errorf("switchover of %s refused: no ready standby", live.Key())
-	}
-	return live.Instances[best].Name, nil
+	return "", fmt.Errorf("switchover of %s refused: no ready standby", live.Key())
 }
 
 func newReconcileCmd() *cobra.Command {

@@ -3,6 +3,7 @@ package apply
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -196,12 +197,19 @@ func lastEndpointChange(recorded, readyAt time.Time) time.Time {
 }
 
 // switchoverReady checks the preconditions: the target is a ready standby
-// streaming from the primary, less than MaxSwitchoverLagBytes behind.
+// streaming from the primary, less than MaxSwitchoverLagBytes behind, and
+// with synchronous replication one the primary lists in
+// synchronous_standby_names, when a listed one is ready.
 func (e *Executor) switchoverReady(ctx context.Context, t Target, from, to string) error {
 	live, err := e.observeOne(ctx, t)
 	if err != nil {
 		return err
 	}
+	return switchoverRefusal(live, from, to)
+}
+
+// switchoverRefusal is switchoverReady's decision on the live cluster.
+func switchoverRefusal(live *observe.Cluster, from, to string) error {
 	if live.LeaseHolder == to && live.TargetPrimary == to {
 		return nil // done by a run that was interrupted: only wait
 	}
@@ -220,9 +228,28 @@ func (e *Executor) switchoverReady(ctx context.Context, t Target, from, to strin
 		case in.LagBytes > MaxSwitchoverLagBytes:
 			return fmt.Errorf("switchover %s → %s refused: %s is %d bytes behind the primary (at most %d)", from, to, to, in.LagBytes, MaxSwitchoverLagBytes)
 		}
+		if listed := syncListedReady(live); len(listed) > 0 && !slices.Contains(listed, in.Ordinal) {
+			return fmt.Errorf("switchover %s → %s refused: synchronous replication is on and the primary does not list %s in synchronous_standby_names (ready and listed: ordinals %v)", from, to, to, listed)
+		}
 		return nil
 	}
 	return fmt.Errorf("switchover %s → %s refused: %s does not run", from, to, to)
+}
+
+// syncListedReady is the ordinals of the ready standbys the primary lists
+// in synchronous_standby_names, when that restricts a switchover
+// (plan.ObservedCluster.SyncRestricted).
+func syncListedReady(live *observe.Cluster) []int {
+	var out []int
+	if !live.Observed.SyncRestricted {
+		return nil
+	}
+	for _, in := range live.Observed.Instances {
+		if in.SyncListed && in.Ready && in.Ordinal != live.Observed.Primary {
+			out = append(out, in.Ordinal)
+		}
+	}
+	return out
 }
 
 // waitPrimary waits until to holds the Lease, serves as primary, and the

@@ -331,6 +331,37 @@ func instanceOf(names pc.Names, ordinal int, p *corev1.Pod, pvc *corev1.Persiste
 	return in
 }
 
+// syncListed is the set of the cluster's instances the primary's newest
+// published synchronous standby set (pgsync.io/synchronous-sets on the
+// Lease, the last one) lists, when commits wait for any; empty when
+// replication is asynchronous, the annotation is missing or unreadable,
+// or the set names none of the cluster's instances (only
+// standbyNamesPre/Post): then no switchover target is restricted.
+func syncListed(c *Cluster) map[string]bool {
+	if c.Lease == nil || (c.Observed.Spec != nil && !c.Observed.Spec.Spec.SynchronousOn()) {
+		return nil
+	}
+	v, ok := c.Lease.Annotations[pc.AnnSyncSets]
+	if !ok {
+		return nil
+	}
+	sets, err := pc.ParseSyncSets(v)
+	if err != nil || len(sets) == 0 || sets[len(sets)-1].Number <= 0 {
+		return nil
+	}
+	instances := map[string]bool{}
+	for _, in := range c.Instances {
+		instances[in.Name] = true
+	}
+	listed := map[string]bool{}
+	for _, n := range sets[len(sets)-1].Standbys {
+		if instances[n] {
+			listed[n] = true
+		}
+	}
+	return listed
+}
+
 // finish derives the planner's view once every status is in: readiness,
 // the primary, lag against the primary.
 func finish(c *Cluster) {
@@ -344,6 +375,8 @@ func finish(c *Cluster) {
 			primaryLSN, primaryKnown = lsn, err == nil
 		}
 	}
+	listed := syncListed(c)
+	c.Observed.SyncRestricted = len(listed) > 0
 	for i := range c.Instances {
 		in := &c.Instances[i]
 		switch {
@@ -372,7 +405,8 @@ func finish(c *Cluster) {
 			}
 		}
 		oi := plan.ObservedInstance{Ordinal: in.Ordinal, Image: in.Image, Revision: in.Revision,
-			VolumeSize: in.Capacity, WALVolumeSize: in.WALCapacity, Ready: in.Ready, LagBytes: in.LagBytes}
+			VolumeSize: in.Capacity, WALVolumeSize: in.WALCapacity, Ready: in.Ready, LagBytes: in.LagBytes,
+			SyncListed: listed[in.Name]}
 		if in.Status != nil {
 			oi.Config = in.Status.ConfigRevision
 		}

@@ -222,6 +222,11 @@ type ObservedCluster struct {
 	// Drift lists fields of the objects pgsync owns that differ from what
 	// it applied ("Kind name: path"), found by a live observation.
 	Drift []string
+	// SyncRestricted: commits wait for synchronous standbys, and the
+	// primary's newest published set lists some of the cluster's
+	// instances (ObservedInstance.SyncListed); a switchover then targets
+	// one of them.
+	SyncRestricted bool
 }
 
 // ObservedInstance is one running instance.
@@ -241,6 +246,9 @@ type ObservedInstance struct {
 	Ready         bool
 	// LagBytes is how far the instance's replay is behind the primary.
 	LagBytes int64
+	// SyncListed: the primary's synchronous_standby_names lists it (see
+	// ObservedCluster.SyncRestricted).
+	SyncListed bool
 }
 
 // Options steer planning.

@@ -256,9 +256,9 @@ func planUpdate(d *cluster.Cluster, o *ObservedCluster) (ClusterPlan, []cluster.
 			}
 		}
 		if primary >= desired {
-			target, ok := switchoverTarget(o, rev, desired)
+			target, ok := SwitchoverTarget(o, rev, desired)
 			if !ok {
-				target, ok = switchoverTarget(o, "", desired)
+				target, ok = SwitchoverTarget(o, "", desired)
 			}
 			if !ok {
 				// Every kept instance is down: restart one onto the new spec
@@ -410,19 +410,32 @@ func rollingRestart(d *cluster.Cluster, o *ObservedCluster, instances []Observed
 		in.Revision, in.Ready = revision, true
 		after = append(after, in)
 	}
-	target, _ := switchoverTarget(&ObservedCluster{Spec: o.Spec, Primary: primary, Instances: after}, revision, len(instances))
+	target, _ := SwitchoverTarget(&ObservedCluster{Spec: o.Spec, Primary: primary, Instances: after, SyncRestricted: o.SyncRestricted}, revision, len(instances))
 	steps = append(steps, switchoverStep(PhasePrimary, d, primary, target, "move the primary to an updated standby before updating it"))
 	return append(steps, restartStep(PhasePrimary, d, primaryIn, RoleStandby,
 		fmt.Sprintf("former primary, now a standby of %s: %s", instanceName(d, target), reason)))
 }
 
-// switchoverTarget picks the ready standby with the least lag (then the
+// SwitchoverTarget picks the ready standby with the least lag (then the
 // lowest ordinal) among ordinals below limit that runs revision; an empty
-// revision accepts any.
-func switchoverTarget(o *ObservedCluster, revision string, limit int) (int, bool) {
+// revision accepts any. With synchronous replication it is one the
+// primary lists in synchronous_standby_names (o.SyncRestricted), as
+// CloudNativePG's switchover requires; an unlisted one only when no
+// listed one qualifies (e.g. a scale down removes them all) — nothing is
+// lost either way, as the target replays the old primary's final WAL.
+func SwitchoverTarget(o *ObservedCluster, revision string, limit int) (int, bool) {
+	if o.SyncRestricted {
+		if t, ok := bestTarget(o, revision, limit, true); ok {
+			return t, true
+		}
+	}
+	return bestTarget(o, revision, limit, false)
+}
+
+func bestTarget(o *ObservedCluster, revision string, limit int, listedOnly bool) (int, bool) {
 	best, found := ObservedInstance{}, false
 	for _, in := range o.Instances {
-		if in.Ordinal == o.Primary || in.Ordinal >= limit || !in.Ready || (revision != "" && in.Revision != revision) {
+		if in.Ordinal == o.Primary || in.Ordinal >= limit || !in.Ready || (revision != "" && in.Revision != revision) || (listedOnly && !in.SyncListed) {
 			continue
 		}
 		if !found || in.LagBytes < best.LagBytes || (in.LagBytes == best.LagBytes && in.Ordinal < best.Ordinal) {

@@ -41,7 +41,11 @@ func SavedStepStands(o *ObservedCluster, d *cluster.Cluster, planned, saved Step
 			return false
 		}
 		in, ok := instance(saved.TargetOrdinal)
-		return ok && saved.TargetOrdinal != o.Primary && in.Ready && in.Revision == rev && saved.TargetOrdinal < d.Spec.Instances
+		// With synchronous replication the saved target must still be
+		// listed, unless planning afresh picks it too (no listed one
+		// qualifies).
+		listed := !o.SyncRestricted || in.SyncListed || planned.TargetOrdinal == saved.TargetOrdinal
+		return ok && saved.TargetOrdinal != o.Primary && in.Ready && in.Revision == rev && saved.TargetOrdinal < d.Spec.Instances && listed
 	}
 	return false
 }

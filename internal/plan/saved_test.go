@@ -65,6 +65,21 @@ func TestSavedStepStands(t *testing.T) {
 			return o
 		}(), head, switchover(2), switchover(1), false},
 		{"the saved target is scaled away", switching(), mustLoad(t, website(img132, 2))[0], switchover(1), switchover(3), false},
+		{"synchronous: the saved target is not listed", func() *ObservedCluster {
+			o := switching()
+			o.SyncRestricted, o.Instances[2].SyncListed = true, true
+			return o
+		}(), head, switchover(2), switchover(1), false},
+		{"synchronous: the saved target is listed", func() *ObservedCluster {
+			o := switching()
+			o.SyncRestricted, o.Instances[1].SyncListed, o.Instances[2].SyncListed = true, true, true
+			return o
+		}(), head, switchover(2), switchover(1), true},
+		{"synchronous: none listed qualifies, the same unlisted target", func() *ObservedCluster {
+			o := switching()
+			o.SyncRestricted = true
+			return o
+		}(), head, switchover(1), switchover(1), true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

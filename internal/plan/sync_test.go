@@ -42,6 +42,51 @@ func TestSwitchoverSaysReplicationMode(t *testing.T) {
 	}
 }
 
+// TestSwitchoverTargetsASynchronousStandby: with synchronous replication
+// a rolling update switches over to a standby the primary lists in
+// synchronous_standby_names, even a more lagging one; to the least
+// lagging otherwise, and when none is listed.
+func TestSwitchoverTargetsASynchronousStandby(t *testing.T) {
+	sync := "  postgresql:\n    synchronous:\n      method: any\n      number: 1\n      maxStandbyNamesFromCluster: 1\n"
+	for _, tc := range []struct {
+		name       string
+		restricted bool
+		listed     []int
+		want       string
+	}{
+		{"listed standby, though it lags", true, []int{3}, "website-0→website-3"},
+		{"not restricted: least lag", false, []int{3}, "website-0→website-1"},
+		{"none listed: least lag", true, nil, "website-0→website-1"},
+		{"two listed: the least lagging of them", true, []int{2, 3}, "website-0→website-2"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			base, head := mustLoad(t, website(img131, 4, sync))[0], mustLoad(t, website(img132, 4, sync))[0]
+			observed := Converged([]*cluster.Cluster{base})
+			oc := &observed.Clusters[0]
+			oc.SyncRestricted = tc.restricted
+			for i, lag := range []int64{0, 10, 100, 500} {
+				oc.Instances[i].LagBytes = lag
+			}
+			for _, o := range tc.listed {
+				oc.Instances[o].SyncListed = true
+			}
+			p, err := Make([]*cluster.Cluster{head}, observed, Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got string
+			for _, st := range steps(p.Clusters[0]) {
+				if strings.HasPrefix(st, "switchover ") {
+					got = st
+				}
+			}
+			if !strings.HasSuffix(got, tc.want) {
+				t.Errorf("switchover %q, want %s\n%v", got, tc.want, steps(p.Clusters[0]))
+			}
+		})
+	}
+}
+
 // TestSynchronousFilesPlanOffline: the CloudNativePG-style synchronous
 // replication files plan offline as written, each a create whose changes
 // list its synchronous settings.
