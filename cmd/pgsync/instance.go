@@ -81,6 +81,8 @@ func newInstanceRunCmd() *cobra.Command {
 	f.DurationVar(&c.FailoverDelay, pc.FlagFailoverDelay, 0, "after the primary Lease expired, wait this much longer before the standbys elect a new primary (spec.failoverDelay)")
 	f.StringSliceVar(&c.Peers, "peers", nil, "HTTP addresses (host:port) of the cluster's instance managers for the failover election (default: the addresses of CLUSTER-hl on this manager's HTTP port)")
 	f.StringVar(&c.Kubeconfig, "kubeconfig", "", "kubeconfig (default: KUBECONFIG, then in-cluster)")
+	f.StringVar(&c.CADir, "ca-dir", envOr(pc.EnvCADir, ""), "directory holding the cluster's CA ("+pc.CACertKey+", "+pc.CAKeyKey+"): TLS on, certificates issued from it (env "+pc.EnvCADir+"; unset: no TLS)")
+	f.StringSliceVar(&c.ServerAltDNSNames, "server-alt-dns-names", pc.SplitNames(envOr(pc.EnvServerAltDNSNames, "")), "more DNS names for the server certificate (spec.certificates.serverAltDNSNames; env "+pc.EnvServerAltDNSNames+")")
 	return cmd
 }
 

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/pgsync/pgsync/internal/instance/conffile"
 	"github.com/pgsync/pgsync/internal/podcontract"
 )
 
@@ -111,13 +112,13 @@ func (m *Manager) clone(ctx context.Context, upstream string) error {
 		return err
 	}
 	m.status.update(func(s *Status) { s.Role = "bootstrapping" })
-	if err := m.writePassFile(); err != nil {
+	if err := m.writePassFile(h, p); err != nil {
 		return err
 	}
 	if err := os.RemoveAll(m.cfg.PGData); err != nil {
 		return fmt.Errorf("clear PGDATA: %w", err)
 	}
-	conninfo := fmt.Sprintf("host=%s port=%d user=streaming_replica passfile=%s application_name=%s", h, p, m.passFile(), m.cfg.Instance)
+	conninfo := conffile.ConnInfoTLS(h, p, conffile.ReplicationUser, m.cfg.Instance, m.passFile(), m.upstreamClientTLS(true))
 	args := []string{"-D", m.cfg.PGData, "-d", conninfo, "-X", "stream", "-c", "fast", "--no-password"}
 	if m.cfg.WALDir != "" {
 		// The old WAL belongs to the data directory just removed.

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"strings"
 	"time"
 
@@ -56,6 +57,14 @@ type Config struct {
 
 	Credentials Credentials
 
+	// CADir holds the cluster's CA (pc.CACertKey, pc.CAKeyKey, the NAME-ca
+	// Secret): the manager issues its certificates from it (tls.go). ""
+	// or without the files: no TLS.
+	CADir string
+	// ServerAltDNSNames are more DNS names for the server certificate
+	// (spec.certificates.serverAltDNSNames).
+	ServerAltDNSNames []string
+
 	// InitDB holds spec.bootstrap.initdb's options (PGSYNC_INITDB), used
 	// once, when this instance bootstraps the cluster.
 	InitDB pc.InitDB
@@ -86,7 +95,9 @@ type Credentials struct {
 
 // LoadCredentials reads the pod contract's credential variables
 // (PGSYNC_SUPERUSER_PASSWORD, PGSYNC_REPLICATION_PASSWORD and
-// PGSYNC_APP_PASSWORD, each also as NAME_FILE, a path), plus
+// PGSYNC_APP_PASSWORD, each also as NAME_FILE, a path; the replication
+// password is optional: with TLS, standbys authenticate by certificate,
+// and only a cluster created before TLS has one), plus
 // PGSYNC_APP_USER and PGSYNC_APP_DATABASE.
 func LoadCredentials(getenv func(string) string, readFile func(string) ([]byte, error)) (Credentials, error) {
 	get := func(name string, required bool) (string, error) {
@@ -111,7 +122,7 @@ func LoadCredentials(getenv func(string) string, readFile func(string) ([]byte, 
 	if c.SuperuserPassword, err = get(pc.EnvSuperuserPassword, true); err != nil {
 		errs = append(errs, err)
 	}
-	if c.ReplicationPassword, err = get(pc.EnvReplicationPassword, true); err != nil {
+	if c.ReplicationPassword, err = getOptional(getenv, readFile, pc.EnvReplicationPassword); err != nil {
 		errs = append(errs, err)
 	}
 	if c.AppPassword, err = get(pc.EnvAppPassword, false); err != nil {
@@ -122,6 +133,26 @@ func LoadCredentials(getenv func(string) string, readFile func(string) ([]byte, 
 		errs = append(errs, errors.New(pc.EnvAppUser+" is set without "+pc.EnvAppPassword))
 	}
 	return c, errors.Join(errs...)
+}
+
+// getOptional reads NAME, or the file NAME_FILE names; a file that does
+// not exist reads as unset (an optional Secret projection).
+func getOptional(getenv func(string) string, readFile func(string) ([]byte, error), name string) (string, error) {
+	if v := getenv(name); v != "" {
+		return v, nil
+	}
+	p := getenv(name + pc.FileSuffix)
+	if p == "" {
+		return "", nil
+	}
+	b, err := readFile(p)
+	if errors.Is(err, fs.ErrNotExist) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("read %s_FILE: %w", name, err)
+	}
+	return strings.TrimRight(string(b), "\r\n"), nil
 }
 
 // Validate reports missing or inconsistent settings.

@@ -32,11 +32,31 @@ func writeFileAtomic(path string, data []byte) error {
 // directory for primary_conninfo, pg_basebackup and pg_rewind.
 func (m *Manager) passFile() string { return filepath.Join(m.cfg.RunDir, "pgpass") }
 
-func (m *Manager) writePassFile() error {
-	return writeFileAtomic(m.passFile(), []byte(conffile.PassFile(
-		conffile.PassEntry{Host: "*", Port: "*", User: conffile.ReplicationUser, Password: m.cfg.Credentials.ReplicationPassword},
-		conffile.PassEntry{Host: "*", Port: "*", User: "postgres", Password: m.cfg.Credentials.SuperuserPassword},
-	)))
+// writePassFile names the one server the manager connects to, the
+// primary at host:port (none: host ""), never any host: the superuser's
+// password (pg_rewind), and the replication password only where it is
+// still how this standby logs in (a primary from before TLS; with TLS
+// streaming_replica presents its certificate).
+func (m *Manager) writePassFile(host string, port int) error {
+	var entries []conffile.PassEntry
+	if host != "" {
+		p := strconv.Itoa(port)
+		if pw := m.cfg.Credentials.ReplicationPassword; pw != "" && !m.upstreamTLS() {
+			entries = append(entries, conffile.PassEntry{Host: host, Port: p, User: conffile.ReplicationUser, Password: pw})
+		}
+		entries = append(entries, conffile.PassEntry{Host: host, Port: p, User: "postgres", Password: m.cfg.Credentials.SuperuserPassword})
+	}
+	return writeFileAtomic(m.passFile(), []byte(conffile.PassFile(entries...)))
+}
+
+// upstreamClientTLS is the TLS of a connection to the primary (nil: the
+// old way, libpq's default sslmode), with the streaming_replica
+// certificate when cert.
+func (m *Manager) upstreamClientTLS(cert bool) *conffile.ClientTLS {
+	if !m.upstreamTLS() {
+		return nil
+	}
+	return m.clientTLS(cert)
 }
 
 // splitAddress parses host:port.
@@ -78,8 +98,14 @@ func (m *Manager) writeConfig(standby bool, upstream string) error {
 		if err != nil {
 			return err
 		}
-		s.PrimaryConnInfo = conffile.ConnInfo(h, p, conffile.ReplicationUser, m.cfg.Instance, m.passFile())
+		if err := m.writePassFile(h, p); err != nil {
+			return err
+		}
+		tls := m.upstreamClientTLS(true)
+		s.PrimaryConnInfo = conffile.ConnInfoTLS(h, p, conffile.ReplicationUser, m.cfg.Instance, m.passFile(), tls)
+		m.upstreamTLSUsed = tls != nil
 	}
+	s.TLS = m.serverTLS()
 	conf, rejected := conffile.Render(s)
 	if len(rejected) > 0 {
 		m.log.Warn("ignoring parameters that pgsync manages", "parameters", rejected)
@@ -87,7 +113,7 @@ func (m *Manager) writeConfig(standby bool, upstream string) error {
 	if err := writeFileAtomic(filepath.Join(m.cfg.PGData, conffile.FileName), []byte(conf)); err != nil {
 		return err
 	}
-	hba, hbaFirst := conffile.HBA(m.config.hba)
+	hba, hbaFirst := conffile.HBAWith(m.config.hba, m.tls.on)
 	if err := writeFileAtomic(filepath.Join(m.cfg.PGData, "pg_hba.conf"), []byte(hba)); err != nil {
 		return err
 	}

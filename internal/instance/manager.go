@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"syscall"
 	"time"
@@ -94,6 +95,14 @@ type Manager struct {
 	received, current role.LSN
 	// sync is the primary's synchronous_standby_names (sync.go).
 	sync syncState
+	// TLS (tls.go): the certificates as last issued, the next check, the
+	// randomness keys come from and the tools' libpq major.
+	tls          tlsState
+	nextTLSCheck time.Time
+	random       io.Reader
+	libpqMajor   int
+	// upstreamTLSUsed: primary_conninfo as last written uses TLS.
+	upstreamTLSUsed bool
 }
 
 // observe builds the decision's input.
@@ -176,6 +185,7 @@ func (m *Manager) whileHolding(ctx context.Context) (context.Context, context.Ca
 func (m *Manager) align(ctx context.Context) {
 	for ctx.Err() == nil {
 		m.reloadParameters(ctx)
+		m.reloadTLS(ctx)
 		in, err := m.observe(ctx)
 		var act role.Action
 		if err == nil {

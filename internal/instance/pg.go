@@ -178,9 +178,15 @@ func (d *localDB) ensureRoles(ctx context.Context, c Credentials) error {
 }
 
 func (d *localDB) ensureRole(ctx context.Context, name, attrs, password string) error {
-	verifier, err := scramVerifier(password)
-	if err != nil {
-		return err
+	// No password (streaming_replica with TLS: it logs in by
+	// certificate): none is set, so no password can log it in.
+	pw := "NULL"
+	if password != "" {
+		verifier, err := scramVerifier(password)
+		if err != nil {
+			return err
+		}
+		pw = quoteLiteral(verifier)
 	}
 	var exists bool
 	if err := d.queryRow(ctx, fmt.Sprintf(`SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = %s)`, quoteLiteral(name)), &exists); err != nil {
@@ -190,7 +196,7 @@ func (d *localDB) ensureRole(ctx context.Context, name, attrs, password string) 
 	if exists {
 		verb = "ALTER"
 	}
-	if err := d.exec(ctx, fmt.Sprintf(`%s ROLE %s %s PASSWORD %s`, verb, quoteIdent(name), attrs, quoteLiteral(verifier))); err != nil {
+	if err := d.exec(ctx, fmt.Sprintf(`%s ROLE %s %s PASSWORD %s`, verb, quoteIdent(name), attrs, pw)); err != nil {
 		return fmt.Errorf("%s role %s: %w", strings.ToLower(verb), name, err)
 	}
 	return nil
@@ -318,8 +324,8 @@ var errNotYetPromoted = errors.New("the new primary is still in recovery")
 // still name the old timeline, and pg_rewind then finds the servers "on
 // the same timeline" (no rewind) or sets a minimum recovery point on the
 // wrong timeline (the standby never starts).
-func remoteCheckpoint(ctx context.Context, host string, port int, password string) error {
-	cc, err := pgx.ParseConfig(fmt.Sprintf("host=%s port=%d user=postgres dbname=postgres connect_timeout=5 sslmode=prefer", host, port))
+func remoteCheckpoint(ctx context.Context, host string, port int, password, ssl string) error {
+	cc, err := pgx.ParseConfig(fmt.Sprintf("host=%s port=%d user=postgres dbname=postgres connect_timeout=5 %s", host, port, ssl))
 	if err != nil {
 		return err
 	}
@@ -339,8 +345,8 @@ func remoteCheckpoint(ctx context.Context, host string, port int, password strin
 
 // remoteTimeline connects to a primary as superuser and returns its current
 // timeline and that timeline's history.
-func remoteTimeline(ctx context.Context, host string, port int, password string) (uint32, string, error) {
-	cc, err := pgx.ParseConfig(fmt.Sprintf("host=%s port=%d user=postgres dbname=postgres connect_timeout=5 sslmode=prefer", host, port))
+func remoteTimeline(ctx context.Context, host string, port int, password, ssl string) (uint32, string, error) {
+	cc, err := pgx.ParseConfig(fmt.Sprintf("host=%s port=%d user=postgres dbname=postgres connect_timeout=5 %s", host, port, ssl))
 	if err != nil {
 		return 0, "", err
 	}

@@ -10,6 +10,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 
+	"github.com/pgsync/pgsync/internal/instance/conffile"
 	"github.com/pgsync/pgsync/internal/instance/role"
 	"github.com/pgsync/pgsync/internal/podcontract"
 )
@@ -33,14 +34,15 @@ func (m *Manager) rejoin(ctx context.Context, upstream string) error {
 	if err != nil {
 		return err
 	}
-	if err := m.writePassFile(); err != nil {
+	if err := m.writePassFile(h, p); err != nil {
 		return err
 	}
+	ssl := conffile.PgxTLS(m.upstreamClientTLS(false))
 	cd, err := m.controlData()
 	if err != nil {
 		return err
 	}
-	ptli, hist, err := remoteTimeline(ctx, h, p, m.cfg.Credentials.SuperuserPassword)
+	ptli, hist, err := remoteTimeline(ctx, h, p, m.cfg.Credentials.SuperuserPassword, ssl)
 	if err != nil {
 		return err
 	}
@@ -74,10 +76,10 @@ func (m *Manager) rejoin(ctx context.Context, upstream string) error {
 		m.log.Warn("timelines diverged: running pg_rewind", "localTimeline", cd.TimeLineID,
 			"localCheckpoint", cd.Checkpoint.String(), "primaryTimeline", ptli)
 		rec.Method = "pg_rewind"
-		if err := remoteCheckpoint(ctx, h, p, m.cfg.Credentials.SuperuserPassword); err != nil {
+		if err := remoteCheckpoint(ctx, h, p, m.cfg.Credentials.SuperuserPassword, ssl); err != nil {
 			return err
 		}
-		src := fmt.Sprintf("host=%s port=%d user=postgres dbname=postgres passfile=%s", h, p, m.passFile())
+		src := conffile.ConnInfoTLS(h, p, "postgres", "", m.passFile(), m.upstreamClientTLS(false))
 		if err := m.runLogged(ctx, "pg_rewind", m.bin.Path("pg_rewind"), "-D", m.cfg.PGData, "--source-server="+src); err != nil {
 			if ctx.Err() != nil {
 				return err

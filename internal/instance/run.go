@@ -2,6 +2,7 @@ package instance
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -106,9 +107,20 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		peers:      cfg.peerSource(),
 		status:     &statusBox{s: Status{Cluster: cfg.Cluster, Instance: cfg.Instance, Role: "stopped", PendingRestart: []string{}}},
 	}
-	if err := m.writePassFile(); err != nil {
+	if err := m.writePassFile("", 0); err != nil {
 		return err
 	}
+	m.random = rand.Reader
+	if out, err := m.output(bin.Path("pg_basebackup"), "--version"); err == nil {
+		m.libpqMajor = libpqMajor(out)
+	}
+	// Before the first configuration is written: ssl and hostssl rules
+	// from the start.
+	if _, err := m.refreshTLS(); err != nil {
+		return fmt.Errorf("TLS: %w", err)
+	}
+	m.nextTLSCheck = m.now().Add(tlsCheckEvery)
+	lk.SetTLS(m.tls.on)
 
 	srv := &http.Server{Addr: cfg.HTTPAddr, Handler: httpapi.Handler(m), ReadHeaderTimeout: 5 * time.Second}
 	ln, err := net.Listen("tcp", cfg.HTTPAddr)
@@ -131,7 +143,8 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		"pgdata", cfg.PGData, "bin", string(bin), "port", cfg.Port, "http", cfg.HTTPAddr, "pid", os.Getpid(),
 		"parametersFile", files.params, "configRevisionFile", files.revision, "hbaFile", files.hba,
 		"stopDelay", cfg.StopDelay.String(), "switchoverDelay", cfg.SwitchoverDelay.String(),
-		"leaseDuration", cfg.LeaseDuration.String(), "failoverDelay", cfg.FailoverDelay.String(), "peers", cfg.Peers)
+		"leaseDuration", cfg.LeaseDuration.String(), "failoverDelay", cfg.FailoverDelay.String(), "peers", cfg.Peers,
+		"tls", m.tls.on)
 
 	// A marker left by an earlier container of this pod (RunDir outlives
 	// it) would end the next preStop hook at once.

@@ -116,3 +116,60 @@ func TestHBA(t *testing.T) {
 		t.Errorf("without user lines: first %d, %d lines", firstNone, strings.Count(none, "\n"))
 	}
 }
+
+func TestRenderTLS(t *testing.T) {
+	plain, _ := Render(Settings{Port: 5432, ListenAddresses: "*", SocketDir: "/run/pgsync"})
+	if strings.Contains(plain, "ssl") {
+		t.Errorf("ssl settings without TLS:\n%s", plain)
+	}
+	conf, rejected := Render(Settings{Port: 5432, ListenAddresses: "*", SocketDir: "/run/pgsync",
+		Parameters: map[string]string{"ssl": "off", "ssl_cert_file": "/tmp/evil.crt"},
+		TLS:        &ServerTLS{CertFile: "/run/pgsync/tls/server.crt", KeyFile: "/run/pgsync/tls/server.key", CAFile: "/run/pgsync/tls/ca.crt"},
+		PrimaryConnInfo: ConnInfoTLS("db-0.x", 5432, ReplicationUser, "db-1", "", &ClientTLS{RootCert: "/r/ca.crt",
+			CertFile: "/r/replica.crt", KeyFile: "/r/replica.key", RequireAuth: "none"}),
+	})
+	for _, want := range []string{
+		"ssl = 'on'\n", "ssl_cert_file = '/run/pgsync/tls/server.crt'\n", "ssl_key_file = '/run/pgsync/tls/server.key'\n",
+		"ssl_ca_file = '/run/pgsync/tls/ca.crt'\n",
+		"primary_conninfo = 'host=db-0.x port=5432 user=streaming_replica dbname=postgres application_name=db-1 sslmode=verify-full sslrootcert=/r/ca.crt sslcert=/r/replica.crt sslkey=/r/replica.key require_auth=none connect_timeout=5'\n",
+	} {
+		if !strings.Contains(conf, want) {
+			t.Errorf("missing %q in\n%s", want, conf)
+		}
+	}
+	if strings.Contains(conf, "evil") || strings.Join(rejected, ",") != "ssl,ssl_cert_file" {
+		t.Errorf("the Cluster's ssl parameters were not refused (rejected %v):\n%s", rejected, conf)
+	}
+}
+
+func TestHBATLS(t *testing.T) {
+	conf, first := HBAWith([]string{"host all app 10.0.0.0/8 scram-sha-256"}, true)
+	lines := strings.Split(conf, "\n")
+	var own []string
+	for _, l := range lines[:first-1] {
+		if l != "" && !strings.HasPrefix(l, "#") {
+			own = append(own, strings.Join(strings.Fields(l), " "))
+		}
+	}
+	want := []string{
+		"local all postgres scram-sha-256",
+		"local replication streaming_replica scram-sha-256",
+		"hostssl replication streaming_replica 0.0.0.0/0 cert",
+		"hostssl replication streaming_replica ::/0 cert",
+		"hostssl postgres postgres 0.0.0.0/0 scram-sha-256",
+		"hostssl postgres postgres ::/0 scram-sha-256",
+		"hostnossl all all 0.0.0.0/0 reject",
+		"hostnossl all all ::/0 reject",
+	}
+	if strings.Join(own, "\n") != strings.Join(want, "\n") {
+		t.Errorf("pgsync's own rules:\n%s\nwant\n%s", strings.Join(own, "\n"), strings.Join(want, "\n"))
+	}
+	if lines[first-1] != "host all app 10.0.0.0/8 scram-sha-256" {
+		t.Errorf("user line at %d: %q", first, lines[first-1])
+	}
+	for _, l := range lines[first:] {
+		if f := strings.Fields(l); len(f) > 0 && f[0] == "host" {
+			t.Errorf("a default rule accepts plaintext: %q", l)
+		}
+	}
+}

@@ -58,7 +58,13 @@ type Kube struct {
 	seenHolder string
 	seenRenew  time.Time
 	seenAt     time.Time
+	// tls: this instance's server has TLS on; Publish says so.
+	tls bool
 }
+
+// SetTLS says whether this instance's server has TLS on (before the loop
+// starts): Publish then names it in pc.AnnPrimaryTLS.
+func (k *Kube) SetTLS(on bool) { k.tls = on }
 
 // New returns a Kube for cluster ns/name; the Lease is `name-primary`.
 func New(client kubernetes.Interface, namespace, cluster string, duration time.Duration, now func() time.Time, log *slog.Logger) *Kube {
@@ -183,6 +189,7 @@ func View(l *coordv1.Lease) role.Lease {
 	v.Target = a[pc.AnnTargetPrimary]
 	v.ReleasedBy = a[pc.AnnReleasedBy]
 	v.PrimaryAddress = a[pc.AnnPrimaryAddress]
+	v.PrimaryTLS = v.Holder != "" && a[pc.AnnPrimaryTLS] == v.Holder
 	v.Initialized = a[pc.AnnSystemID] != ""
 	v.Abdicated = a[pc.AnnAbdicated] != ""
 	if s, ok := a[pc.AnnFinalLSN]; ok {
@@ -395,7 +402,11 @@ func (k *Kube) LastFailover() (pc.Failover, bool) {
 // Publish records where the holder serves (host:port), once it is a
 // writable primary; standbys clone from and follow that address.
 func (k *Kube) Publish(ctx context.Context, self, address string) error {
-	if l := k.get(); l != nil && holder(l) == self && l.Annotations[pc.AnnPrimaryAddress] == address {
+	tls := ""
+	if k.tls {
+		tls = self
+	}
+	if l := k.get(); l != nil && holder(l) == self && l.Annotations[pc.AnnPrimaryAddress] == address && l.Annotations[pc.AnnPrimaryTLS] == tls {
 		return nil
 	}
 	return k.update(ctx, "publish address", func(l *coordv1.Lease) error {
@@ -403,6 +414,11 @@ func (k *Kube) Publish(ctx context.Context, self, address string) error {
 			return ErrNotHolder
 		}
 		l.Annotations[pc.AnnPrimaryAddress] = address
+		if tls != "" {
+			l.Annotations[pc.AnnPrimaryTLS] = tls
+		} else {
+			delete(l.Annotations, pc.AnnPrimaryTLS)
+		}
 		return nil
 	})
 }

@@ -34,6 +34,8 @@ type Lease struct {
 	ReleasedBy string
 	// PrimaryAddress is host:port of the holder (pgsync.io/primary-address).
 	PrimaryAddress string
+	// PrimaryTLS: the holder serves TLS (pgsync.io/primary-tls names it).
+	PrimaryTLS bool
 	// Initialized is true once a primary has been bootstrapped for this
 	// cluster (pgsync.io/system-identifier is set): no second initdb.
 	Initialized bool
