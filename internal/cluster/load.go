@@ -300,6 +300,9 @@ func validate(c *Cluster) (warnings, problems []Diagnostic) {
 
 	validateSynchronous(c, bad)
 	validateInitDB(c, major, bad)
+	validateRoles(c, bad, func(field, format string, args ...any) {
+		warnings = append(warnings, Diagnostic{Pos: c.Pos(field), Field: field, Message: fmt.Sprintf(format, args...)})
+	})
 	validateResources(s.Resources, bad)
 
 	oneOf("spec.affinity.podAntiAffinityType", s.Affinity.PodAntiAffinityType, "preferred", "required")

@@ -98,6 +98,9 @@ type Spec struct {
 
 	// Bootstrap: how the first primary creates the database (initdb.go).
 	Bootstrap *BootstrapConfiguration `json:"bootstrap"`
+
+	// Managed: the roles the primary's manager keeps (roles.go).
+	Managed *ManagedConfiguration `json:"managed"`
 }
 
 // ProbesConfiguration is CloudNativePG's spec.probes.

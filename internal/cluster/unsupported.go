@@ -66,7 +66,6 @@ var unsupported = map[string]string{
 	"spec.projectedVolumeTemplate":   "projected volumes are not supported by pgsync",
 	"spec.env":                       "environment variables for the instances are not supported by pgsync",
 	"spec.envFrom":                   "environment variables for the instances are not supported by pgsync",
-	"spec.managed.roles":             "declarative roles (managed.roles) are not supported by pgsync yet",
 	"spec.managed.services":          "managed Services (disabling the default ones, additional ones) are not supported by pgsync: pgsync renders NAME-rw, NAME-ro, NAME-r and NAME-hl",
 	"spec.seccompProfile":            "a seccomp profile of your own is not supported by pgsync: every pod and container runs with RuntimeDefault",
 	"spec.tablespaces":               "tablespaces are not supported by pgsync yet",

@@ -95,6 +95,10 @@ type Manager struct {
 	received, current role.LSN
 	// sync is the primary's synchronous_standby_names (sync.go).
 	sync syncState
+	// roles is the primary's spec.managed.roles, secrets where their
+	// passwords come from (roles.go).
+	roles   rolesState
+	secrets secretSource
 	// TLS (tls.go): the certificates as last issued, the next check, the
 	// randomness keys come from and the tools' libpq major.
 	tls          tlsState
@@ -204,6 +208,9 @@ func (m *Manager) align(ctx context.Context) {
 			err = m.execute(ctx, in, act)
 			if err == nil && (act.Kind == role.Wait || act.Kind == role.Renew) {
 				err = m.alignSync(ctx, in)
+			}
+			if err == nil && (act.Kind == role.Wait || act.Kind == role.Renew) {
+				m.alignRoles(ctx, in)
 			}
 		}
 		if errors.Is(err, errNotYetPromoted) {

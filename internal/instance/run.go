@@ -105,6 +105,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		cfg: cfg, log: log, bin: bin, tracker: tracker, owner: owner, lease: lk, db: db, now: time.Now,
 		probeRoute: dialRoute(cfg.Cluster, cfg.Namespace, cfg.Port),
 		peers:      cfg.peerSource(),
+		secrets:    kubeSecrets{client: client, namespace: cfg.Namespace},
 		status:     &statusBox{s: Status{Cluster: cfg.Cluster, Instance: cfg.Instance, Role: "stopped", PendingRestart: []string{}}},
 	}
 	if err := m.writePassFile("", 0); err != nil {

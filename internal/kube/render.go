@@ -150,7 +150,7 @@ func role(c *cluster.Cluster, replicas *int32) *rbacv1.Role {
 	for i := range pods {
 		pods[i] = n.Instance(i)
 	}
-	return &rbacv1.Role{
+	r := &rbacv1.Role{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "rbac.authorization.k8s.io/v1", Kind: "Role"},
 		ObjectMeta: meta(c, c.Metadata.Name),
 		Rules: []rbacv1.PolicyRule{
@@ -167,6 +167,14 @@ func role(c *cluster.Cluster, replicas *int32) *rbacv1.Role {
 			{APIGroups: []string{""}, Resources: []string{"events"}, Verbs: []string{"create"}},
 		},
 	}
+	// The primary's manager reads the password Secrets of
+	// spec.managed.roles (only get, only those names): a new role's
+	// Secret needs no pod restart, and a changed password is seen.
+	if secrets := c.Spec.RolePasswordSecrets(); len(secrets) > 0 {
+		r.Rules = append(r.Rules, rbacv1.PolicyRule{APIGroups: []string{""}, Resources: []string{"secrets"},
+			ResourceNames: secrets, Verbs: []string{"get"}})
+	}
+	return r
 }
 
 func roleBinding(c *cluster.Cluster) *rbacv1.RoleBinding {
@@ -210,6 +218,13 @@ func paramsConfigMap(c *cluster.Cluster) (*corev1.ConfigMap, error) {
 		ObjectMeta: meta(c, NamesOf(c).Params()),
 		Data: map[string]string{pc.ParamsKey: string(raw), pc.HBAKey: string(hba),
 			pc.ReplicationKey: string(rep), pc.ConfigRevisionKey: Revisions(c)[pc.AnnConfigRevision]},
+	}
+	if roles, ok := managedRoles(c); ok {
+		raw, err := json.Marshal(roles)
+		if err != nil {
+			return nil, fmt.Errorf("render %s managed roles: %w", c.Key(), err)
+		}
+		cm.Data[pc.RolesKey] = string(raw)
 	}
 	return cm, nil
 }

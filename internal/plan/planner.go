@@ -532,7 +532,7 @@ func reloadChanges(before, after *cluster.Cluster) []string {
 	if strings.Join(before.Spec.PostgreSQL.PgHBA, "\n") != strings.Join(after.Spec.PostgreSQL.PgHBA, "\n") {
 		out = append(out, "pg_hba rules")
 	}
-	return out
+	return append(out, roleChanges(before, after)...)
 }
 
 func lowerKeys(m map[string]string) map[string]string {

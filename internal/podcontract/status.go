@@ -71,6 +71,9 @@ type Status struct {
 	// LastRejoin is this instance's last return as a standby after it
 	// lost the primary Lease in a failover: what of its WAL was discarded.
 	LastRejoin *Rejoin `json:"lastRejoin,omitempty"`
+	// ManagedRoles is the primary's last reconciliation of
+	// spec.managed.roles (roles.go); nil on standbys and without roles.
+	ManagedRoles *ManagedRolesStatus `json:"managedRoles,omitempty"`
 
 	LastError     string    `json:"lastError,omitempty"`
 	LastErrorTime time.Time `json:"lastErrorTime,omitzero"`

@@ -3,6 +3,7 @@ package revision
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"sort"
 	"strconv"
 	"strings"
@@ -81,6 +82,12 @@ func configFields(c *cluster.Cluster) []string {
 	if s := c.Spec; s.MaxSyncReplicas > 0 {
 		f.add("maxSyncReplicas", strconv.Itoa(s.MaxSyncReplicas))
 		f.addUnlessDefault("minSyncReplicas", strconv.Itoa(s.MinSyncReplicas), "0")
+	}
+	// Managed roles reach the primary with the ConfigMap (no restart);
+	// each entry is one line, its JSON, in order. Omitted when none.
+	for i, r := range c.Spec.ManagedRoles() {
+		raw, _ := json.Marshal(r) // strings, bools, ints: cannot fail
+		f.add("managed.roles["+strconv.Itoa(i)+"]", string(raw))
 	}
 	return f.lines
 }

@@ -46,6 +46,9 @@ var full = minimal(`  postgresql:
       maxStandbyNamesFromCluster: 2
       standbyNamesPre: [angus]
       standbyNamesPost: [malcolm]
+  managed:
+    roles:
+    - {name: dante, login: true, inRoles: [pg_monitor]}
   resources:
     requests: {cpu: 100m, memory: 128Mi}
     limits: {memory: 512Mi}
@@ -176,6 +179,8 @@ func TestChanges(t *testing.T) {
 		{"synchronous.maxStandbyNamesFromCluster", config, "maxStandbyNamesFromCluster: 2", "maxStandbyNamesFromCluster: 1"},
 		{"synchronous.standbyNamesPre", config, "[angus]", "[angus, fergus]"},
 		{"synchronous.standbyNamesPost", config, "[malcolm]", "[donald]"},
+		{"managed.roles", config, "login: true, inRoles", "login: false, inRoles"},
+		{"managed.roles", config, "[pg_monitor]}\n", "[pg_monitor]}\n    - {name: beatrice, ensure: absent}\n"},
 		{"resources.requests", restart, "cpu: 100m", "cpu: 200m"},
 		{"resources.requests", restart, "memory: 128Mi", "memory: 256Mi"},
 		{"resources.limits", restart, "limits: {memory: 512Mi}", "limits: {memory: 512Mi, cpu: 1}"},
