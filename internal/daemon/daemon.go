@@ -294,7 +294,8 @@ func (d *Daemon) Cycle(ctx context.Context) Report {
 	// commit is converged still: neither planned nor stepped.
 	still := map[cluster.Key]*memo{}
 	for k := range unchanged {
-		if m := d.memos[k]; m.commit == state.Commit && want[k] != nil && m.image == want[k].Spec.ImageName &&
+		_, no := refused[k]
+		if m := d.memos[k]; m.commit == state.Commit && want[k] != nil && !no && m.image == want[k].Spec.ImageName &&
 			m.instanceImage == d.run.Exec.InstanceImage {
 			still[k] = m
 		}
