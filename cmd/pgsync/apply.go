@@ -36,6 +36,7 @@ type applyArgs struct {
 	instanceImage string
 	pullPolicy    string
 	stepTimeout   time.Duration
+	lockDuration  time.Duration
 	logLevel      string
 	planFile      string
 	imagePolicy   imagePolicyFlag
@@ -82,6 +83,7 @@ refused change, or a halted cluster; 3 a cluster waits for approval
 	f.StringVar(&args.instanceImage, "instance-image", os.Getenv("PGSYNC_INSTANCE_IMAGE"), "the pgsync image the pods' init container copies the instance manager from (env PGSYNC_INSTANCE_IMAGE; default: the image a running cluster already uses)")
 	f.StringVar(&args.pullPolicy, "instance-image-pull-policy", "", "pull policy of --instance-image: Always, IfNotPresent or Never (default IfNotPresent)")
 	f.DurationVar(&args.stepTimeout, "step-timeout", apply.DefaultStepTimeout, "a step not complete after this long halts its cluster")
+	f.DurationVar(&args.lockDuration, "lock-duration", apply.DefaultLockDuration, "how long the cluster's apply lock (Lease NAME-apply) outlives a pgsync killed while holding it (whole seconds, 6s to 10m)")
 	f.StringVar(&args.logLevel, "log-level", "info", "debug, info, warn or error")
 	args.imagePolicy.register(f)
 	return cmd
@@ -100,6 +102,9 @@ func runApply(cmd *cobra.Command, args applyArgs) error {
 	}
 	if args.stepTimeout <= 0 {
 		return fmt.Errorf("--step-timeout %s: must be positive", args.stepTimeout)
+	}
+	if err := apply.CheckLockDuration(args.lockDuration); err != nil {
+		return err
 	}
 	gate, err := args.imagePolicy.gate()
 	if err != nil {
@@ -182,7 +187,8 @@ func runApply(cmd *cobra.Command, args applyArgs) error {
 
 	obs := args.kube.observeOptions(k)
 	exec := &apply.Executor{Client: k.typed, Dynamic: k.dynamic, Status: obs.Status, InstanceImage: args.instanceImage,
-		PullPolicy: corev1.PullPolicy(args.pullPolicy), Random: rand.Reader, Log: log, StepTimeout: args.stepTimeout}
+		PullPolicy: corev1.PullPolicy(args.pullPolicy), Random: rand.Reader, Log: log, StepTimeout: args.stepTimeout,
+		LockDuration: args.lockDuration}
 	host, _ := os.Hostname()
 	pr := newProgress(stdout, colorTerminal(stdout))
 	run := &apply.Run{Exec: exec, Options: plan.Options{Prune: args.prune}, Owner: fmt.Sprintf("pgsync-apply %s/%d", host, os.Getpid()),

@@ -101,15 +101,17 @@ spec needs a new approval.`,
 
 func newSwitchoverCmd() *cobra.Command {
 	var (
-		ka      kubeArgs
-		to      string
-		timeout time.Duration
+		ka           kubeArgs
+		to           string
+		timeout      time.Duration
+		lockDuration time.Duration
 	)
 	cmd := &cobra.Command{
 		Use:   "switchover NAMESPACE/NAME [--to NAME-N]",
 		Short: "Move the primary to a standby now, with no lost commit",
 		Long: `Switchover moves a cluster's primary to --to (default: the ready standby
-with the least lag) through the same protocol as a rollout: the target must
+with the least lag; with synchronous replication one the primary lists in
+synchronous_standby_names) through the same protocol as a rollout: the target must
 be a ready standby streaming from the primary and nearly caught up; the old
 primary checkpoints, stops and publishes its final LSN; the target replays
 it, promotes and takes NAME-rw; the old primary rejoins as a standby.
@@ -118,6 +120,9 @@ Refused, with the reason, when a precondition does not hold.`,
 		RunE: func(cmd *cobra.Command, pos []string) error {
 			key, err := parseKey(pos[0])
 			if err != nil {
+				return err
+			}
+			if err := apply.CheckLockDuration(lockDuration); err != nil {
 				return err
 			}
 			k, err := ka.connect()
@@ -137,7 +142,8 @@ Refused, with the reason, when a precondition does not hold.`,
 			opts := ka.observeOptions(k)
 			// Random: the switchover applies every object, and that creates
 			// any missing Secret (without it, a nil reader panicked).
-			exec := &apply.Executor{Client: k.typed, Dynamic: k.dynamic, Status: opts.Status, StepTimeout: timeout, Random: rand.Reader}
+			exec := &apply.Executor{Client: k.typed, Dynamic: k.dynamic, Status: opts.Status, StepTimeout: timeout, Random: rand.Reader,
+				LockDuration: lockDuration}
 			host, _ := os.Hostname()
 			start := time.Now()
 			from := kube.NamesOf(live.Observed.Spec).Instance(live.Observed.Primary)
@@ -152,6 +158,7 @@ Refused, with the reason, when a precondition does not hold.`,
 	ka.register(cmd)
 	cmd.Flags().StringVar(&to, "to", "", "the new primary (default: the ready standby with the least lag)")
 	cmd.Flags().DurationVar(&timeout, "timeout", 2*time.Minute, "give up waiting for the new primary after this long")
+	cmd.Flags().DurationVar(&lockDuration, "lock-duration", apply.DefaultLockDuration, "how long the cluster's apply lock (Lease NAME-apply) outlives a pgsync killed while holding it (whole seconds, 6s to 10m)")
 	return cmd
 }
 

@@ -45,6 +45,7 @@ type runArgs struct {
 	instanceImage string
 	pullPolicy    string
 	stepTimeout   time.Duration
+	lockDuration  time.Duration
 	httpAddr      string
 	leaderElect   bool
 	leaseNS       string
@@ -95,6 +96,7 @@ and logs JSON.`,
 	f.StringVar(&args.instanceImage, "instance-image", os.Getenv("PGSYNC_INSTANCE_IMAGE"), "the pgsync image of the pods' init container (env PGSYNC_INSTANCE_IMAGE; default: the image a running cluster already uses)")
 	f.StringVar(&args.pullPolicy, "instance-image-pull-policy", "", "pull policy of --instance-image: Always, IfNotPresent or Never")
 	f.DurationVar(&args.stepTimeout, "step-timeout", apply.DefaultStepTimeout, "a step not complete after this long halts its cluster")
+	f.DurationVar(&args.lockDuration, "lock-duration", apply.DefaultLockDuration, "how long the cluster's apply lock (Lease NAME-apply) outlives a pgsync killed while holding it (whole seconds, 6s to 10m)")
 	f.StringVar(&args.httpAddr, "http-addr", ":8080", "address of /healthz, /readyz and /status")
 	f.BoolVar(&args.leaderElect, "leader-elect", os.Getenv("KUBERNETES_SERVICE_HOST") != "", "elect one active replica through a Lease (default: on inside a cluster)")
 	f.StringVar(&args.leaseNS, "leader-election-namespace", envOr("POD_NAMESPACE", "pgsync"), "namespace of the leader election Lease")
@@ -131,6 +133,9 @@ func runDaemon(cmd *cobra.Command, args runArgs) error {
 	default:
 		return fmt.Errorf("--instance-image-pull-policy %q: allowed: Always, IfNotPresent, Never", args.pullPolicy)
 	}
+	if err := apply.CheckLockDuration(args.lockDuration); err != nil {
+		return err
+	}
 	if args.interval <= 0 || args.stepTimeout <= 0 || args.statusRefresh <= 0 {
 		return errors.New("--interval, --step-timeout and --status-refresh must be positive")
 	}
@@ -159,7 +164,8 @@ func runDaemon(cmd *cobra.Command, args runArgs) error {
 	identity := fmt.Sprintf("%s/%d", host, os.Getpid())
 	obs := args.kube.observeOptions(k)
 	exec := &apply.Executor{Client: k.typed, Dynamic: k.dynamic, Status: obs.Status, InstanceImage: args.instanceImage,
-		PullPolicy: corev1.PullPolicy(args.pullPolicy), Random: rand.Reader, Log: log, StepTimeout: args.stepTimeout}
+		PullPolicy: corev1.PullPolicy(args.pullPolicy), Random: rand.Reader, Log: log, StepTimeout: args.stepTimeout,
+		LockDuration: args.lockDuration}
 	m := metrics.New()
 	run := &apply.Run{Exec: exec, Options: plan.Options{Prune: args.prune}, Owner: "pgsync-run " + identity,
 		Progress: func(ev apply.ProgressEvent) {

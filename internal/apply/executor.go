@@ -62,6 +62,9 @@ type Executor struct {
 	// StepTimeout bounds each step (DefaultStepTimeout when zero); a
 	// cluster's pgsync.io/step-timeout annotation overrides it.
 	StepTimeout time.Duration
+	// LockDuration is the apply Lease's duration (DefaultLockDuration when
+	// zero; CheckLockDuration's bounds).
+	LockDuration time.Duration
 	// Poll is the interval of the waits (default 100 ms: each wait of a
 	// rollout ends on average half a poll after its condition holds, and
 	// a rollout waits about ten times).

@@ -14,9 +14,34 @@ import (
 	pc "github.com/pgsync/pgsync/internal/podcontract"
 )
 
-// LockDuration is how long an apply Lease stays valid without renewal: a
-// killed apply blocks the next one at most this long.
-const LockDuration = 30 * time.Second
+// DefaultLockDuration is how long an apply Lease stays valid without
+// renewal (Executor.LockDuration, --lock-duration): a killed apply blocks
+// the next one at most this long.
+const DefaultLockDuration = 30 * time.Second
+
+// MinLockDuration and MaxLockDuration bound --lock-duration: the Lease is
+// renewed every third of it, so a shorter one would expire under an API
+// server slow for a second or two; a longer one only blocks longer.
+const (
+	MinLockDuration = 6 * time.Second
+	MaxLockDuration = 10 * time.Minute
+)
+
+// CheckLockDuration refuses a lock duration the Lease cannot carry (whole
+// seconds) or out of bounds.
+func CheckLockDuration(d time.Duration) error {
+	if d%time.Second != 0 || d < MinLockDuration || d > MaxLockDuration {
+		return fmt.Errorf("--lock-duration %s: must be whole seconds from %s to %s", d, MinLockDuration, MaxLockDuration)
+	}
+	return nil
+}
+
+func (e *Executor) lockDuration() time.Duration {
+	if e.LockDuration == 0 {
+		return DefaultLockDuration
+	}
+	return e.LockDuration
+}
 
 // LockedError: another apply holds the cluster.
 type LockedError struct {
@@ -46,7 +71,7 @@ func (e *Executor) Acquire(ctx context.Context, c *cluster.Cluster, owner string
 	now := e.now()
 	leases := e.Client.CoordinationV1().Leases(c.Metadata.Namespace)
 	name := kube.NamesOf(c).ApplyLock()
-	dur := int32(LockDuration / time.Second)
+	dur := int32(e.lockDuration() / time.Second)
 	l, err := leases.Get(ctx, name, metav1.GetOptions{})
 	switch {
 	case apierrors.IsNotFound(err):
@@ -105,7 +130,7 @@ func (lk *Lock) renew(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			return
-		case <-time.After(LockDuration / 3):
+		case <-time.After(lk.e.lockDuration() / 3):
 		}
 		l := lk.lease.DeepCopy()
 		l.Spec.RenewTime = &metav1.MicroTime{Time: lk.e.now()}

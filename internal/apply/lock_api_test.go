@@ -85,18 +85,55 @@ func TestApplyLock(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Acquire after Release: %v", err)
 	}
-	// apply-B is killed: it stops renewing. Within LockDuration C waits;
+	// apply-B is killed: it stops renewing. Within DefaultLockDuration C waits;
 	// past it, C takes over.
 	second.cancel()
 	<-second.done
-	now = now.Add(LockDuration / 2)
+	now = now.Add(DefaultLockDuration / 2)
 	if _, err := e.Acquire(ctx, c, "apply-C"); !errors.As(err, &locked) || locked.Holder != "apply-B" {
 		t.Fatalf("Acquire before expiry: %v, want apply-B still holding", err)
 	}
-	now = now.Add(LockDuration)
+	now = now.Add(DefaultLockDuration)
 	third, err := e.Acquire(ctx, c, "apply-C")
 	if err != nil {
 		t.Fatalf("Acquire after expiry: %v", err)
 	}
-	third.Release(ctx)
+	third.cancel()
+	<-third.done
+
+	// --lock-duration 8s: the Lease says so, and a killed holder blocks
+	// the next taker 8 s, not 30.
+	short := &Executor{Client: cs, Now: clock, LockDuration: 8 * time.Second}
+	now = now.Add(DefaultLockDuration + time.Second)
+	fourth, err := short.Acquire(ctx, c, "apply-D")
+	if err != nil {
+		t.Fatalf("Acquire with an 8s lock: %v", err)
+	}
+	if d := deref(fourth.lease.Spec.LeaseDurationSeconds); d != 8 {
+		t.Errorf("Lease duration %d s, want 8", d)
+	}
+	fourth.cancel()
+	<-fourth.done
+	now = now.Add(7 * time.Second)
+	if _, err := short.Acquire(ctx, c, "apply-E"); !errors.As(err, &locked) || locked.Holder != "apply-D" {
+		t.Fatalf("Acquire 7 s after an 8 s lock's renewal: %v, want apply-D still holding", err)
+	}
+	now = now.Add(2 * time.Second)
+	fifth, err := short.Acquire(ctx, c, "apply-E")
+	if err != nil {
+		t.Fatalf("Acquire 9 s after an 8 s lock's renewal: %v", err)
+	}
+	fifth.Release(ctx)
+}
+
+// TestCheckLockDuration: whole seconds, within the bounds.
+func TestCheckLockDuration(t *testing.T) {
+	for d, ok := range map[time.Duration]bool{
+		DefaultLockDuration: true, MinLockDuration: true, MaxLockDuration: true,
+		5 * time.Second: false, 11 * time.Minute: false, 8500 * time.Millisecond: false, 0: false, -time.Minute: false,
+	} {
+		if err := CheckLockDuration(d); (err == nil) != ok {
+			t.Errorf("CheckLockDuration(%s) = %v, want ok %v", d, err, ok)
+		}
+	}
 }

@@ -38,7 +38,9 @@ func TestSwitchoverRefusal(t *testing.T) {
 		{"a streaming standby", live(nil), "web-1", ""},
 		{"done already", live(func(c *observe.Cluster) { c.LeaseHolder, c.TargetPrimary = "web-1", "web-1" }), "web-1", ""},
 		{"another primary", live(func(c *observe.Cluster) { c.LeaseHolder, c.TargetPrimary = "web-2", "web-2" }), "web-1", "the primary is web-2"},
-		{"not ready", live(func(c *observe.Cluster) { c.Instances[1].Ready, c.Instances[1].NotReady = false, "pod is being deleted" }), "web-1", "web-1 is not ready (pod is being deleted)"},
+		{"not ready", live(func(c *observe.Cluster) {
+			c.Instances[1].Ready, c.Instances[1].NotReady = false, "pod is being deleted"
+		}), "web-1", "web-1 is not ready (pod is being deleted)"},
 		{"not streaming", live(func(c *observe.Cluster) { c.Instances[1].Status.Streaming = false }), "web-1", "not a streaming standby"},
 		{"too far behind", live(func(c *observe.Cluster) { c.Instances[1].LagBytes = MaxSwitchoverLagBytes + 1 }), "web-1", "bytes behind the primary"},
 		{"missing", live(nil), "web-3", "web-3 does not run"},

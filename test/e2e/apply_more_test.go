@@ -28,7 +28,6 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 
-	"github.com/pgsync/pgsync/internal/apply"
 	"github.com/pgsync/pgsync/internal/podcontract"
 	"github.com/pgsync/pgsync/test/insttest"
 	"github.com/pgsync/pgsync/test/kubeenv"
@@ -70,7 +69,7 @@ func TestApplyKilledResumes(t *testing.T) {
 	// Its Lease is fresh: a rerun now is refused at once, naming it.
 	start := time.Now()
 	out, code := pgsyncApply(ctx, t, env, repo)
-	if took := time.Since(start); code != 1 || !strings.Contains(out, "is being applied by "+r1.owner()) || took > apply.LockDuration/2 {
+	if took := time.Since(start); code != 1 || !strings.Contains(out, "is being applied by "+r1.owner()) || took > killedLock {
 		t.Errorf("apply while the killed run's lock is fresh: exit %d after %s, want 1 at once naming %q:\n%s", code, took.Round(time.Millisecond), r1.owner(), out)
 	}
 	waitApplyLockFree(ctx, t, cs, ns, "website-apply")
@@ -132,7 +131,7 @@ func TestApplyKilledResumes(t *testing.T) {
 	outputs = append(outputs, r3.output())
 	t.Logf("run 3, killed after the switchover to %s was triggered:\n%s", target, r3.output())
 	res := <-second
-	if res.code != 1 || !strings.Contains(res.out, "is being applied by "+r3.owner()) || res.took > apply.LockDuration/2 {
+	if res.code != 1 || !strings.Contains(res.out, "is being applied by "+r3.owner()) || res.took > killedLock {
 		t.Errorf("a second apply while run 3 ran: exit %d after %s, want 1 at once naming %q:\n%s", res.code, res.took.Round(time.Millisecond), r3.owner(), res.out)
 	}
 	waitApplyLockFree(ctx, t, cs, ns, "website-apply")
@@ -642,12 +641,17 @@ func (b *bgApply) output() string {
 	return b.out.String()
 }
 
+// killedLock is the --lock-duration of the runs startApply starts (to be
+// killed): the next run waits out their lock, and 30 s three times was a
+// minute of the tier doing nothing.
+const killedLock = 12 * time.Second
+
 func startApply(ctx context.Context, t *testing.T, env *kubeenv.Env, repo *gitRepo) *bgApply {
 	t.Helper()
 	b := &bgApply{done: make(chan struct{})}
 	b.cmd = osexec.CommandContext(ctx, insttest.Binary(t), "apply", "--auto-approve", "--repo", repo.dir, "--path", "clusters",
 		"--kubeconfig", env.Kubeconfig, "--namespace", env.Namespace,
-		"--instance-image", pgsyncImage, "--instance-image-pull-policy", "Always")
+		"--instance-image", pgsyncImage, "--instance-image-pull-policy", "Always", "--lock-duration", killedLock.String())
 	b.cmd.Stdout, b.cmd.Stderr = b, b
 	if err := b.cmd.Start(); err != nil {
 		t.Fatalf("start pgsync apply: %v", err)
