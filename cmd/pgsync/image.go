@@ -308,8 +308,8 @@ tags are resolved, signatures and SBOM attestations verified through the
 registry as the rule asks. It prints per image "allowed IMAGE → IMAGE@DIGEST"
 or "refused IMAGE", each with the rule's reason.
 
-Plan, apply and run do not enforce a policy yet: this command is how a policy
-is written and tried.
+plan, apply and run enforce the same policy with --image-policy FILE; this
+command is how a policy is written and tried.
 
 Exit status: 0 when every IMAGE is allowed, 1 otherwise.`,
 		Args: cobra.MinimumNArgs(1),
