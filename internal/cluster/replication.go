@@ -49,6 +49,11 @@ func validateSynchronous(c *Cluster, bad func(field, format string, args ...any)
 	default:
 		bad(p+".dataDurability", "invalid value %q (allowed: required, preferred)", sync.DataDurability)
 	}
+	if q := sync.FailoverQuorum; q != nil && !*q {
+		bad(p+".failoverQuorum", "false is not supported by pgsync: with synchronous replication its election always makes the quorum check "+
+			"(a standby is promoted only when enough synchronous standbys answer that one of them holds every acknowledged commit; "+
+			"docs/instance-manager.md), it never trades acknowledged commits for availability; write true or leave it out")
+	}
 	for _, l := range []struct {
 		field string
 		names []string

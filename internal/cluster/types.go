@@ -281,6 +281,10 @@ type SynchronousReplicaConfiguration struct {
 	// DataDurability is "required" (default: commits wait) or "preferred"
 	// (only streaming standbys are listed, the number lowered to them).
 	DataDurability string `json:"dataDurability"`
+	// FailoverQuorum is CloudNativePG's quorum check before a failover;
+	// pgsync's election always makes it (docs/instance-manager.md), so
+	// only true (or nothing) is accepted.
+	FailoverQuorum *bool `json:"failoverQuorum"`
 }
 
 // ResourceRequirements are the postgres container's requests and limits.

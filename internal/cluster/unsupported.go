@@ -74,7 +74,6 @@ var unsupported = map[string]string{
 	"spec.primaryLease":              "primaryLease timings are not supported by pgsync: pgsync's Lease timings are fixed (docs/instance-manager.md)",
 
 	"spec.postgresql.pg_ident":                          "pg_ident.conf user name maps are not supported by pgsync yet",
-	"spec.postgresql.synchronous.failoverQuorum":        "CloudNativePG's failover quorum is not supported by pgsync: its election promotes the most advanced reachable standby (docs/instance-manager.md)",
 	"spec.postgresql.synchronous.podFailureDomainKeys":  "failure-domain-aware synchronous replication (podFailureDomainKeys) is not supported by pgsync: every instance is a candidate",
 	"spec.postgresql.synchronous.nodeFailureDomainKeys": "failure-domain-aware synchronous replication (nodeFailureDomainKeys) is not supported by pgsync: every instance is a candidate",
 	"spec.postgresql.syncReplicaElectionConstraint":     "synchronous replica election constraints are not supported by pgsync",
