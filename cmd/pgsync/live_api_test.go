@@ -245,6 +245,7 @@ spec:
 		{Resource: "serviceaccounts", Verb: "list"},
 		{Group: "discovery.k8s.io", Resource: "endpointslices", Verb: "list"},
 		{Group: "policy", Resource: "poddisruptionbudgets", Verb: "list"},
+		{Group: "networking.k8s.io", Resource: "networkpolicies", Verb: "list"},
 		{Group: "rbac.authorization.k8s.io", Resource: "roles", Verb: "list"},
 		{Group: "rbac.authorization.k8s.io", Resource: "rolebindings", Verb: "list"},
 	} {

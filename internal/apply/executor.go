@@ -536,6 +536,9 @@ func (e *Executor) deleteCluster(ctx context.Context, t Target) error {
 		{"StatefulSet", func() error { return cs.AppsV1().StatefulSets(ns).Delete(ctx, n.StatefulSet(), opts) }},
 		{"PodDisruptionBudget " + n.PrimaryPDB(), func() error { return cs.PolicyV1().PodDisruptionBudgets(ns).Delete(ctx, n.PrimaryPDB(), opts) }},
 		{"PodDisruptionBudget " + n.StandbyPDB(), func() error { return cs.PolicyV1().PodDisruptionBudgets(ns).Delete(ctx, n.StandbyPDB(), opts) }},
+		{"NetworkPolicy " + n.NetworkPolicy(), func() error {
+			return cs.NetworkingV1().NetworkPolicies(ns).Delete(ctx, n.NetworkPolicy(), opts)
+		}},
 		{"Service " + n.RW(), func() error { return cs.CoreV1().Services(ns).Delete(ctx, n.RW(), opts) }},
 		{"EndpointSlice " + n.RW(), func() error { return cs.DiscoveryV1().EndpointSlices(ns).Delete(ctx, n.RW(), opts) }},
 		{"Service " + n.RO(), func() error { return cs.CoreV1().Services(ns).Delete(ctx, n.RO(), opts) }},

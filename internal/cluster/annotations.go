@@ -3,9 +3,14 @@ package cluster
 import (
 	"errors"
 	"fmt"
+	"net/netip"
 	"strconv"
 	"strings"
 	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/selection"
 
 	pc "github.com/pgsync/pgsync/internal/podcontract"
 	"github.com/pgsync/pgsync/internal/window"
@@ -31,6 +36,15 @@ type Rollout struct {
 	// LeaseDuration is the primary Lease's duration; 0 when not set (the
 	// instance manager's default).
 	LeaseDuration time.Duration
+	// Clients is who the NetworkPolicy lets connect to 5432 besides the
+	// cluster's own pods (pgsync.io/clients): pc.ClientsNamespace (also
+	// when not set), pc.ClientsCluster, or a label selector of the
+	// namespace's pods, as written.
+	Clients string
+	// StatusFrom are CIDRs the NetworkPolicy lets reach the status port
+	// besides the cluster's pods and pgsync's namespace
+	// (pgsync.io/status-from), in their canonical form.
+	StatusFrom []string
 }
 
 // Bounds of pgsync.io/lease-duration: the manager needs 3 s at least (it
@@ -90,6 +104,26 @@ var rolloutAnnotations = map[string]func(value string, r *Rollout) error{
 		r.LeaseDuration = d
 		return nil
 	},
+	pc.AnnClients: func(v string, r *Rollout) error {
+		if v == pc.ClientsNamespace || v == pc.ClientsCluster {
+			r.Clients = v
+			return nil
+		}
+		if _, err := ClientSelector(v); err != nil {
+			return fmt.Errorf("invalid value %q: %v (allowed: %q, the default: every pod of the namespace; %q: only the cluster's own pods; or a label selector of the namespace's pods such as app=shop or app in (shop,admin))",
+				v, err, pc.ClientsNamespace, pc.ClientsCluster)
+		}
+		r.Clients = v
+		return nil
+	},
+	pc.AnnStatusFrom: func(v string, r *Rollout) error {
+		cidrs, err := parseCIDRs(v)
+		if err != nil {
+			return fmt.Errorf("invalid value %q: %v (allowed: comma-separated CIDRs such as 10.0.0.0/24 or 192.0.2.10/32)", v, err)
+		}
+		r.StatusFrom = cidrs
+		return nil
+	},
 	pc.AnnStepTimeout: func(v string, r *Rollout) error {
 		d, err := time.ParseDuration(v)
 		if err != nil || d <= 0 {
@@ -98,6 +132,67 @@ var rolloutAnnotations = map[string]func(value string, r *Rollout) error{
 		r.StepTimeout = d
 		return nil
 	},
+}
+
+// ClientSelector is the NetworkPolicy pod selector of a pgsync.io/clients
+// label selector: each requirement compares values (=, ==, in — one value
+// goes to matchLabels; !=, notin) or asks for a label's absence (!key). A
+// bare key is refused: "namspace" or "clusters" would otherwise be a valid
+// selector of pods carrying such a label, and a typo would silently let
+// no application in; so are gt and lt, which a NetworkPolicy cannot say.
+func ClientSelector(v string) (*metav1.LabelSelector, error) {
+	if strings.TrimSpace(v) == "" {
+		return nil, errors.New("empty")
+	}
+	sel, err := labels.Parse(v)
+	if err != nil {
+		return nil, err
+	}
+	reqs, _ := sel.Requirements()
+	out := &metav1.LabelSelector{}
+	for _, r := range reqs {
+		var op metav1.LabelSelectorOperator
+		switch r.Operator() {
+		case selection.Equals, selection.DoubleEquals, selection.In:
+			if vals := r.Values().List(); len(vals) == 1 && r.Operator() != selection.In {
+				if out.MatchLabels == nil {
+					out.MatchLabels = map[string]string{}
+				}
+				out.MatchLabels[r.Key()] = vals[0]
+				continue
+			}
+			op = metav1.LabelSelectorOpIn
+		case selection.NotEquals, selection.NotIn:
+			op = metav1.LabelSelectorOpNotIn
+		case selection.DoesNotExist:
+			op = metav1.LabelSelectorOpDoesNotExist
+		case selection.Exists:
+			return nil, fmt.Errorf("%q alone selects every pod that has the label: write %s=VALUE", r.Key(), r.Key())
+		default:
+			return nil, fmt.Errorf("%q: a NetworkPolicy cannot compare label values with %s", r.Key(), r.Operator())
+		}
+		out.MatchExpressions = append(out.MatchExpressions, metav1.LabelSelectorRequirement{
+			Key: r.Key(), Operator: op, Values: r.Values().List()})
+	}
+	return out, nil
+}
+
+// parseCIDRs reads comma-separated CIDRs, each with the address its
+// prefix starts at (a NetworkPolicy's ipBlock refuses host bits).
+func parseCIDRs(v string) ([]string, error) {
+	var out []string
+	for _, f := range strings.Split(v, ",") {
+		f = strings.TrimSpace(f)
+		p, err := netip.ParsePrefix(f)
+		if err != nil {
+			return nil, fmt.Errorf("%q is not a CIDR", f)
+		}
+		if p.Masked() != p {
+			return nil, fmt.Errorf("%q has host bits set (the prefix starts at %s)", f, p.Masked())
+		}
+		out = append(out, p.String())
+	}
+	return out, nil
 }
 
 // Rollout reads the cluster's pgsync.io annotations. Load has checked

@@ -45,6 +45,27 @@ func TestRolloutAnnotations(t *testing.T) {
 		t.Errorf("rollout = %+v, want suspended, wave 2, step timeout 10m, lease duration 8s", r)
 	}
 
+	for _, tc := range []struct {
+		value, clients string
+		statusFrom     string
+	}{
+		{`pgsync.io/clients: cluster`, "cluster", ""},
+		{`pgsync.io/clients: namespace`, "namespace", ""},
+		{`pgsync.io/clients: "app in (shop,admin),tier!=batch"`, "app in (shop,admin),tier!=batch", ""},
+		{`pgsync.io/clients: "!batch"`, "!batch", ""},
+		{`pgsync.io/status-from: "10.0.0.0/24, 2001:db8::/64,192.0.2.10/32"`, "", "10.0.0.0/24 2001:db8::/64 192.0.2.10/32"},
+	} {
+		set, errs := load(t, File{Path: "c.yaml", Data: []byte(withAnnotations(tc.value))})
+		if errs != nil {
+			t.Errorf("%s: rejected:\n%v", tc.value, errs)
+			continue
+		}
+		r, err := set.Clusters[0].Rollout()
+		if err != nil || r.Clients != tc.clients || strings.Join(r.StatusFrom, " ") != tc.statusFrom {
+			t.Errorf("%s: clients %q, status from %q (%v); want %q, %q", tc.value, r.Clients, r.StatusFrom, err, tc.clients, tc.statusFrom)
+		}
+	}
+
 	set, errs = load(t, File{Path: "c.yaml", Data: []byte(valid)})
 	if errs != nil {
 		t.Fatal(errs)
@@ -56,7 +77,7 @@ func TestRolloutAnnotations(t *testing.T) {
 }
 
 func TestRolloutAnnotationErrors(t *testing.T) {
-	const allowed = "(allowed in a Cluster file: pgsync.io/adopt-secrets, pgsync.io/lease-duration, pgsync.io/maintenance-window, pgsync.io/step-timeout, pgsync.io/suspend, pgsync.io/wave; see docs/annotations.md)"
+	const allowed = "(allowed in a Cluster file: pgsync.io/adopt-secrets, pgsync.io/clients, pgsync.io/lease-duration, pgsync.io/maintenance-window, pgsync.io/status-from, pgsync.io/step-timeout, pgsync.io/suspend, pgsync.io/wave; see docs/annotations.md)"
 	for _, tc := range []struct {
 		name          string
 		lines         []string
@@ -82,6 +103,36 @@ func TestRolloutAnnotationErrors(t *testing.T) {
 			name:  "lease duration in fractions of a second",
 			lines: []string{`pgsync.io/lease-duration: 7500ms`},
 			want:  []string{`c.yaml:7:31: metadata.annotations[pgsync.io/lease-duration]: invalid value "7500ms": want whole seconds from 3s to 5m0s, such as 8s or 30s (the primary Lease's duration; 15s when not set)`},
+		},
+		{
+			name:  "clients: a typo of a keyword is not a selector",
+			lines: []string{`pgsync.io/clients: namspace`},
+			want:  []string{`c.yaml:7:24: metadata.annotations[pgsync.io/clients]: invalid value "namspace": "namspace" alone selects every pod that has the label: write namspace=VALUE (allowed: "namespace", the default: every pod of the namespace; "cluster": only the cluster's own pods; or a label selector of the namespace's pods such as app=shop or app in (shop,admin))`},
+		},
+		{
+			name:  "clients: not a label selector",
+			lines: []string{`pgsync.io/clients: "app in (shop"`},
+			want:  []string{`c.yaml:7:24: metadata.annotations[pgsync.io/clients]: invalid value "app in (shop": unable to parse requirement: found '', expected: ',' or ')' (allowed: "namespace", the default: every pod of the namespace; "cluster": only the cluster's own pods; or a label selector of the namespace's pods such as app=shop or app in (shop,admin))`},
+		},
+		{
+			name:  "clients: empty",
+			lines: []string{`pgsync.io/clients: ""`},
+			want:  []string{`c.yaml:7:24: metadata.annotations[pgsync.io/clients]: invalid value "": empty (allowed: "namespace", the default: every pod of the namespace; "cluster": only the cluster's own pods; or a label selector of the namespace's pods such as app=shop or app in (shop,admin))`},
+		},
+		{
+			name:  "clients: gt has no NetworkPolicy form",
+			lines: []string{`pgsync.io/clients: "tier>2"`},
+			want:  []string{`c.yaml:7:24: metadata.annotations[pgsync.io/clients]: invalid value "tier>2": "tier": a NetworkPolicy cannot compare label values with gt (allowed: "namespace", the default: every pod of the namespace; "cluster": only the cluster's own pods; or a label selector of the namespace's pods such as app=shop or app in (shop,admin))`},
+		},
+		{
+			name:  "status-from: not a CIDR",
+			lines: []string{`pgsync.io/status-from: "10.0.0.0/8, 192.0.2.1"`},
+			want:  []string{`c.yaml:7:28: metadata.annotations[pgsync.io/status-from]: invalid value "10.0.0.0/8, 192.0.2.1": "192.0.2.1" is not a CIDR (allowed: comma-separated CIDRs such as 10.0.0.0/24 or 192.0.2.10/32)`},
+		},
+		{
+			name:  "status-from: host bits",
+			lines: []string{`pgsync.io/status-from: 10.1.2.3/8`},
+			want:  []string{`c.yaml:7:28: metadata.annotations[pgsync.io/status-from]: invalid value "10.1.2.3/8": "10.1.2.3/8" has host bits set (the prefix starts at 10.0.0.0/8) (allowed: comma-separated CIDRs such as 10.0.0.0/24 or 192.0.2.10/32)`},
 		},
 		{
 			name:  "suspend is true or false",

@@ -30,6 +30,7 @@ var resources = map[schema.GroupVersionKind]string{
 	{Group: "discovery.k8s.io", Version: "v1", Kind: "EndpointSlice"}:        "endpointslices",
 	{Group: "coordination.k8s.io", Version: "v1", Kind: "Lease"}:             "leases",
 	{Group: "policy", Version: "v1", Kind: "PodDisruptionBudget"}:            "poddisruptionbudgets",
+	{Group: "networking.k8s.io", Version: "v1", Kind: "NetworkPolicy"}:       "networkpolicies",
 	{Group: "apps", Version: "v1", Kind: "StatefulSet"}:                      "statefulsets",
 }
 

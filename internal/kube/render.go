@@ -9,6 +9,7 @@ import (
 	coordv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -58,15 +59,17 @@ type Objects struct {
 	Lease          *coordv1.Lease
 	PrimaryPDB     *policyv1.PodDisruptionBudget
 	StandbyPDB     *policyv1.PodDisruptionBudget
+	NetworkPolicy  *networkingv1.NetworkPolicy
 	StatefulSet    *appsv1.StatefulSet
 }
 
 // List returns the objects in apply order: identity and permissions, then
 // configuration, routing and the Lease, and the StatefulSet last, so its
-// pods never start before what they read exists.
+// pods never start before what they read exists, nor before their
+// NetworkPolicy does (they are never open to more than it admits).
 func (o *Objects) List() []runtime.Object {
 	return []runtime.Object{o.ServiceAccount, o.Role, o.RoleBinding, o.Params, o.RW, o.RWSlice, o.RO, o.R,
-		o.Headless, o.Lease, o.PrimaryPDB, o.StandbyPDB, o.StatefulSet}
+		o.Headless, o.Lease, o.PrimaryPDB, o.StandbyPDB, o.NetworkPolicy, o.StatefulSet}
 }
 
 // Render returns every object of c (defaulted and validated by
@@ -89,6 +92,10 @@ func Render(c *cluster.Cluster, opts Options) (*Objects, error) {
 	if err != nil {
 		return nil, err
 	}
+	netpol, err := networkPolicy(c)
+	if err != nil {
+		return nil, err
+	}
 	n := NamesOf(c)
 	target := opts.TargetPrimary
 	if target == "" {
@@ -107,6 +114,7 @@ func Render(c *cluster.Cluster, opts Options) (*Objects, error) {
 		Lease:          lease(c, target),
 		PrimaryPDB:     primaryPDB(c, target),
 		StandbyPDB:     standbyPDB(c, target),
+		NetworkPolicy:  netpol,
 		StatefulSet:    sts,
 	}, nil
 }

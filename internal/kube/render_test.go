@@ -12,6 +12,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -441,9 +442,9 @@ func TestSecrets(t *testing.T) {
 			t.Errorf("%s: password %d characters, or outside the alphabet", s.Name, len(pw))
 		}
 	}
-	same(t, len(byName), 3)
+	// No NAME-replication: standbys log in by certificate.
+	same(t, len(byName), 2)
 	same(t, string(byName["web-superuser"].Data["username"]), "postgres")
-	same(t, string(byName["web-replication"].Data["username"]), "streaming_replica")
 	same(t, string(byName["web-app"].Data["username"]), "app")
 	same(t, string(byName["web-app"].Data["dbname"]), "app")
 	same(t, string(byName["web-app"].Data["host"]), "web-rw.shop.svc")
@@ -597,5 +598,69 @@ func TestRenderLeaseDuration(t *testing.T) {
 	}))
 	if want := append(append([]string{}, plain...), "--lease-duration=8s"); !slices.Equal(got, want) {
 		t.Errorf("args %v, want %v", got, want)
+	}
+}
+
+// peers writes a NetworkPolicy's ingress rules compactly: one line per
+// rule, its ports, then its peers (pod selectors, namespace selectors,
+// CIDRs).
+func peers(spec networkingv1.NetworkPolicySpec) string {
+	var b strings.Builder
+	for _, r := range spec.Ingress {
+		var ports []string
+		for _, p := range r.Ports {
+			ports = append(ports, fmt.Sprintf("%s/%s", p.Port.String(), *p.Protocol))
+		}
+		b.WriteString(strings.Join(ports, ",") + " from")
+		for _, f := range r.From {
+			switch {
+			case f.PodSelector != nil:
+				b.WriteString(" pods{" + metav1.FormatLabelSelector(f.PodSelector) + "}")
+			case f.NamespaceSelector != nil:
+				b.WriteString(" namespaces{" + metav1.FormatLabelSelector(f.NamespaceSelector) + "}")
+			case f.IPBlock != nil:
+				b.WriteString(" " + f.IPBlock.CIDR)
+			}
+		}
+		b.WriteString("\n")
+	}
+	return b.String()
+}
+
+func TestRenderNetworkPolicy(t *testing.T) {
+	const (
+		own    = "5432/TCP,8000/TCP from pods{pgsync.io/cluster=web}\n"
+		status = "8000/TCP from namespaces{kubernetes.io/metadata.name=pgsync} pods{app.kubernetes.io/name=pgsync}\n"
+	)
+	for _, tc := range []struct {
+		name, annotations, want string
+		spec                    string
+	}{
+		{"default: the namespace's pods", "", own + "5432/TCP from pods{<none>}\n" + status, ""},
+		{"namespace, said", "pgsync.io/clients: namespace", own + "5432/TCP from pods{<none>}\n" + status, ""},
+		{"only the cluster's own pods", "pgsync.io/clients: cluster", own + status, ""},
+		{"a label selector", `pgsync.io/clients: "app in (shop,admin),tier!=batch"`,
+			own + "5432/TCP from pods{app in (admin,shop),tier notin (batch)}\n" + status, ""},
+		{"one label, without another", `pgsync.io/clients: "app=shop,!batch"`,
+			own + "5432/TCP from pods{app=shop,!batch}\n" + status, ""},
+		{"the API server's addresses", `pgsync.io/status-from: "192.0.2.0/28,2001:db8::/64"`,
+			own + "5432/TCP from pods{<none>}\n" +
+				"8000/TCP from namespaces{kubernetes.io/metadata.name=pgsync} pods{app.kubernetes.io/name=pgsync} 192.0.2.0/28 2001:db8::/64\n", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := loadCluster(t, func(y string) string {
+				y += tc.spec
+				if tc.annotations == "" {
+					return y
+				}
+				return strings.Replace(y, "  namespace: shop\n", "  namespace: shop\n  annotations:\n    "+tc.annotations+"\n", 1)
+			})
+			np := render(t, c).NetworkPolicy
+			same(t, np.Name, "web")
+			same(t, np.Namespace, "shop")
+			same(t, metav1.FormatLabelSelector(&np.Spec.PodSelector), "pgsync.io/cluster=web")
+			same(t, fmt.Sprint(np.Spec.PolicyTypes), "[Ingress]")
+			same(t, peers(np.Spec), tc.want)
+		})
 	}
 }

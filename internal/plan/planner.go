@@ -120,7 +120,7 @@ func orUnset(s string) string {
 func planCreate(d *cluster.Cluster) ClusterPlan {
 	cp := ClusterPlan{Action: ActionCreate, Changes: diffSpecs(nil, d), Warnings: parameterNotes(d)}
 	cp.Steps = append(cp.Steps, clusterStep(PhaseObjects, StepUpdateObjects,
-		fmt.Sprintf("create the cluster's objects: Secrets (generated, never in Git), ServiceAccount, Role, RoleBinding, Services %[1]s-rw, %[1]s-ro, %[1]s-r, %[1]s-hl, Lease %[1]s-primary, PodDisruptionBudgets and StatefulSet %[1]s", d.Metadata.Name)))
+		fmt.Sprintf("create the cluster's objects: Secrets (generated, never in Git), ServiceAccount, Role, RoleBinding, Services %[1]s-rw, %[1]s-ro, %[1]s-r, %[1]s-hl, Lease %[1]s-primary, PodDisruptionBudgets, NetworkPolicy %[1]s and StatefulSet %[1]s", d.Metadata.Name)))
 	primary := instanceName(d, 0)
 	cp.Steps = append(cp.Steps, createPrimaryStep(d))
 	for i := 1; i < d.Spec.Instances; i++ {
@@ -158,7 +158,7 @@ func planRemoved(o *ObservedCluster, opts Options) ClusterPlan {
 		}}
 	}
 	st := clusterStep(PhaseObjects, StepDeleteCluster,
-		fmt.Sprintf("removed from Git: delete StatefulSet %[1]s and its pods, Services, Lease, PodDisruptionBudget and RBAC objects; PersistentVolumeClaims (the data) and Secrets are kept", o.Spec.Metadata.Name))
+		fmt.Sprintf("removed from Git: delete StatefulSet %[1]s and its pods, Services, Lease, PodDisruptionBudget, NetworkPolicy and RBAC objects; PersistentVolumeClaims (the data) and Secrets are kept", o.Spec.Metadata.Name))
 	st.Downtime = true
 	return ClusterPlan{Action: ActionDelete, Steps: []Step{st}, Warnings: []string{"the cluster stops serving: all its instances are deleted"}}
 }

@@ -100,6 +100,16 @@ const (
 	// is a faster failover at the cost of more Lease writes and less
 	// slack before a slow primary fences itself.
 	AnnLeaseDuration = "pgsync.io/lease-duration"
+	// AnnClients in a Cluster file: which pods of the namespace the
+	// cluster's NetworkPolicy lets connect to 5432 — ClientsNamespace (the
+	// default), ClientsCluster, or a label selector of pods
+	// (docs/annotations.md).
+	AnnClients = "pgsync.io/clients"
+	// AnnStatusFrom in a Cluster file: comma-separated CIDRs that the
+	// NetworkPolicy lets reach the status port too (the API server's
+	// addresses, for --status-via=proxy where the network plugin does not
+	// treat them as the node's).
+	AnnStatusFrom = "pgsync.io/status-from"
 
 	// AnnReconcile, set live on a cluster's StatefulSet (any new value;
 	// `pgsync reconcile` writes the time), asks a running `pgsync run` for
@@ -138,6 +148,25 @@ const (
 	PathHealthz = "/healthz"
 	PathReadyz  = "/readyz"
 	PathStatus  = "/status"
+)
+
+// The cluster's NetworkPolicy.
+const (
+	// PgsyncNamespace is the namespace pgsync runs in (deploy/namespace):
+	// its pods may reach every instance's status port.
+	PgsyncNamespace = "pgsync"
+	// LabelAppName and AppNamePgsync label pgsync's own pods (deploy/run):
+	// where pgsync runs in its clusters' namespace (--namespace), those
+	// pods may reach the status port too.
+	LabelAppName  = "app.kubernetes.io/name"
+	AppNamePgsync = "pgsync"
+	// LabelNamespaceName is the label the API server sets on every
+	// Namespace to its name (selectable by a NetworkPolicy).
+	LabelNamespaceName = "kubernetes.io/metadata.name"
+	// Values of AnnClients besides a label selector: every pod of the
+	// cluster's namespace (the default), or only the cluster's own pods.
+	ClientsNamespace = "namespace"
+	ClientsCluster   = "cluster"
 )
 
 // Paths inside the pod.
@@ -342,6 +371,9 @@ func (n Names) PrimaryPDB() string { return n.Cluster + "-primary" }
 
 // StandbyPDB guards every instance that is not the primary.
 func (n Names) StandbyPDB() string { return n.Cluster + "-standby" }
+
+// NetworkPolicy limits who reaches the instances' ports.
+func (n Names) NetworkPolicy() string { return n.Cluster }
 
 // SuperuserSecret holds the postgres superuser's credentials.
 func (n Names) SuperuserSecret() string { return n.Cluster + "-superuser" }
