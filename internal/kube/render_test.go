@@ -442,9 +442,9 @@ func TestSecrets(t *testing.T) {
 			t.Errorf("%s: password %d characters, or outside the alphabet", s.Name, len(pw))
 		}
 	}
-	// No NAME-replication: standbys log in by certificate.
-	same(t, len(byName), 2)
+	same(t, len(byName), 3)
 	same(t, string(byName["web-superuser"].Data["username"]), "postgres")
+	same(t, string(byName["web-replication"].Data["username"]), "streaming_replica")
 	same(t, string(byName["web-app"].Data["username"]), "app")
 	same(t, string(byName["web-app"].Data["dbname"]), "app")
 	same(t, string(byName["web-app"].Data["host"]), "web-rw.shop.svc")
