@@ -42,6 +42,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	pc "github.com/pgsync/pgsync/internal/podcontract"
+	"github.com/pgsync/pgsync/test/benchstat"
 	"github.com/pgsync/pgsync/test/clusterfile"
 	"github.com/pgsync/pgsync/test/insttest"
 	"github.com/pgsync/pgsync/test/kubeenv"
@@ -154,15 +155,6 @@ func (x *bench) holder(ctx context.Context) string {
 	return *l.Spec.HolderIdentity
 }
 
-func (x *bench) secret(ctx context.Context, name string) string {
-	x.b.Helper()
-	s, err := x.cs.CoreV1().Secrets(x.ns).Get(ctx, name, metav1.GetOptions{})
-	if err != nil {
-		x.b.Fatal(err)
-	}
-	return string(s.Data["password"])
-}
-
 // status is an instance manager's /status, or nil.
 func status(ctx context.Context, ip string) map[string]any {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
@@ -265,18 +257,6 @@ func (x *bench) waitNewHolder(ctx context.Context, old string) string {
 	return ""
 }
 
-func median(ds []time.Duration) time.Duration {
-	s := slices.Clone(ds)
-	slices.Sort(s)
-	if len(s) == 0 {
-		return 0
-	}
-	if len(s)%2 == 0 {
-		return (s[len(s)/2-1] + s[len(s)/2]) / 2
-	}
-	return s[len(s)/2]
-}
-
 func BenchmarkFailover(b *testing.B) {
 	n := 10
 	if v, err := strconv.Atoi(os.Getenv("BENCH_FAILOVERS")); err == nil && v > 0 {
@@ -293,7 +273,7 @@ func BenchmarkFailover(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	app, super := x.secret(ctx, cluster+"-app"), x.secret(ctx, cluster+"-superuser")
+	app, super := kubeenv.SecretPassword(ctx, b, x.cs, x.ns, cluster+"-app"), kubeenv.SecretPassword(ctx, b, x.cs, x.ns, cluster+"-superuser")
 	dsn := fmt.Sprintf("host=%s port=%d user=app password=%s dbname=app sslmode=disable connect_timeout=2", rw.Spec.ClusterIP, pc.PostgresPort, app)
 	if err := insttest.CreateProbeTable(ctx, dsn); err != nil {
 		b.Fatal(err)
@@ -381,10 +361,10 @@ func BenchmarkFailover(b *testing.B) {
 		b.Fatal(err)
 	}
 
-	fm, bm := median(failovers), median(baselines)
+	fm, bm := benchstat.Median(failovers), benchstat.Median(baselines)
 	b.ReportMetric(fm.Seconds(), "unavailable-median-s")
 	b.ReportMetric(slices.Max(failovers).Seconds(), "unavailable-max-s")
-	b.ReportMetric(median(takeovers).Seconds(), "takeover-median-s")
+	b.ReportMetric(benchstat.Median(takeovers).Seconds(), "takeover-median-s")
 	b.ReportMetric(bm.Seconds(), "baseline-median-s")
 	b.ReportMetric(float64(fm)/float64(bm), "ratio")
 	b.ReportMetric(float64(slices.Max(lostPer)), "lost-max")
@@ -397,6 +377,6 @@ func BenchmarkFailover(b *testing.B) {
 	b.Logf("the Lease while nothing happens: %.1f writes a minute (over %s, %d holder changes); holder changes nobody asked for during the run: %d (%d seen, %d asked)",
 		perMinute, quiet, quietChanges, unasked, changes, 2*n)
 	b.Logf("write unavailability per failover: median %.1f s, max %.1f s (Lease taken over: median %.1f s); baseline switchover: median %.0f ms, max %.0f ms; ratio %.1f",
-		fm.Seconds(), slices.Max(failovers).Seconds(), median(takeovers).Seconds(), float64(bm.Milliseconds()), float64(slices.Max(baselines).Milliseconds()), float64(fm)/float64(bm))
+		fm.Seconds(), slices.Max(failovers).Seconds(), benchstat.Median(takeovers).Seconds(), float64(bm.Milliseconds()), float64(slices.Max(baselines).Milliseconds()), float64(fm)/float64(bm))
 	b.Logf("acknowledged commits lost per failover: %v (%d in all of %d acknowledged)", lostPer, len(missing), len(acks))
 }

@@ -33,6 +33,7 @@ import (
 	"github.com/pgsync/pgsync/internal/observe"
 	"github.com/pgsync/pgsync/internal/plan"
 	pc "github.com/pgsync/pgsync/internal/podcontract"
+	"github.com/pgsync/pgsync/test/benchstat"
 	"github.com/pgsync/pgsync/test/clusterfile"
 	"github.com/pgsync/pgsync/test/insttest"
 	"github.com/pgsync/pgsync/test/kubeenv"
@@ -448,15 +449,6 @@ func tail(path string) string {
 	return string(data)
 }
 
-func median(xs []float64) float64 {
-	s := slices.Clone(xs)
-	slices.Sort(s)
-	if len(s) == 0 {
-		return 0
-	}
-	return s[len(s)/2]
-}
-
 func fmts(xs []float64, format string) string {
 	var out []string
 	for _, x := range xs {
@@ -799,8 +791,8 @@ func BenchmarkFleet(b *testing.B) {
 			}
 			ms = append(ms, float64(per.Nanoseconds())/1e6)
 		}
-		medians[c.name] = median(ms)
-		b.Logf("%s: median %.3f ms/op of %d runs (%s)", c.name, median(ms), runs, fmts(ms, "%.3f"))
+		medians[c.name] = benchstat.Median(ms)
+		b.Logf("%s: median %.3f ms/op of %d runs (%s)", c.name, benchstat.Median(ms), runs, fmts(ms, "%.3f"))
 	}
 
 	// Where an idle cycle goes: its observation and drift check alone,
@@ -833,15 +825,15 @@ func BenchmarkFleet(b *testing.B) {
 		tr.CloseIdleConnections()
 	}
 	b.Logf("in-process at 100 QPS: observe %s ms (median %.0f), find-drift %s ms (median %.0f)",
-		fmts(obsMs, "%.0f"), median(obsMs), fmts(driftMs, "%.0f"), median(driftMs))
+		fmts(obsMs, "%.0f"), benchstat.Median(obsMs), fmts(driftMs, "%.0f"), benchstat.Median(driftMs))
 	live, heap, lastLive := gcHeap(b, d.log)
 	b.Logf("daemon heap (gctrace): live after GC max %d MB, last %d MB; heap at GC end max %d MB", live, lastLive, heap)
 
 	b.Logf("RSS: max %.1f MB, last %.1f MB, VmHWM %.1f MB after the idle windows; after the changed commit %.1f MB (max %.1f)",
 		float64(rssPeak)/1024, float64(rssNow)/1024, float64(hwm)/1024, float64(rssAfterChange)/1024, float64(rssPeakAfterChange)/1024)
-	b.Logf("idle CPU per window (%% of one core, --interval %s): %s; median %.2f", interval, fmts(cpuPct, "%.2f"), median(cpuPct))
+	b.Logf("idle CPU per window (%% of one core, --interval %s): %s; median %.2f", interval, fmts(cpuPct, "%.2f"), benchstat.Median(cpuPct))
 	b.Logf("idle cycle duration (ms, /status): %s; median %.0f; per-window mean (metrics) %s; cycles per window %s",
-		fmts(cycleMs, "%.0f"), median(cycleMs), fmts(meanCycleMs, "%.0f"), fmts(cyclesPer, "%.0f"))
+		fmts(cycleMs, "%.0f"), benchstat.Median(cycleMs), fmts(meanCycleMs, "%.0f"), fmts(cyclesPer, "%.0f"))
 	b.Logf("commit loads logged: %d after the warm-up, %d after %d idle windows, %d after the changed commit", loadsAtStart, loadsIdle, windows, loadsChanged)
 
 	b.ReportMetric(float64(rssPeak)/1024, "rss-max-MB")
@@ -849,15 +841,15 @@ func BenchmarkFleet(b *testing.B) {
 	b.ReportMetric(float64(rssNow)/1024, "rss-last-MB")
 	b.ReportMetric(float64(warmHWM)/1024, "vmhwm-warmup-MB")
 	b.ReportMetric(float64(hwm)/1024, "vmhwm-MB")
-	b.ReportMetric(median(cpuPct), "idle-cpu-%")
-	b.ReportMetric(median(cycleMs), "idle-cycle-ms")
+	b.ReportMetric(benchstat.Median(cpuPct), "idle-cpu-%")
+	b.ReportMetric(benchstat.Median(cycleMs), "idle-cycle-ms")
 	b.ReportMetric(float64(loadsIdle-loadsAtStart), "idle-loads")
 	b.ReportMetric(medians["plan-one-changed"], "replan-one-ms")
 	b.ReportMetric(medians["plan-one-unchanged (baseline)"], "plan-one-unchanged-ms")
 	b.ReportMetric(medians["plan-all-one-changed"], "plan-all-ms")
 	b.ReportMetric(medians["decode-all-files (skipped by idle cycles)"], "decode-all-ms")
-	b.ReportMetric(median(obsMs), "observe-ms")
-	b.ReportMetric(median(driftMs), "find-drift-ms")
+	b.ReportMetric(benchstat.Median(obsMs), "observe-ms")
+	b.ReportMetric(benchstat.Median(driftMs), "find-drift-ms")
 	b.ReportMetric(float64(live), "live-heap-max-MB")
 	b.ReportMetric(float64(lastLive), "live-heap-last-MB")
 	b.ReportMetric(0, "ns/op") // the iteration is the whole scenario; its wall time is not a result

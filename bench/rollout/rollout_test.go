@@ -34,6 +34,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/pgsync/pgsync/internal/podcontract"
+	"github.com/pgsync/pgsync/test/benchstat"
 	"github.com/pgsync/pgsync/test/clusterfile"
 	"github.com/pgsync/pgsync/test/insttest"
 	"github.com/pgsync/pgsync/test/kubeenv"
@@ -119,18 +120,6 @@ func steps(out string) map[string][]time.Duration {
 	return got
 }
 
-func median(ds []time.Duration) time.Duration {
-	s := slices.Clone(ds)
-	slices.Sort(s)
-	if len(s) == 0 {
-		return 0
-	}
-	if len(s)%2 == 0 {
-		return (s[len(s)/2-1] + s[len(s)/2]) / 2
-	}
-	return s[len(s)/2]
-}
-
 // logFailures says when a write gap was and what the writer was answered
 // during it, grouped by message.
 func logFailures(b *testing.B, w *insttest.Writer, from, to time.Time) {
@@ -168,7 +157,7 @@ func BenchmarkRollout(b *testing.B) {
 	x.apply(ctx)
 
 	cs, ns := env.Client, env.Namespace
-	app := secret(ctx, b, cs, ns, "website-app")
+	app := kubeenv.SecretPassword(ctx, b, cs, ns, "website-app")
 	rw, err := cs.CoreV1().Services(ns).Get(ctx, "website-rw", metav1.GetOptions{})
 	if err != nil {
 		b.Fatal(err)
@@ -237,7 +226,7 @@ func BenchmarkRollout(b *testing.B) {
 	b.StopTimer()
 	acks := w.Stop()
 	primary := holder(ctx, b, cs, ns)
-	super := secret(ctx, b, cs, ns, "website-superuser")
+	super := kubeenv.SecretPassword(ctx, b, cs, ns, "website-superuser")
 	p, err := cs.CoreV1().Pods(ns).Get(ctx, primary, metav1.GetOptions{})
 	if err != nil {
 		b.Fatal(err)
@@ -247,20 +236,20 @@ func BenchmarkRollout(b *testing.B) {
 		b.Fatal(err)
 	}
 
-	pm, bm := median(pgsyncGaps), median(baseGaps)
+	pm, bm := benchstat.Median(pgsyncGaps), benchstat.Median(baseGaps)
 	b.ReportMetric(ms(pm), "pause-median-ms")
 	b.ReportMetric(ms(slices.Max(pgsyncGaps)), "pause-max-ms")
 	b.ReportMetric(ms(bm), "baseline-median-ms")
 	b.ReportMetric(float64(pm)/float64(bm), "ratio")
-	b.ReportMetric(median(totals).Seconds(), "rollout-median-s")
+	b.ReportMetric(benchstat.Median(totals).Seconds(), "rollout-median-s")
 	b.ReportMetric(slices.Max(totals).Seconds(), "rollout-max-s")
 	b.ReportMetric(float64(len(missing)), "lost")
 	b.Logf("write pause per rolling update: median %.0f ms, max %.0f ms; baseline switchover median %.0f ms, max %.0f ms; ratio %.2f; %d acknowledged, %d lost",
 		ms(pm), ms(slices.Max(pgsyncGaps)), ms(bm), ms(slices.Max(baseGaps)), float64(pm)/float64(bm), len(acks), len(missing))
-	b.Logf("rolling update end to end: median %.1f s, max %.1f s", median(totals).Seconds(), slices.Max(totals).Seconds())
+	b.Logf("rolling update end to end: median %.1f s, max %.1f s", benchstat.Median(totals).Seconds(), slices.Max(totals).Seconds())
 	for _, k := range []string{"update-objects", "restart-instance (standby)", "switchover", "reload-config"} {
 		if v := perStep[k]; len(v) > 0 {
-			b.Logf("step %s: median %.0f ms over %d", k, ms(median(v)), len(v))
+			b.Logf("step %s: median %.0f ms over %d", k, ms(benchstat.Median(v)), len(v))
 		}
 	}
 	var del, start, ready []time.Duration
@@ -268,7 +257,7 @@ func BenchmarkRollout(b *testing.B) {
 		del, start, ready = append(del, r.gone), append(start, r.started), append(ready, r.ready)
 	}
 	b.Logf("a restarted instance (%d): old pod gone → new pod created %.1f s, created → postgres container started %.1f s, started → Ready %.1f s (medians; the API's timestamps have 1 s resolution)",
-		len(phases), median(del).Seconds(), median(start).Seconds(), median(ready).Seconds())
+		len(phases), benchstat.Median(del).Seconds(), benchstat.Median(start).Seconds(), benchstat.Median(ready).Seconds())
 	if len(missing) > 0 {
 		b.Errorf("%d acknowledged commits lost: %v", len(missing), missing)
 	}
@@ -337,15 +326,6 @@ func restarts(ctx context.Context, b *testing.B, cs kubernetes.Interface, ns str
 		out = append(out, r)
 	}
 	return out
-}
-
-func secret(ctx context.Context, b *testing.B, cs kubernetes.Interface, ns, name string) string {
-	b.Helper()
-	s, err := cs.CoreV1().Secrets(ns).Get(ctx, name, metav1.GetOptions{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	return string(s.Data["password"])
 }
 
 func holder(ctx context.Context, b *testing.B, cs kubernetes.Interface, ns string) string {
