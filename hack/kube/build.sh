@@ -4,11 +4,13 @@
 #   $PGSYNC_KUBE_CACHE/$KUBE_VERSION/bin/{kube-apiserver,...}
 # and CoreDNS (with its kubernetes plugin) into
 #   $PGSYNC_KUBE_CACHE/coredns-$COREDNS_VERSION/coredns
+# and the NetworkPolicy agent sigs.k8s.io/kube-network-policies into
+#   $PGSYNC_KUBE_CACHE/kube-network-policies-$KNP_VERSION/kube-network-policies
 # Usage: hack/kube/build.sh [component...]   (default: the five below)
 # Components: kube-apiserver kube-controller-manager kube-scheduler kubelet
-#             kube-proxy coredns, and kubectl (only when asked: make demo
-#             builds it on a machine without one).  Idempotent: a binary in
-#             the cache is kept.
+#             kube-proxy coredns kube-network-policies, and kubectl (only
+#             when asked: make demo builds it on a machine without one).
+#             Idempotent: a binary in the cache is kept.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -45,6 +47,45 @@ if [ "${want[*]}" = coredns ]; then
 	nice -n 10 go build -trimpath -ldflags "-s -w" -o "$dir/coredns.tmp" github.com/coredns/coredns
 	mv -f "$dir/coredns.tmp" "$dir/coredns"
 	echo "build.sh: built coredns in $(( $(date +%s) - start )) s" >&2
+	exit 0
+fi
+
+if [ "${want[*]}" = kube-network-policies ]; then
+	dir=$CACHE_ROOT/kube-network-policies-$KNP_VERSION
+	[ -x "$dir/kube-network-policies" ] && exit 0
+	mkdir -p "$dir"
+	exec 9>"$dir/.build.lock"
+	flock 9
+	[ -x "$dir/kube-network-policies" ] && exit 0
+	echo "build.sh: building kube-network-policies $KNP_VERSION" >&2
+	start=$(date +%s)
+	modDir=$(go mod download -json "sigs.k8s.io/kube-network-policies@$KNP_VERSION" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",\{0,1\}$/\1/p')
+	[ -d "$modDir" ] || { echo "build.sh: could not download sigs.k8s.io/kube-network-policies@$KNP_VERSION" >&2; exit 1; }
+	rm -rf "$dir/src"
+	cp -r "$modDir" "$dir/src"
+	chmod -R u+w "$dir/src"
+	# The agent sends the packets of new connections to user space with
+	# nftables' native `queue` expression, which needs CONFIG_NFT_QUEUE;
+	# the kernels of these machines are built without it (and without
+	# module loading), but with nft_compat and the x_tables NFQUEUE target
+	# (what iptables-nft uses). knp-nfqueue.go.in substitutes that target.
+	cp "$here/knp-nfqueue.go.in" "$dir/src/pkg/networkpolicy/zz_pgsync_nfqueue.go"
+	sed -i -e 's/queue := &expr.Queue{Num: uint16(c.config.QueueID)}/queue := xtNFQueue(uint16(c.config.QueueID), c.config.FailOpen)/' \
+		-e 's/^\([[:space:]]*\)queue.Flag = expr.QueueFlagBypass$/\1_ = queue \/\/ bypass: set by xtNFQueue/' \
+		-e 's/&expr.Queue{Num: uint16(n.nfQueueID), Flag: expr.QueueFlagBypass}/xtNFQueue(uint16(n.nfQueueID), true)/' \
+		"$dir/src/pkg/networkpolicy/controller.go" "$dir/src/pkg/networkpolicy/dnsagent.go"
+	# It reads only the in-cluster configuration (a pod's); as a host
+	# process of kube-up it reads the kubeconfig that $KUBECONFIG names
+	# (clientcmd falls back to the in-cluster configuration without one).
+	sed -i -e 's/config, err := rest.InClusterConfig()/config, err := clientcmd.BuildConfigFromFlags("", os.Getenv("KUBECONFIG"))/' \
+		-e 's#^\([[:space:]]*\)"k8s.io/client-go/rest"$#\1"k8s.io/client-go/tools/clientcmd"#' "$dir/src/cmd/main.go"
+	if grep -q 'expr.Queue{' "$dir/src/pkg/networkpolicy/"*.go || grep -q 'InClusterConfig' "$dir/src/cmd/main.go"; then
+		echo "build.sh: kube-network-policies $KNP_VERSION: the nfqueue or kubeconfig substitution no longer matches its source" >&2
+		exit 1
+	fi
+	(cd "$dir/src" && nice -n 10 go build -trimpath -ldflags "-s -w" -o "$dir/kube-network-policies.tmp" ./cmd)
+	mv -f "$dir/kube-network-policies.tmp" "$dir/kube-network-policies"
+	echo "build.sh: built kube-network-policies in $(( $(date +%s) - start )) s" >&2
 	exit 0
 fi
 

@@ -3,7 +3,7 @@
 # Idempotent; needs root. Services the packages ship are never started
 # (policy-rc.d denies it): hack/kube runs its own containerd and etcd.
 set -euo pipefail
-pkgs=(containerd runc containernetworking-plugins iptables etcd-server debootstrap iproute2 kmod util-linux)
+pkgs=(containerd runc containernetworking-plugins iptables nftables etcd-server debootstrap iproute2 kmod util-linux)
 [ $# -gt 0 ] && pkgs=("$@")
 missing=()
 for p in "${pkgs[@]}"; do

@@ -99,6 +99,12 @@ func CoreDNSBin(cache, corednsVersion string) string {
 	return filepath.Join(cache, "coredns-"+corednsVersion, "coredns")
 }
 
+// NetworkPoliciesBin is the cached NetworkPolicy agent
+// (sigs.k8s.io/kube-network-policies, hack/kube/build.sh).
+func NetworkPoliciesBin(cache, knpVersion string) string {
+	return filepath.Join(cache, "kube-network-policies-"+knpVersion, "kube-network-policies")
+}
+
 // LayoutDir is the OCI image layout the loopback registry serves.
 func LayoutDir(cache string) string { return filepath.Join(cache, "images", "oci") }
 

@@ -25,6 +25,7 @@ var identities = []identity{
 	{file: "kubelet", cn: "system:node:" + nodeName, groups: []string{"system:nodes"}},
 	{file: "kube-proxy", cn: "system:kube-proxy"},
 	{file: "coredns", cn: "kubelocal:coredns"},
+	{file: "kube-network-policies", cn: "kubelocal:kube-network-policies"},
 	{file: "provisioner", cn: "kubelocal:provisioner"},
 }
 

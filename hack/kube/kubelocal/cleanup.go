@@ -14,7 +14,7 @@ import (
 )
 
 // componentNames in stop order (reverse of start order), plus the supervisor.
-var componentNames = []string{"kubelet", "kube-proxy", "coredns", "containerd", "kube-scheduler", "kube-controller-manager", "kube-apiserver", "etcd"}
+var componentNames = []string{"kubelet", "kube-network-policies", "kube-proxy", "coredns", "containerd", "kube-scheduler", "kube-controller-manager", "kube-apiserver", "etcd"}
 
 // killLeftovers kills, by PID, whatever of the cluster still runs: the
 // components named in the PID files (if their executable matches), the

@@ -187,6 +187,7 @@ type component struct {
 	name string
 	bin  string
 	args []string
+	env  []string // added to kubelocal's environment
 }
 
 func components(p paths, nodeIP string) []component {
@@ -269,5 +270,21 @@ func components(p paths, nodeIP string) []component {
 		{name: "coredns", bin: p.corednsBin(), args: []string{
 			"-conf=" + p.conf("Corefile"),
 		}},
+		// NetworkPolicy enforcement, which the bridge CNI has none of:
+		// new connections of the pods that a policy selects go through
+		// nfqueue to the agent, which drops what no policy admits.
+		// --fail-open: while it is not running, packets pass (a crashed
+		// agent must not cut the node off; the e2e tier's check that a
+		// port is closed notices an agent that enforces nothing). NRI is
+		// off: containerd 1.6 has none, and the agent learns pod IPs
+		// from the API server. Traffic the node's root processes start
+		// (the kubelet's probes, kube-apiserver's pod proxy, the tests
+		// run on the node) is never filtered (its meta skuid 0 rule).
+		{name: "kube-network-policies", bin: p.networkPoliciesBin(), args: []string{
+			"--fail-open",
+			"--disable-nri",
+			"--hostname-override=" + nodeName,
+			"--metrics-bind-address=127.0.0.1:" + networkPoliciesMetricsPort,
+		}, env: []string{"KUBECONFIG=" + kc("kube-network-policies")}},
 	}
 }

@@ -22,8 +22,9 @@ const (
 
 // checkKernel tells, before anything is built or started, whether the kernel
 // has what the cluster uses: cgroups, overlayfs (containerd's snapshotter),
-// bridges with netfilter (the pod network), ifb (the Service sink) and the
-// iptables nat table (kube-proxy). Missing modules are loaded when the
+// bridges with netfilter (the pod network), ifb (the Service sink), the
+// iptables nat table (kube-proxy) and nfqueue from nf_tables (the
+// NetworkPolicy agent). Missing modules are loaded when the
 // kernel has them. It needs the tools deps.sh installs.
 func checkKernel() error {
 	var missing []string
@@ -60,6 +61,22 @@ func checkKernel() error {
 	}
 	if out, err := exec.Command("iptables", "-w", "-t", "nat", "-S").CombinedOutput(); err != nil {
 		missing = append(missing, fmt.Sprintf("no iptables nat table (kube-proxy): %v: %s", err, bytes.TrimSpace(out)))
+	}
+	// The NetworkPolicy agent: nf_tables with the x_tables NFQUEUE target
+	// through nft_compat (build.sh's substitution for the native queue
+	// expression, CONFIG_NFT_QUEUE, which these kernels lack), and
+	// nfnetlink_queue to hand the packets to it. Probed in a network
+	// namespace of its own (unshare, not `ip netns`: see shareNetnsDir),
+	// which vanishes with its rule.
+	if _, err := os.Stat("/proc/net/netfilter/nfnetlink_queue"); err != nil {
+		_ = exec.Command("modprobe", "nfnetlink_queue").Run()
+		if _, err := os.Stat("/proc/net/netfilter/nfnetlink_queue"); err != nil {
+			missing = append(missing, "no nfnetlink_queue (the NetworkPolicy agent)")
+		}
+	}
+	if out, err := exec.Command("unshare", "--net", "iptables-nft", "-w", "-A", "OUTPUT", "-p", "tcp",
+		"-j", "NFQUEUE", "--queue-num", "100", "--queue-bypass").CombinedOutput(); err != nil {
+		missing = append(missing, fmt.Sprintf("no nf_tables rule with the NFQUEUE target (the NetworkPolicy agent; nft_compat, xt_NFQUEUE): %v: %s", err, bytes.TrimSpace(out)))
 	}
 	if len(missing) > 0 {
 		return exitError{code: exitNoKernelSupport, msg: "this kernel cannot run the local cluster: " + strings.Join(missing, "; ")}

@@ -84,6 +84,9 @@ func up(ctx context.Context, p paths) error {
 	if err := runScript(ctx, p, "build.sh", "coredns"); err != nil {
 		return err
 	}
+	if err := runScript(ctx, p, "build.sh", "kube-network-policies"); err != nil {
+		return err
+	}
 	if err := buildImages(ctx, p); err != nil {
 		return fmt.Errorf("build the images: %w", err)
 	}

@@ -153,6 +153,7 @@ func teardownNetwork(p paths) error {
 	}
 	errs = append(errs, teardownGuard())
 	errs = append(errs, removeKubeChains())
+	errs = append(errs, removeNetworkPoliciesTable())
 	if data, err := os.ReadFile(p.conf("sysctl.saved")); err == nil {
 		sc := bufio.NewScanner(bytes.NewReader(data))
 		for sc.Scan() {
@@ -231,6 +232,20 @@ func removeCNINetns() error {
 // plugins create.
 func ownedChain(name string) bool {
 	return strings.HasPrefix(name, "KUBE-") || strings.HasPrefix(name, "CNI-") || name == guardChain
+}
+
+// networkPoliciesTable is the nftables table of the NetworkPolicy agent.
+const networkPoliciesTable = "kube-network-policies"
+
+// removeNetworkPoliciesTable deletes the agent's table, which it leaves
+// behind when it is killed: its rules would go on sending the pods' new
+// connections to an nfqueue no one reads (passed, --fail-open, but not
+// for a later agent with other flags).
+func removeNetworkPoliciesTable() error {
+	if exec.Command("nft", "list", "table", "inet", networkPoliciesTable).Run() != nil {
+		return nil // no such table (or no nft: the agent never ran here)
+	}
+	return run("nft", "delete", "table", "inet", networkPoliciesTable)
 }
 
 // removeKubeChains deletes, in every table of iptables and ip6tables, the

@@ -26,6 +26,10 @@ const (
 	guardChain    = "PGSYNC-GUARD"
 	clusterDomain = "cluster.local"
 
+	// networkPoliciesMetricsPort: the NetworkPolicy agent's metrics, on
+	// loopback (its default :9080 would listen on every interface).
+	networkPoliciesMetricsPort = "19080"
+
 	etcdClientURL = "http://127.0.0.1:23790"
 	etcdPeerURL   = "http://127.0.0.1:23800"
 	apiPort       = 6443
@@ -60,6 +64,9 @@ func (p paths) kubeBin(name string) string {
 }
 func (p paths) corednsBin() string {
 	return kubelayout.CoreDNSBin(p.cache, p.versions["COREDNS_VERSION"])
+}
+func (p paths) networkPoliciesBin() string {
+	return kubelayout.NetworkPoliciesBin(p.cache, p.versions["KNP_VERSION"])
 }
 func (p paths) imagesDir() string       { return filepath.Join(p.cache, "images") }
 func (p paths) layoutDir() string       { return kubelayout.LayoutDir(p.cache) }

@@ -35,6 +35,7 @@ func startChild(p paths, c component) (*child, error) {
 	cmd.Stdout, cmd.Stderr = f, f
 	cmd.Dir = "/"
 	cmd.Env = append(os.Environ(), "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
+	cmd.Env = append(cmd.Env, c.env...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start %s: %w", c.name, err)
@@ -60,11 +61,14 @@ func (c *child) exited() bool {
 }
 
 // stop signals the child's process group with SIGTERM, then SIGKILL.
-func (c *child) stop(grace time.Duration) {
+func (c *child) stop(grace time.Duration) { c.stopWith(syscall.SIGTERM, grace) }
+
+// stopWith sends sig, then SIGKILL after grace.
+func (c *child) stopWith(sig syscall.Signal, grace time.Duration) {
 	if c.exited() {
 		return
 	}
-	_ = syscall.Kill(-c.cmd.Process.Pid, syscall.SIGTERM)
+	_ = syscall.Kill(-c.cmd.Process.Pid, sig)
 	select {
 	case <-c.done:
 		return

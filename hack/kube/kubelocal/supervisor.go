@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+	"syscall"
 	"time"
 
 	"k8s.io/client-go/kubernetes"
@@ -109,6 +110,9 @@ func (s *supervisor) start(ctx context.Context) error {
 		{"coredns", func(ctx context.Context) error {
 			return waitURL(ctx, http.DefaultClient, "http://127.0.0.1:18181/ready", "OK")
 		}},
+		{"kube-network-policies", func(ctx context.Context) error {
+			return waitURL(ctx, http.DefaultClient, "http://127.0.0.1:"+networkPoliciesMetricsPort+"/metrics", "")
+		}},
 	}
 	for _, st := range steps {
 		t0 := time.Now()
@@ -185,6 +189,12 @@ func (s *supervisor) shutdown() {
 		}
 	}
 	stop("containerd", 20*time.Second)
+	// The agent removes its nftables table on SIGINT only (SIGTERM would
+	// leave it; teardownNetwork removes it too).
+	if ch := s.children["kube-network-policies"]; ch != nil {
+		ch.stopWith(syscall.SIGINT, 10*time.Second)
+		slog.Info("stopped", "name", "kube-network-policies")
+	}
 	stop("kube-proxy", 10*time.Second)
 	if s.children["kube-proxy"] != nil {
 		out, err := exec.Command(s.p.kubeBin("kube-proxy"), "--cleanup").CombinedOutput()
