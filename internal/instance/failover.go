@@ -144,6 +144,8 @@ func (m *Manager) election(ctx context.Context, in role.Input, received role.LSN
 		Self: role.Candidate{Name: m.cfg.Instance, Ordinal: ord, Reachable: true,
 			Standby: in.Local.Up && in.Local.Accepting && in.Local.InRecovery, Received: received,
 			StreamedAt: m.status.Get().LastStreamingAt},
+		Synchronous: m.config.rep.Synchronous != nil,
+		SyncSets:    in.Lease.SyncSets, HasSyncSets: in.Lease.HasSyncSets, SyncSetsInvalid: in.Lease.SyncSetsInvalid,
 	}
 	if e.Released {
 		e.Holder = in.Lease.ReleasedBy
@@ -154,7 +156,7 @@ func (m *Manager) election(ctx context.Context, in role.Input, received role.LSN
 	}
 	m.failoverAt = role.FailoverAt(seenAt, e.LeaseDuration, m.cfg.FailoverDelay)
 	v := role.Elect(e)
-	if !v.Elected {
+	if !v.Elected && !v.SyncRefused {
 		return v
 	}
 	e.Peers = m.fetchPeers(ctx)
@@ -165,6 +167,9 @@ func (m *Manager) election(ctx context.Context, in role.Input, received role.LSN
 		m.lastElection = v.Reason
 		m.log.Info("failover election", "elected", v.Elected, "reason", v.Reason, "peers", len(e.Peers),
 			"receivedLSN", received.String(), "holder", e.Holder, "released", e.Released, "leaseSeen", seenAt.Format(time.RFC3339Nano))
+		if v.SyncRefused {
+			m.event(corev1.EventTypeWarning, pc.EventFailoverRefused, v.Reason)
+		}
 	}
 	return v
 }
@@ -209,10 +214,14 @@ func (m *Manager) finishFailover(ctx context.Context) {
 		m.log.Warn("failover: record it on the Lease", "error", err.Error())
 	}
 	m.status.update(func(s *Status) { s.LastFailover = &rec })
+	note := "asynchronous replication: commits the old primary made after the promoted LSN are lost; the exact range is logged when it rejoins"
+	if m.config.rep.Synchronous != nil {
+		note = "synchronous replication: elected as the most advanced of a quorum of synchronous standbys, so no synchronously acknowledged commit is lost; " +
+			"what the old primary wrote past the promoted LSN was never acknowledged (or only while it ran asynchronously), and is logged when it rejoins"
+	}
 	m.log.Warn("failover: promoted", "from", rec.From, "to", rec.To, "at", rec.At.Format(time.RFC3339Nano),
 		"oldPrimaryLastLSN", rec.FromLSN, "promotedLSN", rec.PromotedLSN, "timeline", rec.Timeline,
-		"lostBytesAtLeast", rec.LostBytesAtLeast,
-		"note", "asynchronous replication: commits the old primary made after the promoted LSN are lost; the exact range is logged when it rejoins")
+		"lostBytesAtLeast", rec.LostBytesAtLeast, "note", note)
 	m.event(corev1.EventTypeWarning, pc.EventFailoverPromoted, failoverMessage(rec))
 }
 

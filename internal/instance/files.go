@@ -91,7 +91,14 @@ func (m *Manager) writeConfig(standby bool, upstream string) error {
 	// A standby ignores it but renders its own too: promoted, it has
 	// the list from its first write (the loop refines it from
 	// pg_stat_replication within a second; sync.go).
-	m.sync.names = syncStandbyNames(m.config.rep, m.cfg.Instance, m.sync.streaming)
+	// A primary whose names are on the Lease keeps them: only alignSync
+	// changes them, publishing first (sync.go).
+	if standby || !m.sync.published {
+		m.sync.names = syncStandbyNames(m.config.rep, m.cfg.Instance, m.sync.streaming)
+	}
+	if standby {
+		m.sync.published = false
+	}
 	s.SynchronousStandbyNames = m.sync.names
 	if standby && upstream != "" {
 		h, p, err := splitAddress(upstream)

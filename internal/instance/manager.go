@@ -36,6 +36,8 @@ type LeaseStore interface {
 	RecordFailover(ctx context.Context, self string, rec podcontract.Failover) error
 	LastFailover() (podcontract.Failover, bool)
 	Abdicate(ctx context.Context, self, reason string) error
+	// PublishSyncSets: the holder's synchronous standby sets (sync.go).
+	PublishSyncSets(ctx context.Context, self string, sets []podcontract.SyncSet) error
 }
 
 // postgresOwner is what the loop needs from the postmaster owner.
@@ -370,7 +372,13 @@ func (m *Manager) startPrimary(ctx context.Context, take bool) error {
 	// Lease and promoting) starts in recovery; the next decision promotes
 	// it, onto a new timeline like any promotion. Removing standby.signal
 	// instead would silently continue the old timeline.
-	if err := m.writeConfig(m.isStandbyConfigured(), ""); err != nil {
+	standby := m.isStandbyConfigured()
+	if !standby {
+		if err := m.publishStartSync(ctx); err != nil {
+			return err
+		}
+	}
+	if err := m.writeConfig(standby, ""); err != nil {
 		return err
 	}
 	m.routed = false

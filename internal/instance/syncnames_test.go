@@ -1,6 +1,7 @@
 package instance
 
 import (
+	"reflect"
 	"testing"
 
 	pc "github.com/pgsync/pgsync/internal/podcontract"
@@ -65,5 +66,47 @@ func TestSyncStandbyNames(t *testing.T) {
 				t.Errorf("got %s, want %s", got, tc.want)
 			}
 		})
+	}
+}
+
+// TestSyncSetOfNames: what the manager publishes for an election is the
+// rendered list read back, the primary left out; a reordering is the same
+// set, another number or member is not.
+func TestSyncSetOfNames(t *testing.T) {
+	for _, tc := range []struct {
+		names string
+		want  pc.SyncSet
+	}{
+		{`ANY 1 ("db-1","db-2","db-0")`, pc.SyncSet{Method: "any", Number: 1, Standbys: []string{"db-1", "db-2"}}},
+		{`FIRST 2 ("angus","db-2","we""ird")`, pc.SyncSet{Method: "first", Number: 2, Standbys: []string{"angus", "db-2", `we"ird`}}},
+		{"", pc.SyncSet{}},
+		{"garbage", pc.SyncSet{}},
+	} {
+		if got := setOfNames(tc.names, "db-0"); !reflect.DeepEqual(got, tc.want) {
+			t.Errorf("setOfNames(%q) = %+v, want %+v", tc.names, got, tc.want)
+		}
+	}
+	rep := pc.Replication{Instances: []string{"db-0", "db-1", "db-2"}, Synchronous: &pc.Synchronous{Method: "any", Number: 1, DataDurability: "required"}}
+	streaming := map[string]bool{"db-2": true}
+	if got, want := setOfNames(syncStandbyNames(rep, "db-0", streaming), "db-0"), syncSet(rep, "db-0", streaming); !reflect.DeepEqual(got, want) {
+		t.Errorf("rendered and read back %+v, computed %+v", got, want)
+	}
+	a := pc.SyncSet{Method: "any", Number: 1, Standbys: []string{"db-1", "db-2"}}
+	for _, tc := range []struct {
+		b    pc.SyncSet
+		same bool
+	}{
+		{pc.SyncSet{Method: "any", Number: 1, Standbys: []string{"db-2", "db-1"}, Settled: true}, true},
+		{pc.SyncSet{Method: "any", Number: 2, Standbys: []string{"db-1", "db-2"}}, false},
+		{pc.SyncSet{Method: "any", Number: 1, Standbys: []string{"db-1"}}, false},
+		{pc.SyncSet{Method: "first", Number: 1, Standbys: []string{"db-1", "db-2"}}, false},
+		{pc.SyncSet{}, false},
+	} {
+		if got := sameSet(a, tc.b); got != tc.same {
+			t.Errorf("sameSet(%+v, %+v) = %v", a, tc.b, got)
+		}
+	}
+	if !sameSet(pc.SyncSet{}, pc.SyncSet{Method: "any"}) {
+		t.Error("two asynchronous sets differ")
 	}
 }

@@ -197,6 +197,10 @@ func View(l *coordv1.Lease) role.Lease {
 			v.FinalLSN, v.HasFinalLSN = lsn, true
 		}
 	}
+	if s, ok := a[pc.AnnSyncSets]; ok {
+		sets, err := pc.ParseSyncSets(s)
+		v.SyncSets, v.HasSyncSets, v.SyncSetsInvalid = sets, true, err != nil
+	}
 	return v
 }
 
@@ -312,6 +316,9 @@ func (k *Kube) Acquire(ctx context.Context, self, systemID string) (time.Time, e
 		delete(l.Annotations, pc.AnnFinalLSN)
 		delete(l.Annotations, pc.AnnReleasedBy)
 		delete(l.Annotations, pc.AnnAbdicated)
+		// The sets were the previous holder's: this one's first set
+		// starts unsettled (PublishSyncSets).
+		delete(l.Annotations, pc.AnnSyncSets)
 		return nil
 	})
 	return sent, err
@@ -369,6 +376,7 @@ func (k *Kube) TakeOver(ctx context.Context, self, from string, renewTime time.T
 		delete(l.Annotations, pc.AnnReleasedBy)
 		delete(l.Annotations, pc.AnnPrimaryLSN)
 		delete(l.Annotations, pc.AnnAbdicated)
+		delete(l.Annotations, pc.AnnSyncSets)
 		return nil
 	})
 	return sent, rec, err
@@ -418,6 +426,22 @@ func (k *Kube) Publish(ctx context.Context, self, address string) error {
 			l.Annotations[pc.AnnPrimaryTLS] = tls
 		} else {
 			delete(l.Annotations, pc.AnnPrimaryTLS)
+		}
+		return nil
+	})
+}
+
+// PublishSyncSets writes the holder's synchronous standby sets
+// (pc.AnnSyncSets; nil removes them), only while self holds the Lease.
+func (k *Kube) PublishSyncSets(ctx context.Context, self string, sets []pc.SyncSet) error {
+	return k.update(ctx, "publish synchronous standby sets", func(l *coordv1.Lease) error {
+		if holder(l) != self {
+			return ErrNotHolder
+		}
+		if sets == nil {
+			delete(l.Annotations, pc.AnnSyncSets)
+		} else {
+			l.Annotations[pc.AnnSyncSets] = pc.FormatSyncSets(sets)
 		}
 		return nil
 	})
