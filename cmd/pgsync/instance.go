@@ -72,6 +72,8 @@ func newInstanceRunCmd() *cobra.Command {
 	f.StringVar(&c.AdvertiseAddress, "advertise-address", envOr(pc.EnvAdvertiseAddress, ""), "host:port standbys use to reach this instance (default INSTANCE.CLUSTER-hl.NAMESPACE.svc:PORT)")
 	f.StringVar(&c.PodIP, "pod-ip", envOr(pc.EnvPodIP, ""), "address written to the CLUSTER-rw EndpointSlice (env "+pc.EnvPodIP+")")
 	f.StringVar(&c.HTTPAddr, pc.FlagHTTPAddr, ":"+strconv.Itoa(pc.HTTPPort), "address of "+pc.PathHealthz+", "+pc.PathReadyz+" and "+pc.PathStatus)
+	f.StringVar(&c.MetricsAddr, pc.FlagMetricsAddr, "", "address of "+pc.PathMetrics+" in the Prometheus format (spec.monitoring; default: not served)")
+	f.BoolVar(&c.MetricsDefaultQueries, pc.FlagMetricsDefaultQueries, true, "serve the PostgreSQL metrics on "+pc.PathMetrics+" beside the manager's own (false: spec.monitoring.disableDefaultQueries)")
 	f.StringVar(&c.ParametersFile, "parameters-file", envOr(pc.EnvParametersFile, ""), "JSON object of postgresql.parameters (a mounted ConfigMap), re-read while running (env "+pc.EnvParametersFile+")")
 	f.StringVar(&c.ConfigRevisionFile, "config-revision-file", envOr(pc.EnvConfigRevisionFile, ""), "the config revision of the parameters file, published in "+pc.PathStatus+" once loaded (env "+pc.EnvConfigRevisionFile+"; default: "+pc.ConfigRevisionKey+" next to the parameters file)")
 	f.StringVar(&c.HBAFile, "hba-file", "", "JSON array of pg_hba.conf lines (spec.postgresql.pg_hba), written before pgsync's defaults, re-read with the parameters file (default: "+pc.HBAKey+" next to the parameters file)")

@@ -99,6 +99,12 @@ type Spec struct {
 	// Bootstrap: how the first primary creates the database (initdb.go).
 	Bootstrap *BootstrapConfiguration `json:"bootstrap"`
 
+	// ReplicationSlots: the HA slots and the copies of the user's
+	// physical slots on the standbys (slots.go); nil: the defaults.
+	ReplicationSlots *ReplicationSlotsConfiguration `json:"replicationSlots"`
+	// Monitoring: the instances' /metrics endpoint (monitoring.go).
+	Monitoring *MonitoringConfiguration `json:"monitoring"`
+
 	// Managed: the roles the primary's manager keeps (roles.go).
 	Managed *ManagedConfiguration `json:"managed"`
 }

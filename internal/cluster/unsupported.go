@@ -41,7 +41,6 @@ var unsupported = map[string]string{
 	"spec.postgresUID":               "postgresUID is not supported by pgsync: the pods run as the image's postgres user",
 	"spec.postgresGID":               "postgresGID is not supported by pgsync: the pods run as the image's postgres group",
 	"spec.podSelectorRefs":           "pod selector references in pg_hba (${podselector:NAME}) are not supported by pgsync",
-	"spec.replicationSlots":          "replication slot management (replicationSlots) is not supported by pgsync yet",
 	"spec.bootstrap.recovery":        "bootstrap from a backup or volume snapshot (recovery) is not supported by pgsync: a new cluster starts from initdb",
 	"spec.bootstrap.pg_basebackup":   "bootstrap as a copy of another PostgreSQL server (pg_basebackup) is not supported by pgsync: a new cluster starts from initdb",
 	"spec.bootstrap.initdb.import":   "importing databases from an external cluster is not supported by pgsync (externalClusters are not supported)",
@@ -60,7 +59,6 @@ var unsupported = map[string]string{
 	"spec.priorityClassName":         "a priority class is not supported by pgsync yet",
 	"spec.backup":                    "CloudNativePG backups are not supported by pgsync yet",
 	"spec.nodeMaintenanceWindow":     "a node maintenance window is not supported by pgsync: a node drain is held back by the PodDisruptionBudgets; pgsync's own windows are the pgsync.io/maintenance-window annotation (docs/annotations.md)",
-	"spec.monitoring":                "CloudNativePG's monitoring (a metrics exporter in every instance) is not supported by pgsync yet",
 	"spec.externalClusters":          "external clusters (connections to other PostgreSQL servers, for recovery, replica clusters and imports) are not supported by pgsync",
 	"spec.logLevel":                  "the instances' log level is not supported by pgsync",
 	"spec.projectedVolumeTemplate":   "projected volumes are not supported by pgsync",
@@ -88,6 +86,14 @@ var unsupported = map[string]string{
 	"spec.affinity.additionalPodAffinity":     "pod affinity rules are not supported by pgsync yet",
 
 	"spec.resources.claims": "dynamic resource claims are not supported by pgsync",
+
+	"spec.replicationSlots.highAvailability.synchronizeLogicalDecoding": "synchronizing logical decoding slots (synchronizeLogicalDecoding) is not supported by pgsync: only physical slots are managed and copied",
+	"spec.monitoring.customQueriesConfigMap":                            "custom metrics queries (customQueriesConfigMap) are not supported by pgsync yet: /metrics serves pgsync's default PostgreSQL metrics (docs/metrics.md)",
+	"spec.monitoring.customQueriesSecret":                               "custom metrics queries (customQueriesSecret) are not supported by pgsync yet: /metrics serves pgsync's default PostgreSQL metrics (docs/metrics.md)",
+	"spec.monitoring.tls":                                               "TLS on the metrics endpoint is not supported by pgsync yet: /metrics is served over plain HTTP on port 9187",
+	"spec.monitoring.podMonitorMetricRelabelings":                       "PodMonitor relabelings are not supported by pgsync: pgsync renders no PodMonitor (enablePodMonitor)",
+	"spec.monitoring.podMonitorRelabelings":                             "PodMonitor relabelings are not supported by pgsync: pgsync renders no PodMonitor (enablePodMonitor)",
+	"spec.monitoring.metricsQueriesTTL":                                 "metricsQueriesTTL is not supported by pgsync: the PostgreSQL metrics are read at every scrape",
 }
 
 // synonyms are names a Kubernetes user reaches for first, and the

@@ -29,6 +29,10 @@ type Config struct {
 	AdvertiseAddress string // host:port standbys use to reach this instance
 	PodIP            string // the address written to the -rw EndpointSlice
 	HTTPAddr         string
+	// MetricsAddr serves /metrics (spec.monitoring; "": not served);
+	// MetricsDefaultQueries adds the PostgreSQL metrics to the manager's.
+	MetricsAddr           string
+	MetricsDefaultQueries bool
 
 	// ParametersFile holds the Cluster's postgresql.parameters as a JSON
 	// object (a mounted ConfigMap); re-read while running.

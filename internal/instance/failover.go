@@ -191,6 +191,7 @@ func (m *Manager) takeOver(ctx context.Context, in role.Input, act role.Action, 
 	}
 	m.lastRenew = sent
 	m.failover = &rec
+	m.counters.failedOver()
 	m.log.Warn("failover: took over the primary Lease", "from", rec.From, "oldPrimaryLastLSN", rec.FromLSN,
 		"receivedLSN", rec.ReceivedLSN, "reason", act.Reason)
 	return nil

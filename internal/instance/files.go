@@ -100,6 +100,9 @@ func (m *Manager) writeConfig(standby bool, upstream string) error {
 		m.sync.published = false
 	}
 	s.SynchronousStandbyNames = m.sync.names
+	if standby {
+		s.PrimarySlotName = m.primarySlotName(upstream)
+	}
 	if standby && upstream != "" {
 		h, p, err := splitAddress(upstream)
 		if err != nil {

@@ -97,6 +97,11 @@ type Manager struct {
 	received, current role.LSN
 	// sync is the primary's synchronous_standby_names (sync.go).
 	sync syncState
+	// slots: the replication slots (slots.go).
+	slots slotState
+	// counters are the manager's own metrics (metrics.go); nil in tests
+	// that build a Manager by hand.
+	counters *managerCounters
 	// roles is the primary's spec.managed.roles, secrets where their
 	// passwords come from (roles.go).
 	roles   rolesState
@@ -212,6 +217,9 @@ func (m *Manager) align(ctx context.Context) {
 				err = m.alignSync(ctx, in)
 			}
 			if err == nil && (act.Kind == role.Wait || act.Kind == role.Renew) {
+				m.alignSlots(ctx, in)
+			}
+			if err == nil && (act.Kind == role.Wait || act.Kind == role.Renew) {
 				m.alignRoles(ctx, in)
 			}
 		}
@@ -312,9 +320,11 @@ func (m *Manager) execute(ctx context.Context, in role.Input, act role.Action) e
 		sent, err := m.lease.Renew(ctx, m.cfg.Instance, lsn)
 		if err != nil {
 			m.nextRenewTry = m.now().Add(500 * time.Millisecond)
+			m.counters.renewed(false)
 			return fmt.Errorf("renew primary Lease: %w", err)
 		}
 		m.lastRenew, m.nextRenewTry = sent, time.Time{}
+		m.counters.renewed(true)
 		return nil
 	case role.Demote:
 		return m.demote(ctx, in)

@@ -104,6 +104,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	m := &Manager{
 		cfg: cfg, log: log, bin: bin, tracker: tracker, owner: owner, lease: lk, db: db, now: time.Now,
 		probeRoute: dialRoute(cfg.Cluster, cfg.Namespace, cfg.Port),
+		counters:   newManagerCounters(),
 		peers:      cfg.peerSource(),
 		secrets:    kubeSecrets{client: client, namespace: cfg.Namespace},
 		status:     &statusBox{s: Status{Cluster: cfg.Cluster, Instance: cfg.Instance, Role: "stopped", PendingRestart: []string{}}},
@@ -134,6 +135,13 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		}
 	}()
 	defer srv.Close()
+	if cfg.MetricsAddr != "" {
+		stop, err := m.serveMetrics(cfg.MetricsAddr, cfg.MetricsDefaultQueries, log)
+		if err != nil {
+			return fmt.Errorf("metrics listen: %w", err)
+		}
+		defer stop()
+	}
 	statusCtx, stopStatus := context.WithCancel(context.Background())
 	defer stopStatus()
 	statusDone := make(chan struct{})

@@ -177,6 +177,14 @@ func podSpec(c *cluster.Cluster, opts Options) (corev1.PodSpec, error) {
 		// Load checked the annotations: an error here cannot happen.
 		LeaseDuration: leaseDuration(c),
 	}
+	ports := []corev1.ContainerPort{
+		{Name: pc.PortNamePG, ContainerPort: pc.PostgresPort, Protocol: corev1.ProtocolTCP},
+		{Name: pc.PortNameHTTP, ContainerPort: pc.HTTPPort, Protocol: corev1.ProtocolTCP},
+	}
+	if c.Spec.MetricsOn() {
+		run.MetricsAddr, run.NoDefaultQueries = ":"+strconv.Itoa(pc.MetricsPort), !c.Spec.DefaultQueries()
+		ports = append(ports, corev1.ContainerPort{Name: pc.PortNameMetrics, ContainerPort: pc.MetricsPort, Protocol: corev1.ProtocolTCP})
+	}
 	postgres := corev1.Container{
 		Name:            pc.ContainerPostgres,
 		Image:           c.Spec.ImageName,
@@ -184,11 +192,8 @@ func podSpec(c *cluster.Cluster, opts Options) (corev1.PodSpec, error) {
 		Command:         pc.RunCommand(),
 		Args:            run.Args(),
 		Env:             env,
-		Ports: []corev1.ContainerPort{
-			{Name: pc.PortNamePG, ContainerPort: pc.PostgresPort, Protocol: corev1.ProtocolTCP},
-			{Name: pc.PortNameHTTP, ContainerPort: pc.HTTPPort, Protocol: corev1.ProtocolTCP},
-		},
-		Resources: corev1.ResourceRequirements{Requests: requests, Limits: limits},
+		Ports:           ports,
+		Resources:       corev1.ResourceRequirements{Requests: requests, Limits: limits},
 		StartupProbe: &corev1.Probe{ProbeHandler: http(pc.PathReadyz), PeriodSeconds: startupPeriod,
 			TimeoutSeconds:   probeTimeout,
 			FailureThreshold: int32((startDelay + startupPeriod - 1) / startupPeriod), SuccessThreshold: 1},

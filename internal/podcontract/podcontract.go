@@ -276,6 +276,11 @@ type Run struct {
 	// LeaseDuration is the primary Lease's duration (AnnLeaseDuration);
 	// passed only when set, for the same reason.
 	LeaseDuration time.Duration
+	// MetricsAddr serves /metrics (spec.monitoring); passed only when
+	// set, for the same reason. NoDefaultQueries leaves the PostgreSQL
+	// metrics out.
+	MetricsAddr      string
+	NoDefaultQueries bool
 }
 
 // RunCommand is the postgres container's command.
@@ -295,6 +300,12 @@ func (r Run) Args() []string {
 	}
 	if r.LeaseDuration > 0 {
 		args = append(args, "--"+FlagLeaseDuration+"="+r.LeaseDuration.String())
+	}
+	if r.MetricsAddr != "" {
+		args = append(args, "--"+FlagMetricsAddr+"="+r.MetricsAddr)
+		if r.NoDefaultQueries {
+			args = append(args, "--"+FlagMetricsDefaultQueries+"=false")
+		}
 	}
 	return args
 }

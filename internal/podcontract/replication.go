@@ -35,6 +35,8 @@ type Replication struct {
 	Instances []string `json:"instances"`
 	// Synchronous is nil when synchronous replication is off.
 	Synchronous *Synchronous `json:"synchronous,omitempty"`
+	// Slots is nil for the defaults (SlotsOrDefault, slots.go).
+	Slots *Slots `json:"slots,omitempty"`
 }
 
 // Synchronous is spec.postgresql.synchronous, or the legacy

@@ -53,6 +53,14 @@ func restartFields(c *cluster.Cluster) []string {
 			f.add(p+"tolerationSeconds", strconv.Itoa(*t.TolerationSeconds))
 		}
 	}
+	// The metrics endpoint is a manager flag and a container port: only
+	// a restart changes them. Omitted when spec.monitoring is not set.
+	if s.MetricsOn() {
+		f.add("monitoring", "on")
+		if !s.DefaultQueries() {
+			f.add("monitoring.disableDefaultQueries", "true")
+		}
+	}
 	return f.lines
 }
 
@@ -78,6 +86,23 @@ func configFields(c *cluster.Cluster) []string {
 			f.add("synchronous.standbyNamesPost["+strconv.Itoa(i)+"]", n)
 		}
 		f.addUnlessDefault("synchronous.dataDurability", y.DataDurability, "required")
+	}
+	// Replication slots are applied by the managers from the ConfigMap
+	// (a reload for primary_slot_name); each omitted at its default.
+	if s := &c.Spec; s.ReplicationSlots != nil {
+		if !s.HASlots() {
+			f.add("replicationSlots.highAvailability.enabled", "false")
+		}
+		f.addUnlessDefault("replicationSlots.highAvailability.slotPrefix", s.SlotPrefix(), cluster.DefaultSlotPrefix)
+		f.addUnlessDefault("replicationSlots.updateInterval", strconv.Itoa(s.SlotUpdateInterval()), strconv.Itoa(cluster.DefaultSlotUpdateIntervalSecs))
+		if !s.SynchronizeUserSlots() {
+			f.add("replicationSlots.synchronizeReplicas.enabled", "false")
+		}
+		if y := s.ReplicationSlots.SynchronizeReplicas; y != nil {
+			for i, p := range y.ExcludePatterns {
+				f.add("replicationSlots.synchronizeReplicas.excludePatterns["+strconv.Itoa(i)+"]", p)
+			}
+		}
 	}
 	if s := c.Spec; s.MaxSyncReplicas > 0 {
 		f.add("maxSyncReplicas", strconv.Itoa(s.MaxSyncReplicas))

@@ -49,6 +49,11 @@ var full = minimal(`  postgresql:
   managed:
     roles:
     - {name: dante, login: true, inRoles: [pg_monitor]}
+  replicationSlots:
+    highAvailability: {enabled: false, slotPrefix: _pg_}
+    updateInterval: 10
+    synchronizeReplicas: {enabled: false, excludePatterns: ["^keep"]}
+  monitoring: {disableDefaultQueries: true}
   resources:
     requests: {cpu: 100m, memory: 128Mi}
     limits: {memory: 512Mi}
@@ -181,6 +186,13 @@ func TestChanges(t *testing.T) {
 		{"synchronous.standbyNamesPost", config, "[malcolm]", "[donald]"},
 		{"managed.roles", config, "login: true, inRoles", "login: false, inRoles"},
 		{"managed.roles", config, "[pg_monitor]}\n", "[pg_monitor]}\n    - {name: beatrice, ensure: absent}\n"},
+		{"replicationSlots.highAvailability.enabled", config, "enabled: false, slotPrefix", "enabled: true, slotPrefix"},
+		{"replicationSlots.highAvailability.slotPrefix", config, "slotPrefix: _pg_", "slotPrefix: _xx_"},
+		{"replicationSlots.updateInterval", config, "updateInterval: 10", "updateInterval: 20"},
+		{"replicationSlots.synchronizeReplicas.enabled", config, "{enabled: false, excludePatterns", "{enabled: true, excludePatterns"},
+		{"replicationSlots.synchronizeReplicas.excludePatterns", config, `["^keep"]`, `["^keep", "^tmp"]`},
+		{"monitoring", restart, "  monitoring: {disableDefaultQueries: true}\n", ""},
+		{"monitoring.disableDefaultQueries", restart, "disableDefaultQueries: true", "disableDefaultQueries: false"},
 		{"resources.requests", restart, "cpu: 100m", "cpu: 200m"},
 		{"resources.requests", restart, "memory: 128Mi", "memory: 256Mi"},
 		{"resources.limits", restart, "limits: {memory: 512Mi}", "limits: {memory: 512Mi, cpu: 1}"},

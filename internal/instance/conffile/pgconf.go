@@ -74,6 +74,8 @@ type Settings struct {
 	// (the manager derives it from spec.postgresql.synchronous and the
 	// standbys that stream); "" is asynchronous replication.
 	SynchronousStandbyNames string
+	// PrimarySlotName is a standby's primary_slot_name ("": none).
+	PrimarySlotName string
 	// TLS, when set, turns ssl on with these files.
 	TLS *ServerTLS
 }
@@ -119,6 +121,9 @@ func Render(s Settings) (string, []string) {
 		vals["primary_conninfo"] = s.PrimaryConnInfo
 	}
 	vals["synchronous_standby_names"] = s.SynchronousStandbyNames
+	if s.PrimarySlotName != "" {
+		vals["primary_slot_name"] = s.PrimarySlotName
+	}
 	// ssl and its files are reloadable (context sighup): a renewed
 	// certificate is picked up by a reload.
 	if t := s.TLS; t != nil {
