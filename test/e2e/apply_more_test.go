@@ -46,10 +46,11 @@ import (
 // left half-applied), the primary moves once, its disruption budgets
 // follow it, and the data written before is there.
 func TestApplyKilledResumes(t *testing.T) {
+	t.Parallel() // a busy node changes none of its assertions (doc.go)
 	ctx, env, repo := websiteTest(t, 15*time.Minute)
 	cs, ns := env.Client, env.Namespace
 	createWebsite(ctx, t, env, repo, websiteYAML(ns, image1518, 3, ""), "website at 15.18")
-	super := secretPassword(ctx, t, cs, ns, "website-superuser")
+	super := kubeenv.SecretPassword(ctx, t, cs, ns, "website-superuser")
 	primaryDSN := superDSNOf(ctx, t, cs, ns, super, "website-0")
 	conn := instConnect(ctx, t, primaryDSN)
 	mustExec(ctx, t, conn, "CREATE TABLE kept AS SELECT generate_series(1, 1000) AS n")
@@ -182,6 +183,7 @@ func TestApplyKilledResumes(t *testing.T) {
 // website-3, then removes the highest ordinals, keeping their volumes;
 // and disruption budgets left on the wrong instance put back.
 func TestApplySupervisedConfigVolumesScale(t *testing.T) {
+	t.Parallel() // a busy node changes none of its assertions (doc.go)
 	env := kubeenv.Cluster(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	defer cancel()
@@ -195,7 +197,7 @@ func TestApplySupervisedConfigVolumesScale(t *testing.T) {
 	spec := clusterSpec{name: "website", image: image1518, instances: 2, extra: "  primaryUpdateStrategy: supervised\n"}
 	repo := newGitRepo(t, ns)
 	createWebsite(ctx, t, env, repo, spec.yaml(ns), "website, supervised")
-	super := secretPassword(ctx, t, cs, ns, "website-superuser")
+	super := kubeenv.SecretPassword(ctx, t, cs, ns, "website-superuser")
 	conn := instConnect(ctx, t, superDSNOf(ctx, t, cs, ns, super, "website-0"))
 	mustExec(ctx, t, conn, "CREATE TABLE kept AS SELECT generate_series(1, 1000) AS n")
 	conn.Close(ctx)

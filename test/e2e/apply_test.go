@@ -136,8 +136,8 @@ func TestApplyRollingUpdate(t *testing.T) {
 	}
 	checkCreatedInOrder(ctx, t, cs, ns)
 
-	super := secretPassword(ctx, t, cs, ns, "website-superuser")
-	app := secretPassword(ctx, t, cs, ns, "website-app")
+	super := kubeenv.SecretPassword(ctx, t, cs, ns, "website-superuser")
+	app := kubeenv.SecretPassword(ctx, t, cs, ns, "website-app")
 	rw, err := cs.CoreV1().Services(ns).Get(ctx, "website-rw", metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)

@@ -18,6 +18,7 @@ import (
 	"github.com/pgsync/pgsync/hack/kube/kubelayout"
 
 	"github.com/pgsync/pgsync/internal/podcontract"
+	"github.com/pgsync/pgsync/test/kubeenv"
 )
 
 // TestFailoverRealPods: the website cluster's primary pod is deleted with
@@ -34,8 +35,8 @@ func TestFailoverRealPods(t *testing.T) {
 	ctx, env, repo := websiteTest(t, 20*time.Minute)
 	cs, ns := env.Client, env.Namespace
 	createWebsite(ctx, t, env, repo, websiteYAML(ns, image1518, 3, ""), "website")
-	app := secretPassword(ctx, t, cs, ns, "website-app")
-	super := secretPassword(ctx, t, cs, ns, "website-superuser")
+	app := kubeenv.SecretPassword(ctx, t, cs, ns, "website-app")
+	super := kubeenv.SecretPassword(ctx, t, cs, ns, "website-superuser")
 	rw, err := cs.CoreV1().Services(ns).Get(ctx, "website-rw", metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)

@@ -105,8 +105,8 @@ func TestInstancesRealPods(t *testing.T) {
 		t.Fatalf("Lease holder %v, want pg-0", h)
 	}
 
-	super := secretPassword(ctx, t, cs, ns, "pg-superuser")
-	app := secretPassword(ctx, t, cs, ns, "pg-app")
+	super := kubeenv.SecretPassword(ctx, t, cs, ns, "pg-superuser")
+	app := kubeenv.SecretPassword(ctx, t, cs, ns, "pg-app")
 	rw, err := cs.CoreV1().Services(ns).Get(ctx, "pg-rw", metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -337,15 +337,6 @@ func waitSetting(ctx context.Context, t *testing.T, dsn, name, want string) {
 
 func dsn(ip, user, password, db string) string {
 	return fmt.Sprintf("postgres://%s:%s@%s/%s?sslmode=disable&connect_timeout=3", user, password, net.JoinHostPort(ip, "5432"), db)
-}
-
-func secretPassword(ctx context.Context, t *testing.T, cs kubernetes.Interface, ns, name string) string {
-	t.Helper()
-	s, err := cs.CoreV1().Secrets(ns).Get(ctx, name, metav1.GetOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(s.Data["password"])
 }
 
 func instConnect(ctx context.Context, t *testing.T, dsn string) *pgx.Conn {

@@ -13,6 +13,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/pgsync/pgsync/internal/podcontract"
+	"github.com/pgsync/pgsync/test/kubeenv"
 )
 
 // reloadLiveWithin is the product requirement for a reload-only change
@@ -31,7 +32,7 @@ func TestApplyReloadLive(t *testing.T) {
 	ctx, env, repo := websiteTest(t, 10*time.Minute)
 	cs, ns := env.Client, env.Namespace
 	createWebsite(ctx, t, env, repo, websiteYAML(ns, image1518, 3, ""), "website")
-	super := secretPassword(ctx, t, cs, ns, "website-superuser")
+	super := kubeenv.SecretPassword(ctx, t, cs, ns, "website-superuser")
 	before := reloadPodIdentities(ctx, t, cs, ns)
 	if len(before) != 3 {
 		t.Fatalf("want 3 pods, have %v", before)

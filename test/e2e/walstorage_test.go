@@ -22,6 +22,7 @@ import (
 // pg_basebackup both used --waldir), and a WAL size grown in Git grows
 // every WAL claim through the real controller-manager.
 func TestApplyWALStorage(t *testing.T) {
+	t.Parallel() // a busy node changes none of its assertions (doc.go)
 	ctx, env, repo := websiteTest(t, 15*time.Minute)
 	cs, ns := env.Client, env.Namespace
 	wal := func(size string) string {
