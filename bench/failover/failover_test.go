@@ -274,7 +274,7 @@ func BenchmarkFailover(b *testing.B) {
 		b.Fatal(err)
 	}
 	app, super := kubeenv.SecretPassword(ctx, b, x.cs, x.ns, cluster+"-app"), kubeenv.SecretPassword(ctx, b, x.cs, x.ns, cluster+"-superuser")
-	dsn := fmt.Sprintf("host=%s port=%d user=app password=%s dbname=app sslmode=disable connect_timeout=2", rw.Spec.ClusterIP, pc.PostgresPort, app)
+	dsn := fmt.Sprintf("host=%s port=%d user=app password=%s dbname=app sslmode=require connect_timeout=2", rw.Spec.ClusterIP, pc.PostgresPort, app)
 	if err := insttest.CreateProbeTable(ctx, dsn); err != nil {
 		b.Fatal(err)
 	}
@@ -296,7 +296,7 @@ func BenchmarkFailover(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		return fmt.Sprintf("host=%s port=%d user=postgres password=%s dbname=app sslmode=disable connect_timeout=3", p.Status.PodIP, pc.PostgresPort, super)
+		return fmt.Sprintf("host=%s port=%d user=postgres password=%s dbname=app sslmode=require connect_timeout=3", p.Status.PodIP, pc.PostgresPort, super)
 	}
 
 	var failovers, takeovers, baselines []time.Duration

@@ -162,7 +162,7 @@ func BenchmarkRollout(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	dsn := fmt.Sprintf("host=%s port=5432 user=app password=%s dbname=app sslmode=disable connect_timeout=3", rw.Spec.ClusterIP, app)
+	dsn := fmt.Sprintf("host=%s port=5432 user=app password=%s dbname=app sslmode=require connect_timeout=3", rw.Spec.ClusterIP, app)
 	if err := insttest.CreateProbeTable(ctx, dsn); err != nil {
 		b.Fatal(err)
 	}
@@ -231,7 +231,7 @@ func BenchmarkRollout(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	missing, err := insttest.Missing(ctx, fmt.Sprintf("host=%s port=5432 user=postgres password=%s dbname=app sslmode=disable", p.Status.PodIP, super), acks)
+	missing, err := insttest.Missing(ctx, fmt.Sprintf("host=%s port=5432 user=postgres password=%s dbname=app sslmode=require", p.Status.PodIP, super), acks)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -335,8 +335,12 @@ func waitSetting(ctx context.Context, t *testing.T, dsn, name, want string) {
 	t.Errorf("%s = %s, want %s", name, got, want)
 }
 
+// dsn connects to an instance's address: over TLS (sslmode=require), as
+// pgsync's pg_hba takes remote connections only over TLS; these test
+// connections do not verify the server — TestTLS and the client pod of
+// TestTLSClientRealPods do.
 func dsn(ip, user, password, db string) string {
-	return fmt.Sprintf("postgres://%s:%s@%s/%s?sslmode=disable&connect_timeout=3", user, password, net.JoinHostPort(ip, "5432"), db)
+	return fmt.Sprintf("postgres://%s:%s@%s/%s?sslmode=require&connect_timeout=3", user, password, net.JoinHostPort(ip, "5432"), db)
 }
 
 func instConnect(ctx context.Context, t *testing.T, dsn string) *pgx.Conn {
