@@ -337,8 +337,8 @@ func waitSetting(ctx context.Context, t *testing.T, dsn, name, want string) {
 
 // dsn connects to an instance's address: over TLS (sslmode=require), as
 // pgsync's pg_hba takes remote connections only over TLS; these test
-// connections do not verify the server — TestTLS and the client pod of
-// TestTLSClientRealPods do.
+// connections do not verify the server (internal/instance's TestTLS
+// does).
 func dsn(ip, user, password, db string) string {
 	return fmt.Sprintf("postgres://%s:%s@%s/%s?sslmode=require&connect_timeout=3", user, password, net.JoinHostPort(ip, "5432"), db)
 }
