@@ -99,6 +99,9 @@ type Spec struct {
 	// Bootstrap: how the first primary creates the database (initdb.go).
 	Bootstrap *BootstrapConfiguration `json:"bootstrap"`
 
+	// Managed: the roles the primary's manager keeps (roles.go).
+	Managed *ManagedConfiguration `json:"managed"`
+
 	// ReplicationSlots: the HA slots and the copies of the user's
 	// physical slots on the standbys (slots.go); nil: the defaults.
 	ReplicationSlots *ReplicationSlotsConfiguration `json:"replicationSlots"`

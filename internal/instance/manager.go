@@ -97,6 +97,10 @@ type Manager struct {
 	received, current role.LSN
 	// sync is the primary's synchronous_standby_names (sync.go).
 	sync syncState
+	// roles is the primary's spec.managed.roles, secrets where their
+	// passwords come from (roles.go).
+	roles   rolesState
+	secrets secretSource
 	// slots: the replication slots (slots.go).
 	slots slotState
 	// counters are the manager's own metrics (metrics.go); nil in tests
@@ -215,6 +219,9 @@ func (m *Manager) align(ctx context.Context) {
 			err = m.execute(ctx, in, act)
 			if err == nil && (act.Kind == role.Wait || act.Kind == role.Renew) {
 				err = m.alignSync(ctx, in)
+			}
+			if err == nil && (act.Kind == role.Wait || act.Kind == role.Renew) {
+				m.alignRoles(ctx, in)
 			}
 			if err == nil && (act.Kind == role.Wait || act.Kind == role.Renew) {
 				m.alignSlots(ctx, in)

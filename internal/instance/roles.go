@@ -17,9 +17,6 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgtype"
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
 
 	"github.com/pgsync/pgsync/internal/instance/dbroles"
 	"github.com/pgsync/pgsync/internal/instance/role"
@@ -32,8 +29,8 @@ import (
 const rolesInterval = 10 * time.Second
 
 // secretSource reads the password of a managed role from its Secret (a
-// basic-auth Secret whose username is the role). The manager's Role
-// grants get on exactly those Secrets (internal/kube).
+// basic-auth Secret whose username is the role), as projected into the
+// pod (internal/kube): the manager reads no Secret through the API.
 type secretSource interface {
 	Password(ctx context.Context, secret, rolname string) (string, error)
 }
@@ -130,7 +127,7 @@ func (m *Manager) reconcileRoles(ctx context.Context, roles []pc.ManagedRole) pc
 		w := dbroles.Want{ManagedRole: r}
 		if r.PasswordSecret != "" && !r.Absent {
 			if m.secrets == nil {
-				st.Failed[r.Name] = "no Kubernetes client to read Secret " + r.PasswordSecret
+				st.Failed[r.Name] = "password Secret " + r.PasswordSecret + " is not mounted in this pod"
 				continue
 			}
 			pw, err := m.secrets.Password(ctx, r.PasswordSecret, r.Name)
@@ -336,36 +333,33 @@ func (scramVerifierSource) Matches(password, stored, rolname string) bool {
 	return err == nil && hmac.Equal([]byte(again), []byte(stored))
 }
 
-// kubeSecrets reads managed roles' Secrets through the API: get, by name,
-// in the cluster's namespace.
-type kubeSecrets struct {
-	client    kubernetes.Interface
-	namespace string
-}
+// fileSecrets reads managed roles' password Secrets as the pod projects
+// them (podcontract.RoleSecretsDir: NAME/username, NAME/password), never
+// through the API. The kubelet rewrites the files when a Secret changes.
+type fileSecrets struct{ dir string }
 
-// Password returns the password of the basic-auth Secret secret, whose
-// username must be rolname. Errors name the Secret and the key, never a
-// value but the username.
-func (k kubeSecrets) Password(ctx context.Context, secret, rolname string) (string, error) {
-	s, err := k.client.CoreV1().Secrets(k.namespace).Get(ctx, secret, metav1.GetOptions{})
-	switch {
-	case apierrors.IsNotFound(err):
-		return "", fmt.Errorf("password Secret %s not found", secret)
-	case apierrors.IsForbidden(err):
-		return "", fmt.Errorf("password Secret %s cannot be read: the instances' Role grants get on it once the cluster's objects are applied", secret)
-	case err != nil:
+// Password returns the password of the Secret secret, whose username must
+// be rolname. Errors name the Secret and the key, never a value but the
+// username.
+func (f fileSecrets) Password(_ context.Context, secret, rolname string) (string, error) {
+	if f.dir == "" || secret == "" || strings.ContainsAny(secret, "/\x00") || secret == "." || secret == ".." {
+		return "", fmt.Errorf("password Secret %s is not mounted in this pod: its pods restart to mount a newly named Secret", secret)
+	}
+	dir := filepath.Join(f.dir, secret)
+	files, err := readTogether(filepath.Join(dir, pc.RoleUsernameFile), filepath.Join(dir, pc.RolePasswordFile))
+	if err != nil {
 		return "", fmt.Errorf("read password Secret %s: %w", secret, err)
 	}
-	user, ok := s.Data[corev1.BasicAuthUsernameKey]
-	if !ok {
-		return "", fmt.Errorf("password Secret %s has no %s key", secret, corev1.BasicAuthUsernameKey)
+	user, pw := files[0], files[1]
+	switch {
+	case !user.ok && !pw.ok:
+		return "", fmt.Errorf("password Secret %s is not in this pod: it does not exist (or has neither %s nor %s), or is newly named and its pods have not restarted yet", secret, pc.RoleUsernameFile, pc.RolePasswordFile)
+	case !user.ok:
+		return "", fmt.Errorf("password Secret %s has no %s key", secret, pc.RoleUsernameFile)
+	case string(user.b) != rolname:
+		return "", fmt.Errorf("password Secret %s is for user %q, not role %q", secret, user.b, rolname)
+	case !pw.ok || len(pw.b) == 0:
+		return "", fmt.Errorf("password Secret %s has no %s", secret, pc.RolePasswordFile)
 	}
-	if string(user) != rolname {
-		return "", fmt.Errorf("password Secret %s is for user %q, not role %q", secret, user, rolname)
-	}
-	pw, ok := s.Data[corev1.BasicAuthPasswordKey]
-	if !ok || len(pw) == 0 {
-		return "", fmt.Errorf("password Secret %s has no %s", secret, corev1.BasicAuthPasswordKey)
-	}
-	return string(pw), nil
+	return string(pw.b), nil
 }

@@ -11,9 +11,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	corev1 "k8s.io/api/core/v1"
-	rbacv1 "k8s.io/api/rbac/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/pgsync/pgsync/internal/instance"
 	pc "github.com/pgsync/pgsync/internal/podcontract"
@@ -44,10 +41,15 @@ func rolesVolume(t *testing.T, c *insttest.Cluster, revision string, roles []pc.
 	}
 }
 
-// basicAuth is a managed role's password Secret.
-func basicAuth(name, user, password string) *corev1.Secret {
-	return &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: name}, Type: corev1.SecretTypeBasicAuth,
-		Data: map[string][]byte{corev1.BasicAuthUsernameKey: []byte(user), corev1.BasicAuthPasswordKey: []byte(password)}}
+// roleSecret writes a managed role's password Secret as the kubelet
+// projects it into the pod (dir/NAME/username, dir/NAME/password, one
+// atomic update, as the kubelet rewrites a changed Secret).
+func roleSecret(t *testing.T, dir, name, user, password string) {
+	t.Helper()
+	files := map[string][]byte{pc.RoleUsernameFile: []byte(user), pc.RolePasswordFile: []byte(password)}
+	if err := kubeletvol.Write(filepath.Join(dir, name), files, 0o444, kubeletvol.Owner{UID: -1, GID: -1}); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // waitRoles waits until instance i's last reconciliation of the managed
@@ -98,7 +100,7 @@ FROM pg_authid a WHERE rolname = $1`, name).Scan(&r.Login, &r.CreateDB, &r.Super
 
 // TestManagedRoles: the primary's manager creates, alters and drops the
 // managed roles of the ConfigMap's roles key (attributes, memberships,
-// comments, passwords from basic-auth Secrets read through the API),
+// comments, passwords from basic-auth Secrets as the pod projects them),
 // reports what it cannot do (a membership in a missing role, a role to
 // drop that owns a table) in /status and as Events, applies a changed
 // password, leaves unlisted roles alone, never logs a password, and after
@@ -110,26 +112,12 @@ func TestManagedRoles(t *testing.T) {
 	c := insttest.NewCluster(t, "rl", 2)
 	ctx := context.Background()
 	const pw1, pw2 = "first-Pa55word-of-dante", "second-Pa55word-of-dante"
-	secrets := c.Admin.CoreV1().Secrets(c.Namespace)
-	if _, err := secrets.Create(ctx, basicAuth("rl-dante", "dante", pw1), metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := secrets.Create(ctx, basicAuth("rl-wrong", "someone-else", "x"), metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	// What internal/kube's Role adds for spec.managed.roles: get on the
-	// password Secrets, by name.
-	_, err := c.Admin.RbacV1().Roles(c.Namespace).Create(ctx, &rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Name: "rl-secrets"},
-		Rules: []rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: []string{"secrets"}, ResourceNames: []string{"rl-dante", "rl-wrong"}, Verbs: []string{"get"}}}}, metav1.CreateOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, err = c.Admin.RbacV1().RoleBindings(c.Namespace).Create(ctx, &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Name: "rl-secrets"},
-		Subjects: []rbacv1.Subject{{Kind: "User", APIGroup: "rbac.authorization.k8s.io", Name: "pgsync-instance:rl"}},
-		RoleRef:  rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "Role", Name: "rl-secrets"}}, metav1.CreateOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	// The projected password Secrets (internal/kube's mountRoleSecrets),
+	// shared by both instances like a Secret mounted in each pod.
+	secretsDir := filepath.Join(c.Dir, "role-secrets")
+	roleSecret(t, secretsDir, "rl-dante", "dante", pw1)
+	roleSecret(t, secretsDir, "rl-wrong", "someone-else", "x")
+	c.Env = append(c.Env, pc.EnvRoleSecretsDir+"="+secretsDir)
 
 	poets := pc.ManagedRole{Name: "poets", Inherit: true, ConnectionLimit: -1}
 	dante := pc.ManagedRole{Name: "dante", Comment: "Dante Alighieri", Login: true, CreateDB: true, Inherit: true,
@@ -227,14 +215,7 @@ func TestManagedRoles(t *testing.T) {
 			}
 		}},
 		{"a changed Secret changes the password", func(t *testing.T) {
-			s, err := secrets.Get(ctx, "rl-dante", metav1.GetOptions{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			s.Data[corev1.BasicAuthPasswordKey] = []byte(pw2)
-			if _, err := secrets.Update(ctx, s, metav1.UpdateOptions{}); err != nil {
-				t.Fatal(err)
-			}
+			roleSecret(t, secretsDir, "rl-dante", "dante", pw2)
 			deadline := time.Now().Add(stepTimeout)
 			for logins(0, pw2) != nil {
 				if time.Now().After(deadline) {

@@ -106,7 +106,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		probeRoute: dialRoute(cfg.Cluster, cfg.Namespace, cfg.Port),
 		counters:   newManagerCounters(),
 		peers:      cfg.peerSource(),
-		secrets:    kubeSecrets{client: client, namespace: cfg.Namespace},
+		secrets:    fileSecrets{dir: os.Getenv(pc.EnvRoleSecretsDir)},
 		status:     &statusBox{s: Status{Cluster: cfg.Cluster, Instance: cfg.Instance, Role: "stopped", PendingRestart: []string{}}},
 	}
 	if err := m.writePassFile("", 0); err != nil {

@@ -158,7 +158,7 @@ func role(c *cluster.Cluster, replicas *int32) *rbacv1.Role {
 	for i := range pods {
 		pods[i] = n.Instance(i)
 	}
-	r := &rbacv1.Role{
+	return &rbacv1.Role{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "rbac.authorization.k8s.io/v1", Kind: "Role"},
 		ObjectMeta: meta(c, c.Metadata.Name),
 		Rules: []rbacv1.PolicyRule{
@@ -175,14 +175,6 @@ func role(c *cluster.Cluster, replicas *int32) *rbacv1.Role {
 			{APIGroups: []string{""}, Resources: []string{"events"}, Verbs: []string{"create"}},
 		},
 	}
-	// The primary's manager reads the password Secrets of
-	// spec.managed.roles (only get, only those names): a new role's
-	// Secret needs no pod restart, and a changed password is seen.
-	if secrets := c.Spec.RolePasswordSecrets(); len(secrets) > 0 {
-		r.Rules = append(r.Rules, rbacv1.PolicyRule{APIGroups: []string{""}, Resources: []string{"secrets"},
-			ResourceNames: secrets, Verbs: []string{"get"}})
-	}
-	return r
 }
 
 func roleBinding(c *cluster.Cluster) *rbacv1.RoleBinding {

@@ -283,6 +283,7 @@ func podSpec(c *cluster.Cluster, opts Options) (corev1.PodSpec, error) {
 		Affinity:     affinity(c),
 	}
 	applyPodSecurity(c, spec.SecurityContext)
+	mountRoleSecrets(c, &spec)
 	return spec, nil
 }
 

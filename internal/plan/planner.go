@@ -510,6 +510,9 @@ func restartReason(before, after *cluster.Cluster) string {
 	if !jsonEqual(before.Spec.Affinity, after.Spec.Affinity) {
 		what = append(what, "affinity")
 	}
+	if b, a := before.Spec.RolePasswordSecrets(), after.Spec.RolePasswordSecrets(); !sameList(b, a) {
+		what = append(what, fmt.Sprintf("managed roles' password Secrets mounted: %s → %s", orNone(b), orNone(a)))
+	}
 	if len(what) == 0 {
 		return "restart onto the current spec"
 	}

@@ -151,3 +151,6 @@ func sortedCopy(s []string) []string {
 	slices.Sort(out)
 	return out
 }
+
+// sameList: the same strings in the same order.
+func sameList(a, b []string) bool { return slices.Equal(a, b) }

@@ -5,7 +5,7 @@ import "time"
 // The managed roles of the NAME-params ConfigMap: spec.managed.roles as
 // the primary's manager reconciles them (docs/instance-manager.md,
 // "Managed roles"). Passwords are never here: a role names the Secret
-// holding its password, which the manager reads through the API.
+// holding its password, which the pod projects (RoleSecretsDir).
 const (
 	// RolesKey holds ManagedRoles as JSON; present only when the Cluster
 	// has spec.managed.roles, so that other clusters' ConfigMap is
@@ -14,6 +14,21 @@ const (
 	// RolesFile is read from the same ConfigMap volume; the manager finds
 	// it next to the parameters file.
 	RolesFile = ParamsDir + "/" + RolesKey
+)
+
+// The managed roles' password Secrets, projected into the credentials
+// volume (optional: a missing Secret or key is a missing file, reported
+// by the manager, not a pod that cannot start): the Secret NAME's
+// username and password keys as RoleSecretsDir/NAME/username and
+// RoleSecretsDir/NAME/password. EnvRoleSecretsDir names the directory;
+// set only when a role names a Secret, so that other clusters keep their
+// pod template.
+const (
+	RoleSecretsSubdir = "roles"
+	RoleSecretsDir    = CredentialsDir + "/" + RoleSecretsSubdir
+	EnvRoleSecretsDir = "PGSYNC_ROLE_SECRETS_DIR"
+	RoleUsernameFile  = "username"
+	RolePasswordFile  = "password"
 )
 
 // ManagedRoles is the content of RolesKey, in spec order.
@@ -41,8 +56,9 @@ type ManagedRole struct {
 	ValidUntil string   `json:"validUntil,omitempty"`
 	InRoles    []string `json:"inRoles,omitempty"`
 	// PasswordSecret names a basic-auth Secret of the cluster's namespace
-	// (its username must be Name); empty: the password is left as it is,
-	// unless DisablePassword sets it to NULL.
+	// (its username must be Name), projected under RoleSecretsDir; empty:
+	// the password is left as it is, unless DisablePassword sets it to
+	// NULL.
 	PasswordSecret  string `json:"passwordSecret,omitempty"`
 	DisablePassword bool   `json:"disablePassword,omitempty"`
 }

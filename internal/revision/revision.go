@@ -61,6 +61,11 @@ func restartFields(c *cluster.Cluster) []string {
 			f.add("monitoring.disableDefaultQueries", "true")
 		}
 	}
+	// The managed roles' password Secrets are projected into the pods: a
+	// Secret newly named is mounted by a restart. Omitted when none.
+	for i, s := range c.Spec.RolePasswordSecrets() {
+		f.add("managed.roles.passwordSecrets["+strconv.Itoa(i)+"]", s)
+	}
 	return f.lines
 }
 
@@ -111,6 +116,11 @@ func configFields(c *cluster.Cluster) []string {
 	// Managed roles reach the primary with the ConfigMap (no restart);
 	// each entry is one line, its JSON, in order. Omitted when none.
 	for i, r := range c.Spec.ManagedRoles() {
+		if r.PasswordSecret != nil {
+			// Its name is in the restart revision (the pods mount it):
+			// here only that there is one.
+			r.PasswordSecret = &cluster.LocalObjectReference{}
+		}
 		raw, _ := json.Marshal(r) // strings, bools, ints: cannot fail
 		f.add("managed.roles["+strconv.Itoa(i)+"]", string(raw))
 	}

@@ -48,7 +48,7 @@ var full = minimal(`  postgresql:
       standbyNamesPost: [malcolm]
   managed:
     roles:
-    - {name: dante, login: true, inRoles: [pg_monitor]}
+    - {name: dante, login: true, inRoles: [pg_monitor], passwordSecret: {name: dante-pw}}
   replicationSlots:
     highAvailability: {enabled: false, slotPrefix: _pg_}
     updateInterval: 10
@@ -185,7 +185,8 @@ func TestChanges(t *testing.T) {
 		{"synchronous.standbyNamesPre", config, "[angus]", "[angus, fergus]"},
 		{"synchronous.standbyNamesPost", config, "[malcolm]", "[donald]"},
 		{"managed.roles", config, "login: true, inRoles", "login: false, inRoles"},
-		{"managed.roles", config, "[pg_monitor]}\n", "[pg_monitor]}\n    - {name: beatrice, ensure: absent}\n"},
+		{"managed.roles", config, "[pg_monitor], passwordSecret", "[pg_signal_backend], passwordSecret"},
+		{"managed.roles.passwordSecrets", restart, "{name: dante-pw}", "{name: dante-password}"},
 		{"replicationSlots.highAvailability.enabled", config, "enabled: false, slotPrefix", "enabled: true, slotPrefix"},
 		{"replicationSlots.highAvailability.slotPrefix", config, "slotPrefix: _pg_", "slotPrefix: _xx_"},
 		{"replicationSlots.updateInterval", config, "updateInterval: 10", "updateInterval: 20"},

@@ -2,7 +2,6 @@ package contract
 
 import (
 	"encoding/json"
-	"slices"
 
 	"github.com/pgsync/pgsync/internal/cluster"
 	"github.com/pgsync/pgsync/internal/kube"
@@ -11,8 +10,8 @@ import (
 
 // spec.managed.roles' effects: the params ConfigMap's roles key, which the
 // primary's manager reconciles (internal/instance TestManagedRoles shows
-// them in the database), and for passwordSecret the Role's get on that
-// Secret. Each entry reads its own field of the first role, with the
+// them in the database), and for passwordSecret the Secret projected into
+// the pods. Each entry reads its own field of the first role, with the
 // manager's defaults when there is none (inherit true, connectionLimit
 // -1), so that only that field's change shows.
 func init() {
@@ -55,18 +54,23 @@ func init() {
 		"inRoles":         {set: role(func(r *cluster.RoleConfiguration) { r.InRoles = []string{"pg_monitor"} }), render: field(func(r pc.ManagedRole) any { return r.InRoles })},
 		"disablePassword": {set: role(func(r *cluster.RoleConfiguration) { r.DisablePassword = true }), render: field(func(r pc.ManagedRole) any { return r.DisablePassword })},
 		"passwordSecret.name": {
-			where: "the roles key's passwordSecret and the Role's get on that Secret by name (TestManagedRoles, TestAPIRBAC)",
+			where: "the roles key's passwordSecret and the Secret projected into the credentials volume (TestManagedRoles, TestRenderRoleSecrets)",
 			set: role(func(r *cluster.RoleConfiguration) {
 				r.PasswordSecret = &cluster.LocalObjectReference{Name: "fx-role-pw"}
 			}),
 			render: func(o *kube.Objects) any {
-				var readable []string
-				for _, rule := range o.Role.Rules {
-					if slices.Contains(rule.Resources, "secrets") && slices.Contains(rule.Verbs, "get") {
-						readable = append(readable, rule.ResourceNames...)
+				var projected []string
+				for _, v := range podSpec(o).Volumes {
+					if v.Projected == nil {
+						continue
+					}
+					for _, src := range v.Projected.Sources {
+						if src.Secret != nil {
+							projected = append(projected, src.Secret.Name)
+						}
 					}
 				}
-				return []any{first(o).PasswordSecret, readable}
+				return []any{first(o).PasswordSecret, projected}
 			}},
 	} {
 		if e.where == "" {
