@@ -23,7 +23,8 @@ import (
 //   - 8000 from every pod of pgsync's namespace (the daemon reads /status
 //     there), from pgsync's own pods in the cluster's namespace (a daemon
 //     run with --namespace beside its clusters) and from the
-//     pgsync.io/status-from CIDRs.
+//     pgsync.io/status-from CIDRs;
+//   - with spec.monitoring, the metrics port from anywhere.
 //
 // The kubelet's probes and the API server's pod proxy
 // (--status-via=proxy) come from the node or the control plane, which a
@@ -73,6 +74,14 @@ func networkPolicy(c *cluster.Cluster) (*networkingv1.NetworkPolicy, error) {
 		From:  status,
 		Ports: []networkingv1.NetworkPolicyPort{port(pc.HTTPPort)},
 	})
+	if c.Spec.MetricsOn() {
+		// Prometheus runs wherever its operator put it, and /metrics
+		// holds no credentials: the metrics port stays open to every
+		// source, as it is without a policy.
+		ingress = append(ingress, networkingv1.NetworkPolicyIngressRule{
+			Ports: []networkingv1.NetworkPolicyPort{port(pc.MetricsPort)},
+		})
+	}
 	return &networkingv1.NetworkPolicy{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "networking.k8s.io/v1", Kind: "NetworkPolicy"},
 		ObjectMeta: meta(c, NamesOf(c).NetworkPolicy()),
