@@ -253,8 +253,10 @@ func ParseHBA(line string, major int) (HBARule, error) {
 func (r HBARule) policy() error {
 	remote := r.Type != "local"
 	switch {
-	case r.Type == "hostssl" || r.Method == "cert":
-		return errors.New("TLS is not configured by pgsync yet (ssl is off), so this rule would never match; hostssl and cert come with pgsync's TLS")
+	case r.Type == "hostnossl":
+		return errors.New("pgsync turns TLS on and rejects every plaintext connection over the network before the rules of spec.postgresql.pg_hba, so this rule would never match; use host or hostssl")
+	case r.Method == "cert" && r.Type != "hostssl":
+		return errors.New("cert authenticates by the client's TLS certificate, so it needs a hostssl line (postgres refuses it on any other)")
 	case r.Type == "hostgssenc" || r.Method == "gss":
 		return errors.New("GSSAPI needs a Kerberos keytab, which pgsync does not mount (krb_server_keyfile is refused)")
 	case r.Method == "sspi":

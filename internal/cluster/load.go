@@ -275,6 +275,7 @@ func validate(c *Cluster) (warnings, problems []Diagnostic) {
 		validateStorage("spec.walStorage", s.WALStorage, bad)
 	}
 	validateProbes(s.Probes, bad)
+	validateCertificates(c, bad)
 	validateSecurity(s, bad)
 
 	for _, name := range sortedKeys(s.PostgreSQL.Parameters) {

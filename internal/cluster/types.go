@@ -107,9 +107,8 @@ type Spec struct {
 	ReplicationSlots *ReplicationSlotsConfiguration `json:"replicationSlots"`
 	// Monitoring: the instances' /metrics endpoint (monitoring.go).
 	Monitoring *MonitoringConfiguration `json:"monitoring"`
-
-	// Managed: the roles the primary's manager keeps (roles.go).
-	Managed *ManagedConfiguration `json:"managed"`
+	// Certificates is spec.certificates (certificates.go).
+	Certificates *CertificatesConfiguration `json:"certificates"`
 }
 
 // ProbesConfiguration is CloudNativePG's spec.probes.

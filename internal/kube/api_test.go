@@ -26,6 +26,7 @@ import (
 
 	"github.com/pgsync/pgsync/internal/cluster"
 	pc "github.com/pgsync/pgsync/internal/podcontract"
+	"github.com/pgsync/pgsync/internal/tlscert"
 	"github.com/pgsync/pgsync/test/kubeenv"
 )
 
@@ -108,12 +109,14 @@ func TestAPIApply(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	same(t, created, []string{"web-superuser", "web-app", "web-replication"})
+	same(t, created, []string{"web-superuser", "web-app", "web-ca"})
 	before := secretData(ctx, t, e.cs, e.ns)
+	published := checkCA(ctx, t, e.cs, e.ns)
 	if created, err = EnsureSecrets(ctx, e.cs, e.c, rand.Reader, SecretPolicy{Established: true}); err != nil || len(created) != 0 {
 		t.Fatalf("second EnsureSecrets: created %v, err %v", created, err)
 	}
 	same(t, secretData(ctx, t, e.cs, e.ns), before)
+	same(t, checkCA(ctx, t, e.cs, e.ns), published)
 
 	o, err := Render(e.c, Options{InstanceImage: "localhost:5000/pgsync:dev", TargetPrimary: "web-0"})
 	if err != nil {
@@ -185,9 +188,76 @@ func secretData(ctx context.Context, t *testing.T, cs kubernetes.Interface, ns s
 	}
 	out := map[string]string{}
 	for _, s := range list.Items {
-		out[s.Name] = string(s.Data["password"])
+		out[s.Name] = string(s.Data["password"]) + string(s.Data[pc.CAKeyKey])
 	}
 	return out
+}
+
+// checkCA checks the cluster's CA: the Secret web-ca holds a CA
+// certificate and its key, the ConfigMap web-ca publishes that
+// certificate (and nothing else). It returns the published certificate.
+func checkCA(ctx context.Context, t *testing.T, cs kubernetes.Interface, ns string) string {
+	t.Helper()
+	sec, err := cs.CoreV1().Secrets(ns).Get(ctx, "web-ca", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, _, err := tlscert.Parse(tlscert.Pair{CertPEM: sec.Data[pc.CACertKey], KeyPEM: sec.Data[pc.CAKeyKey]})
+	if err != nil || !cert.IsCA {
+		t.Fatalf("Secret web-ca: %v (a CA: %v)", err, err == nil && cert.IsCA)
+	}
+	same(t, sec.Labels, map[string]string{"pgsync.io/cluster": "web", "app.kubernetes.io/managed-by": "pgsync"})
+	cm, err := cs.CoreV1().ConfigMaps(ns).Get(ctx, "web-ca", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cm.Data) != 1 || cm.Data[pc.CACertKey] != string(sec.Data[pc.CACertKey]) {
+		t.Errorf("ConfigMap web-ca: keys %d, ca.crt the Secret's: %v; want exactly the CA certificate", len(cm.Data), cm.Data[pc.CACertKey] == string(sec.Data[pc.CACertKey]))
+	}
+	return cm.Data[pc.CACertKey]
+}
+
+// TestAPICA: a CA Secret someone else planted before the cluster exists is
+// refused (it would decide whom every instance and client trusts) and
+// nothing is published; once it is gone pgsync generates the CA and
+// publishes its certificate, replacing a stale ConfigMap.
+func TestAPICA(t *testing.T) {
+	e := newAPIEnv(t, 1)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	o, err := Render(e.c, Options{InstanceImage: "localhost:5000/pgsync:dev", TargetPrimary: "web-0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Apply(ctx, e.dyn, o.Params, ApplyOptions{Force: true}); err != nil {
+		t.Fatal(err)
+	}
+	planted := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "web-ca", Namespace: e.ns},
+		Data: map[string][]byte{pc.CACertKey: []byte("theirs"), pc.CAKeyKey: []byte("theirs")}}
+	if _, err := e.cs.CoreV1().Secrets(e.ns).Create(ctx, planted, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	stale := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "web-ca", Namespace: e.ns}, Data: map[string]string{pc.CACertKey: "stale"}}
+	if _, err := e.cs.CoreV1().ConfigMaps(e.ns).Create(ctx, stale, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = EnsureSecrets(ctx, e.cs, e.c, rand.Reader, SecretPolicy{})
+	var notOurs *NotOursError
+	if !errors.As(err, &notOurs) || notOurs.Secret != "web-ca" {
+		t.Fatalf("EnsureSecrets over a planted CA: %v; want a refusal naming web-ca", err)
+	}
+	if cm, _ := e.cs.CoreV1().ConfigMaps(e.ns).Get(ctx, "web-ca", metav1.GetOptions{}); cm.Data[pc.CACertKey] != "stale" {
+		t.Error("the CA was published over a refused Secret")
+	}
+	if err := e.cs.CoreV1().Secrets(e.ns).Delete(ctx, "web-ca", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	created, err := EnsureSecrets(ctx, e.cs, e.c, rand.Reader, SecretPolicy{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	same(t, created, []string{"web-ca"})
+	checkCA(ctx, t, e.cs, e.ns)
 }
 
 // diffObjects compares two stored objects, managedFields aside (a dry run
@@ -475,7 +545,7 @@ func TestAPISecretsNotAdopted(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	same(t, created, []string{"web-app", "web-replication"})
+	same(t, created, []string{"web-app", "web-ca"})
 	if got := secretData(ctx, t, e.cs, e.ns)["web-superuser"]; got != before["web-superuser"] {
 		t.Errorf("the adopted Secret changed")
 	}
@@ -483,7 +553,7 @@ func TestAPISecretsNotAdopted(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := cm.Annotations["pgsync.io/secrets-created"]; got != "web-app,web-replication,web-superuser" {
+	if got := cm.Annotations["pgsync.io/secrets-created"]; got != "web-app,web-ca,web-superuser" {
 		t.Errorf("recorded %q", got)
 	}
 	// An interrupted apply resumes: recorded Secrets are pgsync's, even

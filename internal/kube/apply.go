@@ -2,11 +2,14 @@ package kube
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"slices"
 	"strings"
+	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -137,6 +140,8 @@ type SecretPolicy struct {
 	// Secrets are the ones it was created with: every existing one is
 	// kept.
 	Established bool
+	// Now dates a new CA (nil: time.Now).
+	Now func() time.Time
 }
 
 // NotOursError: a new cluster's credential Secret exists and pgsync did
@@ -147,7 +152,7 @@ type NotOursError struct {
 }
 
 func (e *NotOursError) Error() string {
-	return fmt.Sprintf("refused to create cluster %s: Secret %s/%s exists and pgsync did not create it, so whoever did chose its password; "+
+	return fmt.Sprintf("refused to create cluster %s: Secret %s/%s exists and pgsync did not create it, so whoever did chose its password or CA key; "+
 		"delete it to have pgsync generate one (kubectl -n %s delete secret %s), or adopt it on purpose with the annotation %s: \"true\" in the Cluster file",
 		e.Cluster, e.Cluster.Namespace, e.Secret, e.Cluster.Namespace, e.Secret, pc.AnnAdoptSecrets)
 }
@@ -173,9 +178,26 @@ func EnsureSecrets(ctx context.Context, client kubernetes.Interface, c *cluster.
 	if err != nil {
 		return nil, err
 	}
+	now := time.Now
+	if pol.Now != nil {
+		now = pol.Now
+	}
+	caSecret, caMap, err := NewCA(c, now(), random)
+	if err != nil {
+		return nil, err
+	}
+	all = append(all, caSecret)
 	var created []string
 	for _, s := range all {
 		_, err := secrets.Create(ctx, s, metav1.CreateOptions{FieldManager: pc.FieldManager})
+		if err == nil && s == caSecret {
+			// Published with the CA it belongs to (pgsync cannot read
+			// the Secret later); one left by an earlier CA is replaced.
+			err = publishCA(ctx, client, caMap)
+			if err != nil {
+				return created, err
+			}
+		}
 		switch {
 		case apierrors.IsAlreadyExists(err):
 			if pol.Established || slices.Contains(recorded, s.Name) {
@@ -195,6 +217,23 @@ func EnsureSecrets(ctx context.Context, client kubernetes.Interface, c *cluster.
 		}
 	}
 	return created, nil
+}
+
+// publishCA creates the NAME-ca ConfigMap, or replaces its certificate.
+func publishCA(ctx context.Context, client kubernetes.Interface, cm *corev1.ConfigMap) error {
+	cms := client.CoreV1().ConfigMaps(cm.Namespace)
+	_, err := cms.Create(ctx, cm, metav1.CreateOptions{FieldManager: pc.FieldManager})
+	if apierrors.IsAlreadyExists(err) {
+		patch, merr := json.Marshal(map[string]any{"data": cm.Data})
+		if merr != nil {
+			return merr
+		}
+		_, err = cms.Patch(ctx, cm.Name, types.MergePatchType, patch, metav1.PatchOptions{FieldManager: pc.FieldManager})
+	}
+	if err != nil {
+		return fmt.Errorf("publish the CA in ConfigMap %s/%s: %w", cm.Namespace, cm.Name, err)
+	}
+	return nil
 }
 
 // recordedSecrets reads the ConfigMap's record (none while it is missing).

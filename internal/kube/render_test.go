@@ -442,9 +442,9 @@ func TestSecrets(t *testing.T) {
 			t.Errorf("%s: password %d characters, or outside the alphabet", s.Name, len(pw))
 		}
 	}
-	same(t, len(byName), 3)
+	// No NAME-replication: standbys log in by certificate.
+	same(t, len(byName), 2)
 	same(t, string(byName["web-superuser"].Data["username"]), "postgres")
-	same(t, string(byName["web-replication"].Data["username"]), "streaming_replica")
 	same(t, string(byName["web-app"].Data["username"]), "app")
 	same(t, string(byName["web-app"].Data["dbname"]), "app")
 	same(t, string(byName["web-app"].Data["host"]), "web-rw.shop.svc")
@@ -636,8 +636,6 @@ func TestRenderNetworkPolicy(t *testing.T) {
 		name, annotations, want string
 		spec                    string
 	}{
-		{name: "metrics from anywhere", spec: "  monitoring: {}\n",
-			want: own + "5432/TCP from pods{<none>}\n" + status + "9187/TCP from\n"},
 		{"default: the namespace's pods", "", own + "5432/TCP from pods{<none>}\n" + status, ""},
 		{"namespace, said", "pgsync.io/clients: namespace", own + "5432/TCP from pods{<none>}\n" + status, ""},
 		{"only the cluster's own pods", "pgsync.io/clients: cluster", own + status, ""},

@@ -4,12 +4,14 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/pgsync/pgsync/internal/cluster"
 	pc "github.com/pgsync/pgsync/internal/podcontract"
+	"github.com/pgsync/pgsync/internal/tlscert"
 )
 
 // passwordAlphabet avoids characters that need quoting in a connection
@@ -22,12 +24,16 @@ const PasswordLength = 32
 // SecretNames are the credential Secrets pgsync generates for the
 // cluster: NAME-app only when spec.bootstrap.initdb.secret names no Secret
 // of the user's (which pgsync never creates, reads nor copies).
+//
+// No NAME-replication: standbys log in by certificate (TLS). A cluster
+// created before TLS keeps the one it has (the pod projects it when it
+// exists), for standbys following a primary from before TLS.
 func SecretNames(c *cluster.Cluster) []string {
 	n := NamesOf(c)
 	if c.AppSecretName() != "" {
-		return []string{n.SuperuserSecret(), n.ReplicationSecret()}
+		return []string{n.SuperuserSecret()}
 	}
-	return []string{n.SuperuserSecret(), n.AppSecret(), n.ReplicationSecret()}
+	return []string{n.SuperuserSecret(), n.AppSecret()}
 }
 
 // AppSecretName is the Secret holding the application owner's password:
@@ -58,7 +64,6 @@ func NewSecrets(c *cluster.Cluster, exists func(name string) bool, random io.Rea
 			"host":   n.RW() + "." + c.Metadata.Namespace + ".svc",
 			"port":   strconv.Itoa(pc.PostgresPort),
 		}},
-		{n.ReplicationSecret(), pc.ReplicationUser, nil},
 	} {
 		if exists(s.name) || (s.name == n.AppSecret() && c.AppSecretName() != "") {
 			continue
@@ -79,6 +84,31 @@ func NewSecrets(c *cluster.Cluster, exists func(name string) bool, random io.Rea
 		})
 	}
 	return out, nil
+}
+
+// NewCA returns the cluster's CA: the NAME-ca Secret (certificate and
+// key, what the instance managers issue their certificates from) and the
+// NAME-ca ConfigMap publishing the certificate to clients (sslrootcert for
+// sslmode=verify-full). Generated once, like the credential Secrets:
+// pgsync never reads the Secret back, so the ConfigMap is created with it.
+func NewCA(c *cluster.Cluster, now time.Time, random io.Reader) (*corev1.Secret, *corev1.ConfigMap, error) {
+	n := NamesOf(c)
+	ca, err := tlscert.NewCA(fmt.Sprintf("pgsync %s/%s", c.Metadata.Namespace, c.Metadata.Name), now, random)
+	if err != nil {
+		return nil, nil, fmt.Errorf("CA of %s: %w", c.Key(), err)
+	}
+	sec := &corev1.Secret{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Secret"},
+		ObjectMeta: meta(c, n.CASecret()),
+		Type:       corev1.SecretTypeOpaque,
+		Data:       map[string][]byte{pc.CACertKey: ca.CertPEM, pc.CAKeyKey: ca.KeyPEM},
+	}
+	cm := &corev1.ConfigMap{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "ConfigMap"},
+		ObjectMeta: meta(c, n.CAConfigMap()),
+		Data:       map[string]string{pc.CACertKey: string(ca.CertPEM)},
+	}
+	return sec, cm, nil
 }
 
 // Password draws PasswordLength characters of passwordAlphabet from random

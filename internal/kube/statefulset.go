@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -39,6 +40,7 @@ const (
 	volRun         = "run"
 	volParams      = "params"
 	volCredentials = "credentials"
+	volCA          = "ca"
 )
 
 // podSelector selects the StatefulSet's pods. Immutable once created.
@@ -161,6 +163,10 @@ func podSpec(c *cluster.Cluster, opts Options) (corev1.PodSpec, error) {
 		{Name: pc.EnvAppPassword + pc.FileSuffix, Value: pc.AppPasswordFile},
 		{Name: pc.EnvAppUser, Value: c.AppOwner()},
 		{Name: pc.EnvAppDatabase, Value: c.AppDatabase()},
+		{Name: pc.EnvCADir, Value: pc.CADir},
+	}
+	if names := c.ServerAltDNSNames(); len(names) > 0 {
+		env = append(env, corev1.EnvVar{Name: pc.EnvServerAltDNSNames, Value: strings.Join(names, ",")})
 	}
 	if e, ok, err := initDBEnv(c); err != nil {
 		return corev1.PodSpec{}, err
@@ -208,6 +214,7 @@ func podSpec(c *cluster.Cluster, opts Options) (corev1.PodSpec, error) {
 			{Name: volRun, MountPath: "/run"},
 			{Name: volParams, MountPath: pc.ParamsDir, ReadOnly: true},
 			{Name: volCredentials, MountPath: pc.CredentialsDir, ReadOnly: true},
+			{Name: volCA, MountPath: pc.CADir, ReadOnly: true},
 		},
 		// The kubelet stops the container with the image's STOPSIGNAL,
 		// SIGINT (fast shutdown) in many PostgreSQL images; the hook asks
@@ -241,6 +248,10 @@ func podSpec(c *cluster.Cluster, opts Options) (corev1.PodSpec, error) {
 			Items:                []corev1.KeyToPath{{Key: key, Path: path}},
 		}}
 	}
+	optional := func(p corev1.VolumeProjection) corev1.VolumeProjection {
+		p.Secret.Optional = ptr(true)
+		return p
+	}
 	emptyDir := func(name string) corev1.Volume {
 		return corev1.Volume{Name: name, VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}}
 	}
@@ -273,9 +284,18 @@ func podSpec(c *cluster.Cluster, opts Options) (corev1.PodSpec, error) {
 				DefaultMode: ptr(int32(0o440)),
 				Sources: []corev1.VolumeProjection{
 					secretFile(n.SuperuserSecret(), corev1.BasicAuthPasswordKey, "superuser-password"),
-					secretFile(n.ReplicationSecret(), corev1.BasicAuthPasswordKey, "replication-password"),
+					// Only a cluster created before TLS has it.
+					optional(secretFile(n.ReplicationSecret(), corev1.BasicAuthPasswordKey, "replication-password")),
 					secretFile(AppSecretName(c), corev1.BasicAuthPasswordKey, "app-password"),
 				},
+			}}},
+			// The cluster's CA, to issue the instance's certificates
+			// from: as the credentials, group-readable only. A Secret
+			// volume, so a new CA reaches the running pod.
+			{Name: volCA, VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{
+				SecretName:  n.CASecret(),
+				DefaultMode: ptr(int32(0o440)),
+				Items:       []corev1.KeyToPath{{Key: pc.CACertKey, Path: pc.CACertKey}, {Key: pc.CAKeyKey, Path: pc.CAKeyKey}},
 			}}},
 		},
 		NodeSelector: c.Spec.Affinity.NodeSelector,

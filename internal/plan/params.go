@@ -79,10 +79,11 @@ var managedParameters = map[string]string{
 	"transaction_deferrable":      "a session setting that postgres refuses in a configuration file (use default_transaction_deferrable)",
 }
 
-// sslReason refuses every ssl* parameter: pgsync will own the server's TLS
-// configuration (certificates it issues), and until then a setting would
-// have no effect or point at files that do not exist in the pod.
-const sslReason = "TLS is configured by pgsync (issue 11), not by parameters: a key, certificate or passphrase command here would point at files or programs that are not in the pod"
+// sslReason refuses every ssl* parameter: pgsync owns the server's TLS
+// configuration (ssl on, the certificates each instance issues from the
+// cluster's CA); a setting would turn it off, point at files that are not
+// in the pod or run a program.
+const sslReason = "TLS is configured by pgsync (ssl on, each instance's certificates issued from the cluster's CA, docs/security.md), not by parameters: ssl off would let plaintext in, and a key, certificate or passphrase command here would point at files or programs that are not in the pod"
 
 // libraryLists hold names of libraries postgres loads: plain names only, so
 // that what loads comes from the image's library directory.

@@ -61,6 +61,11 @@ func restartFields(c *cluster.Cluster) []string {
 			f.add("monitoring.disableDefaultQueries", "true")
 		}
 	}
+	// The server certificates' extra names reach the managers in their
+	// environment: a restart. Omitted when not set.
+	for i, n := range c.ServerAltDNSNames() {
+		f.add("certificates.serverAltDNSNames["+strconv.Itoa(i)+"]", n)
+	}
 	// The managed roles' password Secrets are projected into the pods: a
 	// Secret newly named is mounted by a restart. Omitted when none.
 	for i, s := range c.Spec.RolePasswordSecrets() {

@@ -54,6 +54,7 @@ var full = minimal(`  postgresql:
     updateInterval: 10
     synchronizeReplicas: {enabled: false, excludePatterns: ["^keep"]}
   monitoring: {disableDefaultQueries: true}
+  certificates: {serverAltDNSNames: [db.example.com]}
   resources:
     requests: {cpu: 100m, memory: 128Mi}
     limits: {memory: 512Mi}
@@ -194,6 +195,7 @@ func TestChanges(t *testing.T) {
 		{"replicationSlots.synchronizeReplicas.excludePatterns", config, `["^keep"]`, `["^keep", "^tmp"]`},
 		{"monitoring", restart, "  monitoring: {disableDefaultQueries: true}\n", ""},
 		{"monitoring.disableDefaultQueries", restart, "disableDefaultQueries: true", "disableDefaultQueries: false"},
+		{"certificates.serverAltDNSNames", restart, "[db.example.com]", "[db.example.com, pg.example.com]"},
 		{"resources.requests", restart, "cpu: 100m", "cpu: 200m"},
 		{"resources.requests", restart, "memory: 128Mi", "memory: 256Mi"},
 		{"resources.limits", restart, "limits: {memory: 512Mi}", "limits: {memory: 512Mi, cpu: 1}"},

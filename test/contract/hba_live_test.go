@@ -39,7 +39,6 @@ func TestHBARulesAgreeWithPostgres15(t *testing.T) {
 	accepted := []string{
 		"host all all 10.0.0.0/8 scram-sha-256",
 		"host all app 0.0.0.0/0 reject",
-		"hostnossl all all ::/0 md5",
 		"host all all fd00::/8 scram-sha-256 # application pods",
 		"host db1,db2 +readers,app 10.1.0.0/16 scram-sha-256",
 		"host db1, db2 app 10.1.0.0/16 scram-sha-256",

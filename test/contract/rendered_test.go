@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -186,8 +187,20 @@ func TestRenderedPodRunsTheManager(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// TLS: the rendered pod's server certificate verifies (verify-full,
+	// its pod IP) against the CA pgsync published in the NAME-ca
+	// ConfigMap.
+	caMap, err := cs.CoreV1().ConfigMaps(ns).Get(ctx, kube.NamesOf(c).CAConfigMap(), metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	caFile := filepath.Join(dir, "published-ca.crt")
+	if err := os.WriteFile(caFile, []byte(caMap.Data[pc.CACertKey]), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	connect := func(user, password, db string) (*pgx.Conn, error) {
-		cc, err := pgx.ParseConfig(fmt.Sprintf("host=%s port=%d user=%s dbname=%s sslmode=disable connect_timeout=5", podIP, pc.PostgresPort, user, db))
+		cc, err := pgx.ParseConfig(fmt.Sprintf("host=%s port=%d user=%s dbname=%s sslmode=verify-full sslrootcert=%s connect_timeout=5",
+			podIP, pc.PostgresPort, user, db, caFile))
 		if err != nil {
 			return nil, err
 		}

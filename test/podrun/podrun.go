@@ -295,6 +295,9 @@ func (p *Pod) projection(ctx context.Context, src corev1.VolumeProjection) (map[
 	switch {
 	case src.Secret != nil:
 		s, err := p.opts.Client.CoreV1().Secrets(ns).Get(ctx, src.Secret.Name, metav1.GetOptions{})
+		if apierrors.IsNotFound(err) && src.Secret.Optional != nil && *src.Secret.Optional {
+			return nil, nil // as the kubelet: an optional source that is missing adds no file
+		}
 		if err != nil {
 			return nil, err
 		}
