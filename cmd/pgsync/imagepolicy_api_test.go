@@ -47,6 +47,11 @@ func TestAPIImagePolicy(t *testing.T) {
 	kc := filepath.Join(dir, "admin.kubeconfig")
 	writeKubeconfig(t, kc, admin, &clientcmdapi.AuthInfo{ClientCertificateData: admin.CertData, ClientKeyData: admin.KeyData})
 	ns := kubeenv.Namespace(t, admin)
+	// The API server is shared by the package's tests, and live plans of
+	// every namespace would see this cluster: it goes with the test.
+	t.Cleanup(func() {
+		_ = cs.AppsV1().StatefulSets(ns).Delete(context.Background(), "web", metav1.DeleteOptions{})
+	})
 
 	// This test's own repository in the registry (the shared images'
 	// tags are never moved), signed with a key of its own.
