@@ -106,10 +106,6 @@ type Manager struct {
 	// counters are the manager's own metrics (metrics.go); nil in tests
 	// that build a Manager by hand.
 	counters *managerCounters
-	// roles is the primary's spec.managed.roles, secrets where their
-	// passwords come from (roles.go).
-	roles   rolesState
-	secrets secretSource
 	// TLS (tls.go): the certificates as last issued, the next check, the
 	// randomness keys come from and the tools' libpq major.
 	tls          tlsState
@@ -225,9 +221,6 @@ func (m *Manager) align(ctx context.Context) {
 			}
 			if err == nil && (act.Kind == role.Wait || act.Kind == role.Renew) {
 				m.alignSlots(ctx, in)
-			}
-			if err == nil && (act.Kind == role.Wait || act.Kind == role.Renew) {
-				m.alignRoles(ctx, in)
 			}
 		}
 		if errors.Is(err, errNotYetPromoted) {
