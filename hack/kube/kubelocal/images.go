@@ -3,16 +3,15 @@ package main
 import (
 	"archive/tar"
 	"bytes"
-	"compress/gzip"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
+	"strings"
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -37,16 +36,20 @@ func buildImages(ctx context.Context, p paths) error {
 	if err != nil {
 		return err
 	}
+	lock, err := readLock(filepath.Join(p.repo, lockFile))
+	if err != nil {
+		return err
+	}
 	for _, v := range postgresVersions {
 		ref := "postgresql:" + v
-		if hasRef(lp, ref) {
+		if imageLabel(lp, ref, lockLabel) == lock.imageKey(v) {
 			continue
 		}
 		if err := runScript(ctx, p, "rootfs.sh", v); err != nil {
 			return err
 		}
 		t0 := time.Now()
-		img, err := postgresImage(ctx, p, v)
+		img, err := postgresImage(p, lock, v, filepath.Join(p.imagesDir(), "postgresql-"+v+".layer.tar.gz"))
 		if err != nil {
 			return fmt.Errorf("image %s: %w", ref, err)
 		}
@@ -78,6 +81,50 @@ func buildImages(ctx context.Context, p paths) error {
 	return putImage(lp, pgsyncRef, img)
 }
 
+// buildOne builds the image ref (postgresql:15.18, postgresql:15.20,
+// pgsync:dev or pause:3.10) with the same functions as buildImages, from
+// the cache's root file systems as they are (a tree not built from the
+// current lock is refused, none is built), into a new OCI layout at dir,
+// and returns its digest: `kubelocal image REF DIR`, what the
+// reproducibility tests build twice.
+func buildOne(ctx context.Context, p paths, ref, dir string) (v1.Hash, error) {
+	var img v1.Image
+	var err error
+	switch ref {
+	case pgsyncRef:
+		img, err = staticImage(ctx, p, "./cmd/pgsync", "/pgsync", "65532:65532")
+	case "pause:3.10":
+		img, err = staticImage(ctx, p, "./hack/kube/pause", "/pause", "65535:65535")
+	default:
+		v, ok := strings.CutPrefix(ref, "postgresql:")
+		if !ok || !slices.Contains(postgresVersions, v) {
+			return v1.Hash{}, fmt.Errorf("unknown image %s (postgresql:%s, %s, pause:3.10)", ref, strings.Join(postgresVersions, ", postgresql:"), pgsyncRef)
+		}
+		var lock imageLock
+		lock, err = readLock(filepath.Join(p.repo, lockFile))
+		if err != nil {
+			return v1.Hash{}, err
+		}
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return v1.Hash{}, err
+		}
+		layerFile := filepath.Join(dir, ".layer.tar.gz")
+		defer os.Remove(layerFile)
+		img, err = postgresImage(p, lock, v, layerFile)
+	}
+	if err != nil {
+		return v1.Hash{}, fmt.Errorf("image %s: %w", ref, err)
+	}
+	lp, err := openLayout(dir)
+	if err != nil {
+		return v1.Hash{}, err
+	}
+	if err := putImage(lp, ref, img); err != nil {
+		return v1.Hash{}, err
+	}
+	return img.Digest()
+}
+
 func openLayout(dir string) (layout.Path, error) {
 	if lp, err := layout.FromPath(dir); err == nil {
 		return lp, nil
@@ -107,6 +154,33 @@ func hasRef(lp layout.Path, ref string) bool {
 		}
 	}
 	return false
+}
+
+// imageLabel is a label of the layout's image ref, "" when there is none.
+func imageLabel(lp layout.Path, ref, label string) string {
+	idx, err := lp.ImageIndex()
+	if err != nil {
+		return ""
+	}
+	im, err := idx.IndexManifest()
+	if err != nil {
+		return ""
+	}
+	for _, d := range im.Manifests {
+		if d.Annotations[refAnnotation] != ref {
+			continue
+		}
+		img, err := idx.Image(d.Digest)
+		if err != nil {
+			return ""
+		}
+		cf, err := img.ConfigFile()
+		if err != nil {
+			return ""
+		}
+		return cf.Config.Labels[label]
+	}
+	return ""
 }
 
 // putImage stores img under ref, replacing an older image of that ref,
@@ -192,16 +266,25 @@ func removeUnreferencedBlobs(lp layout.Path) error {
 	return nil
 }
 
-func postgresImage(ctx context.Context, p paths, version string) (v1.Image, error) {
+// postgresImage is the image of the root file system rootfs.sh built for
+// version from the lock, its layer written to layerFile: reproducible (the
+// same lock gives the same digest, writeTree), run as postgres (26:26),
+// created at the lock's epoch. A tree built from another lock is refused.
+func postgresImage(p paths, lock imageLock, version, layerFile string) (v1.Image, error) {
 	rootfs := filepath.Join(p.imagesDir(), "rootfs", "postgresql-"+version)
-	layerFile := filepath.Join(p.imagesDir(), "postgresql-"+version+".layer.tar.gz")
-	if err := tarDirectory(ctx, rootfs, layerFile); err != nil {
+	key := lock.key(version)
+	if got, err := readyKey(rootfs); err != nil {
+		return nil, err
+	} else if got != key {
+		return nil, fmt.Errorf("%s was built from another lock than %s (rebuild: hack/kube/rootfs.sh %s)", rootfs, lockFile, version)
+	}
+	epoch := time.Unix(lock.Epoch, 0).UTC()
+	st, layer, err := writeLayer(rootfs, layerFile, epoch)
+	if err != nil {
 		return nil, err
 	}
-	layer, err := tarball.LayerFromFile(layerFile, tarball.WithMediaType(types.OCILayer))
-	if err != nil {
-		return nil, fmt.Errorf("layer from %s: %w", layerFile, err)
-	}
+	slog.Info("layer packed", "dir", rootfs, "entries", st.Entries, "diffID", layer.diffID.String(), "setuid_setgid_stripped", strings.Join(st.Stripped, " "))
+	pgVersion := lock.version(version, "postgresql-15")
 	cfg := v1.Config{
 		Env: []string{
 			"PATH=/usr/lib/postgresql/15/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
@@ -215,10 +298,12 @@ func postgresImage(ctx context.Context, p paths, version string) (v1.Image, erro
 		Labels: map[string]string{
 			"org.opencontainers.image.title":   "PostgreSQL",
 			"org.opencontainers.image.version": version,
-			"org.opencontainers.image.source":  "Debian bookworm postgresql-15 " + version + "-0+deb12u1",
+			"org.opencontainers.image.source":  "Debian bookworm postgresql-15 " + pgVersion,
+			"org.opencontainers.image.created": epoch.Format(time.RFC3339),
+			lockLabel:                          lock.imageKey(version),
 		},
 	}
-	return assemble(layer, cfg)
+	return assemble(layer, cfg, epoch)
 }
 
 // staticImage builds a static binary from the checkout into an image whose
@@ -232,7 +317,10 @@ func staticImage(ctx context.Context, p paths, pkg, path, user string) (v1.Image
 	bin := filepath.Join(tmp, "bin")
 	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-ldflags=-s -w", "-o", bin, pkg)
 	cmd.Dir = p.repo
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	// The same source gives the same binary whatever the caller's Go
+	// settings: a static linux/amd64 baseline binary, no build flags of the
+	// environment.
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH=amd64", "GOAMD64=v1", "GOFLAGS=", "GOEXPERIMENT=")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return nil, fmt.Errorf("go build %s: %w: %s", pkg, err, out)
 	}
@@ -242,7 +330,10 @@ func staticImage(ctx context.Context, p paths, pkg, path, user string) (v1.Image
 	}
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
-	epoch := time.Unix(0, 0)
+	epoch, err := sourceEpoch(0)
+	if err != nil {
+		return nil, err
+	}
 	if err := tw.WriteHeader(&tar.Header{Name: path[1:], Mode: 0o755, Size: int64(len(data)), ModTime: epoch, Typeflag: tar.TypeReg}); err != nil {
 		return nil, fmt.Errorf("layer of %s: %w", pkg, err)
 	}
@@ -259,10 +350,10 @@ func staticImage(ctx context.Context, p paths, pkg, path, user string) (v1.Image
 	if err != nil {
 		return nil, fmt.Errorf("layer of %s: %w", pkg, err)
 	}
-	return assemble(layer, v1.Config{Entrypoint: []string{path}, User: user, Env: []string{"PATH=/"}})
+	return assemble(layer, v1.Config{Entrypoint: []string{path}, User: user, Env: []string{"PATH=/"}}, epoch)
 }
 
-func assemble(layer v1.Layer, cfg v1.Config) (v1.Image, error) {
+func assemble(layer v1.Layer, cfg v1.Config, created time.Time) (v1.Image, error) {
 	base := mutate.MediaType(empty.Image, types.OCIManifestSchema1)
 	base = mutate.ConfigMediaType(base, types.OCIConfigJSON)
 	img, err := mutate.AppendLayers(base, layer)
@@ -276,37 +367,10 @@ func assemble(layer v1.Layer, cfg v1.Config) (v1.Image, error) {
 	cf = cf.DeepCopy()
 	cf.Architecture, cf.OS = "amd64", "linux"
 	cf.Config = cfg
-	cf.Created = v1.Time{Time: time.Unix(0, 0).UTC()}
+	cf.Created = v1.Time{Time: created.UTC()}
+	// No history: mutate's would carry the build's time.
+	cf.History = nil
 	return mutate.ConfigFile(img, cf)
-}
-
-// tarDirectory writes dir as a gzipped layer tarball (numeric owners, no
-// device nodes, no build markers) to dst.
-func tarDirectory(ctx context.Context, dir, dst string) error {
-	out, err := os.Create(dst)
-	if err != nil {
-		return err
-	}
-	defer out.Close()
-	zw, err := gzip.NewWriterLevel(out, gzip.BestSpeed)
-	if err != nil {
-		return fmt.Errorf("compress %s: %w", dst, err)
-	}
-	cmd := exec.CommandContext(ctx, "tar", "--numeric-owner", "--one-file-system", "-C", dir,
-		"--exclude=./.ready", "--exclude=./dev/*", "--exclude=./proc/*", "--exclude=./sys/*",
-		"-cf", "-", ".")
-	h := sha256.New()
-	cmd.Stdout = io.MultiWriter(zw, h)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("tar %s: %w: %s", dir, err, stderr.String())
-	}
-	if err := zw.Close(); err != nil {
-		return fmt.Errorf("compress %s: %w", dst, err)
-	}
-	slog.Info("layer packed", "dir", dir, "diffID", "sha256:"+hex.EncodeToString(h.Sum(nil)))
-	return out.Close()
 }
 
 // runScript runs hack/kube/<name> with args, its output on stderr.

@@ -11,6 +11,12 @@
 //	kubelocal status   show the processes and the node
 //	kubelocal images   build the images into the cache; while the cluster is
 //	                   up, its registry serves the rebuilt ones at once
+//	kubelocal images --push HOST:PORT
+//	                   build, then push them to that registry, signed, with
+//	                   their SBOMs attached (make images)
+//	kubelocal image REF DIR
+//	                   build one image, from the cached root file systems as
+//	                   they are, into a new OCI layout DIR; print its digest
 //
 // It owns the processes, host network set-up and state under its state
 // directory. It must not import `internal/...`.
@@ -49,6 +55,20 @@ func main() {
 		err = status(ctx, p)
 	case "images":
 		err = buildImages(ctx, p)
+		if len(os.Args) == 4 && os.Args[2] == "--push" {
+			// make images: push to the registry named, sign there, attach
+			// the SBOMs.
+			if err == nil {
+				err = pushLayoutTo(ctx, p, os.Args[3])
+			}
+			if err == nil {
+				err = attachTrust(ctx, p, os.Args[3])
+			}
+			break
+		} else if len(os.Args) != 2 {
+			usage()
+			os.Exit(2)
+		}
 		if c, derr := net.DialTimeout("tcp", registryAddr, time.Second); err == nil && derr == nil {
 			// The cluster is up: its registry serves what it was pushed
 			// at start; push the rebuilt images (the pgsync one) too.
@@ -57,6 +77,16 @@ func main() {
 			if err == nil {
 				err = attachTrust(ctx, p, registryAddr)
 			}
+		}
+	case "image":
+		if len(os.Args) != 4 {
+			usage()
+			os.Exit(2)
+		}
+		var dg fmt.Stringer
+		dg, err = buildOne(ctx, p, os.Args[2], os.Args[3])
+		if err == nil {
+			fmt.Println(dg)
 		}
 	case "run": // the supervisor `up` starts in the background
 		err = supervise(ctx, p)
@@ -72,7 +102,7 @@ func main() {
 }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, "usage: kubelocal up|down|status|images|env")
+	fmt.Fprintln(os.Stderr, "usage: kubelocal up|down|status|images [--push HOST:PORT]|image REF DIR|env")
 }
 
 func fatal(err error) {

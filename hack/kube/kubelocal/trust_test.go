@@ -76,7 +76,7 @@ func TestAttachTrust(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	deb, err := assemble(layer, v1.Config{User: "26:26", Cmd: []string{"postgres"}})
+	deb, err := assemble(layer, v1.Config{User: "26:26", Cmd: []string{"postgres"}}, time.Unix(0, 0))
 	if err != nil {
 		t.Fatal(err)
 	}
