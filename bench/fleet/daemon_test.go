@@ -17,23 +17,10 @@ import (
 	"sync"
 	"testing"
 	"time"
-
-	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/clientcmd"
-	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 )
 
-// The daemon under measurement: its kubeconfig and port, its process's
+// The daemon under measurement: its port, its process's
 // CPU and memory, its heap profiles, and what its /status says.
-
-func writeKubeconfig(path string, cfg *rest.Config) error {
-	kc := clientcmdapi.NewConfig()
-	kc.Clusters["kubeenv"] = &clientcmdapi.Cluster{Server: cfg.Host, CertificateAuthorityData: cfg.CAData}
-	kc.AuthInfos["admin"] = &clientcmdapi.AuthInfo{ClientCertificateData: cfg.CertData, ClientKeyData: cfg.KeyData}
-	kc.Contexts["kubeenv"] = &clientcmdapi.Context{Cluster: "kubeenv", AuthInfo: "admin"}
-	kc.CurrentContext = "kubeenv"
-	return clientcmd.WriteToFile(*kc, path)
-}
 
 func freePort(b *testing.B) int {
 	b.Helper()

@@ -280,7 +280,7 @@ func BenchmarkFleet(b *testing.B) {
 	// The daemon.
 	dir := b.TempDir()
 	kubeconfig := filepath.Join(dir, "kubeconfig")
-	if err := writeKubeconfig(kubeconfig, x.cfg); err != nil {
+	if err := kubeenv.WriteKubeconfig(kubeconfig, x.cfg); err != nil {
 		b.Fatal(err)
 	}
 	port := freePort(b)

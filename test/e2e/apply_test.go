@@ -3,7 +3,6 @@ package e2e
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	osexec "os/exec"
@@ -97,24 +96,13 @@ func (r *gitRepo) commit(content, msg string) {
 	r.git("commit", "-q", "-m", msg)
 }
 
-// pgsyncApply runs the real CLI and returns its output and exit code.
+// pgsyncApply runs the real CLI's apply and returns its output and exit
+// code.
 func pgsyncApply(ctx context.Context, t *testing.T, env *kubeenv.Env, repo *gitRepo, extra ...string) (string, int) {
 	t.Helper()
-	args := append([]string{"apply", "--auto-approve", "--repo", repo.dir, "--path", "clusters",
+	return pgsyncCLI(ctx, t, append([]string{"apply", "--auto-approve", "--repo", repo.dir, "--path", "clusters",
 		"--kubeconfig", env.Kubeconfig, "--namespace", env.Namespace,
-		"--instance-image", pgsyncImage, "--instance-image-pull-policy", "Always"}, extra...)
-	cmd := osexec.CommandContext(ctx, insttest.Binary(t), args...)
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	err := cmd.Run()
-	var ee *osexec.ExitError
-	switch {
-	case errors.As(err, &ee):
-		return out.String(), ee.ExitCode()
-	case err != nil:
-		t.Fatalf("pgsync apply: %v", err)
-	}
-	return out.String(), 0
+		"--instance-image", pgsyncImage, "--instance-image-pull-policy", "Always"}, extra...)...)
 }
 
 // TestApplyRollingUpdate is the article's scenario through `pgsync apply`:
@@ -194,6 +182,7 @@ func TestApplyRollingUpdate(t *testing.T) {
 		}
 		checkWrites(ctx, t, w, superDSNOf(ctx, t, cs, ns, super, after))
 		checkAllAt(ctx, t, cs, ns, 3, image, after)
+		checkHASlots(ctx, t, superDSNOf(ctx, t, cs, ns, super, after), after)
 		// Converged: a second apply has nothing to do.
 		if out, code := pgsyncApply(ctx, t, env, repo); code != 0 || !strings.Contains(out, "No changes") {
 			t.Errorf("apply after rollout %d: exit %d, want no changes:\n%s", i+1, code, out)

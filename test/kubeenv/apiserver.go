@@ -235,7 +235,7 @@ func startOnce(etcdBin, apiserverBin string) (s *apiServer, err error) {
 		return s, err
 	}
 	s.kubeconfig = filepath.Join(dir, "admin.kubeconfig")
-	if err := writeKubeconfig(s.kubeconfig, s.cfg); err != nil {
+	if err := WriteKubeconfig(s.kubeconfig, s.cfg); err != nil {
 		return s, err
 	}
 	return s, nil
@@ -354,8 +354,9 @@ func writeAPIServerPKI(dir string) (apiServerFiles, adminCreds, error) {
 	return f, adminCreds{caPEM: ca.CertPEM, certPEM: adm.CertPEM, keyPEM: adm.KeyPEM}, nil
 }
 
-// writeKubeconfig saves cfg for kubectl (handy when a test fails).
-func writeKubeconfig(path string, cfg *rest.Config) error {
+// WriteKubeconfig saves cfg (a client certificate's) as a kubeconfig for
+// kubectl or a pgsync process under test.
+func WriteKubeconfig(path string, cfg *rest.Config) error {
 	kc := clientcmdapi.NewConfig()
 	kc.Clusters["kubeenv"] = &clientcmdapi.Cluster{Server: cfg.Host, CertificateAuthorityData: cfg.CAData}
 	kc.AuthInfos["admin"] = &clientcmdapi.AuthInfo{ClientCertificateData: cfg.CertData, ClientKeyData: cfg.KeyData}
