@@ -250,6 +250,13 @@ rules:
 		}
 	}
 
+	// A review against the base commit pins the base as well: an unchanged
+	// cluster plans nothing.
+	repo.commit("unrelated", map[string]string{"README": "x"})
+	if res := pgsync(t, append([]string{"plan", "--base", "HEAD~1", "--detailed-exitcode"}, withPolicy...)...); res.code != 0 {
+		t.Errorf("plan --base of an unchanged cluster under the policy: %d\n%s%s", res.code, res.stdout, res.stderr)
+	}
+
 	res = pgsync(t, "apply", "--kubeconfig", kc, "--repo", repo.dir, "--image-policy", policy, "--instance-image", "")
 	if res.code != 1 || !strings.Contains(res.stderr, "--image-policy needs --instance-image") {
 		t.Errorf("apply with a policy and no instance image: %d\n%s", res.code, res.stderr)

@@ -144,7 +144,19 @@ func runPlan(cmd *cobra.Command, args planArgs) error {
 			return reportProblems(stderr, err, fmt.Sprintf("the base %s is invalid, so the plan cannot start from it:", args.base))
 		}
 		baseCommit = base.Commit
-		observed = plan.Converged(base.Set.Clusters)
+		baseClusters := base.Set.Clusters
+		if gate != nil {
+			// As if the base had converged under the same policy: its
+			// images pinned to what they name now, so an unchanged cluster
+			// plans nothing. A base image refused now stays as written
+			// (its cluster then shows the change to the pinned head).
+			res, err := gate.Enforce(cmd.Context(), baseClusters, "")
+			if err != nil {
+				return err
+			}
+			baseClusters = res.Clusters
+		}
+		observed = plan.Converged(baseClusters)
 	case args.live:
 		mode = plan.ModeLive
 		if args.kube.namespace != "" {
