@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -123,6 +124,25 @@ func buildOne(ctx context.Context, p paths, ref, dir string) (v1.Hash, error) {
 		return v1.Hash{}, err
 	}
 	return img.Digest()
+}
+
+// lockImages serialises the processes that write the image cache's
+// layout (kube-up's build, kubelocal images, make images, the registry's
+// start): one's pruning would delete the blobs another is writing. It
+// returns the unlock.
+func lockImages(p paths) (func(), error) {
+	if err := os.MkdirAll(p.imagesDir(), 0o755); err != nil {
+		return nil, err
+	}
+	f, err := os.OpenFile(filepath.Join(p.imagesDir(), ".layout.lock"), os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("lock the image layout: %w", err)
+	}
+	return func() { f.Close() }, nil
 }
 
 func openLayout(dir string) (layout.Path, error) {

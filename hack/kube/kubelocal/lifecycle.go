@@ -87,7 +87,13 @@ func up(ctx context.Context, p paths) error {
 	if err := runScript(ctx, p, "build.sh", "kube-network-policies"); err != nil {
 		return err
 	}
-	if err := buildImages(ctx, p); err != nil {
+	unlockImages, err := lockImages(p)
+	if err != nil {
+		return err
+	}
+	err = buildImages(ctx, p)
+	unlockImages()
+	if err != nil {
 		return fmt.Errorf("build the images: %w", err)
 	}
 	tBuilt := time.Now()

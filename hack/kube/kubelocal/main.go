@@ -54,6 +54,11 @@ func main() {
 	case "status":
 		err = status(ctx, p)
 	case "images":
+		var unlock func()
+		if unlock, err = lockImages(p); err != nil {
+			break
+		}
+		defer unlock()
 		err = buildImages(ctx, p)
 		if len(os.Args) == 4 && os.Args[2] == "--push" {
 			// make images: push to the registry named, sign there, attach

@@ -39,6 +39,12 @@ func startRegistry(ctx context.Context, p paths) (stop func(), err error) {
 		defer cancel()
 		_ = srv.Shutdown(sctx)
 	}
+	unlock, err := lockImages(p)
+	if err != nil {
+		stop()
+		return nil, err
+	}
+	defer unlock()
 	if err := pushLayout(ctx, p); err != nil {
 		stop()
 		return nil, err
