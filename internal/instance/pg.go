@@ -9,6 +9,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -177,6 +178,40 @@ func (d *localDB) ensureRoles(ctx context.Context, c Credentials) error {
 	return nil
 }
 
+// rejoinGrants are what pg_rewind needs of a role that is not superuser
+// (its documentation: pg_ls_dir, pg_stat_file and both forms of
+// pg_read_binary_file), the rejoin's timeline history being read with the
+// first pg_read_binary_file too; from PostgreSQL 15, pg_checkpoint for
+// the CHECKPOINT a rewind needs of a just-promoted source.
+var rejoinGrants = []string{
+	`GRANT EXECUTE ON FUNCTION pg_catalog.pg_ls_dir(text, boolean, boolean) TO streaming_replica`,
+	`GRANT EXECUTE ON FUNCTION pg_catalog.pg_stat_file(text, boolean) TO streaming_replica`,
+	`GRANT EXECUTE ON FUNCTION pg_catalog.pg_read_binary_file(text) TO streaming_replica`,
+	`GRANT EXECUTE ON FUNCTION pg_catalog.pg_read_binary_file(text, bigint, bigint, boolean) TO streaming_replica`,
+}
+
+// ensureRejoinGrants lets streaming_replica do what the rejoin of another
+// instance does on this primary (timeline check, CHECKPOINT, pg_rewind),
+// so no instance needs the superuser over the network. Run by a primary
+// before it publishes its address: no standby follows, so none rejoins,
+// before the grants are there (they replicate with the catalog).
+func (d *localDB) ensureRejoinGrants(ctx context.Context) error {
+	stmts := rejoinGrants
+	var version int
+	if err := d.queryRow(ctx, `SELECT current_setting('server_version_num')::int`, &version); err != nil {
+		return fmt.Errorf("server version: %w", err)
+	}
+	if version >= 150000 {
+		stmts = append(slices.Clone(stmts), `GRANT pg_checkpoint TO streaming_replica`)
+	}
+	for _, q := range stmts {
+		if err := d.exec(ctx, q); err != nil {
+			return fmt.Errorf("%s: %w", q, err)
+		}
+	}
+	return nil
+}
+
 func (d *localDB) ensureRole(ctx context.Context, name, attrs, password string) error {
 	// No password (streaming_replica with TLS: it logs in by
 	// certificate): none is set, so no password can log it in.
@@ -324,8 +359,8 @@ var errNotYetPromoted = errors.New("the new primary is still in recovery")
 // still name the old timeline, and pg_rewind then finds the servers "on
 // the same timeline" (no rewind) or sets a minimum recovery point on the
 // wrong timeline (the standby never starts).
-func remoteCheckpoint(ctx context.Context, host string, port int, password, ssl string) error {
-	cc, err := pgx.ParseConfig(fmt.Sprintf("host=%s port=%d user=postgres dbname=postgres connect_timeout=5 %s", host, port, ssl))
+func remoteCheckpoint(ctx context.Context, host string, port int, user, password, ssl string) error {
+	cc, err := pgx.ParseConfig(fmt.Sprintf("host=%s port=%d user=%s dbname=postgres connect_timeout=5 %s", host, port, user, ssl))
 	if err != nil {
 		return err
 	}
@@ -343,10 +378,13 @@ func remoteCheckpoint(ctx context.Context, host string, port int, password, ssl 
 	return nil
 }
 
-// remoteTimeline connects to a primary as superuser and returns its current
-// timeline and that timeline's history.
-func remoteTimeline(ctx context.Context, host string, port int, password, ssl string) (uint32, string, error) {
-	cc, err := pgx.ParseConfig(fmt.Sprintf("host=%s port=%d user=postgres dbname=postgres connect_timeout=5 %s", host, port, ssl))
+// remoteTimeline connects to a primary as user (streaming_replica, or the
+// superuser of a primary that has not granted it the functions yet) and
+// returns its current timeline and that timeline's history, read with
+// pg_read_binary_file (which ensureRejoinGrants lets streaming_replica
+// run; pg_read_file it may not).
+func remoteTimeline(ctx context.Context, host string, port int, user, password, ssl string) (uint32, string, error) {
+	cc, err := pgx.ParseConfig(fmt.Sprintf("host=%s port=%d user=%s dbname=postgres connect_timeout=5 %s", host, port, user, ssl))
 	if err != nil {
 		return 0, "", err
 	}
@@ -372,11 +410,11 @@ func remoteTimeline(ctx context.Context, host string, port int, password, ssl st
 	if tli <= 1 {
 		return uint32(tli), "", nil
 	}
-	var hist string
-	if err := c.QueryRow(ctx, fmt.Sprintf(`SELECT pg_read_file('pg_wal/%08X.history')`, tli)).Scan(&hist); err != nil {
+	var hist []byte
+	if err := c.QueryRow(ctx, fmt.Sprintf(`SELECT pg_read_binary_file('pg_wal/%08X.history')`, tli)).Scan(&hist); err != nil {
 		return 0, "", fmt.Errorf("primary timeline history: %w", err)
 	}
-	return uint32(tli), hist, nil
+	return uint32(tli), string(hist), nil
 }
 
 // runIn runs post-init statements (what names them, for errors) in

@@ -2,6 +2,7 @@ package instance
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -42,7 +43,23 @@ func (m *Manager) rejoin(ctx context.Context, upstream string) error {
 	if err != nil {
 		return err
 	}
-	ptli, hist, err := remoteTimeline(ctx, h, p, m.cfg.Credentials.SuperuserPassword, ssl)
+	// As streaming_replica (by certificate with TLS, else its password):
+	// the primary granted it what the timeline check and pg_rewind use
+	// (ensureRejoinGrants). A primary whose manager predates that, or
+	// that has not granted yet, refuses it; then the superuser, as
+	// before (it may in turn be refused by the user's pg_hba: then the
+	// rewind fails over to a base backup, which streams as
+	// streaming_replica).
+	user, password, tls := conffile.ReplicationUser, m.cfg.Credentials.ReplicationPassword, m.upstreamClientTLS(true)
+	if tls != nil {
+		password = ""
+	}
+	ptli, hist, err := remoteTimeline(ctx, h, p, user, password, conffile.PgxTLS(tls))
+	if err != nil && !errors.Is(err, errNotYetPromoted) {
+		m.log.Warn("rejoin: the timeline check as streaming_replica failed; trying the superuser", "error", err.Error())
+		user, password, tls = "postgres", m.cfg.Credentials.SuperuserPassword, m.upstreamClientTLS(false)
+		ptli, hist, err = remoteTimeline(ctx, h, p, user, password, ssl)
+	}
 	if err != nil {
 		return err
 	}
@@ -76,10 +93,19 @@ func (m *Manager) rejoin(ctx context.Context, upstream string) error {
 		m.log.Warn("timelines diverged: running pg_rewind", "localTimeline", cd.TimeLineID,
 			"localCheckpoint", cd.Checkpoint.String(), "primaryTimeline", ptli)
 		rec.Method = "pg_rewind"
-		if err := remoteCheckpoint(ctx, h, p, m.cfg.Credentials.SuperuserPassword, ssl); err != nil {
+		if err := remoteCheckpoint(ctx, h, p, user, password, conffile.PgxTLS(tls)); err != nil && user != "postgres" {
+			// PostgreSQL 13 and 14 have no pg_checkpoint role.
+			m.log.Warn("rejoin: CHECKPOINT as streaming_replica refused; as the superuser", "error", err.Error())
+			user, password, tls = "postgres", m.cfg.Credentials.SuperuserPassword, m.upstreamClientTLS(false)
+			err = remoteCheckpoint(ctx, h, p, user, password, ssl)
+			if err != nil {
+				return err
+			}
+		} else if err != nil {
 			return err
 		}
-		src := conffile.ConnInfoTLS(h, p, "postgres", "", m.passFile(), m.upstreamClientTLS(false))
+		m.log.Info("rejoin: pg_rewind", "as", user)
+		src := conffile.ConnInfoTLS(h, p, user, "", m.passFile(), tls)
 		if err := m.runLogged(ctx, "pg_rewind", m.bin.Path("pg_rewind"), "-D", m.cfg.PGData, "--source-server="+src); err != nil {
 			if ctx.Err() != nil {
 				return err

@@ -207,6 +207,10 @@ func (m *Manager) route(ctx context.Context, previous string) error {
 		return err
 	}
 	m.labelled = podcontract.RolePrimary
+	if err := m.db.ensureRejoinGrants(ctx); err != nil {
+		// Instances that rejoin here fall back to the superuser.
+		m.log.Warn("grant streaming_replica what a rejoin needs", "error", err.Error())
+	}
 	if err := m.lease.Publish(ctx, m.cfg.Instance, m.cfg.AdvertiseAddress); err != nil {
 		return err
 	}

@@ -233,9 +233,11 @@ const ReplicationUser = "streaming_replica"
 // HBA renders pg_hba.conf: SCRAM everywhere, no trust, first match wins.
 // In order: pgsync's own rules, which no user line may shadow — the
 // manager's session over the local socket, replication as
-// streaming_replica (standbys, pg_basebackup), and the superuser's
+// streaming_replica (standbys, pg_basebackup), and streaming_replica's
 // connections to the postgres database that pg_rewind and the rejoin's
-// timeline check make from the other instances; then user, the Cluster's
+// timeline check make from the other instances (it has EXECUTE on the
+// functions they use: ensureRejoinGrants) — the superuser has no rule of
+// its own, so a user line may refuse its remote logins; then user, the Cluster's
 // spec.postgresql.pg_hba lines, as written; then the defaults for every
 // other connection, which user lines may therefore narrow or widen. first
 // is the line number (from 1) of user[0] in conf.
@@ -278,8 +280,8 @@ local   all          postgres                        scram-sha-256
 local   replication  ` + ReplicationUser + `                    scram-sha-256
 host    replication  ` + ReplicationUser + `  0.0.0.0/0    scram-sha-256
 host    replication  ` + ReplicationUser + `  ::/0         scram-sha-256
-host    postgres     postgres           0.0.0.0/0    scram-sha-256
-host    postgres     postgres           ::/0         scram-sha-256
+host    postgres     ` + ReplicationUser + `  0.0.0.0/0    scram-sha-256
+host    postgres     ` + ReplicationUser + `  ::/0         scram-sha-256
 # spec.postgresql.pg_hba
 `
 
@@ -298,8 +300,8 @@ local      all          postgres                        scram-sha-256
 local      replication  ` + ReplicationUser + `                    scram-sha-256
 hostssl    replication  ` + ReplicationUser + `  0.0.0.0/0    cert
 hostssl    replication  ` + ReplicationUser + `  ::/0         cert
-hostssl    postgres     postgres           0.0.0.0/0    scram-sha-256
-hostssl    postgres     postgres           ::/0         scram-sha-256
+hostssl    postgres     ` + ReplicationUser + `  0.0.0.0/0    cert
+hostssl    postgres     ` + ReplicationUser + `  ::/0         cert
 # no plaintext over the network, whatever the rules below say
 hostnossl  all          all                0.0.0.0/0    reject
 hostnossl  all          all                ::/0         reject

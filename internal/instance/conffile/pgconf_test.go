@@ -94,8 +94,8 @@ func TestHBA(t *testing.T) {
 		"local replication streaming_replica scram-sha-256",
 		"host replication streaming_replica 0.0.0.0/0 scram-sha-256",
 		"host replication streaming_replica ::/0 scram-sha-256",
-		"host postgres postgres 0.0.0.0/0 scram-sha-256",
-		"host postgres postgres ::/0 scram-sha-256",
+		"host postgres streaming_replica 0.0.0.0/0 scram-sha-256",
+		"host postgres streaming_replica ::/0 scram-sha-256",
 	} {
 		if index(own) >= first {
 			t.Errorf("%q comes after the user lines", own)
@@ -156,8 +156,8 @@ func TestHBATLS(t *testing.T) {
 		"local replication streaming_replica scram-sha-256",
 		"hostssl replication streaming_replica 0.0.0.0/0 cert",
 		"hostssl replication streaming_replica ::/0 cert",
-		"hostssl postgres postgres 0.0.0.0/0 scram-sha-256",
-		"hostssl postgres postgres ::/0 scram-sha-256",
+		"hostssl postgres streaming_replica 0.0.0.0/0 cert",
+		"hostssl postgres streaming_replica ::/0 cert",
 		"hostnossl all all 0.0.0.0/0 reject",
 		"hostnossl all all ::/0 reject",
 	}
