@@ -27,14 +27,17 @@ import (
 )
 
 // TestTLS: with the cluster's CA mounted and no replication password, the
-// managers serve TLS only, stream by certificate, verify their upstream,
-// tell a fake primary nothing, and take a new CA by reload.
+// managers serve TLS only (their certificates naming the Services, the pod,
+// the advertised address and serverAltDNSNames), stream by certificate,
+// verify their upstream, tell a fake primary nothing, and take a new CA by
+// reload.
 func TestTLS(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts PostgreSQL and a kube-apiserver")
 	}
 	c := insttest.NewCluster(t, "tls", 3)
 	c.NoReplicationPassword = true
+	c.Env = append(c.Env, pc.EnvServerAltDNSNames+"=db.example.com")
 	ctx := context.Background()
 	primary := func(s instance.Status) bool { return isPrimary(s) }
 	super := func(i int, extra string) string {
@@ -108,7 +111,7 @@ func TestTLS(t *testing.T) {
 				out, err := cmd.CombinedOutput()
 				return strings.TrimSpace(string(out)), err
 			}
-			for _, h := range []string{"tls-rw." + c.Namespace + ".svc", "tls-rw", "tls-r." + c.Namespace, "tls-0.tls-hl." + c.Namespace + ".svc"} {
+			for _, h := range []string{"tls-rw." + c.Namespace + ".svc", "tls-rw", "tls-r." + c.Namespace, "tls-0.tls-hl." + c.Namespace + ".svc", "db.example.com"} {
 				if out, err := psql(h); err != nil || out != "app" {
 					t.Errorf("psql verify-full as %s: %v %s", h, err, out)
 				}
