@@ -300,6 +300,7 @@ func validate(c *Cluster) (warnings, problems []Diagnostic) {
 	}
 
 	validateSynchronous(c, bad)
+	validateSuperuser(c, bad)
 	validateSlots(c, bad)
 	validateMonitoring(c, bad)
 	validateInitDB(c, major, bad)

@@ -99,6 +99,11 @@ type Spec struct {
 	// Bootstrap: how the first primary creates the database (initdb.go).
 	Bootstrap *BootstrapConfiguration `json:"bootstrap"`
 
+	// EnableSuperuserAccess: the superuser may log in over the network
+	// with its password (NAME-superuser). Only true (or nothing) is
+	// accepted: that is what pgsync does (superuser.go).
+	EnableSuperuserAccess *bool `json:"enableSuperuserAccess"`
+
 	// Managed: the roles the primary's manager keeps (roles.go).
 	Managed *ManagedConfiguration `json:"managed"`
 
