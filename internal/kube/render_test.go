@@ -636,6 +636,8 @@ func TestRenderNetworkPolicy(t *testing.T) {
 		name, annotations, want string
 		spec                    string
 	}{
+		{name: "metrics from anywhere", spec: "  monitoring: {}\n",
+			want: own + "5432/TCP from pods{<none>}\n" + status + "9187/TCP from\n"},
 		{"default: the namespace's pods", "", own + "5432/TCP from pods{<none>}\n" + status, ""},
 		{"namespace, said", "pgsync.io/clients: namespace", own + "5432/TCP from pods{<none>}\n" + status, ""},
 		{"only the cluster's own pods", "pgsync.io/clients: cluster", own + status, ""},
