@@ -41,6 +41,7 @@ const (
 	volParams      = "params"
 	volCredentials = "credentials"
 	volCA          = "ca"
+	volAPIToken    = "kube-api-access"
 )
 
 // podSelector selects the StatefulSet's pods. Immutable once created.
@@ -215,6 +216,7 @@ func podSpec(c *cluster.Cluster, opts Options) (corev1.PodSpec, error) {
 			{Name: volParams, MountPath: pc.ParamsDir, ReadOnly: true},
 			{Name: volCredentials, MountPath: pc.CredentialsDir, ReadOnly: true},
 			{Name: volCA, MountPath: pc.CADir, ReadOnly: true},
+			{Name: volAPIToken, MountPath: pc.ServiceAccountDir, ReadOnly: true},
 		},
 		// The kubelet stops the container with the image's STOPSIGNAL,
 		// SIGINT (fast shutdown) in many PostgreSQL images; the hook asks
@@ -256,8 +258,12 @@ func podSpec(c *cluster.Cluster, opts Options) (corev1.PodSpec, error) {
 		return corev1.Volume{Name: name, VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}}
 	}
 	spec := corev1.PodSpec{
-		ServiceAccountName:            n.StatefulSet(),
-		AutomountServiceAccountToken:  ptr(true),
+		ServiceAccountName: n.StatefulSet(),
+		// No automounted token (a year-long one under the API server's
+		// default --service-account-extend-token-expiration, and in every
+		// container): the postgres container alone mounts a projected
+		// one of TokenExpirationSeconds (volAPIToken).
+		AutomountServiceAccountToken:  ptr(false),
 		TerminationGracePeriodSeconds: ptr(int64(c.Spec.StopDelay + stopMargin)),
 		EnableServiceLinks:            ptr(false),
 		SecurityContext: &corev1.PodSecurityContext{
@@ -287,6 +293,17 @@ func podSpec(c *cluster.Cluster, opts Options) (corev1.PodSpec, error) {
 					// Only a cluster created before TLS has it.
 					optional(secretFile(n.ReplicationSecret(), corev1.BasicAuthPasswordKey, "replication-password")),
 					secretFile(AppSecretName(c), corev1.BasicAuthPasswordKey, "app-password"),
+				},
+			}}},
+			{Name: volAPIToken, VolumeSource: corev1.VolumeSource{Projected: &corev1.ProjectedVolumeSource{
+				DefaultMode: ptr(int32(0o440)),
+				Sources: []corev1.VolumeProjection{
+					{ServiceAccountToken: &corev1.ServiceAccountTokenProjection{Path: "token",
+						ExpirationSeconds: ptr(int64(pc.TokenExpirationSeconds))}},
+					{ConfigMap: &corev1.ConfigMapProjection{LocalObjectReference: corev1.LocalObjectReference{Name: "kube-root-ca.crt"},
+						Items: []corev1.KeyToPath{{Key: "ca.crt", Path: "ca.crt"}}}},
+					{DownwardAPI: &corev1.DownwardAPIProjection{Items: []corev1.DownwardAPIVolumeFile{{Path: "namespace",
+						FieldRef: &corev1.ObjectFieldSelector{APIVersion: "v1", FieldPath: "metadata.namespace"}}}}},
 				},
 			}}},
 			// The cluster's CA, to issue the instance's certificates

@@ -171,7 +171,17 @@ const (
 
 // Paths inside the pod.
 const (
-	ControllerDir = "/controller"
+	// ServiceAccountDir is where client-go's in-cluster configuration
+	// (rest.InClusterConfig) reads the API token and CA; the pod mounts
+	// its short-lived projected token there, in the postgres container
+	// only.
+	ServiceAccountDir = "/var/run/secrets/kubernetes.io/serviceaccount"
+	// TokenExpirationSeconds is the projected API token's lifetime, the
+	// shortest the API server issues: a token read out of a pod is
+	// worthless ten minutes later. The kubelet renews it at 80 % and
+	// client-go re-reads the file.
+	TokenExpirationSeconds = 600
+	ControllerDir          = "/controller"
 	// Binary is the pgsync binary the init container copies into
 	// ControllerDir; the postgres container runs it.
 	Binary = ControllerDir + "/pgsync"

@@ -40,7 +40,9 @@ func init() {
 				for _, v := range podSpec(o).Volumes {
 					if v.Projected != nil {
 						for _, s := range v.Projected.Sources {
-							names = append(names, s.Secret.Name)
+							if s.Secret != nil {
+								names = append(names, s.Secret.Name)
+							}
 						}
 					}
 				}
