@@ -3,6 +3,7 @@ package observe
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -98,6 +99,9 @@ type Instance struct {
 	// LagBytes is how far this instance's replay is behind the primary's
 	// current LSN (0 for the primary, and when unknown).
 	LagBytes int64
+	// NoTLS: the pod's postgres container has no CA (PGSYNC_CA_DIR): it
+	// was created before pgsync's TLS.
+	NoTLS bool
 }
 
 // Observe reads every managed cluster (in opts.Namespace, or all).
@@ -316,6 +320,7 @@ func instanceOf(names pc.Names, ordinal int, p *corev1.Pod, pvc *corev1.Persiste
 	for _, c := range p.Spec.Containers {
 		if c.Name == pc.ContainerPostgres {
 			in.Image = c.Image
+			in.NoTLS = !slices.ContainsFunc(c.Env, func(e corev1.EnvVar) bool { return e.Name == pc.EnvCADir })
 		}
 	}
 	for _, cs := range p.Status.ContainerStatuses {
@@ -406,7 +411,7 @@ func finish(c *Cluster) {
 		}
 		oi := plan.ObservedInstance{Ordinal: in.Ordinal, Image: in.Image, Revision: in.Revision,
 			VolumeSize: in.Capacity, WALVolumeSize: in.WALCapacity, Ready: in.Ready, LagBytes: in.LagBytes,
-			SyncListed: listed[in.Name]}
+			SyncListed: listed[in.Name], NoTLS: in.NoTLS}
 		if in.Status != nil {
 			oi.Config = in.Status.ConfigRevision
 		}

@@ -92,6 +92,12 @@ func podEssentials(obj any) (any, error) {
 	containers := make([]corev1.Container, len(p.Spec.Containers))
 	for i, c := range p.Spec.Containers {
 		containers[i] = corev1.Container{Name: c.Name, Image: c.Image}
+		// Only whether the pod has TLS (Instance.NoTLS) is kept of the env.
+		for _, e := range c.Env {
+			if e.Name == pc.EnvCADir {
+				containers[i].Env = []corev1.EnvVar{{Name: e.Name, Value: e.Value}}
+			}
+		}
 	}
 	p.Spec = corev1.PodSpec{Containers: containers, NodeName: p.Spec.NodeName}
 	for i := range p.Status.ContainerStatuses {

@@ -233,6 +233,9 @@ type ObservedCluster struct {
 type ObservedInstance struct {
 	Ordinal int
 	Image   string
+	// NoTLS: the instance's pod was created before pgsync's TLS (its
+	// template had no CA): it serves without TLS until it is re-created.
+	NoTLS bool
 	// Revision identifies everything the instance's process was started
 	// with that only a restart can change (revision.Restart).
 	Revision string

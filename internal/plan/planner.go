@@ -174,6 +174,9 @@ func planUpdate(d *cluster.Cluster, o *ObservedCluster) (ClusterPlan, []cluster.
 	if before, after := versionOf(o.Spec), versionOf(d); before.MinorKnown && after.MinorKnown && after.Minor < before.Minor {
 		cp.Warnings = append(cp.Warnings, fmt.Sprintf("minor downgrade %s → %s", before, after))
 	}
+	if w := noTLSWarning(d, o); w != "" {
+		cp.Warnings = append(cp.Warnings, w)
+	}
 	rev := revision.Restart(d)
 	desired := d.Spec.Instances
 	primary := o.Primary
@@ -310,6 +313,22 @@ func planUpdate(d *cluster.Cluster, o *ObservedCluster) (ClusterPlan, []cluster.
 		cp.Steps = append(cp.Steps, rollingRestart(d, o, remaining, primary, rev, &cp.Warnings)...)
 	}
 	return finish(cp), nil
+}
+
+// noTLSWarning names the instances whose pods predate pgsync's TLS: turning
+// TLS on is no reason to restart them (invariant 8), so they keep serving
+// without it until their pods are re-created.
+func noTLSWarning(d *cluster.Cluster, o *ObservedCluster) string {
+	var names []string
+	for _, in := range o.Instances {
+		if in.NoTLS {
+			names = append(names, fmt.Sprintf("%s-%d", d.Metadata.Name, in.Ordinal))
+		}
+	}
+	if len(names) == 0 {
+		return ""
+	}
+	return fmt.Sprintf("TLS: %s run without TLS (created before pgsync's TLS) until their pods are re-created, at the next rolling restart or a pod deletion; nothing restarts for it", strings.Join(names, ", "))
 }
 
 // finish turns an update with nothing to do into a no-op.
