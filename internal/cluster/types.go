@@ -112,6 +112,8 @@ type Spec struct {
 	ReplicationSlots *ReplicationSlotsConfiguration `json:"replicationSlots"`
 	// Monitoring: the instances' /metrics endpoint (monitoring.go).
 	Monitoring *MonitoringConfiguration `json:"monitoring"`
+	// Certificates is spec.certificates (certificates.go).
+	Certificates *CertificatesConfiguration `json:"certificates"`
 }
 
 // ProbesConfiguration is CloudNativePG's spec.probes.
