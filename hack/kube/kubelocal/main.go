@@ -54,33 +54,43 @@ func main() {
 	case "status":
 		err = status(ctx, p)
 	case "images":
+		push := ""
+		if len(os.Args) == 4 && os.Args[2] == "--push" {
+			push = os.Args[3]
+		} else if len(os.Args) != 2 {
+			usage()
+			os.Exit(2)
+		}
 		var unlock func()
 		if unlock, err = lockImages(p); err != nil {
 			break
 		}
 		defer unlock()
 		err = buildImages(ctx, p)
-		if len(os.Args) == 4 && os.Args[2] == "--push" {
-			// make images: push to the registry named, sign there, attach
-			// the SBOMs.
-			if err == nil {
-				err = pushLayoutTo(ctx, p, os.Args[3])
-			}
-			if err == nil {
-				err = attachTrust(ctx, p, os.Args[3])
-			}
-			break
-		} else if len(os.Args) != 2 {
-			usage()
-			os.Exit(2)
-		}
-		if c, derr := net.DialTimeout("tcp", registryAddr, time.Second); err == nil && derr == nil {
-			// The cluster is up: its registry serves what it was pushed
-			// at start; push the rebuilt images (the pgsync one) too.
+		localUp := false
+		if c, derr := net.DialTimeout("tcp", registryAddr, time.Second); derr == nil {
 			c.Close()
+			localUp = true
+		}
+		if err == nil && localUp {
+			// The cluster is up: its registry serves what it was pushed
+			// at start, and the blobs of a replaced image are gone from
+			// the layout; push the rebuilt images (the pgsync one) too.
 			err = pushLayout(ctx, p)
 			if err == nil {
 				err = attachTrust(ctx, p, registryAddr)
+			}
+		}
+		switch {
+		case err != nil || push == "":
+		case push == registryAddr && !localUp:
+			err = fmt.Errorf("no registry at %s (make kube-up, or IMAGE_REGISTRY=HOST:PORT)", registryAddr)
+		case push != registryAddr:
+			// make images: push to the registry named, sign there,
+			// attach the SBOMs.
+			err = pushLayoutTo(ctx, p, push)
+			if err == nil {
+				err = attachTrust(ctx, p, push)
 			}
 		}
 	case "image":
