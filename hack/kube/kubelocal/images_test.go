@@ -200,7 +200,7 @@ func TestImagesReproducible(t *testing.T) {
 		prereq.Missing(t, "copy the checkout's files with git: %v\n%s", err, out)
 	}
 	// The builder outside the race detector: packing a PostgreSQL tree
-	// (~200 MB) instrumented takes minutes.
+	// (~440 MB) instrumented takes minutes.
 	bin := filepath.Join(t.TempDir(), "kubelocal")
 	build := exec.Command("go", "build", "-o", bin, ".")
 	build.Env = append(os.Environ(), "CGO_ENABLED=0")
