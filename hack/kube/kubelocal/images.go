@@ -25,9 +25,11 @@ import (
 )
 
 // Images of the local cluster, as pulled from the loopback registry
-// (localhost:5000/<ref>). PostgreSQL images come from Debian packages
-// (hack/kube/rootfs.sh); pgsync and pause are static Go binaries on an empty
-// base. All are cached as one OCI layout under the image cache.
+// (localhost:5000/<ref>), or pushed elsewhere by make images. PostgreSQL
+// images come from exactly the Debian packages of hack/kube/debian.lock
+// (hack/kube/rootfs.sh), packed reproducibly (writeTree); pgsync and pause
+// are static Go binaries on an empty base. All are cached as one OCI
+// layout under the image cache.
 var postgresVersions = []string{"15.18", "15.20"}
 
 const pgsyncRef = "pgsync:dev"
