@@ -19,6 +19,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
@@ -266,9 +267,18 @@ func TestRenderedPodRunsTheManager(t *testing.T) {
 		if err != nil || l.Spec.HolderIdentity == nil || *l.Spec.HolderIdentity != "ct-0" {
 			t.Errorf("Lease holder %v (%v)", l.Spec.HolderIdentity, err)
 		}
-		es, err := cs.DiscoveryV1().EndpointSlices(ns).Get(ctx, kube.NamesOf(c).RW(), metav1.GetOptions{})
-		if err != nil || len(es.Endpoints) != 1 || es.Endpoints[0].Addresses[0] != podIP {
-			t.Errorf("EndpointSlice %s: %+v (%v)", kube.NamesOf(c).RW(), es.Endpoints, err)
+		// The primary routes -rw once it has set up what standbys need of
+		// it (the rewind grants), a moment after it accepts writes.
+		var es *discoveryv1.EndpointSlice
+		for deadline := time.Now().Add(30 * time.Second); ; {
+			es, err = cs.DiscoveryV1().EndpointSlices(ns).Get(ctx, kube.NamesOf(c).RW(), metav1.GetOptions{})
+			if err == nil && len(es.Endpoints) == 1 && es.Endpoints[0].Addresses[0] == podIP {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("EndpointSlice %s: %+v (%v)\n%s", kube.NamesOf(c).RW(), es, err, logTail())
+			}
+			time.Sleep(200 * time.Millisecond)
 		}
 	})
 
