@@ -24,8 +24,8 @@ const MaxSwitchoverLagBytes = 16 << 20
 // switchover moves the primary to s.To through the Lease (DESIGN.md §6):
 // the target annotation and the PodDisruptionBudgets change in one apply;
 // the managers do the rest. Complete when the new primary holds the Lease,
-// serves as primary, and NAME-rw routes to it (and the former primary, if
-// it stays as it is, has rejoined as a standby).
+// serves as primary, and NAME-rw routes to it (and the instances already
+// on the desired revision, the former primary among them, stream from it).
 func (e *Executor) switchover(ctx context.Context, t Target, s plan.Step) error {
 	if err := e.switchoverReady(ctx, t, s.From, s.To); err != nil {
 		return err
@@ -44,7 +44,7 @@ func (e *Executor) switchover(ctx context.Context, t Target, s plan.Step) error 
 	if err := e.waitRouteMoved(ctx, t, s.From); err != nil {
 		return err
 	}
-	return e.waitRejoined(ctx, t, s.From)
+	return e.waitRejoined(ctx, t, s.To)
 }
 
 // waitRouteMoved waits until NAME-rw no longer routes to the former
@@ -96,30 +96,36 @@ func sleep(ctx context.Context, d time.Duration) error {
 	}
 }
 
-// waitRejoined waits until the former primary, when it already runs the
-// desired revision (nothing restarts it next: a scale down moving the
-// primary off a removed ordinal, `pgsync switchover`), is back as a
-// streaming standby. It stops postgres to hand over and restarts it as a
-// standby a moment later; planned in between, it is an instance on the
-// new spec that is not ready, and the planner halts the rollout (seen in
-// e2e: a scale down 4 → 2 halted right after its switchover). An outdated
-// former primary is not waited for: the rolling restart replaces it next.
-func (e *Executor) waitRejoined(ctx context.Context, t Target, from string) error {
+// waitRejoined waits until every instance that already runs the desired
+// revision — the former primary and the other standbys alike — is back
+// as a streaming standby of the new primary (nothing restarts them next:
+// a scale down moving the primary off a removed ordinal, `pgsync
+// switchover`, the standbys already rolled). Each re-points to the new
+// primary a moment after the hand-over (the former primary restarts
+// postgres as a standby, the others reload); planned in between, an
+// instance on the new spec that is not ready halts the rollout (seen in
+// e2e: a scale down 4 → 2 halted right after its switchover, first on
+// the former primary, then on a standby reloading onto its replication
+// slot). Outdated instances are not waited for: the rolling restart
+// replaces them next.
+func (e *Executor) waitRejoined(ctx context.Context, t Target, to string) error {
 	spec := t.spec()
-	p, err := e.Client.CoreV1().Pods(spec.Metadata.Namespace).Get(ctx, from, metav1.GetOptions{})
-	switch {
-	case apierrors.IsNotFound(err):
-		return nil
-	case err != nil:
-		return fmt.Errorf("get pod %s: %w", from, err)
-	case p.Annotations[pc.AnnRevision] != revision.Restart(spec):
-		return nil
+	names := kube.NamesOf(spec)
+	pods, err := e.Client.CoreV1().Pods(spec.Metadata.Namespace).List(ctx, metav1.ListOptions{LabelSelector: pc.LabelCluster + "=" + spec.Metadata.Name})
+	if err != nil {
+		return fmt.Errorf("list the pods of %s: %w", spec.Key(), err)
 	}
-	ordinal, ok := kube.NamesOf(spec).Ordinal(from)
-	if !ok {
-		return fmt.Errorf("switchover: %s is not an instance of %s", from, spec.Key())
+	want := revision.Restart(spec)
+	for _, p := range pods.Items {
+		ordinal, ok := names.Ordinal(p.Name)
+		if !ok || p.Name == to || p.DeletionTimestamp != nil || p.Annotations[pc.AnnRevision] != want {
+			continue
+		}
+		if err := e.waitInstance(ctx, t, ordinal, plan.RoleStandby, ""); err != nil {
+			return err
+		}
 	}
-	return e.waitInstance(ctx, t, ordinal, plan.RoleStandby, "")
+	return nil
 }
 
 // Endpoint quiet before a switchover. kube-proxy applies endpoint changes

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -14,6 +15,10 @@ import (
 	"github.com/pgsync/pgsync/internal/instance/role"
 	pc "github.com/pgsync/pgsync/internal/podcontract"
 )
+
+// slotRecheck is how often a standby streaming through its slot checks
+// the primary still has it.
+const slotRecheck = 5 * time.Second
 
 // slotState is the replication slots' part of the loop (only the loop
 // goroutine touches it).
@@ -262,7 +267,12 @@ func (m *Manager) alignStandbySlots(ctx context.Context) error {
 			return err
 		}
 	}
-	checkDue := wantSlot && m.slots.confirmed != m.upstream && !now.Before(m.slots.nextCheck)
+	// Unconfirmed, the check looks for the slot every second; confirmed,
+	// every slotRecheck, for a slot the primary dropped under the standby
+	// (an instance a scale down removes next: its primary no longer keeps
+	// its slot, and streaming through it would fail until the standby
+	// stops asking for it).
+	checkDue := wantSlot && !now.Before(m.slots.nextCheck)
 	copyDue := !now.Before(m.slots.nextCopy)
 	if !checkDue && !copyDue {
 		return nil
@@ -283,15 +293,23 @@ func (m *Manager) alignStandbySlots(ctx context.Context) error {
 	if checkDue {
 		m.slots.nextCheck = now.Add(time.Second)
 		mine := pc.SlotName(s.Prefix, m.cfg.Instance)
-		for _, r := range primary {
-			if r.name == mine {
-				m.slots.confirmed = m.upstream
-				if err := m.rewriteStandbyConfig(ctx); err != nil {
-					return err
-				}
-				m.log.Info("streaming through replication slot", "slot", mine, "upstream", m.upstream)
-				break
+		found := slices.ContainsFunc(primary, func(r slotRow) bool { return r.name == mine })
+		switch confirmed := m.slots.confirmed == m.upstream; {
+		case found && !confirmed:
+			m.slots.confirmed = m.upstream
+			if err := m.rewriteStandbyConfig(ctx); err != nil {
+				return err
 			}
+			m.log.Info("streaming through replication slot", "slot", mine, "upstream", m.upstream)
+		case !found && confirmed:
+			m.slots.confirmed = ""
+			if err := m.rewriteStandbyConfig(ctx); err != nil {
+				return err
+			}
+			m.log.Warn("replication slot gone from the primary: streaming without it", "slot", mine, "upstream", m.upstream)
+		}
+		if m.slots.confirmed == m.upstream {
+			m.slots.nextCheck = now.Add(slotRecheck)
 		}
 	}
 	if !copyDue {

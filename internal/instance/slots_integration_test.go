@@ -222,10 +222,38 @@ func TestReplicationSlots(t *testing.T) {
 		return !stale && !own && m["_cnpg_slots_2"].Restart != ""
 	})
 
-	// slots-2 removed (scaled down): its slot goes on the primary, its
-	// copy on the standby.
-	c.Stop(2, syscall.SIGINT)
+	// slots-2 removed (scaled down) while it still runs, as until a scale
+	// down's remove step: its slot goes from the primary (here dropped by
+	// hand between two of its reconnections, as a new primary that never
+	// had it would lack it), and slots-2 streams on without it rather
+	// than ask for a slot that is gone.
 	slotsVolume(t, c, pc.Replication{Instances: all[:2], Slots: slots}, "r2")
+	conn, err := pgx.Connect(context.Background(), c.InstanceDSN(1, "postgres", insttest.SuperuserPassword, "postgres"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for try := 0; ; try++ {
+		_, err := conn.Exec(context.Background(), `SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots WHERE slot_name = '_cnpg_slots_2' AND active_pid IS NOT NULL`)
+		if err == nil {
+			_, err = conn.Exec(context.Background(), `SELECT pg_drop_replication_slot('_cnpg_slots_2') FROM pg_replication_slots WHERE slot_name = '_cnpg_slots_2'`)
+		}
+		if err == nil {
+			var n int
+			if err = conn.QueryRow(context.Background(), `SELECT count(*) FROM pg_replication_slots WHERE slot_name = '_cnpg_slots_2'`).Scan(&n); err == nil && n == 0 {
+				break
+			}
+		}
+		if try == 50 {
+			t.Fatalf("drop slots-2's slot on the primary: %v", err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	conn.Close(context.Background())
+	waitSetting(t, c, 2, "primary_slot_name", "")
+	c.WaitStatus(2, bootTimeout, "streaming standby without its slot", isStreamingStandbyOf(c.Instances[1].Address()))
+
+	// Its copy on the standby goes too once it is stopped.
+	c.Stop(2, syscall.SIGINT)
 	waitSlots(t, c, 1, "the removed instance's slot dropped", func(m map[string]slotInfo) bool {
 		_, ok := m["_cnpg_slots_2"]
 		return !ok && m["_cnpg_slots_0"].Active

@@ -139,12 +139,17 @@ func checkLive(ctx context.Context, t *testing.T, env *kubeenv.Env, ns string) {
 	for _, s := range doc.Clusters[0].Steps {
 		got = append(got, s.Action+" "+s.Instance)
 	}
+	// The standbys restart most lagging first and the least lagging takes
+	// over (ties: the lower ordinal); which that is depends on the lag the
+	// observer saw a moment ago, so either order is the rolling update,
+	// with the switchover to the standby restarted last.
 	want := []string{"update-objects ", "restart-instance pg-2", "restart-instance pg-1", "switchover pg-0", "restart-instance pg-0"}
-	if strings.Join(got, "|") != strings.Join(want, "|") {
-		t.Errorf("live plan of 15.18 → 15.20:\n got %q\nwant %q", got, want)
+	other := []string{"update-objects ", "restart-instance pg-1", "restart-instance pg-2", "switchover pg-0", "restart-instance pg-0"}
+	if g := strings.Join(got, "|"); g != strings.Join(want, "|") && g != strings.Join(other, "|") {
+		t.Errorf("live plan of 15.18 → 15.20:\n got %q\nwant %q (or pg-1 first)", got, want)
 	}
-	if s := doc.Clusters[0].Steps; len(s) == 5 && (s[3].From != "pg-0" || s[3].To != "pg-1") {
-		t.Errorf("switchover %s → %s, want pg-0 → pg-1", s[3].From, s[3].To)
+	if s := doc.Clusters[0].Steps; len(s) == 5 && (s[3].From != "pg-0" || s[3].To != s[2].Instance) {
+		t.Errorf("switchover %s → %s, want pg-0 → %s (the standby restarted last)", s[3].From, s[3].To, s[2].Instance)
 	}
 }
 
