@@ -2,10 +2,7 @@ package instance_test
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"os"
-	"path/filepath"
 	"sort"
 	"strings"
 	"syscall"
@@ -16,27 +13,13 @@ import (
 
 	pc "github.com/pgsync/pgsync/internal/podcontract"
 	"github.com/pgsync/pgsync/test/insttest"
-	"github.com/pgsync/pgsync/test/kubeletvol"
 )
 
 // slotsVolume writes one version of the params ConfigMap volume with rep
 // and wal_keep_size 0, so only a slot keeps WAL for a standby.
 func slotsVolume(t *testing.T, c *insttest.Cluster, rep pc.Replication, revision string) {
 	t.Helper()
-	if fi, err := os.Lstat(c.ParametersFile); err == nil && fi.Mode().IsRegular() {
-		if err := os.Remove(c.ParametersFile); err != nil {
-			t.Fatal(err)
-		}
-	}
-	raw, err := json.Marshal(rep)
-	if err != nil {
-		t.Fatal(err)
-	}
-	files := map[string][]byte{filepath.Base(c.ParametersFile): []byte(`{"wal_keep_size": "0", "max_connections": "50"}`),
-		pc.ConfigRevisionKey: []byte(revision), pc.HBAKey: []byte(`[]`), pc.ReplicationKey: raw}
-	if err := kubeletvol.Write(filepath.Dir(c.ParametersFile), files, 0o444, kubeletvol.Owner{UID: -1, GID: -1}); err != nil {
-		t.Fatal(err)
-	}
+	replicationParamsVolume(t, c, `{"wal_keep_size": "0", "max_connections": "50"}`, rep, revision)
 }
 
 // slotInfo is one row of an instance's pg_replication_slots.

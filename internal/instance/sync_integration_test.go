@@ -23,6 +23,13 @@ import (
 // with rep as its replication key.
 func replicationVolume(t *testing.T, c *insttest.Cluster, rep pc.Replication, revision string) {
 	t.Helper()
+	replicationParamsVolume(t, c, `{"max_connections": "50"}`, rep, revision)
+}
+
+// replicationParamsVolume writes one version of the params ConfigMap volume: the
+// parameters (JSON), rep as its replication key, no pg_hba lines.
+func replicationParamsVolume(t *testing.T, c *insttest.Cluster, params string, rep pc.Replication, revision string) {
+	t.Helper()
 	if fi, err := os.Lstat(c.ParametersFile); err == nil && fi.Mode().IsRegular() {
 		if err := os.Remove(c.ParametersFile); err != nil {
 			t.Fatal(err)
@@ -32,7 +39,7 @@ func replicationVolume(t *testing.T, c *insttest.Cluster, rep pc.Replication, re
 	if err != nil {
 		t.Fatal(err)
 	}
-	files := map[string][]byte{filepath.Base(c.ParametersFile): []byte(`{"max_connections": "50"}`),
+	files := map[string][]byte{filepath.Base(c.ParametersFile): []byte(params),
 		pc.ConfigRevisionKey: []byte(revision), pc.HBAKey: []byte(`[]`), pc.ReplicationKey: raw}
 	if err := kubeletvol.Write(filepath.Dir(c.ParametersFile), files, 0o444, kubeletvol.Owner{UID: -1, GID: -1}); err != nil {
 		t.Fatal(err)
