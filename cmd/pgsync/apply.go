@@ -158,7 +158,7 @@ func runApply(cmd *cobra.Command, args applyArgs) error {
 	withImages(p, images)
 	var expect map[cluster.Key][]plan.Step
 	if args.planFile != "" {
-		if expect, err = checkSaved(args.planFile, p); err != nil {
+		if expect, err = checkSaved(args.planFile, p, observed, want); err != nil {
 			return err
 		}
 		args.autoApprove = true // the saved plan was the review
@@ -219,9 +219,11 @@ func runApply(cmd *cobra.Command, args applyArgs) error {
 }
 
 // checkSaved compares a saved plan with the plan made now: the same
-// commit, the same observed state (fingerprints), the same steps. It
-// returns the saved steps per cluster.
-func checkSaved(path string, now *plan.Plan) (map[cluster.Key][]plan.Step, error) {
+// commit, the same observed state (fingerprints), the same steps or the
+// same equal choices among them (plan.SavedStepsStand: lag orders the
+// standby restarts, and lag moves between plan and apply). It returns the
+// saved steps per cluster.
+func checkSaved(path string, now *plan.Plan, observed plan.Observed, want []*cluster.Cluster) (map[cluster.Key][]plan.Step, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("saved plan: %w", err)
@@ -244,6 +246,16 @@ func checkSaved(path string, now *plan.Plan) (map[cluster.Key][]plan.Step, error
 	for _, c := range now.Clusters {
 		current[cluster.Key{Namespace: c.Namespace, Name: c.Name}] = c
 	}
+	live := map[cluster.Key]*plan.ObservedCluster{}
+	for i, o := range observed.Clusters {
+		if o.Spec != nil {
+			live[o.Spec.Key()] = &observed.Clusters[i]
+		}
+	}
+	desiredOf := map[cluster.Key]*cluster.Cluster{}
+	for _, c := range want {
+		desiredOf[c.Key()] = c
+	}
 	expect := map[cluster.Key][]plan.Step{}
 	var stale []string
 	for _, c := range saved.Clusters {
@@ -255,7 +267,7 @@ func checkSaved(path string, now *plan.Plan) (map[cluster.Key][]plan.Step, error
 			stale = append(stale, key.String()+" is no longer planned")
 		case cur.Observed != c.Observed:
 			stale = append(stale, key.String()+" has changed since (its observed state differs)")
-		case !sameSteps(cur.Steps, c.Steps):
+		case !sameSteps(cur.Steps, c.Steps) && !plan.SavedStepsStand(live[key], desiredOf[key], cur.Steps, c.Steps):
 			stale = append(stale, key.String()+" would now be planned differently")
 		}
 		expect[key] = c.Steps

@@ -49,3 +49,73 @@ func SavedStepStands(o *ObservedCluster, d *cluster.Cluster, planned, saved Step
 	}
 	return false
 }
+
+// SavedStepsStand says whether a saved plan's steps for cluster o may be
+// carried out in place of the steps pgsync plans now: apply's check of a
+// whole saved plan before its first step. Every step must be the one
+// planned now, or one of the same equal choices (SavedStepStands): the
+// rolling restarts of the same standbys in another order, or a
+// switchover to another standby that is, or will have been restarted
+// onto, the new revision by then. The executor still checks each step
+// when it comes to it.
+func SavedStepsStand(o *ObservedCluster, d *cluster.Cluster, planned, saved []Step) bool {
+	if len(planned) != len(saved) {
+		return false
+	}
+	rev := revision.Restart(d)
+	instance := func(ordinal int) (ObservedInstance, bool) {
+		for _, in := range o.Instances {
+			if in.Ordinal == ordinal {
+				return in, true
+			}
+		}
+		return ObservedInstance{}, false
+	}
+	restartedBySaved := map[int]bool{}
+	plannedRestarts, savedRestarts := map[string]int{}, map[string]int{}
+	for i, p := range planned {
+		s := saved[i]
+		if p.Action != s.Action || p.Phase != s.Phase {
+			return false
+		}
+		rolling := s.Action == StepRestartInstance && s.Phase == PhaseRollingStandbys
+		if rolling {
+			plannedRestarts[p.Instance]++
+			savedRestarts[s.Instance]++
+			restartedBySaved[s.Ordinal] = true
+		}
+		if p.Action == s.Action && p.Instance == s.Instance && p.To == s.To {
+			continue
+		}
+		if o == nil || d == nil {
+			return false
+		}
+		switch {
+		case rolling:
+			in, ok := instance(s.Ordinal)
+			if p.To != s.To || !ok || s.Ordinal == o.Primary || in.Revision == rev || s.Ordinal >= d.Spec.Instances {
+				return false
+			}
+		case s.Action == StepSwitchover && s.Phase == PhasePrimary:
+			in, ok := instance(s.TargetOrdinal)
+			if p.Ordinal != s.Ordinal || s.Ordinal != o.Primary || !ok || s.TargetOrdinal == o.Primary || s.TargetOrdinal >= d.Spec.Instances {
+				return false
+			}
+			onRevision := (in.Ready && in.Revision == rev) || restartedBySaved[s.TargetOrdinal]
+			if !onRevision || (o.SyncRestricted && !in.SyncListed) {
+				return false
+			}
+		default:
+			return false
+		}
+	}
+	if len(plannedRestarts) != len(savedRestarts) {
+		return false
+	}
+	for name, n := range plannedRestarts {
+		if savedRestarts[name] != n {
+			return false
+		}
+	}
+	return true
+}

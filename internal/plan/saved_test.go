@@ -89,3 +89,84 @@ func TestSavedStepStands(t *testing.T) {
 		})
 	}
 }
+
+// A whole saved plan stands when lag moved between plan and apply and
+// the planner now orders the same restarts differently, or picks another
+// updated standby to switch to; it does not when the steps changed.
+func TestSavedStepsStand(t *testing.T) {
+	head := mustLoad(t, website(img132, 4))
+	observed := func(lags ...int64) Observed {
+		o := Converged(mustLoad(t, website(img131, 4)))
+		for i, lag := range lags {
+			o.Clusters[0].Instances[i+1].LagBytes = lag
+		}
+		return o
+	}
+	steps := func(o Observed, desired []*cluster.Cluster) []Step {
+		t.Helper()
+		p, err := Make(desired, o, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p.Clusters[0].Steps
+	}
+	atPlan := steps(observed(300, 200, 100), head)
+	atApply := observed(100, 200, 300)
+	now := steps(atApply, head)
+	if sameOrder(now, atPlan) {
+		t.Fatalf("the lags chosen do not reorder the plan: %v", now)
+	}
+	withSync := observed(100, 200, 300)
+	withSync.Clusters[0].SyncRestricted = true
+	withSync.Clusters[0].Instances[1].SyncListed = true
+	other := mustLoad(t, website("quay.io/enterprisedb/postgresql:13.3", 4))
+	tests := []struct {
+		name           string
+		o              Observed
+		d              []*cluster.Cluster
+		planned, saved []Step
+		want           bool
+	}{
+		{"the same plan", atApply, head, now, now, true},
+		{"the restarts reordered, another switchover target", atApply, head, now, atPlan, true},
+		{"the saved target is not listed now", withSync, head, steps(withSync, head), atPlan, false},
+		{"another image now", atApply, other, steps(atApply, other), atPlan, false},
+		{"a step fewer", atApply, head, now, atPlan[1:], false},
+		{"a standby already restarted", func() Observed {
+			o := observed(100, 200, 300)
+			o.Clusters[0].Instances[1] = updatedInstance(head[0], 1, true)
+			return o
+		}(), head, nil, atPlan, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			planned := tt.planned
+			if planned == nil {
+				planned = steps(tt.o, tt.d)
+			}
+			if got := SavedStepsStand(&tt.o.Clusters[0], tt.d[0], planned, tt.saved); got != tt.want {
+				t.Errorf("SavedStepsStand = %v, want %v\nplanned %v\nsaved   %v", got, tt.want, names(planned), names(tt.saved))
+			}
+		})
+	}
+}
+
+func sameOrder(a, b []Step) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i].Instance != b[i].Instance || a[i].To != b[i].To {
+			return false
+		}
+	}
+	return true
+}
+
+func names(steps []Step) []string {
+	var out []string
+	for _, s := range steps {
+		out = append(out, string(s.Action)+" "+s.Instance+" → "+s.To)
+	}
+	return out
+}
