@@ -46,8 +46,9 @@ demo-clean:
 # kube-up comes first: on a fresh machine it builds Kubernetes (~17 min,
 # cached afterwards), which the API tier and the e2e tier both use. cosign
 # is the real CLI the supply-chain tests check against (~10 min cold, cached).
+# The e2e tier runs beside the other packages (hack/test-tiers.sh says why).
 check: deps lint cosign kube-up
-	PGSYNC_REQUIRE_INTEGRATION=1 $(GO) test -race -count=1 -timeout 30m $(PKGS)
+	PGSYNC_REQUIRE_INTEGRATION=1 GO=$(GO) hack/test-tiers.sh
 
 # Debian packages the tests need (the e2e tier installs its own, kube-deps).
 deps:
