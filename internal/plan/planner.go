@@ -321,7 +321,7 @@ func planUpdate(d *cluster.Cluster, o *ObservedCluster) (ClusterPlan, []cluster.
 func noTLSWarning(d *cluster.Cluster, o *ObservedCluster) string {
 	var names []string
 	for _, in := range o.Instances {
-		if in.NoTLS {
+		if in.NoTLS && !cutOffByTLS(o, in) { // those restart, saying why
 			names = append(names, fmt.Sprintf("%s-%d", d.Metadata.Name, in.Ordinal))
 		}
 	}
@@ -329,6 +329,24 @@ func noTLSWarning(d *cluster.Cluster, o *ObservedCluster) string {
 		return ""
 	}
 	return fmt.Sprintf("TLS: %s run without TLS (created before pgsync's TLS) until their pods are re-created, at the next rolling restart or a pod deletion; nothing restarts for it", strings.Join(names, ", "))
+}
+
+// cutOffByTLS says whether standby in can stream from o's primary at all:
+// a pod created before pgsync's TLS has no client certificate and speaks
+// plaintext, which a primary with TLS refuses. Only a re-created pod
+// cures it, so the rolling restart re-creates it even on the desired
+// revision — a repair, not a restart for TLS alone (invariant 8): it
+// arises only after a switchover or failover to a re-created instance.
+func cutOffByTLS(o *ObservedCluster, in ObservedInstance) bool {
+	if !in.NoTLS || in.Ordinal == o.Primary {
+		return false
+	}
+	for _, p := range o.Instances {
+		if p.Ordinal == o.Primary {
+			return !p.NoTLS
+		}
+	}
+	return false
 }
 
 // finish turns an update with nothing to do into a no-op.
@@ -359,7 +377,7 @@ func roleOf(ordinal, primary int) Role {
 // restarting them onto a fixed spec is how a fixing commit resumes.
 func haltedBy(o *ObservedCluster, revision string) string {
 	for _, in := range o.Instances {
-		if in.Revision == revision && !in.Ready {
+		if in.Revision == revision && !in.Ready && !cutOffByTLS(o, in) {
 			return instanceName(o.Spec, in.Ordinal)
 		}
 	}
@@ -372,8 +390,14 @@ func haltedBy(o *ObservedCluster, revision string) string {
 func rollingRestart(d *cluster.Cluster, o *ObservedCluster, instances []ObservedInstance, primary int, revision string, warnings *[]string) []Step {
 	var standbys []ObservedInstance
 	primaryOutdated := false
+	cutOff := map[int]bool{}
 	for _, in := range instances {
-		if in.Revision == revision {
+		if in.Ordinal != primary && cutOffByTLS(&ObservedCluster{Primary: primary, Instances: instances}, in) {
+			cutOff[in.Ordinal] = true
+		}
+	}
+	for _, in := range instances {
+		if in.Revision == revision && !cutOff[in.Ordinal] {
 			continue
 		}
 		if in.Ordinal == primary {
@@ -395,7 +419,11 @@ func rollingRestart(d *cluster.Cluster, o *ObservedCluster, instances []Observed
 	var steps []Step
 	reason := restartReason(o.Spec, d)
 	for _, in := range standbys {
-		steps = append(steps, restartStep(PhaseRollingStandbys, d, in, RoleStandby, "standby: "+reason))
+		why := "standby: " + reason
+		if cutOff[in.Ordinal] && in.Revision == revision {
+			why = fmt.Sprintf("standby created before pgsync's TLS, which cannot stream from %s, a primary with TLS: its pod is re-created with TLS", instanceName(d, primary))
+		}
+		steps = append(steps, restartStep(PhaseRollingStandbys, d, in, RoleStandby, why))
 	}
 	if !primaryOutdated {
 		return steps

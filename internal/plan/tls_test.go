@@ -38,3 +38,50 @@ func TestPlanNamesInstancesWithoutTLS(t *testing.T) {
 		t.Errorf("warnings with TLS everywhere: %q", p.Clusters[0].Warnings)
 	}
 }
+
+// After a switchover or failover to an instance re-created with TLS, a
+// standby from before TLS cannot stream (no client certificate, plaintext
+// refused): the plan re-creates it, even on the desired revision, and
+// does not hold the rollout on it; under a primary without TLS it stays.
+func TestPlanRecreatesStandbysCutOffByTLS(t *testing.T) {
+	c := mustLoad(t, website(img131, 3))[0]
+	observed := Converged([]*cluster.Cluster{c})
+	o := &observed.Clusters[0]
+	o.Primary = 1
+	o.Instances[0].NoTLS = true
+	o.Instances[2].NoTLS, o.Instances[2].Ready = true, false
+	p, err := Make([]*cluster.Cluster{c}, observed, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cp := p.Clusters[0]
+	if cp.Halted != "" {
+		t.Errorf("halted by %s: a standby cut off by TLS holds nothing", cp.Halted)
+	}
+	got := steps(cp)
+	want := []string{"restart-instance website-2 standby", "restart-instance website-0 standby"}
+	if strings.Join(got, "; ") != strings.Join(want, "; ") {
+		t.Errorf("steps %q, want %q", got, want)
+	}
+	for _, s := range cp.Steps {
+		if !strings.Contains(s.Reason, "cannot stream from website-1, a primary with TLS") {
+			t.Errorf("%s: reason %q does not say why", s.Instance, s.Reason)
+		}
+	}
+	for _, w := range cp.Warnings {
+		if strings.HasPrefix(w, "TLS: ") {
+			t.Errorf("warning %q: the instances restarting are not among those left without TLS", w)
+		}
+	}
+	// The saved plan's order stands when the other standby comes first now.
+	reordered := append([]Step(nil), cp.Steps...)
+	reordered[0], reordered[1] = reordered[1], reordered[0]
+	if !SavedStepsStand(o, c, cp.Steps, reordered) || !SavedStepStands(o, c, cp.Steps[0], reordered[0]) {
+		t.Error("a saved plan restarting the same standbys in another order does not stand")
+	}
+
+	o.Instances[1].NoTLS = true // the primary has no TLS either: they stream
+	if p, _ := Make([]*cluster.Cluster{c}, observed, Options{}); len(p.Clusters[0].Steps) != 0 {
+		t.Errorf("steps %v under a primary without TLS: want none", steps(p.Clusters[0]))
+	}
+}
