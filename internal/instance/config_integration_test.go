@@ -24,6 +24,14 @@ import (
 // pg_hba keys next to it), and writes one version of it.
 func paramsVolume(t *testing.T, c *insttest.Cluster, params, revision string, hba ...string) {
 	t.Helper()
+	writeParamsVolume(t, c, params, revision, hba, nil)
+}
+
+// writeParamsVolume is the one writer of the parameters volume in these
+// tests, as the kubelet writes it: params, the revision, pg_hba lines and
+// any other keys.
+func writeParamsVolume(t *testing.T, c *insttest.Cluster, params, revision string, hba []string, extra map[string][]byte) {
+	t.Helper()
 	if fi, err := os.Lstat(c.ParametersFile); err == nil && fi.Mode().IsRegular() {
 		if err := os.Remove(c.ParametersFile); err != nil {
 			t.Fatal(err)
@@ -35,6 +43,9 @@ func paramsVolume(t *testing.T, c *insttest.Cluster, params, revision string, hb
 	lines := `[` + strings.Join(quoteAll(hba), ",") + `]`
 	files := map[string][]byte{filepath.Base(c.ParametersFile): []byte(params),
 		pc.ConfigRevisionKey: []byte(revision), pc.HBAKey: []byte(lines)}
+	for k, v := range extra {
+		files[k] = v
+	}
 	if err := kubeletvol.Write(filepath.Dir(c.ParametersFile), files, 0o444, kubeletvol.Owner{UID: -1, GID: -1}); err != nil {
 		t.Fatal(err)
 	}

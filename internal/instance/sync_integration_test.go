@@ -4,8 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"os"
-	"path/filepath"
 	"syscall"
 	"testing"
 	"time"
@@ -16,7 +14,6 @@ import (
 	"github.com/pgsync/pgsync/internal/instance"
 	pc "github.com/pgsync/pgsync/internal/podcontract"
 	"github.com/pgsync/pgsync/test/insttest"
-	"github.com/pgsync/pgsync/test/kubeletvol"
 )
 
 // replicationVolume writes one version of the params ConfigMap volume
@@ -30,20 +27,11 @@ func replicationVolume(t *testing.T, c *insttest.Cluster, rep pc.Replication, re
 // parameters (JSON), rep as its replication key, no pg_hba lines.
 func replicationParamsVolume(t *testing.T, c *insttest.Cluster, params string, rep pc.Replication, revision string) {
 	t.Helper()
-	if fi, err := os.Lstat(c.ParametersFile); err == nil && fi.Mode().IsRegular() {
-		if err := os.Remove(c.ParametersFile); err != nil {
-			t.Fatal(err)
-		}
-	}
 	raw, err := json.Marshal(rep)
 	if err != nil {
 		t.Fatal(err)
 	}
-	files := map[string][]byte{filepath.Base(c.ParametersFile): []byte(params),
-		pc.ConfigRevisionKey: []byte(revision), pc.HBAKey: []byte(`[]`), pc.ReplicationKey: raw}
-	if err := kubeletvol.Write(filepath.Dir(c.ParametersFile), files, 0o444, kubeletvol.Owner{UID: -1, GID: -1}); err != nil {
-		t.Fatal(err)
-	}
+	writeParamsVolume(t, c, params, revision, nil, map[string][]byte{pc.ReplicationKey: raw})
 }
 
 // waitSetting waits until instance i shows setting = want.
