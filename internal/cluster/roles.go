@@ -9,10 +9,13 @@ import (
 	pc "github.com/pgsync/pgsync/internal/podcontract"
 )
 
-// ManagedConfiguration is CloudNativePG's spec.managed. Of it pgsync reads
-// roles; services is refused by name (unsupported.go).
+// ManagedConfiguration is CloudNativePG's spec.managed: the roles the
+// primary's manager keeps, and the Services (services.go).
 type ManagedConfiguration struct {
 	Roles []RoleConfiguration `json:"roles"`
+	// Services: omitted when unset, so the applied-spec annotation of a
+	// cluster without it is what it was before pgsync read it.
+	Services *ManagedServices `json:"services,omitempty"`
 }
 
 // RoleConfiguration is one entry of spec.managed.roles, CloudNativePG's

@@ -34,7 +34,7 @@ func TestRolesFile(t *testing.T) {
 }
 
 // TestRolesValidation: every refusal at its field, all in one pass;
-// managed.services stays refused by name.
+// managed.services is read beside the roles (services_test.go).
 func TestRolesValidation(t *testing.T) {
 	head := "apiVersion: postgresql.cnpg.io/v1\nkind: Cluster\nmetadata:\n  name: pg\n  namespace: x\nspec:\n  imageName: ghcr.io/cloudnative-pg/postgresql:16.4\n  instances: 1\n  storage:\n    size: 1Gi\n  managed:\n"
 	for _, tc := range []struct {
@@ -70,9 +70,7 @@ func TestRolesValidation(t *testing.T) {
 		}, []string{
 			`c.yaml:15:14: spec.managed.roles[0].login: ignored: ensure: absent drops the role`,
 		}},
-		{"services refused by name", "    services:\n      disabledDefaultServices: [ro]\n    roles: [{name: gina}]\n", []string{
-			`c.yaml:12:5: spec.managed.services: managed Services (disabling the default ones, additional ones) are not supported by pgsync: pgsync renders NAME-rw, NAME-ro, NAME-r and NAME-hl`,
-		}, nil},
+		{"services beside roles", "    services:\n      disabledDefaultServices: [ro]\n    roles: [{name: gina}]\n", nil, nil},
 		{"typo", "    role: [{name: hank}]\n", []string{
 			`c.yaml:12:5: spec.managed.role: unknown field "role" (did you mean roles?)`,
 		}, nil},

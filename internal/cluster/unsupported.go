@@ -66,7 +66,6 @@ var unsupported = map[string]string{
 	"spec.projectedVolumeTemplate":           "projected volumes are not supported by pgsync",
 	"spec.env":                               "environment variables for the instances are not supported by pgsync",
 	"spec.envFrom":                           "environment variables for the instances are not supported by pgsync",
-	"spec.managed.services":                  "managed Services (disabling the default ones, additional ones) are not supported by pgsync: pgsync renders NAME-rw, NAME-ro, NAME-r and NAME-hl",
 	"spec.seccompProfile":                    "a seccomp profile of your own is not supported by pgsync: every pod and container runs with RuntimeDefault",
 	"spec.tablespaces":                       "tablespaces are not supported by pgsync yet",
 	"spec.enablePDB":                         "enablePDB is not supported by pgsync: pgsync always renders PodDisruptionBudgets, so a node drain cannot take the primary and a standby at once",

@@ -54,13 +54,16 @@ type Objects struct {
 	Params         *corev1.ConfigMap
 	RW             *corev1.Service
 	RWSlice        *discoveryv1.EndpointSlice
-	RO, R          *corev1.Service
-	Headless       *corev1.Service
-	Lease          *coordv1.Lease
-	PrimaryPDB     *policyv1.PodDisruptionBudget
-	StandbyPDB     *policyv1.PodDisruptionBudget
-	NetworkPolicy  *networkingv1.NetworkPolicy
-	StatefulSet    *appsv1.StatefulSet
+	// RO and R are nil when spec.managed.services disables them.
+	RO, R    *corev1.Service
+	Headless *corev1.Service
+	// Additional are spec.managed.services.additional, in order.
+	Additional    []*corev1.Service
+	Lease         *coordv1.Lease
+	PrimaryPDB    *policyv1.PodDisruptionBudget
+	StandbyPDB    *policyv1.PodDisruptionBudget
+	NetworkPolicy *networkingv1.NetworkPolicy
+	StatefulSet   *appsv1.StatefulSet
 }
 
 // List returns the objects in apply order: identity and permissions, then
@@ -68,8 +71,17 @@ type Objects struct {
 // pods never start before what they read exists, nor before their
 // NetworkPolicy does (they are never open to more than it admits).
 func (o *Objects) List() []runtime.Object {
-	return []runtime.Object{o.ServiceAccount, o.Role, o.RoleBinding, o.Params, o.RW, o.RWSlice, o.RO, o.R,
-		o.Headless, o.Lease, o.PrimaryPDB, o.StandbyPDB, o.NetworkPolicy, o.StatefulSet}
+	out := []runtime.Object{o.ServiceAccount, o.Role, o.RoleBinding, o.Params, o.RW, o.RWSlice}
+	for _, s := range []*corev1.Service{o.RO, o.R} {
+		if s != nil {
+			out = append(out, s)
+		}
+	}
+	out = append(out, o.Headless)
+	for _, s := range o.Additional {
+		out = append(out, s)
+	}
+	return append(out, o.Lease, o.PrimaryPDB, o.StandbyPDB, o.NetworkPolicy, o.StatefulSet)
 }
 
 // Render returns every object of c (defaulted and validated by
@@ -101,6 +113,13 @@ func Render(c *cluster.Cluster, opts Options) (*Objects, error) {
 	if target == "" {
 		return nil, fmt.Errorf("render %s: no target primary (pass kube.TargetPrimary(c, liveLease))", c.Key())
 	}
+	var ro, r *corev1.Service
+	if c.Spec.DefaultServiceOn(cluster.SelectorRO) {
+		ro = selectorService(c, n.RO(), selectorOf(c, cluster.SelectorRO))
+	}
+	if c.Spec.DefaultServiceOn(cluster.SelectorR) {
+		r = selectorService(c, n.R(), selectorOf(c, cluster.SelectorR))
+	}
 	return &Objects{
 		ServiceAccount: serviceAccount(c),
 		Role:           role(c, opts.Replicas),
@@ -108,9 +127,10 @@ func Render(c *cluster.Cluster, opts Options) (*Objects, error) {
 		Params:         params,
 		RW:             rwService(c),
 		RWSlice:        rwSlice(c),
-		RO:             selectorService(c, n.RO(), map[string]string{pc.LabelCluster: c.Metadata.Name, pc.LabelRole: pc.RoleReplica}),
-		R:              selectorService(c, n.R(), map[string]string{pc.LabelCluster: c.Metadata.Name}),
+		RO:             ro,
+		R:              r,
 		Headless:       headlessService(c),
+		Additional:     additionalServices(c),
 		Lease:          lease(c, target),
 		PrimaryPDB:     primaryPDB(c, target),
 		StandbyPDB:     standbyPDB(c, target),
