@@ -120,7 +120,7 @@ func orUnset(s string) string {
 func planCreate(d *cluster.Cluster) ClusterPlan {
 	cp := ClusterPlan{Action: ActionCreate, Changes: diffSpecs(nil, d), Warnings: parameterNotes(d)}
 	cp.Steps = append(cp.Steps, clusterStep(PhaseObjects, StepUpdateObjects,
-		fmt.Sprintf("create the cluster's objects: Secrets (generated, never in Git), ServiceAccount, Role, RoleBinding, Services %[1]s-rw, %[1]s-ro, %[1]s-r, %[1]s-hl, Lease %[1]s-primary, PodDisruptionBudgets, NetworkPolicy %[1]s and StatefulSet %[1]s", d.Metadata.Name)))
+		fmt.Sprintf("create the cluster's objects: Secrets (generated, never in Git), ServiceAccount, Role, RoleBinding, Services %[2]s, Lease %[1]s-primary, PodDisruptionBudgets, NetworkPolicy %[1]s and StatefulSet %[1]s", d.Metadata.Name, strings.Join(d.ServiceNames(), ", "))))
 	primary := instanceName(d, 0)
 	cp.Steps = append(cp.Steps, createPrimaryStep(d))
 	for i := 1; i < d.Spec.Instances; i++ {
@@ -189,6 +189,9 @@ func planUpdate(d *cluster.Cluster, o *ObservedCluster) (ClusterPlan, []cluster.
 			reason = "apply the new spec to the cluster's objects (StatefulSet template, configuration, Services); no pod restarts: the StatefulSet updates OnDelete"
 			if d.Spec.Storage.Size.Cmp(o.Spec.Spec.Storage.Size) > 0 || walGrows(d, o) {
 				reason += "; the StatefulSet's volume claim template is immutable, so the StatefulSet object is re-created without deleting its pods"
+			}
+			if s := serviceChanges(o.Spec, d); s != "" {
+				reason += "; " + s
 			}
 		}
 		if len(o.Drift) > 0 {
