@@ -246,6 +246,11 @@ func (e *Executor) applyObjects(ctx context.Context, t Target, objs *kube.Object
 				return err
 			}
 		}
+		if s, ok := obj.(*corev1.Service); ok && kube.ReplaceOnChange(t.spec(), s.Name) {
+			if err := e.replaceService(ctx, s); err != nil {
+				return err
+			}
+		}
 		_, err := kube.Apply(ctx, e.Dynamic, obj, kube.ApplyOptions{Force: true})
 		if err != nil && apierrors.IsInvalid(err) {
 			switch o := obj.(type) {
@@ -259,7 +264,7 @@ func (e *Executor) applyObjects(ctx context.Context, t Target, objs *kube.Object
 			return err
 		}
 	}
-	return nil
+	return e.pruneServices(ctx, t.spec())
 }
 
 // notTakenOver refuses to create a cluster over a StatefulSet of the same
@@ -555,7 +560,9 @@ func (e *Executor) deleteCluster(ctx context.Context, t Target) error {
 			return fmt.Errorf("delete %s of %s: %w", s.what, spec.Key(), err)
 		}
 	}
-	return nil
+	// The additional Services (spec.managed.services), and any other
+	// Service labelled as the cluster's.
+	return e.deleteServices(ctx, spec, func(string) bool { return true })
 }
 
 // Orphan stops managing a cluster removed from Git: its objects lose the

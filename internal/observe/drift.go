@@ -59,7 +59,12 @@ func Drift(ctx context.Context, client dynamic.Interface, spec *cluster.Cluster,
 	if err != nil {
 		return nil, err
 	}
-	return driftOf(ctx, client, objs.List(), getLive(client), nil)
+	drift, err := driftOf(ctx, client, objs.List(), getLive(client), nil)
+	if err != nil {
+		return nil, err
+	}
+	left, err := leftServices(ctx, listServices(client), spec)
+	return append(drift, left...), err
 }
 
 // liveObject returns the live object of a rendered one (nil when it does
@@ -316,14 +321,14 @@ func (f *Fleet) FindDriftCached(ctx context.Context, client dynamic.Interface, w
 	}
 	var errs []error
 	for _, batch := range batches {
-		liveOf := getLive(client)
+		liveOf, servicesOf := getLive(client), listServices(client)
 		if len(jobs) > fewClusters {
 			names := make([]string, len(batch))
 			for i, j := range batch {
 				names[i] = j.c.Key().Name
 			}
 			var err error
-			if liveOf, err = listLive(ctx, client, kinds, batch[0].c.Key().Namespace, names); err != nil {
+			if liveOf, servicesOf, err = listLive(ctx, client, kinds, batch[0].c.Key().Namespace, names); err != nil {
 				return err
 			}
 		}
@@ -345,7 +350,12 @@ func (f *Fleet) FindDriftCached(ctx context.Context, client dynamic.Interface, w
 					batchErrs[i] = fmt.Errorf("drift of %s: %w", j.c.Key(), err)
 					return
 				}
-				j.c.Observed.Drift = drift
+				left, err := leftServices(ctx, servicesOf, j.c.Observed.Spec)
+				if err != nil {
+					batchErrs[i] = fmt.Errorf("drift of %s: %w", j.c.Key(), err)
+					return
+				}
+				j.c.Observed.Drift = append(drift, left...)
 			}()
 		}
 		wg.Wait()
@@ -363,8 +373,10 @@ const fewClusters = 16
 const batchClusters = 20
 
 // listLive lists pgsync's objects of each kind of the clusters names in
-// namespace and returns their lookup, falling back to a GET.
-func listLive(ctx context.Context, client dynamic.Interface, kinds map[schema.GroupVersionResource]bool, namespace string, names []string) (liveObject, error) {
+// namespace and returns their lookup, falling back to a GET, and the
+// Services of each cluster among them (a List of its own when Services
+// could not be listed).
+func listLive(ctx context.Context, client dynamic.Interface, kinds map[schema.GroupVersionResource]bool, namespace string, names []string) (liveObject, ownedServices, error) {
 	type key struct {
 		gvr             schema.GroupVersionResource
 		namespace, name string
@@ -372,14 +384,17 @@ func listLive(ctx context.Context, client dynamic.Interface, kinds map[schema.Gr
 	sel := labels.SelectorFromSet(labels.Set{pc.LabelManagedBy: pc.ManagedBy})
 	in, err := labels.NewRequirement(pc.LabelCluster, selection.In, names)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	managed := metav1.ListOptions{LabelSelector: sel.Add(*in).String()}
 	var (
 		mu    sync.Mutex
 		index = map[key]*unstructured.Unstructured{}
-		wg    sync.WaitGroup
-		errs  []error
+		// services: the Services listed, if servicesListed.
+		services       []unstructured.Unstructured
+		servicesListed bool
+		wg             sync.WaitGroup
+		errs           []error
 	)
 	for gvr := range kinds {
 		wg.Add(1)
@@ -398,20 +413,27 @@ func listLive(ctx context.Context, client dynamic.Interface, kinds map[schema.Gr
 					u := &list.Items[i]
 					index[key{gvr, u.GetNamespace(), u.GetName()}] = u
 				}
+				if gvr == servicesResource {
+					services, servicesListed = list.Items, true
+				}
 			}
 		}()
 	}
 	wg.Wait()
 	if err := errors.Join(errs...); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	get := getLive(client)
+	servicesOf := listServices(client)
+	if servicesListed {
+		servicesOf = func(_ context.Context, _, name string) ([]string, error) { return serviceNames(services, name), nil }
+	}
 	return func(ctx context.Context, gvr schema.GroupVersionResource, namespace, name string) (*unstructured.Unstructured, error) {
 		if u := index[key{gvr, namespace, name}]; u != nil {
 			return u, nil
 		}
 		return get(ctx, gvr, namespace, name)
-	}, nil
+	}, servicesOf, nil
 }
 
 // DriftCache keeps dry-run results from one observation to the next: a
