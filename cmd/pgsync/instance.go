@@ -84,6 +84,8 @@ func newInstanceRunCmd() *cobra.Command {
 	f.StringSliceVar(&c.Peers, "peers", nil, "HTTP addresses (host:port) of the cluster's instance managers for the failover election (default: the addresses of CLUSTER-hl on this manager's HTTP port)")
 	f.StringVar(&c.Kubeconfig, "kubeconfig", "", "kubeconfig (default: KUBECONFIG, then in-cluster)")
 	f.StringVar(&c.CADir, "ca-dir", envOr(pc.EnvCADir, ""), "directory holding the cluster's CA ("+pc.CACertKey+", "+pc.CAKeyKey+"): TLS on, certificates issued from it (env "+pc.EnvCADir+"; unset: no TLS)")
+	generations, _ := strconv.Atoi(envOr(pc.EnvCAGenerations, "1"))
+	f.IntVar(&c.CAGenerations, "ca-generations", generations, "how many generations of the CA the pod mounts in --ca-dir (the first at its root, generation N in gen<N>/; env "+pc.EnvCAGenerations+")")
 	f.StringSliceVar(&c.ServerAltDNSNames, "server-alt-dns-names", pc.SplitNames(envOr(pc.EnvServerAltDNSNames, "")), "more DNS names for the server certificate (spec.certificates.serverAltDNSNames; env "+pc.EnvServerAltDNSNames+")")
 	return cmd
 }

@@ -138,6 +138,8 @@ func (e *Executor) Step(ctx context.Context, t Target, s plan.Step) error {
 		err = e.removeInstance(ctx, t, s)
 	case plan.StepDeleteCluster:
 		err = e.deleteCluster(ctx, t)
+	case plan.StepRotateCA:
+		err = e.rotateCA(ctx, t, s)
 	case plan.StepAwaitApproval:
 		return ErrAwaitingApproval
 	default:
@@ -403,15 +405,9 @@ func (e *Executor) removeInstance(ctx context.Context, t Target, s plan.Step) er
 
 func (e *Executor) reload(ctx context.Context, t Target) error {
 	// The parameters ConfigMap was applied by update-objects (and is again
-	// here). A kubelet rewrites a ConfigMap volume only when it syncs the
-	// pod: on its periodic sync, 66–86 s later as measured, or at once when
-	// the pod changes. So the pod of every instance still on another
-	// configuration is annotated (AnnConfigRequested); the kubelet fills
-	// the volume from its watch of the ConfigMap and the manager reloads
-	// within a second (docs/apply.md). A kubelet whose copy was not current
-	// yet, or that caches ConfigMaps by TTL, gets the pod annotated again
-	// after 2 s, 4 s, … at most every 30 s, until the instance has it.
-	const retouchFirst, retouchMax = 2 * time.Second, 30 * time.Second
+	// here); the pod of every instance still on another configuration is
+	// annotated so that its kubelet brings it in at once (podToucher), and
+	// the manager reloads within a second (docs/apply.md).
 	spec := t.spec()
 	want := revision.Config(spec)
 	objs, err := e.render(t, "", nil)
@@ -421,12 +417,7 @@ func (e *Executor) reload(ctx context.Context, t Target) error {
 	if err := e.applyAll(ctx, t, objs); err != nil {
 		return err
 	}
-	pods := e.Client.CoreV1().Pods(spec.Metadata.Namespace)
-	type touch struct {
-		at    time.Time
-		every time.Duration
-	}
-	touched := map[string]touch{}
+	toucher := newPodToucher(e.Client, spec.Metadata.Namespace, e.now)
 	return e.wait(ctx, "every instance loaded config "+want, func(ctx context.Context) (bool, string, error) {
 		live, err := e.observeOne(ctx, t)
 		if err != nil {
@@ -450,27 +441,11 @@ func (e *Executor) reload(ctx context.Context, t Target) error {
 				behind += "; "
 			}
 			behind += fmt.Sprintf("%s has loaded config %s, want %s", in.Name, got, want)
-			now := e.now()
-			last, again := touched[in.Name]
-			if again && now.Sub(last.at) < last.every {
-				continue
+			note, err := toucher.touch(ctx, "reload-config", in.Name, want)
+			if err != nil {
+				return false, "", err
 			}
-			patch := fmt.Sprintf(`{"metadata":{"annotations":{%q:%q}}}`, pc.AnnConfigRequested, want+" "+now.UTC().Format(time.RFC3339Nano))
-			_, err := pods.Patch(ctx, in.Name, types.MergePatchType, []byte(patch), metav1.PatchOptions{FieldManager: pc.FieldManager})
-			switch {
-			case apierrors.IsForbidden(err):
-				// Without it the step would still complete, a minute
-				// late each time: a missing grant is not hidden.
-				return false, "", fmt.Errorf("reload-config: annotate pod %s/%s: %w", spec.Metadata.Namespace, in.Name, err)
-			case err != nil:
-				behind += " (annotating its pod: " + err.Error() + ")"
-				continue
-			}
-			every := retouchFirst
-			if again {
-				every = min(2*last.every, retouchMax)
-			}
-			touched[in.Name] = touch{at: now, every: every}
+			behind += note
 		}
 		return behind == "", behind, nil
 	})

@@ -65,6 +65,9 @@ type Config struct {
 	// Secret): the manager issues its certificates from it (tls.go). ""
 	// or without the files: no TLS.
 	CADir string
+	// CAGenerations is how many generations of the CA the pod mounts in
+	// CADir (pc.CAGenerationDir; carotation.go); below 1 means 1.
+	CAGenerations int
 	// ServerAltDNSNames are more DNS names for the server certificate
 	// (spec.certificates.serverAltDNSNames).
 	ServerAltDNSNames []string

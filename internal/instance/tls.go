@@ -20,7 +20,8 @@ import (
 )
 
 // TLS (docs/security.md, "TLS"). The pod mounts the cluster's CA (the
-// NAME-ca Secret) at Config.CADir; the manager issues from it its own
+// NAME-ca Secret, and its later generations: carotation.go) at
+// Config.CADir; the manager issues from it its own
 // server certificate — naming the Services, its pod's DNS names, its
 // advertised address and pod IP — and the streaming_replica client
 // certificate it replicates with, into RunDir/tls (0600, as postgres and
@@ -43,6 +44,7 @@ const (
 type tlsState struct {
 	on     bool
 	caRaw  []byte
+	bundle []byte
 	ca     *x509.Certificate
 	server *x509.Certificate
 	client *x509.Certificate
@@ -128,35 +130,39 @@ func (m *Manager) refreshTLS() (changed bool, err error) {
 	if m.cfg.CADir == "" {
 		return false, nil
 	}
-	data, err := readTogether(filepath.Join(m.cfg.CADir, pc.CACertKey), filepath.Join(m.cfg.CADir, pc.CAKeyKey))
+	cas, err := m.readCAs()
 	if err != nil {
 		return false, err
 	}
-	if !data[0].ok || !data[1].ok {
+	if len(cas.gens) == 0 {
 		if m.tls.on {
 			return false, errors.New("the CA files are gone from " + m.cfg.CADir + "; keeping the certificates in force")
 		}
 		return false, nil
 	}
-	raw := append(append(bytes.Clone(data[0].b), 0), data[1].b...)
-	ca := tlscert.Pair{CertPEM: data[0].b, KeyPEM: data[1].b}
-	caCert := m.tls.ca
+	raw := cas.raw
 	newCA := !bytes.Equal(raw, m.tls.caRaw)
-	if newCA {
-		if caCert, _, err = tlscert.Parse(ca); err != nil {
-			return false, fmt.Errorf("CA in %s: %w", m.cfg.CADir, err)
-		}
-	}
 	now := m.now()
+	at, err := cas.issuer(now)
+	if err != nil {
+		return false, err
+	}
+	ca, caCert := cas.pairs[at], cas.certs[at]
+	bundle := tlscert.Bundle(cas.certs, now)
+	m.status.update(func(s *Status) { s.CA = cas.status(m.cfg.CAGenerations, at, now) })
 	req := m.serverRequest()
+	// NeedsRenewal also reissues when the generation to issue from
+	// changed: a new CA's NotBefore passed.
 	due := func(leaf *x509.Certificate, r tlscert.Request) bool {
 		return leaf == nil || newCA || tlscert.NeedsRenewal(leaf, caCert, now) || !tlscert.Covers(leaf, r)
 	}
 	if err := os.MkdirAll(m.tlsDir(), 0o700); err != nil {
 		return false, fmt.Errorf("TLS directory: %w", err)
 	}
-	if newCA {
-		if err := writeFileAtomic(m.tlsPath(tlsCAFile), data[0].b); err != nil {
+	if newCA || !bytes.Equal(bundle, m.tls.bundle) {
+		// Every unexpired generation: the server verifies client
+		// certificates, and this instance its peers, against them all.
+		if err := writeFileAtomic(m.tlsPath(tlsCAFile), bundle); err != nil {
 			return false, err
 		}
 		changed = true
@@ -193,7 +199,7 @@ func (m *Manager) refreshTLS() (changed bool, err error) {
 		m.log.Info("TLS: " + pc.ReplicationUser + " client certificate issued")
 		changed = true
 	}
-	m.tls = tlsState{on: true, caRaw: raw, ca: caCert, server: server, client: client}
+	m.tls = tlsState{on: true, caRaw: raw, bundle: bundle, ca: caCert, server: server, client: client}
 	return changed, nil
 }
 

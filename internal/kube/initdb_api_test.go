@@ -69,7 +69,7 @@ func TestAPIInitDBOwnerSecret(t *testing.T) {
 	}
 	var refs []string
 	for _, v := range sts.Spec.Template.Spec.Volumes {
-		if v.Projected != nil {
+		if v.Projected != nil && v.Name != volCA { // the credentials'
 			for _, s := range v.Projected.Sources {
 				if s.Secret != nil {
 					refs = append(refs, s.Secret.Name)

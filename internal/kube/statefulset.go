@@ -3,6 +3,7 @@ package kube
 import (
 	"encoding/json"
 	"fmt"
+	"path"
 	"strconv"
 	"strings"
 	"time"
@@ -165,6 +166,7 @@ func podSpec(c *cluster.Cluster, opts Options) (corev1.PodSpec, error) {
 		{Name: pc.EnvAppUser, Value: c.AppOwner()},
 		{Name: pc.EnvAppDatabase, Value: c.AppDatabase()},
 		{Name: pc.EnvCADir, Value: pc.CADir},
+		{Name: pc.EnvCAGenerations, Value: strconv.Itoa(pc.CAGenerations)},
 	}
 	if names := c.ServerAltDNSNames(); len(names) > 0 {
 		env = append(env, corev1.EnvVar{Name: pc.EnvServerAltDNSNames, Value: strings.Join(names, ",")})
@@ -307,12 +309,12 @@ func podSpec(c *cluster.Cluster, opts Options) (corev1.PodSpec, error) {
 				},
 			}}},
 			// The cluster's CA, to issue the instance's certificates
-			// from: as the credentials, group-readable only. A Secret
-			// volume, so a new CA reaches the running pod.
-			{Name: volCA, VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{
-				SecretName:  n.CASecret(),
+			// from: as the credentials, group-readable only. Every
+			// generation of it (the later ones optional until pgsync
+			// rotates to them), so a new CA reaches the running pod.
+			{Name: volCA, VolumeSource: corev1.VolumeSource{Projected: &corev1.ProjectedVolumeSource{
 				DefaultMode: ptr(int32(0o440)),
-				Items:       []corev1.KeyToPath{{Key: pc.CACertKey, Path: pc.CACertKey}, {Key: pc.CAKeyKey, Path: pc.CAKeyKey}},
+				Sources:     caGenerations(n),
 			}}},
 		},
 		NodeSelector: c.Spec.Affinity.NodeSelector,
@@ -322,6 +324,26 @@ func podSpec(c *cluster.Cluster, opts Options) (corev1.PodSpec, error) {
 	applyPodSecurity(c, spec.SecurityContext)
 	mountRoleSecrets(c, &spec)
 	return spec, nil
+}
+
+// caGenerations projects each CA generation's two keys into its
+// directory of the CA volume (pc.CAGenerationDir); all but the first are
+// optional: they appear in the running pods when pgsync creates them.
+func caGenerations(n pc.Names) []corev1.VolumeProjection {
+	var out []corev1.VolumeProjection
+	for gen := 1; gen <= pc.CAGenerations; gen++ {
+		dir := pc.CAGenerationDir(gen)
+		src := corev1.VolumeProjection{Secret: &corev1.SecretProjection{
+			LocalObjectReference: corev1.LocalObjectReference{Name: n.CASecretOf(gen)},
+			Items: []corev1.KeyToPath{{Key: pc.CACertKey, Path: path.Join(dir, pc.CACertKey)},
+				{Key: pc.CAKeyKey, Path: path.Join(dir, pc.CAKeyKey)}},
+		}}
+		if gen > 1 {
+			src.Secret.Optional = ptr(true)
+		}
+		out = append(out, src)
+	}
+	return out
 }
 
 func seconds(n int) time.Duration { return time.Duration(n) * time.Second }

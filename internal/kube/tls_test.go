@@ -36,10 +36,10 @@ func TestPodTLS(t *testing.T) {
 	if !mounted {
 		t.Errorf("the CA is not mounted read-only at %s", pc.CADir)
 	}
-	var ca *corev1.SecretVolumeSource
+	var ca *corev1.ProjectedVolumeSource
 	for _, v := range spec.Volumes {
 		if v.Name == volCA {
-			ca = v.Secret
+			ca = v.Projected
 		}
 		if v.Name == volCredentials {
 			for _, p := range v.Projected.Sources {
@@ -49,8 +49,35 @@ func TestPodTLS(t *testing.T) {
 			}
 		}
 	}
-	if ca == nil || ca.SecretName != "web-ca" || ca.DefaultMode == nil || *ca.DefaultMode != 0o440 || ca.Optional != nil || len(ca.Items) != 2 {
-		t.Fatalf("CA volume %+v: want Secret web-ca, mode 0440, not optional, ca.crt and ca.key", ca)
+	if ca == nil || ca.DefaultMode == nil || *ca.DefaultMode != 0o440 || len(ca.Sources) != pc.CAGenerations {
+		t.Fatalf("CA volume %+v: want a projection of the %d generations, mode 0440", ca, pc.CAGenerations)
+	}
+	var sources []string
+	for _, p := range ca.Sources {
+		line := p.Secret.Name
+		if p.Secret.Optional != nil && *p.Secret.Optional {
+			line += " (optional)"
+		}
+		for _, it := range p.Secret.Items {
+			line += " " + it.Key + "→" + it.Path
+		}
+		sources = append(sources, line)
+	}
+	want := []string{"web-ca ca.crt→ca.crt ca.key→ca.key",
+		"web-ca-2 (optional) ca.crt→gen2/ca.crt ca.key→gen2/ca.key",
+		"web-ca-3 (optional) ca.crt→gen3/ca.crt ca.key→gen3/ca.key",
+		"web-ca-4 (optional) ca.crt→gen4/ca.crt ca.key→gen4/ca.key"}
+	if strings.Join(sources, "\n") != strings.Join(want, "\n") {
+		t.Errorf("CA volume sources:\n%s\nwant:\n%s", strings.Join(sources, "\n"), strings.Join(want, "\n"))
+	}
+	generations := ""
+	for _, e := range ct.Env {
+		if e.Name == pc.EnvCAGenerations {
+			generations = e.Value
+		}
+	}
+	if generations != "4" {
+		t.Errorf("%s = %q, want 4", pc.EnvCAGenerations, generations)
 	}
 
 	alt := loadCluster(t, func(y string) string {

@@ -38,6 +38,9 @@ const (
 	StepResizeWALVolume StepAction = "resize-wal-volume"
 	StepDeleteCluster   StepAction = "delete-cluster"
 	StepUpdateObjects   StepAction = "update-objects"
+	// StepRotateCA creates the cluster CA's next generation, a year
+	// before the newest expires (docs/security.md).
+	StepRotateCA StepAction = "rotate-ca"
 )
 
 // Phase is one of the planner's fixed phases; a plan's steps come in this
@@ -252,6 +255,19 @@ type ObservedInstance struct {
 	// SyncListed: the primary's synchronous_standby_names lists it (see
 	// ObservedCluster.SyncRestricted).
 	SyncListed bool
+	// CA is the instance's report of the cluster's CA generations (nil
+	// when unknown: no TLS, or no status read).
+	CA *ObservedCA
+}
+
+// ObservedCA is what an instance reports of the cluster CA's generations
+// in its pod (podcontract.CAStatus).
+type ObservedCA struct {
+	// Mounted: how many generations its pod mounts; Newest: the highest
+	// present.
+	Mounted, Newest int
+	// RotationDue: the newest has less than a year left.
+	RotationDue bool
 }
 
 // Options steer planning.

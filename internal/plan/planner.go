@@ -202,6 +202,9 @@ func planUpdate(d *cluster.Cluster, o *ObservedCluster) (ClusterPlan, []cluster.
 		}
 		cp.Steps = append(cp.Steps, clusterStep(PhaseObjects, StepUpdateObjects, reason))
 	}
+	rotate, caWarnings := caRotation(d, o)
+	cp.Steps = append(cp.Steps, rotate...)
+	cp.Warnings = append(cp.Warnings, caWarnings...)
 
 	// Phase 2: reload-only configuration, on every kept instance that has
 	// not loaded it yet.
@@ -380,7 +383,7 @@ func roleOf(ordinal, primary int) Role {
 // restarting them onto a fixed spec is how a fixing commit resumes.
 func haltedBy(o *ObservedCluster, revision string) string {
 	for _, in := range o.Instances {
-		if in.Revision == revision && !in.Ready && !cutOffByTLS(o, in) {
+		if in.Revision == revision && !in.Ready && recreateReason(o.Spec, o, in) == "" {
 			return instanceName(o.Spec, in.Ordinal)
 		}
 	}
@@ -393,14 +396,19 @@ func haltedBy(o *ObservedCluster, revision string) string {
 func rollingRestart(d *cluster.Cluster, o *ObservedCluster, instances []ObservedInstance, primary int, revision string, warnings *[]string) []Step {
 	var standbys []ObservedInstance
 	primaryOutdated := false
-	cutOff := map[int]bool{}
+	// Instances on the desired revision whose pods must still be
+	// re-created (recreateReason), with why.
+	recreate := map[int]string{}
 	for _, in := range instances {
-		if in.Ordinal != primary && cutOffByTLS(&ObservedCluster{Primary: primary, Instances: instances}, in) {
-			cutOff[in.Ordinal] = true
+		if in.Revision != revision {
+			continue
+		}
+		if why := recreateReason(d, &ObservedCluster{Primary: primary, Instances: instances}, in); why != "" {
+			recreate[in.Ordinal] = why
 		}
 	}
 	for _, in := range instances {
-		if in.Revision == revision && !cutOff[in.Ordinal] {
+		if in.Revision == revision && recreate[in.Ordinal] == "" {
 			continue
 		}
 		if in.Ordinal == primary {
@@ -423,8 +431,8 @@ func rollingRestart(d *cluster.Cluster, o *ObservedCluster, instances []Observed
 	reason := restartReason(o.Spec, d)
 	for _, in := range standbys {
 		why := "standby: " + reason
-		if cutOff[in.Ordinal] && in.Revision == revision {
-			why = fmt.Sprintf("standby created before pgsync's TLS, which cannot stream from %s, a primary with TLS: its pod is re-created with TLS", instanceName(d, primary))
+		if r := recreate[in.Ordinal]; r != "" {
+			why = r
 		}
 		steps = append(steps, restartStep(PhaseRollingStandbys, d, in, RoleStandby, why))
 	}
@@ -436,6 +444,9 @@ func rollingRestart(d *cluster.Cluster, o *ObservedCluster, instances []Observed
 		if in.Ordinal == primary {
 			primaryIn = in
 		}
+	}
+	if r := recreate[primary]; r != "" {
+		reason = r
 	}
 	if d.Spec.PrimaryUpdateStrategy == "supervised" && o.ApprovedRevision != revision {
 		steps = append(steps, instanceStep(PhasePrimary, StepAwaitApproval, d, primary, RolePrimary,

@@ -35,7 +35,7 @@ func SavedStepStands(o *ObservedCluster, d *cluster.Cluster, planned, saved Step
 			return false
 		}
 		in, ok := instance(saved.Ordinal)
-		return ok && (in.Revision != rev || cutOffByTLS(o, in)) && saved.Ordinal < d.Spec.Instances
+		return ok && (in.Revision != rev || recreateReason(d, o, in) != "") && saved.Ordinal < d.Spec.Instances
 	case StepSwitchover:
 		if planned.Phase != PhasePrimary || planned.Ordinal != saved.Ordinal || saved.Ordinal != o.Primary {
 			return false
@@ -93,7 +93,7 @@ func SavedStepsStand(o *ObservedCluster, d *cluster.Cluster, planned, saved []St
 		switch {
 		case rolling:
 			in, ok := instance(s.Ordinal)
-			if p.To != s.To || !ok || s.Ordinal == o.Primary || (in.Revision == rev && !cutOffByTLS(o, in)) || s.Ordinal >= d.Spec.Instances {
+			if p.To != s.To || !ok || s.Ordinal == o.Primary || (in.Revision == rev && recreateReason(d, o, in) == "") || s.Ordinal >= d.Spec.Instances {
 				return false
 			}
 		case s.Action == StepSwitchover && s.Phase == PhasePrimary:

@@ -74,6 +74,9 @@ type Status struct {
 	// ManagedRoles is the primary's last reconciliation of
 	// spec.managed.roles (roles.go); nil on standbys and without roles.
 	ManagedRoles *ManagedRolesStatus `json:"managedRoles,omitempty"`
+	// CA is the cluster CA as this instance sees it (carotation.go); nil
+	// without TLS.
+	CA *CAStatus `json:"ca,omitempty"`
 
 	LastError     string    `json:"lastError,omitempty"`
 	LastErrorTime time.Time `json:"lastErrorTime,omitzero"`

@@ -439,6 +439,20 @@ func (c *Cluster) WriteCA(ca tlscert.Pair) {
 		0o444, kubeletvol.Owner{UID: -1, GID: -1}))
 }
 
+// WriteCAGenerations replaces the CA volume with the generations given
+// (1 at its root, the others in podcontract.CAGenerationDir), as the
+// kubelet updates a projected volume (pods mount them with
+// PGSYNC_CA_GENERATIONS, which the test sets in Env).
+func (c *Cluster) WriteCAGenerations(gens map[int]tlscert.Pair) {
+	c.T.Helper()
+	files := map[string][]byte{}
+	for gen, ca := range gens {
+		dir := podcontract.CAGenerationDir(gen)
+		files[filepath.Join(dir, podcontract.CACertKey)], files[filepath.Join(dir, podcontract.CAKeyKey)] = ca.CertPEM, ca.KeyPEM
+	}
+	must(c.T, kubeletvol.Write(c.CADir, files, 0o444, kubeletvol.Owner{UID: -1, GID: -1}))
+}
+
 // CACert is the CA certificate file the managers issue from (a client's
 // sslrootcert).
 func (c *Cluster) CACert() string { return filepath.Join(c.CADir, podcontract.CACertKey) }

@@ -21,8 +21,9 @@ import (
 // Owner is the owner given to the files (-1 keeps the writer's).
 type Owner struct{ UID, GID int }
 
-// Write makes the volume dir hold exactly files (key → content), each with
-// mode and owner, as one atomic update. Other entries of dir that are not
+// Write makes the volume dir hold exactly files (key → content; a key may
+// be a relative path, as a projection's items are), each with mode and
+// owner, as one atomic update. Other entries of dir that are not
 // keys of an earlier Write are left alone.
 func Write(dir string, files map[string][]byte, mode os.FileMode, owner Owner) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -36,11 +37,19 @@ func Write(dir string, files map[string][]byte, mode os.FileMode, owner Owner) e
 	if err := os.Chmod(ts, 0o755); err != nil {
 		return err
 	}
+	top := map[string]bool{} // the first component of each path
 	for key, data := range files {
-		if strings.Contains(key, "/") || strings.HasPrefix(key, "..") {
-			return fmt.Errorf("kubeletvol: key %q is not a plain name", key)
+		if key != filepath.Clean(key) || filepath.IsAbs(key) || strings.HasPrefix(key, "..") || strings.Contains(key, "/..") {
+			return fmt.Errorf("kubeletvol: key %q is not a relative path inside the volume", key)
 		}
+		// As the kubelet, a path with directories (a projection's
+		// items) lives in the version directory; only its first
+		// component is linked from dir.
+		top[strings.SplitN(key, "/", 2)[0]] = true
 		p := filepath.Join(ts, key)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			return err
+		}
 		if err := os.WriteFile(p, data, mode); err != nil {
 			return err
 		}
@@ -59,8 +68,8 @@ func Write(dir string, files map[string][]byte, mode os.FileMode, owner Owner) e
 	if err := os.Rename(tmp, filepath.Join(dir, "..data")); err != nil {
 		return err
 	}
-	keys := make([]string, 0, len(files))
-	for k := range files {
+	keys := make([]string, 0, len(top))
+	for k := range top {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
@@ -79,7 +88,7 @@ func Write(dir string, files map[string][]byte, mode os.FileMode, owner Owner) e
 	}
 	for _, e := range entries {
 		name := e.Name()
-		if _, ok := files[name]; ok || strings.HasPrefix(name, "..") {
+		if top[name] || strings.HasPrefix(name, "..") {
 			continue
 		}
 		// A key of an earlier version; anything else in dir is not ours.
