@@ -303,6 +303,7 @@ func validate(c *Cluster) (warnings, problems []Diagnostic) {
 	validateSuperuser(c, bad)
 	validateSlots(c, bad)
 	validateMonitoring(c, bad)
+	validatePodMonitor(c, bad)
 	validateServices(c, bad)
 	validateInitDB(c, major, bad)
 	validateRoles(c, bad, func(field, format string, args ...any) {

@@ -92,8 +92,6 @@ var unsupported = map[string]string{
 	"spec.monitoring.customQueriesConfigMap":                            "custom metrics queries (customQueriesConfigMap) are not supported by pgsync yet: /metrics serves pgsync's default PostgreSQL metrics (docs/metrics.md)",
 	"spec.monitoring.customQueriesSecret":                               "custom metrics queries (customQueriesSecret) are not supported by pgsync yet: /metrics serves pgsync's default PostgreSQL metrics (docs/metrics.md)",
 	"spec.monitoring.tls":                                               "TLS on the metrics endpoint is not supported by pgsync yet: /metrics is served over plain HTTP on port 9187",
-	"spec.monitoring.podMonitorMetricRelabelings":                       "PodMonitor relabelings are not supported by pgsync: pgsync renders no PodMonitor (enablePodMonitor)",
-	"spec.monitoring.podMonitorRelabelings":                             "PodMonitor relabelings are not supported by pgsync: pgsync renders no PodMonitor (enablePodMonitor)",
 	"spec.monitoring.metricsQueriesTTL":                                 "metricsQueriesTTL is not supported by pgsync: the PostgreSQL metrics are read at every scrape",
 }
 

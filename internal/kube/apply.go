@@ -47,8 +47,12 @@ func Resources() []schema.GroupVersionResource {
 	return out
 }
 
-// ResourceOf is the API resource of a kind Render produces.
+// ResourceOf is the API resource of a kind Render produces (the
+// PodMonitor's too).
 func ResourceOf(gvk schema.GroupVersionKind) (schema.GroupVersionResource, error) {
+	if gvk == PodMonitorKind {
+		return PodMonitorResource, nil
+	}
 	res, ok := resources[gvk]
 	if !ok {
 		return schema.GroupVersionResource{}, fmt.Errorf("unknown kind %s", gvk)
@@ -60,6 +64,9 @@ func ResourceOf(gvk schema.GroupVersionKind) (schema.GroupVersionResource, error
 // apply: nulls dropped (an unset field must not be sent, or pgsync would
 // own it) and status removed (pgsync owns no status).
 func ApplyBody(obj runtime.Object) (*unstructured.Unstructured, error) {
+	if u, ok := obj.(*unstructured.Unstructured); ok {
+		obj = u.DeepCopy() // the converter would hand back u's own map
+	}
 	m, err := runtime.DefaultUnstructuredConverter.ToUnstructured(obj)
 	if err != nil {
 		return nil, fmt.Errorf("convert %T: %w", obj, err)

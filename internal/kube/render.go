@@ -13,6 +13,7 @@ import (
 	policyv1 "k8s.io/api/policy/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/intstr"
 
@@ -64,6 +65,9 @@ type Objects struct {
 	StandbyPDB    *policyv1.PodDisruptionBudget
 	NetworkPolicy *networkingv1.NetworkPolicy
 	StatefulSet   *appsv1.StatefulSet
+	// PodMonitor is nil without spec.monitoring.enablePodMonitor
+	// (podmonitor.go).
+	PodMonitor *unstructured.Unstructured
 }
 
 // List returns the objects in apply order: identity and permissions, then
@@ -81,7 +85,12 @@ func (o *Objects) List() []runtime.Object {
 	for _, s := range o.Additional {
 		out = append(out, s)
 	}
-	return append(out, o.Lease, o.PrimaryPDB, o.StandbyPDB, o.NetworkPolicy, o.StatefulSet)
+	out = append(out, o.Lease, o.PrimaryPDB, o.StandbyPDB, o.NetworkPolicy, o.StatefulSet)
+	if o.PodMonitor != nil {
+		// Last: what scrapes the pods follows them.
+		out = append(out, o.PodMonitor)
+	}
+	return out
 }
 
 // Render returns every object of c (defaulted and validated by
@@ -136,6 +145,7 @@ func Render(c *cluster.Cluster, opts Options) (*Objects, error) {
 		StandbyPDB:     standbyPDB(c, target),
 		NetworkPolicy:  netpol,
 		StatefulSet:    sts,
+		PodMonitor:     podMonitor(c),
 	}, nil
 }
 
