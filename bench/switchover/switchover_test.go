@@ -260,7 +260,7 @@ func runBaseline(b *testing.B, c *insttest.Cluster, w *insttest.Writer, primary,
 		}
 	}()
 	for i := range c.Instances {
-		connectRetry(b, c.SuperuserSocketDSN(i)).Close(ctx)
+		connectRetry(b, c.SuperuserDSN(i)).Close(ctx)
 	}
 	for j := 0; j < k; j++ {
 		to := (primary + 1) % len(c.Instances)
@@ -270,7 +270,7 @@ func runBaseline(b *testing.B, c *insttest.Cluster, w *insttest.Writer, primary,
 		}
 		t0 := time.Now()
 		// 1. CHECKPOINT on the primary (writes continue meanwhile).
-		pc := connectRetry(b, c.SuperuserSocketDSN(primary))
+		pc := connectRetry(b, c.SuperuserDSN(primary))
 		if _, err := pc.Exec(ctx, "CHECKPOINT"); err != nil {
 			b.Fatal(err)
 		}
@@ -286,7 +286,7 @@ func runBaseline(b *testing.B, c *insttest.Cluster, w *insttest.Writer, primary,
 			b.Fatal(err)
 		}
 		// 3. Wait for the target to replay it; 4. promote.
-		tc := connectRetry(b, c.SuperuserSocketDSN(to))
+		tc := connectRetry(b, c.SuperuserDSN(to))
 		for {
 			var s string
 			if err := tc.QueryRow(ctx, "SELECT pg_last_wal_replay_lsn()::text").Scan(&s); err != nil {
@@ -335,7 +335,7 @@ func runBaseline(b *testing.B, c *insttest.Cluster, w *insttest.Writer, primary,
 // waitStreaming waits until every other instance streams from primary.
 func waitStreaming(b *testing.B, c *insttest.Cluster, primary int) {
 	ctx := context.Background()
-	pc := connectRetry(b, c.SuperuserSocketDSN(primary))
+	pc := connectRetry(b, c.SuperuserDSN(primary))
 	defer pc.Close(ctx)
 	deadline := time.Now().Add(time.Minute)
 	for {

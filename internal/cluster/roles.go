@@ -146,7 +146,7 @@ func validateRoles(c *Cluster, bad func(field, format string, args ...any), warn
 				bad(p+".passwordSecret", "cannot be used with disablePassword: true (a role both sets and disables its password)")
 			case !dns1123Subdomain(s):
 				bad(p+".passwordSecret.name", "%q is not a valid Secret name", s)
-			case s == n.SuperuserSecret() || s == n.ReplicationSecret() || s == n.AppSecret():
+			case s == n.SuperuserSecret() || s == n.ReplicationSecret() || s == n.AppSecret() || s == c.Spec.SuperuserSecretName():
 				bad(p+".passwordSecret.name", "%q is a credential Secret pgsync generates for the cluster; name a basic-auth Secret of your own", s)
 			}
 		}

@@ -99,10 +99,15 @@ type Spec struct {
 	// Bootstrap: how the first primary creates the database (initdb.go).
 	Bootstrap *BootstrapConfiguration `json:"bootstrap"`
 
-	// EnableSuperuserAccess: the superuser may log in over the network
-	// with its password (NAME-superuser). Only true (or nothing) is
-	// accepted: that is what pgsync does (superuser.go).
+	// EnableSuperuserAccess: the superuser has a password (the
+	// SuperuserSecret's) and may log in over the network with it; off
+	// (the default, as CloudNativePG's) its password is NULL and remote
+	// logins as it are refused (superuser.go).
 	EnableSuperuserAccess *bool `json:"enableSuperuserAccess"`
+	// SuperuserSecret: a basic-auth Secret of the user's with the
+	// superuser's password (else pgsync generates NAME-superuser while
+	// access is on).
+	SuperuserSecret *LocalObjectReference `json:"superuserSecret"`
 
 	// Managed: the roles the primary's manager keeps (roles.go).
 	Managed *ManagedConfiguration `json:"managed"`

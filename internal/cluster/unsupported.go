@@ -45,7 +45,6 @@ var unsupported = map[string]string{
 	"spec.bootstrap.pg_basebackup":           "bootstrap as a copy of another PostgreSQL server (pg_basebackup) is not supported by pgsync: a new cluster starts from initdb",
 	"spec.bootstrap.initdb.import":           "importing databases from an external cluster is not supported by pgsync (externalClusters are not supported)",
 	"spec.replica":                           "replica clusters (a cluster following another one) are not supported by pgsync",
-	"spec.superuserSecret":                   "a superuser Secret of your own is not supported by pgsync yet: pgsync generates NAME-superuser once and every instance manager reads it from its projected files at start (initdb sets it, the managers' local sessions log in with it); a Secret of yours would need its changes carried to the running superuser, which pgsync does not do",
 	"spec.certificates.serverCASecret":       "a server CA of your own is not supported by pgsync: pgsync generates each cluster's CA (NAME-ca) and every instance's server certificate; clients verify with the NAME-ca ConfigMap's ca.crt (docs/security.md)",
 	"spec.certificates.serverTLSSecret":      "a server certificate of your own is not supported by pgsync: each instance issues its own from the cluster's CA, naming its pod and address (docs/security.md); add names with serverAltDNSNames",
 	"spec.certificates.replicationTLSSecret": "a replication client certificate of your own is not supported by pgsync: each instance issues streaming_replica's from the cluster's CA (docs/security.md)",

@@ -14,11 +14,20 @@ import (
 // initPrimary: initdb (data checksums, SCRAM), take the Lease, start,
 // create the roles, route -rw.
 func (m *Manager) initPrimary(ctx context.Context) error {
-	pw := m.cfg.RunDir + "/initdb.pw"
-	if err := os.WriteFile(pw, []byte(m.cfg.Credentials.SuperuserPassword+"\n"), 0o600); err != nil {
-		return fmt.Errorf("write initdb password file: %w", err)
+	// The superuser's password only while it has access (and its Secret
+	// is there); else none, as the loop keeps it (superuser.go).
+	password, err := m.superuserPassword()
+	if err != nil {
+		return err
 	}
-	defer os.Remove(pw)
+	pw := ""
+	if password != "" {
+		pw = m.cfg.RunDir + "/initdb.pw"
+		if err := os.WriteFile(pw, []byte(password+"\n"), 0o600); err != nil {
+			return fmt.Errorf("write initdb password file: %w", err)
+		}
+		defer os.Remove(pw)
+	}
 	m.status.update(func(s *Status) { s.Role = "bootstrapping" })
 	if m.cfg.WALDir != "" {
 		// initdb refuses a non-empty WAL directory: what an earlier,
@@ -64,12 +73,18 @@ func (m *Manager) initPrimary(ctx context.Context) error {
 	return m.route(ctx, "")
 }
 
-// initdbArgs are initdb's arguments: SCRAM everywhere, and
-// spec.bootstrap.initdb's options over pgsync's defaults (UTF8, locale C,
-// data checksums).
+// initdbArgs are initdb's arguments: the superuser's password from pwFile
+// ("": none), and spec.bootstrap.initdb's options over pgsync's defaults
+// (UTF8, locale C, data checksums). The pg_hba.conf initdb writes is
+// replaced by the manager's before the first start; its methods only have
+// to be ones initdb accepts without a password when there is none.
 func initdbArgs(pgdata, walDir, pwFile string, o podcontract.InitDB) []string {
-	args := []string{"-D", pgdata, "-U", podcontract.SuperUser,
-		"--pwfile=" + pwFile, "--auth-local=scram-sha-256", "--auth-host=scram-sha-256"}
+	args := []string{"-D", pgdata, "-U", podcontract.SuperUser}
+	if pwFile != "" {
+		args = append(args, "--pwfile="+pwFile, "--auth-local=peer", "--auth-host=scram-sha-256")
+	} else {
+		args = append(args, "--auth-local=peer", "--auth-host=reject")
+	}
 	switch {
 	case !o.NoDataChecksums:
 		args = append(args, "--data-checksums")

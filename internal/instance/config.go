@@ -93,11 +93,16 @@ func LoadInitDB(getenv func(string) string) (pc.InitDB, error) {
 // Credentials come from the cluster's Secrets, mounted as files or passed as
 // environment variables; never read through the API.
 type Credentials struct {
-	SuperuserPassword   string
-	ReplicationPassword string
-	AppUser             string
-	AppDatabase         string
-	AppPassword         string
+	// SuperuserPassword is PGSYNC_SUPERUSER_PASSWORD, a fixed password
+	// (tests); in a pod it is "" and SuperuserPasswordFile names the
+	// projected Secret file, re-read while the manager runs (superuser.go).
+	// Neither is needed: the manager logs in by peer authentication.
+	SuperuserPassword     string
+	SuperuserPasswordFile string
+	ReplicationPassword   string
+	AppUser               string
+	AppDatabase           string
+	AppPassword           string
 }
 
 // LoadCredentials reads the pod contract's credential variables
@@ -126,9 +131,7 @@ func LoadCredentials(getenv func(string) string, readFile func(string) ([]byte, 
 	var c Credentials
 	var err error
 	var errs []error
-	if c.SuperuserPassword, err = get(pc.EnvSuperuserPassword, true); err != nil {
-		errs = append(errs, err)
-	}
+	c.SuperuserPassword, c.SuperuserPasswordFile = getenv(pc.EnvSuperuserPassword), getenv(pc.EnvSuperuserPassword+pc.FileSuffix)
 	if c.ReplicationPassword, err = getOptional(getenv, readFile, pc.EnvReplicationPassword); err != nil {
 		errs = append(errs, err)
 	}

@@ -34,8 +34,9 @@ func (m *Manager) passFile() string { return filepath.Join(m.cfg.RunDir, "pgpass
 
 // writePassFile names the one server the manager connects to, the
 // primary at host:port (none: host ""), never any host: the superuser's
-// password (pg_rewind), and the replication password only where it is
-// still how this standby logs in (a primary from before TLS; with TLS
+// password while it has access (pg_rewind against a primary whose manager
+// predates the rejoin grants), and the replication password only where it
+// is still how this standby logs in (a primary from before TLS; with TLS
 // streaming_replica presents its certificate).
 func (m *Manager) writePassFile(host string, port int) error {
 	var entries []conffile.PassEntry
@@ -44,7 +45,13 @@ func (m *Manager) writePassFile(host string, port int) error {
 		if pw := m.cfg.Credentials.ReplicationPassword; pw != "" && !m.upstreamTLS() {
 			entries = append(entries, conffile.PassEntry{Host: host, Port: p, User: conffile.ReplicationUser, Password: pw})
 		}
-		entries = append(entries, conffile.PassEntry{Host: host, Port: p, User: "postgres", Password: m.cfg.Credentials.SuperuserPassword})
+		pw, err := m.superuserPassword()
+		if err != nil {
+			return err
+		}
+		if pw != "" {
+			entries = append(entries, conffile.PassEntry{Host: host, Port: p, User: "postgres", Password: pw})
+		}
 	}
 	return writeFileAtomic(m.passFile(), []byte(conffile.PassFile(entries...)))
 }
@@ -123,8 +130,12 @@ func (m *Manager) writeConfig(standby bool, upstream string) error {
 	if err := writeFileAtomic(filepath.Join(m.cfg.PGData, conffile.FileName), []byte(conf)); err != nil {
 		return err
 	}
-	hba, hbaFirst := conffile.HBAWith(m.config.hba, m.tls.on)
+	hba, hbaFirst := conffile.HBAFor(m.config.hba, conffile.HBAOptions{TLS: m.tls.on, SuperuserAccess: m.superuserAccess()})
 	if err := writeFileAtomic(filepath.Join(m.cfg.PGData, "pg_hba.conf"), []byte(hba)); err != nil {
+		return err
+	}
+	// The manager's own sessions: peer authentication, mapped here.
+	if err := writeFileAtomic(filepath.Join(m.cfg.PGData, "pg_ident.conf"), []byte(conffile.Ident(osUserName()))); err != nil {
 		return err
 	}
 	// Taken after both renames: a reload that starts later reads these

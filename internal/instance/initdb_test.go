@@ -8,7 +8,7 @@ import (
 )
 
 func TestInitdbArgs(t *testing.T) {
-	base := []string{"-D", "/d", "-U", "postgres", "--pwfile=/pw", "--auth-local=scram-sha-256", "--auth-host=scram-sha-256"}
+	base := []string{"-D", "/d", "-U", "postgres", "--pwfile=/pw", "--auth-local=peer", "--auth-host=scram-sha-256"}
 	for _, tt := range []struct {
 		name   string
 		walDir string
@@ -32,5 +32,11 @@ func TestInitdbArgs(t *testing.T) {
 				t.Errorf("initdbArgs\n got %q\nwant %q", got, want)
 			}
 		})
+	}
+	// No password (superuser access off): none is set, and no method
+	// needs one.
+	got := initdbArgs("/d", "", "", pc.InitDB{})
+	if want := []string{"-D", "/d", "-U", "postgres", "--auth-local=peer", "--auth-host=reject", "--data-checksums", "-E", "UTF8", "--locale=C"}; !slices.Equal(got, want) {
+		t.Errorf("initdbArgs without a password\n got %q\nwant %q", got, want)
 	}
 }

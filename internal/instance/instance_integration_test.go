@@ -361,7 +361,7 @@ func TestInstanceManagers(t *testing.T) {
 			deadline := time.Now().Add(stepTimeout)
 			for {
 				var err error
-				if conn, err = pgx.Connect(ctx, c.SuperuserSocketDSN(2)); err == nil {
+				if conn, err = pgx.Connect(ctx, c.SuperuserDSN(2)); err == nil {
 					break
 				}
 				if time.Now().After(deadline) {

@@ -101,6 +101,9 @@ type Manager struct {
 	// passwords come from (roles.go).
 	roles   rolesState
 	secrets secretSource
+	// su: the superuser's password as the primary last set it
+	// (superuser.go).
+	su superuserState
 	// slots: the replication slots (slots.go).
 	slots slotState
 	// counters are the manager's own metrics (metrics.go); nil in tests
@@ -217,6 +220,7 @@ func (m *Manager) align(ctx context.Context) {
 				err = m.alignSync(ctx, in)
 			}
 			if err == nil && (act.Kind == role.Wait || act.Kind == role.Renew) {
+				m.alignSuperuser(ctx, in)
 				m.alignRoles(ctx, in)
 			}
 			if err == nil && (act.Kind == role.Wait || act.Kind == role.Renew) {

@@ -314,7 +314,7 @@ func (c *pgCollector) queryPostgres(ctx context.Context, emit func(prometheus.Me
 // serveMetrics serves /metrics on addr (FlagMetricsAddr) until the
 // returned function stops it.
 func (m *Manager) serveMetrics(addr string, defaults bool, log *slog.Logger) (func(), error) {
-	db, err := newLocalDB(m.cfg.RunDir, m.cfg.Port, m.cfg.Credentials.SuperuserPassword)
+	db, err := newLocalDB(m.cfg.RunDir, m.cfg.Port)
 	if err != nil {
 		return nil, err
 	}

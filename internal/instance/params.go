@@ -22,13 +22,17 @@ type configSnapshot struct {
 	hba    []string
 	// rep is the replication settings (synchronous replication), of the
 	// same ConfigMap version.
-	rep      pc.Replication
-	revision string
-	raw      string // what was read, identifying the version
+	rep pc.Replication
+	// superuserOff is spec.enableSuperuserAccess false (superuser.go);
+	// a ConfigMap without the key predates the setting: access on, as
+	// without any ConfigMap.
+	superuserOff bool
+	revision     string
+	raw          string // what was read, identifying the version
 }
 
 // configFiles are the keys of the params ConfigMap as mounted.
-type configFiles struct{ params, revision, hba, replication string }
+type configFiles struct{ params, revision, hba, replication, superuser string }
 
 // files returns the configured paths; the revision and pg_hba files
 // default to their keys next to the parameters file (one ConfigMap
@@ -38,6 +42,7 @@ func (c *Config) files() configFiles {
 	if f.params != "" {
 		dir := filepath.Dir(f.params)
 		f.replication = filepath.Join(dir, pc.ReplicationKey)
+		f.superuser = filepath.Join(dir, pc.SuperuserAccessKey)
 		if f.revision == "" {
 			f.revision = filepath.Join(dir, pc.ConfigRevisionKey)
 		}
@@ -51,11 +56,11 @@ func (c *Config) files() configFiles {
 // readConfig reads one consistent version of the files and parses it. raw
 // identifies the version read (to detect a change, valid or not).
 func readConfig(f configFiles) (snap configSnapshot, raw string, err error) {
-	data, err := readTogether(f.params, f.revision, f.hba, f.replication)
+	data, err := readTogether(f.params, f.revision, f.hba, f.replication, f.superuser)
 	if err != nil {
 		return snap, "", err
 	}
-	raw = strings.Join([]string{string(data[0].b), string(data[1].b), string(data[2].b), string(data[3].b)}, "\x00")
+	raw = strings.Join([]string{string(data[0].b), string(data[1].b), string(data[2].b), string(data[3].b), string(data[4].b)}, "\x00")
 	snap.params = map[string]string{}
 	if data[0].ok {
 		if err := json.Unmarshal(data[0].b, &snap.params); err != nil {
@@ -75,6 +80,15 @@ func readConfig(f configFiles) (snap configSnapshot, raw string, err error) {
 	if data[3].ok {
 		if err := json.Unmarshal(data[3].b, &snap.rep); err != nil {
 			return snap, raw, fmt.Errorf("%s is not the replication settings: %w", f.replication, err)
+		}
+	}
+	if data[4].ok {
+		switch v := strings.TrimSpace(string(data[4].b)); v {
+		case pc.SuperuserAccessOn:
+		case pc.SuperuserAccessOff:
+			snap.superuserOff = true
+		default:
+			return snap, raw, fmt.Errorf("%s: %q is neither %s nor %s", f.superuser, v, pc.SuperuserAccessOn, pc.SuperuserAccessOff)
 		}
 	}
 	snap.revision = strings.TrimSpace(string(data[1].b))

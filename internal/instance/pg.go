@@ -14,24 +14,25 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/pgsync/pgsync/internal/instance/conffile"
 	"github.com/pgsync/pgsync/internal/instance/role"
 )
 
 // localDB is a lazily (re)connected superuser session over the local
-// socket. Not safe for concurrent use: each goroutine has its own.
+// socket, by peer authentication (no password: conffile.IdentMap). Not
+// safe for concurrent use: each goroutine has its own.
 type localDB struct {
 	cfg  *pgx.ConnConfig
 	conn *pgx.Conn
 }
 
-func newLocalDB(socketDir string, port int, password string) (*localDB, error) {
+func newLocalDB(socketDir string, port int) (*localDB, error) {
 	cc, err := pgx.ParseConfig(fmt.Sprintf("host=%s port=%d user=postgres dbname=postgres connect_timeout=2 sslmode=disable", socketDir, port))
 	if err != nil {
 		return nil, fmt.Errorf("local connection config: %w", err)
 	}
-	cc.Password = password
 	cc.RuntimeParams["application_name"] = "pgsync-instance"
 	// The manager's own writes (its roles, re-applied at every routing)
 	// never wait for synchronous standbys: with required durability and
@@ -188,6 +189,9 @@ var rejoinGrants = []string{
 	`GRANT EXECUTE ON FUNCTION pg_catalog.pg_stat_file(text, boolean) TO streaming_replica`,
 	`GRANT EXECUTE ON FUNCTION pg_catalog.pg_read_binary_file(text) TO streaming_replica`,
 	`GRANT EXECUTE ON FUNCTION pg_catalog.pg_read_binary_file(text, bigint, bigint, boolean) TO streaming_replica`,
+	// The rejoin's wait for the checkpoint of a promotion before 15
+	// (waitRemoteCheckpoint); PUBLIC may run it too, unless revoked.
+	`GRANT EXECUTE ON FUNCTION pg_catalog.pg_control_checkpoint() TO streaming_replica`,
 }
 
 // ensureRejoinGrants lets streaming_replica do what the rejoin of another
@@ -376,6 +380,62 @@ func remoteCheckpoint(ctx context.Context, host string, port int, user, password
 		return fmt.Errorf("checkpoint on the primary: %w", err)
 	}
 	return nil
+}
+
+// isInsufficientPrivilege: the server refused a statement for lack of a
+// privilege (SQLSTATE 42501), as CHECKPOINT without pg_checkpoint.
+func isInsufficientPrivilege(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code == "42501"
+}
+
+// waitRemoteCheckpoint waits until the primary's last checkpoint is on
+// timeline tli (pg_control_checkpoint), as pg_rewind needs of its source:
+// after a promotion that is the checkpoint the promoted primary's manager
+// runs (checkpointAfterPromotion), or the one postgres itself requests.
+func waitRemoteCheckpoint(ctx context.Context, host string, port int, user, password, ssl string, tli uint32, timeout time.Duration) error {
+	cc, err := pgx.ParseConfig(fmt.Sprintf("host=%s port=%d user=%s dbname=postgres connect_timeout=5 %s", host, port, user, ssl))
+	if err != nil {
+		return err
+	}
+	cc.Password = password
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	c, err := pgx.ConnectConfig(ctx, cc)
+	if err != nil {
+		return fmt.Errorf("connect to primary %s:%d: %w", host, port, err)
+	}
+	defer c.Close(context.Background())
+	for {
+		var got int64
+		if err := c.QueryRow(ctx, `SELECT timeline_id FROM pg_catalog.pg_control_checkpoint()`).Scan(&got); err != nil {
+			return fmt.Errorf("the primary's checkpoint timeline: %w", err)
+		}
+		if got >= int64(tli) {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("the primary's last checkpoint is still on timeline %d, not %d: %w", got, tli, ctx.Err())
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// checkpointAfterPromotion runs a CHECKPOINT on a just-promoted server
+// before PostgreSQL 15, whose standbys' managers cannot run it themselves
+// for pg_rewind (no pg_checkpoint role): they wait for it instead
+// (waitRemoteCheckpoint). From 15 they run it, and a switchover's primary
+// does no extra I/O.
+func (d *localDB) checkpointAfterPromotion(ctx context.Context) error {
+	var version int
+	if err := d.queryRow(ctx, `SELECT current_setting('server_version_num')::int`, &version); err != nil {
+		return fmt.Errorf("server version: %w", err)
+	}
+	if version >= 150000 {
+		return nil
+	}
+	return d.exec(ctx, `CHECKPOINT`)
 }
 
 // remoteTimeline connects to a primary as user (streaming_replica, or the

@@ -47,17 +47,21 @@ func (m *Manager) rejoin(ctx context.Context, upstream string) error {
 	// the primary granted it what the timeline check and pg_rewind use
 	// (ensureRejoinGrants). A primary whose manager predates that, or
 	// that has not granted yet, refuses it; then the superuser, as
-	// before (it may in turn be refused by the user's pg_hba: then the
-	// rewind fails over to a base backup, which streams as
-	// streaming_replica).
+	// before, while it has access (it may in turn be refused by the
+	// user's pg_hba: then the rewind fails over to a base backup, which
+	// streams as streaming_replica).
 	user, password, tls := conffile.ReplicationUser, m.cfg.Credentials.ReplicationPassword, m.upstreamClientTLS(true)
 	if tls != nil {
 		password = ""
 	}
+	suPassword, err := m.superuserPassword()
+	if err != nil {
+		return err
+	}
 	ptli, hist, err := remoteTimeline(ctx, h, p, user, password, conffile.PgxTLS(tls))
-	if err != nil && !errors.Is(err, errNotYetPromoted) {
+	if err != nil && !errors.Is(err, errNotYetPromoted) && suPassword != "" {
 		m.log.Warn("rejoin: the timeline check as streaming_replica failed; trying the superuser", "error", err.Error())
-		user, password, tls = "postgres", m.cfg.Credentials.SuperuserPassword, m.upstreamClientTLS(false)
+		user, password, tls = "postgres", suPassword, m.upstreamClientTLS(false)
 		ptli, hist, err = remoteTimeline(ctx, h, p, user, password, ssl)
 	}
 	if err != nil {
@@ -93,12 +97,14 @@ func (m *Manager) rejoin(ctx context.Context, upstream string) error {
 		m.log.Warn("timelines diverged: running pg_rewind", "localTimeline", cd.TimeLineID,
 			"localCheckpoint", cd.Checkpoint.String(), "primaryTimeline", ptli)
 		rec.Method = "pg_rewind"
-		if err := remoteCheckpoint(ctx, h, p, user, password, conffile.PgxTLS(tls)); err != nil && user != "postgres" {
-			// PostgreSQL 13 and 14 have no pg_checkpoint role.
-			m.log.Warn("rejoin: CHECKPOINT as streaming_replica refused; as the superuser", "error", err.Error())
-			user, password, tls = "postgres", m.cfg.Credentials.SuperuserPassword, m.upstreamClientTLS(false)
-			err = remoteCheckpoint(ctx, h, p, user, password, ssl)
-			if err != nil {
+		if err := remoteCheckpoint(ctx, h, p, user, password, conffile.PgxTLS(tls)); err != nil && user != "postgres" && isInsufficientPrivilege(err) {
+			// PostgreSQL 13 and 14 have no pg_checkpoint role. pg_rewind
+			// reads the primary's timeline from its control file, which a
+			// promotion updates only at its next checkpoint: the promoted
+			// primary's manager runs one at once (promote), so wait for
+			// it. No superuser needed.
+			m.log.Info("rejoin: CHECKPOINT as streaming_replica refused (PostgreSQL before 15); waiting for the primary's own checkpoint on its timeline", "timeline", ptli)
+			if err := waitRemoteCheckpoint(ctx, h, p, user, password, conffile.PgxTLS(tls), ptli, time.Minute); err != nil {
 				return err
 			}
 		} else if err != nil {

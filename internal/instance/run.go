@@ -96,11 +96,11 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	defer stopOwner()
 	bg(ownerCtx, owner.Run)
 
-	db, err := newLocalDB(cfg.RunDir, cfg.Port, cfg.Credentials.SuperuserPassword)
+	db, err := newLocalDB(cfg.RunDir, cfg.Port)
 	if err != nil {
 		return err
 	}
-	statusDB, _ := newLocalDB(cfg.RunDir, cfg.Port, cfg.Credentials.SuperuserPassword)
+	statusDB, _ := newLocalDB(cfg.RunDir, cfg.Port)
 	m := &Manager{
 		cfg: cfg, log: log, bin: bin, tracker: tracker, owner: owner, lease: lk, db: db, now: time.Now,
 		probeRoute: dialRoute(cfg.Cluster, cfg.Namespace, cfg.Port),

@@ -355,8 +355,9 @@ func (m *Manager) primarySlotName(upstream string) string {
 	return pc.SlotName(s.Prefix, m.cfg.Instance)
 }
 
-// remoteSession is a superuser session on the upstream, reused while the
-// upstream stays the same.
+// remoteSession is a session on the upstream as streaming_replica (which
+// may read pg_replication_slots like any role), reused while the upstream
+// stays the same.
 func (m *Manager) remoteSession(ctx context.Context) (*pgx.Conn, error) {
 	if m.slots.remote != nil && !m.slots.remote.IsClosed() && m.slots.remoteAddr == m.upstream {
 		return m.slots.remote, nil
@@ -394,16 +395,21 @@ func (d *localDB) listSlots(ctx context.Context) ([]slotRow, error) {
 	return out, err
 }
 
-// connectPrimary opens a superuser session on the primary at host:port,
-// with the TLS settings of the rejoin's timeline check (verify-full when
-// the primary runs TLS).
+// connectPrimary opens a session on the primary at host:port as
+// streaming_replica, as the rejoin's timeline check does: by its
+// certificate when the primary runs TLS (pgsync's own pg_hba rule for the
+// postgres database), else with its password. Never the superuser, which
+// may have no password and no remote login.
 func (m *Manager) connectPrimary(ctx context.Context, host string, port int) (*pgx.Conn, error) {
-	ssl := conffile.PgxTLS(m.upstreamClientTLS(false))
-	cc, err := pgx.ParseConfig(fmt.Sprintf("host=%s port=%d user=postgres dbname=postgres connect_timeout=5 %s", host, port, ssl))
+	tls := m.upstreamClientTLS(true)
+	cc, err := pgx.ParseConfig(fmt.Sprintf("host=%s port=%d user=%s dbname=postgres connect_timeout=5 %s",
+		host, port, conffile.ReplicationUser, conffile.PgxTLS(tls)))
 	if err != nil {
 		return nil, err
 	}
-	cc.Password = m.cfg.Credentials.SuperuserPassword
+	if tls == nil {
+		cc.Password = m.cfg.Credentials.ReplicationPassword
+	}
 	cc.RuntimeParams["application_name"] = "pgsync-instance"
 	c, err := pgx.ConnectConfig(ctx, cc)
 	if err != nil {

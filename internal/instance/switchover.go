@@ -193,6 +193,10 @@ func (m *Manager) promote(ctx context.Context, in role.Input) error {
 	if err := m.writeConfig(false, ""); err != nil {
 		return err
 	}
+	// After routing: the write pause does not wait for it.
+	if err := m.db.checkpointAfterPromotion(ctx); err != nil {
+		m.log.Warn("checkpoint after promotion (a rejoining standby waits for the next one)", "error", err.Error())
+	}
 	m.log.Info("promoted", "acquire", t1.Sub(t0).String(), "promote", t2.Sub(t1).String(), "route", t3.Sub(t2).String())
 	if m.failover != nil {
 		m.finishFailover(ctx)
@@ -208,7 +212,8 @@ func (m *Manager) route(ctx context.Context, previous string) error {
 	}
 	m.labelled = podcontract.RolePrimary
 	if err := m.db.ensureRejoinGrants(ctx); err != nil {
-		// Instances that rejoin here fall back to the superuser.
+		// Instances that rejoin here fall back to the superuser (while
+		// it has access), else to a base backup.
 		m.log.Warn("grant streaming_replica what a rejoin needs", "error", err.Error())
 	}
 	if err := m.lease.Publish(ctx, m.cfg.Instance, m.cfg.AdvertiseAddress); err != nil {

@@ -74,7 +74,7 @@ func (r *releaseRecorder) Release(_ context.Context, _ string, final role.LSN) e
 
 func testManager(t *testing.T, owner postgresOwner, lease LeaseStore, delay time.Duration) *Manager {
 	t.Helper()
-	db, err := newLocalDB(t.TempDir(), 5432, "x")
+	db, err := newLocalDB(t.TempDir(), 5432)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -109,7 +109,8 @@ func TestAPIApply(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	same(t, created, []string{"web-superuser", "web-app", "web-ca"})
+	// No NAME-superuser: the superuser has no access by default.
+	same(t, created, []string{"web-app", "web-ca"})
 	before := secretData(ctx, t, e.cs, e.ns)
 	published := checkCA(ctx, t, e.cs, e.ns)
 	if created, err = EnsureSecrets(ctx, e.cs, e.c, rand.Reader, SecretPolicy{Established: true}); err != nil || len(created) != 0 {
@@ -508,6 +509,7 @@ func TestAPIRBAC(t *testing.T) {
 // and an established cluster keeps whatever it has.
 func TestAPISecretsNotAdopted(t *testing.T) {
 	e := newAPIEnv(t, 1)
+	e.c.Spec.EnableSuperuserAccess = ptr(true) // pgsync generates web-superuser
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	o, err := Render(e.c, Options{InstanceImage: "localhost:5000/pgsync:dev", TargetPrimary: "web-0"})

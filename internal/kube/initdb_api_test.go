@@ -43,7 +43,7 @@ func TestAPIInitDBOwnerSecret(t *testing.T) {
 	if err != nil {
 		t.Fatalf("EnsureSecrets with the user's owner Secret: %v", err)
 	}
-	same(t, created, []string{"web-superuser", "web-ca"})
+	same(t, created, []string{"web-ca"})
 	if _, err := e.cs.CoreV1().Secrets(e.ns).Get(ctx, "web-app", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
 		t.Errorf("web-app: %v, want NotFound", err)
 	}

@@ -72,7 +72,7 @@ func TestRenderInitDB(t *testing.T) {
 			t.Errorf("generated %s: the owner's password is the user's Secret", s.Name)
 		}
 	}
-	same(t, SecretNames(c), []string{"web-superuser"})
+	same(t, SecretNames(c), []string(nil))
 
 	// Without initdb: no variable (the pod template of existing clusters
 	// is unchanged), app/app and a generated NAME-app.

@@ -247,7 +247,8 @@ func paramsConfigMap(c *cluster.Cluster) (*corev1.ConfigMap, error) {
 		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "ConfigMap"},
 		ObjectMeta: meta(c, NamesOf(c).Params()),
 		Data: map[string]string{pc.ParamsKey: string(raw), pc.HBAKey: string(hba),
-			pc.ReplicationKey: string(rep), pc.ConfigRevisionKey: Revisions(c)[pc.AnnConfigRevision]},
+			pc.ReplicationKey: string(rep), pc.ConfigRevisionKey: Revisions(c)[pc.AnnConfigRevision],
+			pc.SuperuserAccessKey: superuserAccess(c)},
 	}
 	if roles, ok := managedRoles(c); ok {
 		raw, err := json.Marshal(roles)
@@ -257,6 +258,14 @@ func paramsConfigMap(c *cluster.Cluster) (*corev1.ConfigMap, error) {
 		cm.Data[pc.RolesKey] = string(raw)
 	}
 	return cm, nil
+}
+
+// superuserAccess is spec.enableSuperuserAccess as the managers read it.
+func superuserAccess(c *cluster.Cluster) string {
+	if c.Spec.SuperuserAccess() {
+		return pc.SuperuserAccessOn
+	}
+	return pc.SuperuserAccessOff
 }
 
 func postgresPort() []corev1.ServicePort {

@@ -351,7 +351,7 @@ func TestRenderServicesLeaseParams(t *testing.T) {
 		{"lease target at creation", o.Lease.Annotations, map[string]string{"pgsync.io/target-primary": "web-0"}},
 		{"lease has no holder", o.Lease.Spec.HolderIdentity == nil && o.Lease.Spec.RenewTime == nil && o.Lease.Spec.LeaseDurationSeconds == nil, true},
 		{"params", o.Params.Data, map[string]string{"parameters.json": `{"max_connections":"120","work_mem":"8MB"}`, "config-revision": revision.Config(c), "pg_hba.json": "[]",
-			"replication.json": `{"instances":["web-0","web-1","web-2"]}`}},
+			"replication.json": `{"instances":["web-0","web-1","web-2"]}`, "superuser-access": "off"}},
 		{"primary pdb", fmt.Sprint(o.PrimaryPDB.Name, " ", o.PrimaryPDB.Spec.MinAvailable.IntValue(), " ", metav1.FormatLabelSelector(o.PrimaryPDB.Spec.Selector)), "web-primary 1 pgsync.io/cluster=web,statefulset.kubernetes.io/pod-name=web-0"},
 		{"standby pdb", fmt.Sprint(o.StandbyPDB.Name, " ", o.StandbyPDB.Spec.MinAvailable.IntValue(), " ", metav1.FormatLabelSelector(o.StandbyPDB.Spec.Selector)), "web-standby 1 pgsync.io/cluster=web,statefulset.kubernetes.io/pod-name notin (web-0)"},
 	} {
@@ -425,6 +425,7 @@ func TestAppliedSpecRoundTrip(t *testing.T) {
 
 func TestSecrets(t *testing.T) {
 	c := loadCluster(t, nil)
+	c.Spec.EnableSuperuserAccess = ptr(true)
 	none := func(string) bool { return false }
 	secrets, err := NewSecrets(c, none, rand.Reader)
 	if err != nil {

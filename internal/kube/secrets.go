@@ -3,6 +3,7 @@ package kube
 import (
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"time"
 
@@ -22,18 +23,39 @@ const passwordAlphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz01
 const PasswordLength = 32
 
 // SecretNames are the credential Secrets pgsync generates for the
-// cluster: NAME-app only when spec.bootstrap.initdb.secret names no Secret
-// of the user's (which pgsync never creates, reads nor copies).
+// cluster: NAME-superuser only while the superuser has access
+// (spec.enableSuperuserAccess) and spec.superuserSecret names no Secret of
+// the user's; NAME-app only when spec.bootstrap.initdb.secret names none.
+// pgsync never creates, reads nor copies a Secret of the user's, and never
+// deletes one of its own: a NAME-superuser generated while access was on
+// stays when it is turned off (its password is no longer the role's).
 //
 // No NAME-replication: standbys log in by certificate (TLS). A cluster
 // created before TLS keeps the one it has (the pod projects it when it
 // exists), for standbys following a primary from before TLS.
 func SecretNames(c *cluster.Cluster) []string {
 	n := NamesOf(c)
-	if c.AppSecretName() != "" {
-		return []string{n.SuperuserSecret()}
+	var out []string
+	if generatesSuperuserSecret(c) {
+		out = append(out, n.SuperuserSecret())
 	}
-	return []string{n.SuperuserSecret(), n.AppSecret()}
+	if c.AppSecretName() == "" {
+		out = append(out, n.AppSecret())
+	}
+	return out
+}
+
+func generatesSuperuserSecret(c *cluster.Cluster) bool {
+	return c.Spec.SuperuserAccess() && c.Spec.SuperuserSecretName() == ""
+}
+
+// SuperuserSecretName is the Secret the pods project the superuser's
+// password from: the user's (spec.superuserSecret) or NAME-superuser.
+func SuperuserSecretName(c *cluster.Cluster) string {
+	if s := c.Spec.SuperuserSecretName(); s != "" {
+		return s
+	}
+	return NamesOf(c).SuperuserSecret()
 }
 
 // AppSecretName is the Secret holding the application owner's password:
@@ -65,7 +87,7 @@ func NewSecrets(c *cluster.Cluster, exists func(name string) bool, random io.Rea
 			"port":   strconv.Itoa(pc.PostgresPort),
 		}},
 	} {
-		if exists(s.name) || (s.name == n.AppSecret() && c.AppSecretName() != "") {
+		if exists(s.name) || !slices.Contains(SecretNames(c), s.name) {
 			continue
 		}
 		pw, err := Password(random)

@@ -291,7 +291,10 @@ func podSpec(c *cluster.Cluster, opts Options) (corev1.PodSpec, error) {
 			{Name: volCredentials, VolumeSource: corev1.VolumeSource{Projected: &corev1.ProjectedVolumeSource{
 				DefaultMode: ptr(int32(0o440)),
 				Sources: []corev1.VolumeProjection{
-					secretFile(n.SuperuserSecret(), corev1.BasicAuthPasswordKey, "superuser-password"),
+					// The user's or NAME-superuser, re-read by the
+					// manager while it runs; neither exists while the
+					// superuser has no access (podcontract/superuser.go).
+					optional(secretFile(SuperuserSecretName(c), corev1.BasicAuthPasswordKey, "superuser-password")),
 					// Only a cluster created before TLS has it.
 					optional(secretFile(n.ReplicationSecret(), corev1.BasicAuthPasswordKey, "replication-password")),
 					secretFile(AppSecretName(c), corev1.BasicAuthPasswordKey, "app-password"),

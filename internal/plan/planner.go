@@ -177,6 +177,9 @@ func planUpdate(d *cluster.Cluster, o *ObservedCluster) (ClusterPlan, []cluster.
 	if w := noTLSWarning(d, o); w != "" {
 		cp.Warnings = append(cp.Warnings, w)
 	}
+	if w := superuserDriftWarning(d, o); w != "" {
+		cp.Warnings = append(cp.Warnings, w)
+	}
 	rev := revision.Restart(d)
 	desired := d.Spec.Instances
 	primary := o.Primary

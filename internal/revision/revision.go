@@ -71,6 +71,9 @@ func restartFields(c *cluster.Cluster) []string {
 	for i, s := range c.Spec.RolePasswordSecrets() {
 		f.add("managed.roles.passwordSecrets["+strconv.Itoa(i)+"]", s)
 	}
+	// The superuser's Secret of the user's is projected into the pods
+	// too. Omitted when not written (NAME-superuser).
+	f.addUnlessDefault("superuserSecret", c.Spec.SuperuserSecretName(), "")
 	return f.lines
 }
 
@@ -117,6 +120,12 @@ func configFields(c *cluster.Cluster) []string {
 	if s := c.Spec; s.MaxSyncReplicas > 0 {
 		f.add("maxSyncReplicas", strconv.Itoa(s.MaxSyncReplicas))
 		f.addUnlessDefault("minSyncReplicas", strconv.Itoa(s.MinSyncReplicas), "0")
+	}
+	// The superuser's access reaches the managers with the ConfigMap:
+	// the primary's sets or removes its password, every one renders
+	// pg_hba. Omitted at the default, off.
+	if c.Spec.SuperuserAccess() {
+		f.add("enableSuperuserAccess", "true")
 	}
 	// Managed roles reach the primary with the ConfigMap (no restart);
 	// each entry is one line, its JSON, in order. Omitted when none.

@@ -55,6 +55,8 @@ var full = minimal(`  postgresql:
     synchronizeReplicas: {enabled: false, excludePatterns: ["^keep"]}
   monitoring: {disableDefaultQueries: true}
   certificates: {serverAltDNSNames: [db.example.com]}
+  enableSuperuserAccess: true
+  superuserSecret: {name: web-su}
   resources:
     requests: {cpu: 100m, memory: 128Mi}
     limits: {memory: 512Mi}
@@ -126,6 +128,7 @@ func TestSame(t *testing.T) {
 		{"toleration operator Equal written out",
 			minimal("  affinity:\n    tolerations:\n    - {key: spot, operator: Equal, value: \"yes\"}\n"),
 			minimal("  affinity:\n    tolerations:\n    - {key: spot, value: \"yes\"}\n")},
+		{"enableSuperuserAccess false written out", minimal("  enableSuperuserAccess: false\n"), minimal()},
 		{"settings that neither a restart nor a reload applies",
 			minimal(),
 			strings.Replace(strings.Replace(minimal("  description: other\n  primaryUpdateStrategy: supervised\n  primaryUpdateMethod: restart\n  stopDelay: 60\n  imagePullPolicy: Always\n"),
@@ -195,6 +198,8 @@ func TestChanges(t *testing.T) {
 		{"replicationSlots.synchronizeReplicas.excludePatterns", config, `["^keep"]`, `["^keep", "^tmp"]`},
 		{"monitoring", restart, "  monitoring: {disableDefaultQueries: true}\n", ""},
 		{"monitoring.disableDefaultQueries", restart, "disableDefaultQueries: true", "disableDefaultQueries: false"},
+		{"enableSuperuserAccess", config, "enableSuperuserAccess: true", "enableSuperuserAccess: false"},
+		{"superuserSecret", restart, "{name: web-su}", "{name: web-superuser-2}"},
 		{"certificates.serverAltDNSNames", restart, "[db.example.com]", "[db.example.com, pg.example.com]"},
 		{"resources.requests", restart, "cpu: 100m", "cpu: 200m"},
 		{"resources.requests", restart, "memory: 128Mi", "memory: 256Mi"},

@@ -113,6 +113,10 @@ type Cluster struct {
 	// NoReplicationPassword: the managers get no
 	// PGSYNC_REPLICATION_PASSWORD (standbys log in by certificate).
 	NoReplicationPassword bool
+	// SuperuserPasswordFile: the managers read the superuser's password
+	// from this file (PGSYNC_SUPERUSER_PASSWORD_FILE, as the projected
+	// Secret in a pod) instead of getting SuperuserPassword.
+	SuperuserPasswordFile string
 	// Env is added to every manager's environment after the defaults, so
 	// it may override them (PGSYNC_APP_USER, PGSYNC_INITDB, …).
 	Env []string
@@ -498,9 +502,13 @@ func (c *Cluster) Start(i int) {
 	}
 	cmd.Env = []string{
 		"PATH=/usr/local/bin:/usr/bin:/bin",
-		"PGSYNC_SUPERUSER_PASSWORD=" + SuperuserPassword,
 		"PGSYNC_APP_USER=app", "PGSYNC_APP_DATABASE=app",
 		"PGSYNC_APP_PASSWORD=" + AppPassword,
+	}
+	if c.SuperuserPasswordFile != "" {
+		cmd.Env = append(cmd.Env, podcontract.EnvSuperuserPassword+podcontract.FileSuffix+"="+c.SuperuserPasswordFile)
+	} else {
+		cmd.Env = append(cmd.Env, podcontract.EnvSuperuserPassword+"="+SuperuserPassword)
 	}
 	if !c.NoReplicationPassword {
 		cmd.Env = append(cmd.Env, "PGSYNC_REPLICATION_PASSWORD="+ReplicationPassword)
@@ -738,12 +746,25 @@ func (r *Raw) StopFast() {
 	<-r.done
 }
 
-// SuperuserSocketDSN connects to instance i over its Unix socket as the
-// superuser.
-func (c *Cluster) SuperuserSocketDSN(i int) string {
-	inst := c.Instances[i]
-	return fmt.Sprintf("host=%s port=%d user=postgres password=%s dbname=postgres sslmode=disable connect_timeout=2",
-		inst.RunDir, inst.Port, SuperuserPassword)
+// SuperuserDSN connects to instance i alone as the superuser with its
+// password, over loopback (the local socket is the manager's: peer
+// authentication as the cluster's OS user, which the test is not). Only
+// while the superuser has access (the default of these clusters).
+func (c *Cluster) SuperuserDSN(i int) string {
+	return c.InstanceDSN(i, "postgres", SuperuserPassword, "postgres")
+}
+
+// SetSuperuserAccess writes what the params ConfigMap's superuser-access
+// key would say (podcontract.SuperuserAccessKey), next to the parameters
+// file: the managers read it within a second. Without it (a ConfigMap
+// from before the setting) the superuser has access.
+func (c *Cluster) SetSuperuserAccess(on bool) {
+	c.T.Helper()
+	v := podcontract.SuperuserAccessOff
+	if on {
+		v = podcontract.SuperuserAccessOn
+	}
+	must(c.T, os.WriteFile(filepath.Join(filepath.Dir(c.ParametersFile), podcontract.SuperuserAccessKey), []byte(v), 0o644))
 }
 
 // WriteFileAs writes a file owned by the cluster's OS user.

@@ -90,7 +90,7 @@ func TestHBA(t *testing.T) {
 		return 0
 	}
 	for _, own := range []string{
-		"local all postgres scram-sha-256",
+		"local all postgres peer map=pgsync",
 		"local replication streaming_replica scram-sha-256",
 		"host replication streaming_replica 0.0.0.0/0 scram-sha-256",
 		"host replication streaming_replica ::/0 scram-sha-256",
@@ -152,7 +152,7 @@ func TestHBATLS(t *testing.T) {
 		}
 	}
 	want := []string{
-		"local all postgres scram-sha-256",
+		"local all postgres peer map=pgsync",
 		"local replication streaming_replica scram-sha-256",
 		"hostssl replication streaming_replica 0.0.0.0/0 cert",
 		"hostssl replication streaming_replica ::/0 cert",
