@@ -106,11 +106,12 @@ type Credentials struct {
 }
 
 // LoadCredentials reads the pod contract's credential variables
-// (PGSYNC_SUPERUSER_PASSWORD, PGSYNC_REPLICATION_PASSWORD and
-// PGSYNC_APP_PASSWORD, each also as NAME_FILE, a path; the replication
-// password is optional: with TLS, standbys authenticate by certificate,
-// and only a cluster created before TLS has one), plus
-// PGSYNC_APP_USER and PGSYNC_APP_DATABASE.
+// (PGSYNC_REPLICATION_PASSWORD and PGSYNC_APP_PASSWORD, each also as
+// NAME_FILE, a path; the replication password is optional: with TLS,
+// standbys authenticate by certificate, and only a cluster created before
+// TLS has one), plus PGSYNC_APP_USER and PGSYNC_APP_DATABASE.
+// PGSYNC_SUPERUSER_PASSWORD is optional too, and its _FILE is only
+// remembered: the file may appear, change or go while the manager runs.
 func LoadCredentials(getenv func(string) string, readFile func(string) ([]byte, error)) (Credentials, error) {
 	get := func(name string, required bool) (string, error) {
 		if v := getenv(name); v != "" {
