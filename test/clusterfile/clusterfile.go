@@ -29,6 +29,11 @@ type Cluster struct {
 	Extra string
 	// Annotations are the file's metadata.annotations.
 	Annotations map[string]string
+	// NoSuperuserAccess leaves spec.enableSuperuserAccess out (its
+	// default, false: no superuser password, no remote superuser login).
+	// Otherwise it is true, so that tests and benchmarks can inspect the
+	// cluster as the superuser with NAME-superuser's password.
+	NoSuperuserAccess bool
 }
 
 // YAML is the Cluster file.
@@ -62,6 +67,10 @@ func (c Cluster) YAML() string {
 	for _, k := range keys {
 		fmt.Fprintf(&annotations, "    %s: %q\n", k, c.Annotations[k])
 	}
+	superuser := "  enableSuperuserAccess: true\n"
+	if c.NoSuperuserAccess {
+		superuser = ""
+	}
 	return fmt.Sprintf(`apiVersion: %s
 kind: Cluster
 metadata:
@@ -81,5 +90,5 @@ metadata:
       shared_buffers: 32MB
 %s  resources:
     requests: {cpu: 50m, memory: 128Mi}
-%s`, api, c.Name, c.Namespace, annotations.String(), description, c.Image, c.Instances, params.String(), c.Extra)
+%s%s`, api, c.Name, c.Namespace, annotations.String(), description, c.Image, c.Instances, params.String(), superuser, c.Extra)
 }

@@ -34,6 +34,9 @@ type clusterSpec struct {
 	extra       string            // more spec lines, indented two spaces
 }
 
+// yaml writes enableSuperuserAccess: true, as test/clusterfile does: the
+// checks inspect the clusters as the superuser (NAME-superuser).
+
 func (c clusterSpec) yaml(ns string) string {
 	params := map[string]string{"max_connections": `"50"`, "shared_buffers": "32MB"}
 	for k, v := range c.params {
@@ -65,6 +68,7 @@ spec:
     parameters:
 %s  resources:
     requests: {cpu: 50m, memory: 128Mi}
+  enableSuperuserAccess: true
 %s`, c.name, ns, c.image, c.instances, size, strings.Join(lines, ""), c.extra)
 }
 
