@@ -86,6 +86,10 @@ func newInstanceRunCmd() *cobra.Command {
 	f.StringVar(&c.CADir, "ca-dir", envOr(pc.EnvCADir, ""), "directory holding the cluster's CA ("+pc.CACertKey+", "+pc.CAKeyKey+"): TLS on, certificates issued from it (env "+pc.EnvCADir+"; unset: no TLS)")
 	generations, _ := strconv.Atoi(envOr(pc.EnvCAGenerations, "1"))
 	f.IntVar(&c.CAGenerations, "ca-generations", generations, "how many generations of the CA the pod mounts in --ca-dir (the first at its root, generation N in gen<N>/; env "+pc.EnvCAGenerations+")")
+	f.StringVar(&c.ServerCADir, "server-ca-dir", envOr(pc.EnvServerCADir, ""), "spec.certificates.serverCASecret's directory ("+pc.CACertKey+", and "+pc.CAKeyKey+" without --server-tls-dir; env "+pc.EnvServerCADir+")")
+	f.StringVar(&c.ServerTLSDir, "server-tls-dir", envOr(pc.EnvServerTLSDir, ""), "spec.certificates.serverTLSSecret's directory ("+pc.TLSCertKey+", "+pc.TLSKeyKey+"; env "+pc.EnvServerTLSDir+")")
+	f.StringVar(&c.ClientCADir, "client-ca-dir", envOr(pc.EnvClientCADir, ""), "spec.certificates.clientCASecret's directory ("+pc.CACertKey+", and "+pc.CAKeyKey+" without --replication-tls-dir; env "+pc.EnvClientCADir+")")
+	f.StringVar(&c.ReplicationTLSDir, "replication-tls-dir", envOr(pc.EnvReplicationTLSDir, ""), "spec.certificates.replicationTLSSecret's directory ("+pc.TLSCertKey+", "+pc.TLSKeyKey+"; env "+pc.EnvReplicationTLSDir+")")
 	f.StringSliceVar(&c.ServerAltDNSNames, "server-alt-dns-names", pc.SplitNames(envOr(pc.EnvServerAltDNSNames, "")), "more DNS names for the server certificate (spec.certificates.serverAltDNSNames; env "+pc.EnvServerAltDNSNames+")")
 	return cmd
 }

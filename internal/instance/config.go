@@ -71,6 +71,10 @@ type Config struct {
 	// ServerAltDNSNames are more DNS names for the server certificate
 	// (spec.certificates.serverAltDNSNames).
 	ServerAltDNSNames []string
+	// ServerCADir, ServerTLSDir, ClientCADir and ReplicationTLSDir hold
+	// spec.certificates' Secrets of the user's ("" when not given):
+	// used instead of what the manager would issue (usercerts.go).
+	ServerCADir, ServerTLSDir, ClientCADir, ReplicationTLSDir string
 
 	// InitDB holds spec.bootstrap.initdb's options (PGSYNC_INITDB), used
 	// once, when this instance bootstraps the cluster.

@@ -112,6 +112,7 @@ type Manager struct {
 	// TLS (tls.go): the certificates as last issued, the next check, the
 	// randomness keys come from and the tools' libpq major.
 	tls          tlsState
+	userTLS      userTLSState
 	nextTLSCheck time.Time
 	random       io.Reader
 	libpqMajor   int

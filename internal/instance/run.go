@@ -121,6 +121,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if _, err := m.refreshTLS(); err != nil {
 		return fmt.Errorf("TLS: %w", err)
 	}
+	m.refreshUserTLS()
 	m.nextTLSCheck = m.now().Add(tlsCheckEvery)
 	lk.SetTLS(m.tls.on)
 

@@ -59,7 +59,7 @@ func (m *Manager) serverTLS() *conffile.ServerTLS {
 	if !m.tls.on {
 		return nil
 	}
-	return &conffile.ServerTLS{CertFile: m.tlsPath(tlsServerCert), KeyFile: m.tlsPath(tlsServerKey), CAFile: m.tlsPath(tlsCAFile)}
+	return m.withUserServer(&conffile.ServerTLS{CertFile: m.tlsPath(tlsServerCert), KeyFile: m.tlsPath(tlsServerKey), CAFile: m.tlsPath(tlsCAFile)})
 }
 
 // clientTLS is how this manager's connections to another instance verify
@@ -73,6 +73,7 @@ func (m *Manager) clientTLS(cert bool) *conffile.ClientTLS {
 	if cert {
 		t.CertFile, t.KeyFile = m.tlsPath(tlsClientCert), m.tlsPath(tlsClientKey)
 	}
+	m.withUserClient(t, cert)
 	if m.libpqMajor >= 16 {
 		// libpq 16+: accept no authentication request the method does
 		// not call for (a fake server asking for a cleartext password
@@ -212,6 +213,9 @@ func (m *Manager) reloadTLS(ctx context.Context) {
 	m.nextTLSCheck = m.now().Add(tlsCheckEvery)
 	wasOn := m.tls.on
 	changed, err := m.refreshTLS()
+	if m.refreshUserTLS() {
+		changed = true
+	}
 	if err != nil {
 		m.log.Error("TLS", "error", err.Error())
 		m.status.update(func(s *Status) { s.LastError, s.LastErrorTime = err.Error(), m.now() })

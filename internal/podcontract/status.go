@@ -78,6 +78,12 @@ type Status struct {
 	// without TLS.
 	CA *CAStatus `json:"ca,omitempty"`
 
+	// TLSProblem says what is wrong with spec.certificates' Secrets of
+	// the user's as this instance sees them (a certificate not naming the
+	// address the instances connect to, not signed by its CA, expiring,
+	// unparsable); "" when nothing is.
+	TLSProblem string `json:"tlsProblem,omitempty"`
+
 	LastError     string    `json:"lastError,omitempty"`
 	LastErrorTime time.Time `json:"lastErrorTime,omitzero"`
 	UpdatedAt     time.Time `json:"updatedAt"`

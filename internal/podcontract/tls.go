@@ -31,6 +31,33 @@ const (
 	AnnPrimaryTLS = "pgsync.io/primary-tls"
 )
 
+// Certificates of the user's own (spec.certificates' four Secrets,
+// docs/security.md): the pod projects each Secret given into a directory
+// of CertsDir, and names the directory in its variable; the manager uses
+// what the directory holds instead of issuing it.
+const (
+	// CertsDir is the projected volume of the user's Secrets.
+	CertsDir = "/etc/pgsync/certs"
+	// ServerCASubdir holds serverCASecret's CACertKey (and CAKeyKey
+	// when no serverTLSSecret is given), ClientCASubdir clientCASecret's
+	// (CAKeyKey when no replicationTLSSecret); ServerTLSSubdir and
+	// ReplicationTLSSubdir the kubernetes.io/tls Secrets' TLSCertKey and
+	// TLSKeyKey.
+	ServerCASubdir       = "server-ca"
+	ServerTLSSubdir      = "server-tls"
+	ClientCASubdir       = "client-ca"
+	ReplicationTLSSubdir = "replication-tls"
+	TLSCertKey           = "tls.crt"
+	TLSKeyKey            = "tls.key"
+
+	// The directories' variables, each set only when its Secret is
+	// given.
+	EnvServerCADir       = "PGSYNC_SERVER_CA_DIR"
+	EnvServerTLSDir      = "PGSYNC_SERVER_TLS_DIR"
+	EnvClientCADir       = "PGSYNC_CLIENT_CA_DIR"
+	EnvReplicationTLSDir = "PGSYNC_REPLICATION_TLS_DIR"
+)
+
 // CASecret holds the cluster's CA certificate and key.
 func (n Names) CASecret() string { return n.Cluster + "-ca" }
 

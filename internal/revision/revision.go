@@ -66,6 +66,14 @@ func restartFields(c *cluster.Cluster) []string {
 	for i, n := range c.ServerAltDNSNames() {
 		f.add("certificates.serverAltDNSNames["+strconv.Itoa(i)+"]", n)
 	}
+	// Secrets of the user's are projected into the pods: a Secret newly
+	// named is mounted by a restart (a change of its content is taken by
+	// reload). Omitted when not set.
+	k := c.UserCertificates()
+	f.addUnlessDefault("certificates.serverCASecret", k.ServerCASecret, "")
+	f.addUnlessDefault("certificates.serverTLSSecret", k.ServerTLSSecret, "")
+	f.addUnlessDefault("certificates.clientCASecret", k.ClientCASecret, "")
+	f.addUnlessDefault("certificates.replicationTLSSecret", k.ReplicationTLSSecret, "")
 	// The managed roles' password Secrets are projected into the pods: a
 	// Secret newly named is mounted by a restart. Omitted when none.
 	for i, s := range c.Spec.RolePasswordSecrets() {

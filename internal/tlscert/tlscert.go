@@ -12,6 +12,7 @@
 package tlscert
 
 import (
+	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/sha256"
@@ -90,6 +91,12 @@ func Issue(ca Pair, req Request, now time.Time, random io.Reader) (Pair, error) 
 	if err != nil {
 		return Pair{}, fmt.Errorf("CA: %w", err)
 	}
+	return IssueFrom(caCert, caKey, req, now, random)
+}
+
+// IssueFrom is Issue with a CA already parsed, whatever its key's kind (a
+// CA of the user's may have an RSA key); the leaf's key is ECDSA P-256.
+func IssueFrom(caCert *x509.Certificate, caKey crypto.Signer, req Request, now time.Time, random io.Reader) (Pair, error) {
 	if !caCert.IsCA {
 		return Pair{}, errors.New("CA: the certificate is not a CA")
 	}
@@ -126,6 +133,60 @@ func Issue(ca Pair, req Request, now time.Time, random io.Reader) (Pair, error) 
 		return Pair{}, fmt.Errorf("certificate %q: %w", req.CommonName, err)
 	}
 	return encode(der, key)
+}
+
+// ParseCA decodes a CA of the user's: its certificate (the first of the
+// PEM blocks) and its key in any of the PEM forms OpenSSL and
+// cert-manager write (PKCS#8, PKCS#1 RSA, SEC1 EC), checked to belong
+// together and to be a CA.
+func ParseCA(certPEM, keyPEM []byte) (*x509.Certificate, crypto.Signer, error) {
+	cert, err := ParseCert(certPEM)
+	if err != nil {
+		return nil, nil, err
+	}
+	if !cert.IsCA {
+		return nil, nil, errors.New("the certificate is not a CA (basic constraints CA:TRUE)")
+	}
+	key, err := ParseKey(keyPEM)
+	if err != nil {
+		return nil, nil, err
+	}
+	pub, ok := key.Public().(interface{ Equal(crypto.PublicKey) bool })
+	if !ok || !pub.Equal(cert.PublicKey) {
+		return nil, nil, errors.New("the private key does not belong to the certificate")
+	}
+	return cert, key, nil
+}
+
+// ParseKey decodes the first PEM private key block: PKCS#8 ("PRIVATE
+// KEY"), PKCS#1 ("RSA PRIVATE KEY") or SEC1 ("EC PRIVATE KEY").
+func ParseKey(keyPEM []byte) (crypto.Signer, error) {
+	for rest := keyPEM; ; {
+		var b *pem.Block
+		if b, rest = pem.Decode(rest); b == nil {
+			return nil, errors.New("no PEM private key block")
+		}
+		var k any
+		var err error
+		switch b.Type {
+		case "PRIVATE KEY":
+			k, err = x509.ParsePKCS8PrivateKey(b.Bytes)
+		case "RSA PRIVATE KEY":
+			k, err = x509.ParsePKCS1PrivateKey(b.Bytes)
+		case "EC PRIVATE KEY":
+			k, err = x509.ParseECPrivateKey(b.Bytes)
+		default:
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("private key: %w", err)
+		}
+		s, ok := k.(crypto.Signer)
+		if !ok {
+			return nil, fmt.Errorf("private key: %T cannot sign", k)
+		}
+		return s, nil
+	}
 }
 
 // Parse decodes p's certificate and key and checks that they belong
