@@ -133,7 +133,7 @@ func runApply(cmd *cobra.Command, args applyArgs) error {
 		return err
 	}
 	ctx := cmd.Context()
-	observed, err := observeLive(ctx, args.kube, k, log)
+	observed, err := observeLive(ctx, args.kube, k, log, want)
 	if err != nil {
 		return err
 	}

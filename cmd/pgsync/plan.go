@@ -166,7 +166,7 @@ func runPlan(cmd *cobra.Command, args planArgs) error {
 		if err != nil {
 			return err
 		}
-		if observed, err = observeLive(cmd.Context(), args.kube, k, log); err != nil {
+		if observed, err = observeLive(cmd.Context(), args.kube, k, log, want); err != nil {
 			return err
 		}
 	}
@@ -245,8 +245,10 @@ func colorTerminal(w io.Writer) bool {
 	return err == nil && info.Mode()&os.ModeCharDevice != 0
 }
 
-// observeLive reads what runs and the drift of the objects pgsync owns.
-func observeLive(ctx context.Context, a kubeArgs, k *kubeClients, log *slog.Logger) (plan.Observed, error) {
+// observeLive reads what runs and the drift of the objects pgsync owns,
+// and whether the API server serves PodMonitor when a cluster of want
+// asks for one.
+func observeLive(ctx context.Context, a kubeArgs, k *kubeClients, log *slog.Logger, want []*cluster.Cluster) (plan.Observed, error) {
 	start := time.Now()
 	fleet, err := observe.Observe(ctx, k.typed, a.observeOptions(k))
 	if err != nil {
@@ -275,7 +277,11 @@ func observeLive(ctx context.Context, a kubeArgs, k *kubeClients, log *slog.Logg
 		log.Warn("no instance status could be read from the pod IPs: outside the cluster's network use --status-via=proxy", "instances", total)
 	}
 	log.Debug("observed", "clusters", len(fleet.Clusters), "elapsed", time.Since(start).String())
-	return fleet.Observed(), nil
+	o := fleet.Observed()
+	if plan.NeedsPodMonitor(want) {
+		o.PodMonitorKind = observe.PodMonitorKind(k.typed.Discovery())
+	}
+	return o, nil
 }
 
 // inNamespace keeps the clusters of one namespace.

@@ -178,6 +178,11 @@ func (r *Run) Once(ctx context.Context, key cluster.Key, desired *cluster.Cluste
 	if desired != nil {
 		want = []*cluster.Cluster{desired}
 	}
+	if plan.NeedsPodMonitor(want) {
+		// Before every step: the kind may go with its CRD at any time,
+		// and a step would apply the PodMonitor after the other objects.
+		observed.PodMonitorKind = observe.PodMonitorKind(r.Exec.Client.Discovery())
+	}
 	p, err := plan.Make(want, observed, r.Options)
 	if err != nil {
 		res.Outcome, res.Err = Failed, err

@@ -240,7 +240,13 @@ func (e *Executor) applyObjects(ctx context.Context, t Target, objs *kube.Object
 		}
 		list = append(list, objs.Lease)
 	}
+	if err := e.podMonitorNotTakenOver(ctx, t, objs); err != nil {
+		return err
+	}
 	for _, obj := range list {
+		if err := e.podMonitorBefore(ctx, t, objs, obj); err != nil {
+			return err
+		}
 		if obj == runtime.Object(objs.StatefulSet) {
 			// The Secrets after the ConfigMap, which records the ones pgsync
 			// creates, and before the pods that mount them.
@@ -529,6 +535,11 @@ func (e *Executor) deleteCluster(ctx context.Context, t Target) error {
 		{"RoleBinding", func() error { return cs.RbacV1().RoleBindings(ns).Delete(ctx, n.StatefulSet(), opts) }},
 		{"Role", func() error { return cs.RbacV1().Roles(ns).Delete(ctx, n.StatefulSet(), opts) }},
 		{"ServiceAccount", func() error { return cs.CoreV1().ServiceAccounts(ns).Delete(ctx, n.ServiceAccount(), opts) }},
+	}
+	if spec.Spec.PodMonitorOn() {
+		if err := e.deletePodMonitor(ctx, spec); err != nil {
+			return fmt.Errorf("delete PodMonitor of %s: %w", spec.Key(), err)
+		}
 	}
 	for _, s := range steps {
 		if err := ignore(s.del()); err != nil {

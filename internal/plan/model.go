@@ -209,6 +209,10 @@ func (p *Plan) HasChanges() bool {
 // Observed is the state the plan starts from.
 type Observed struct {
 	Clusters []ObservedCluster
+	// PodMonitorKind: whether the API server serves the Prometheus
+	// Operator's PodMonitor, asked by a live observation when a desired
+	// cluster has enablePodMonitor (podmonitor.go).
+	PodMonitorKind APIKind
 }
 
 // ObservedCluster is one cluster as it runs.

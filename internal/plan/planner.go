@@ -57,6 +57,7 @@ func Make(desired []*cluster.Cluster, observed Observed, opts Options) (*Plan, e
 		}
 		p.Clusters = append(p.Clusters, cp)
 	}
+	problems = append(problems, podMonitorRefusals(desired, observed.PodMonitorKind)...)
 	if len(problems) > 0 {
 		return nil, problems
 	}
@@ -120,7 +121,7 @@ func orUnset(s string) string {
 func planCreate(d *cluster.Cluster) ClusterPlan {
 	cp := ClusterPlan{Action: ActionCreate, Changes: diffSpecs(nil, d), Warnings: parameterNotes(d)}
 	cp.Steps = append(cp.Steps, clusterStep(PhaseObjects, StepUpdateObjects,
-		fmt.Sprintf("create the cluster's objects: Secrets (generated, never in Git), ServiceAccount, Role, RoleBinding, Services %[2]s, Lease %[1]s-primary, PodDisruptionBudgets, NetworkPolicy %[1]s and StatefulSet %[1]s", d.Metadata.Name, strings.Join(d.ServiceNames(), ", "))))
+		fmt.Sprintf("create the cluster's objects: Secrets (generated, never in Git), ServiceAccount, Role, RoleBinding, Services %[2]s, Lease %[1]s-primary, PodDisruptionBudgets, NetworkPolicy %[1]s and StatefulSet %[1]s%[3]s", d.Metadata.Name, strings.Join(d.ServiceNames(), ", "), podMonitorObjects(d))))
 	primary := instanceName(d, 0)
 	cp.Steps = append(cp.Steps, createPrimaryStep(d))
 	for i := 1; i < d.Spec.Instances; i++ {
@@ -194,6 +195,9 @@ func planUpdate(d *cluster.Cluster, o *ObservedCluster) (ClusterPlan, []cluster.
 				reason += "; the StatefulSet's volume claim template is immutable, so the StatefulSet object is re-created without deleting its pods"
 			}
 			if s := serviceChanges(o.Spec, d); s != "" {
+				reason += "; " + s
+			}
+			if s := podMonitorChange(o.Spec, d); s != "" {
 				reason += "; " + s
 			}
 		}
