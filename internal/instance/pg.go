@@ -427,7 +427,21 @@ func waitRemoteCheckpoint(ctx context.Context, host string, port int, user, pass
 // for pg_rewind (no pg_checkpoint role): they wait for it instead
 // (waitRemoteCheckpoint). From 15 they run it, and a switchover's primary
 // does no extra I/O.
-func (d *localDB) checkpointAfterPromotion(ctx context.Context) error {
+func (m *Manager) checkpointAfterPromotion() {
+	db, err := newLocalDB(m.cfg.RunDir, m.cfg.Port)
+	if err == nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+		defer cancel()
+		defer db.close()
+		err = db.checkpointBefore15(ctx)
+	}
+	if err != nil {
+		m.log.Warn("checkpoint after promotion (a standby rejoining meanwhile waits for postgres' own)", "error", err.Error())
+	}
+}
+
+// checkpointBefore15 runs CHECKPOINT on a server before PostgreSQL 15.
+func (d *localDB) checkpointBefore15(ctx context.Context) error {
 	var version int
 	if err := d.queryRow(ctx, `SELECT current_setting('server_version_num')::int`, &version); err != nil {
 		return fmt.Errorf("server version: %w", err)

@@ -193,10 +193,10 @@ func (m *Manager) promote(ctx context.Context, in role.Input) error {
 	if err := m.writeConfig(false, ""); err != nil {
 		return err
 	}
-	// After routing: the write pause does not wait for it.
-	if err := m.db.checkpointAfterPromotion(ctx); err != nil {
-		m.log.Warn("checkpoint after promotion (a rejoining standby waits for the next one)", "error", err.Error())
-	}
+	// After routing, so the write pause does not wait for it, and on a
+	// session of its own: a checkpoint may take longer than the loop may
+	// go without renewing the Lease.
+	go m.checkpointAfterPromotion()
 	m.log.Info("promoted", "acquire", t1.Sub(t0).String(), "promote", t2.Sub(t1).String(), "route", t3.Sub(t2).String())
 	if m.failover != nil {
 		m.finishFailover(ctx)
