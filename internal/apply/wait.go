@@ -75,6 +75,7 @@ func (e *Executor) waitInstance(ctx context.Context, t Target, ordinal int, role
 			return false, fmt.Sprintf("pod %s has revision %s, want %s", name, got, want), nil
 		}
 		if why := podProblem(p); why != "" {
+			why = withCertificateSecrets(why, p, kube.UserCertificateSecrets(spec))
 			return false, why, nil
 		}
 		st, err := e.Status.Status(ctx, p)
