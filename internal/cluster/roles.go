@@ -89,6 +89,8 @@ func reservedRole(name string) string {
 		return "is the superuser, which pgsync manages (its password is NAME-superuser's)"
 	case name == "streaming_replica":
 		return "is the replication role, which pgsync manages (its password is NAME-replication's)"
+	case name == pc.MetricsRole:
+		return "is the role the instance managers run custom metrics queries as, which pgsync manages (docs/metrics.md)"
 	case strings.HasPrefix(name, "pg_"):
 		return "starts with pg_, which PostgreSQL reserves for its own roles"
 	}

@@ -84,9 +84,6 @@ var unsupported = map[string]string{
 	"spec.resources.claims": "dynamic resource claims are not supported by pgsync",
 
 	"spec.replicationSlots.highAvailability.synchronizeLogicalDecoding": "synchronizing logical decoding slots (synchronizeLogicalDecoding) is not supported by pgsync: only physical slots are managed and copied",
-	"spec.monitoring.customQueriesConfigMap":                            "custom metrics queries (customQueriesConfigMap) are not supported by pgsync yet: /metrics serves pgsync's default PostgreSQL metrics (docs/metrics.md)",
-	"spec.monitoring.customQueriesSecret":                               "custom metrics queries (customQueriesSecret) are not supported by pgsync yet: /metrics serves pgsync's default PostgreSQL metrics (docs/metrics.md)",
-	"spec.monitoring.tls":                                               "TLS on the metrics endpoint is not supported by pgsync yet: /metrics is served over plain HTTP on port 9187",
 	"spec.monitoring.metricsQueriesTTL":                                 "metricsQueriesTTL is not supported by pgsync: the PostgreSQL metrics are read at every scrape",
 }
 

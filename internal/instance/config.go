@@ -33,6 +33,13 @@ type Config struct {
 	// MetricsDefaultQueries adds the PostgreSQL metrics to the manager's.
 	MetricsAddr           string
 	MetricsDefaultQueries bool
+	// MetricsQueries are the custom queries' files, relative to
+	// MetricsQueriesDir (default pc.MetricsQueriesDir), read in order at
+	// every scrape; MetricsTLS serves /metrics over TLS with the server
+	// certificate (spec.monitoring.tls.enabled; needs CADir).
+	MetricsQueries    []string
+	MetricsQueriesDir string
+	MetricsTLS        bool
 
 	// ParametersFile holds the Cluster's postgresql.parameters as a JSON
 	// object (a mounted ConfigMap); re-read while running.

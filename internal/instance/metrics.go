@@ -2,10 +2,14 @@ package instance
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"strconv"
 	"sync"
 	"time"
 
@@ -96,6 +100,8 @@ type pgCollector struct {
 	mu       sync.Mutex
 	db       *localDB
 	lastErr  string // the last scrape's error, logged once
+	// custom runs the custom queries (nil without them).
+	custom *customCollector
 }
 
 var (
@@ -147,6 +153,27 @@ func (c *pgCollector) Collect(ch chan<- prometheus.Metric) {
 	if f := s.LastFailover; f != nil && !f.At.IsZero() {
 		gauge(descLastFailover, float64(f.At.UnixNano())/1e9)
 	}
+	var replaced map[string]bool
+	if c.custom != nil {
+		// Read before the default queries run: a custom query may
+		// replace a group of them. Its own budget, beside theirs.
+		l := c.custom.load()
+		replaced = l.replaced
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			ctx, cancel := context.WithTimeout(context.Background(), metricsScrapeTimeout)
+			defer cancel()
+			ms, errs, ran := c.custom.run(ctx, l, s.Role == pc.StatusPrimary, s.Accepting)
+			c.custom.report(errs, ran)
+			c.custom.errors.Collect(ch) // this scrape's problems counted
+			for _, m := range ms {
+				ch <- m
+			}
+			gauge(descLastError, b2f(len(errs) > 0))
+		}()
+		defer func() { <-done }()
+	}
 	if !c.defaults {
 		return
 	}
@@ -155,7 +182,7 @@ func (c *pgCollector) Collect(ch chan<- prometheus.Metric) {
 	ctx, cancel := context.WithTimeout(context.Background(), metricsScrapeTimeout)
 	defer cancel()
 	var ms []prometheus.Metric
-	err := c.queryPostgres(ctx, func(m prometheus.Metric) { ms = append(ms, m) })
+	err := c.queryPostgres(ctx, replaced, func(m prometheus.Metric) { ms = append(ms, m) })
 	msg := ""
 	if err != nil {
 		msg = err.Error()
@@ -173,6 +200,24 @@ func (c *pgCollector) Collect(ch chan<- prometheus.Metric) {
 	for _, m := range ms {
 		ch <- m
 	}
+}
+
+// descName is d's metric name.
+func descName(d *prometheus.Desc) string {
+	for n, dd := range descByName {
+		if dd == d {
+			return n
+		}
+	}
+	return ""
+}
+
+// descByName are the default queries' metrics a custom query may replace.
+var descByName = map[string]*prometheus.Desc{
+	NameBackendsTotal: descBackends, NameBackendsMaxTx: descBackendsMaxTx, NameDatabaseSize: descDBSize,
+	NameDatabaseXIDAge: descXIDAge, NameDatabaseMXIDAge: descMXIDAge, NamePostmasterStart: descStart,
+	NameReplicationLag: descLag, NameInRecovery: descInRecovery, NameWALReceiverUp: descReceiverUp,
+	NameStreamingReplicas: descStreaming, NameSlotActive: descSlotActive, NameSlotLSNDiff: descSlotDiff,
 }
 
 func b2f(b bool) float64 {
@@ -214,14 +259,23 @@ const (
 )
 
 // queryPostgres runs the queries; the first error aborts the scrape's
-// PostgreSQL part (up 0).
-func (c *pgCollector) queryPostgres(ctx context.Context, emit func(prometheus.Metric)) error {
+// PostgreSQL part (up 0). The groups replaced by custom queries of the
+// same name (defaultGroups) are left out.
+func (c *pgCollector) queryPostgres(ctx context.Context, replaced map[string]bool, emit func(prometheus.Metric)) error {
 	conn, err := c.db.get(ctx)
 	if err != nil {
 		return err
 	}
+	skip := map[string]bool{}
+	for g := range replaced {
+		for _, n := range defaultGroups[g] {
+			skip[n] = true
+		}
+	}
 	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
-		emit(prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...))
+		if !skip[descName(d)] {
+			emit(prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...))
+		}
 	}
 	each := func(sql string, scan func(rows pgx.Rows) error) error {
 		rows, err := conn.Query(ctx, sql)
@@ -321,6 +375,11 @@ func (m *Manager) serveMetrics(addr string, defaults bool, log *slog.Logger) (fu
 	db.cfg.RuntimeParams["application_name"] = "pgsync-metrics"
 	reg := prometheus.NewRegistry()
 	col := &pgCollector{cluster: m.cfg.Cluster, defaults: defaults, status: m.status.Get, log: log, db: db}
+	if len(m.cfg.MetricsQueries) > 0 {
+		if col.custom, err = newCustomCollector(&m.cfg, m.cfg.MetricsQueries, defaults, m.status, log); err != nil {
+			return nil, err
+		}
+	}
 	reg.MustRegister(col)
 	if m.counters != nil {
 		reg.MustRegister(m.counters.renewals, m.counters.failovers)
@@ -332,6 +391,10 @@ func (m *Manager) serveMetrics(addr string, defaults bool, log *slog.Logger) (fu
 		return nil, err
 	}
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	if m.cfg.MetricsTLS {
+		srv.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: m.metricsCertificate()}
+		ln = tls.NewListener(ln, srv.TLSConfig)
+	}
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			log.Error("metrics server", "error", err.Error())
@@ -342,5 +405,40 @@ func (m *Manager) serveMetrics(addr string, defaults bool, log *slog.Logger) (fu
 		col.mu.Lock()
 		db.close()
 		col.mu.Unlock()
+		if col.custom != nil {
+			col.custom.close()
+		}
 	}, nil
+}
+
+// metricsCertificate serves the instance's own server certificate, the
+// one postgres serves (tls.go), read again when its files change: the
+// loop re-issues it (a new CA, a renewal, a new address) and the next
+// TLS handshake has the new one.
+func (m *Manager) metricsCertificate() func(*tls.ClientHelloInfo) (*tls.Certificate, error) {
+	var mu sync.Mutex
+	var cert *tls.Certificate
+	var stamp string
+	return func(*tls.ClientHelloInfo) (*tls.Certificate, error) {
+		certFile, keyFile := m.tlsPath(tlsServerCert), m.tlsPath(tlsServerKey)
+		var now string
+		for _, f := range []string{certFile, keyFile} {
+			fi, err := os.Stat(f)
+			if err != nil {
+				return nil, fmt.Errorf("metrics TLS: the server certificate is not issued yet: %w", err)
+			}
+			now += fi.ModTime().String() + strconv.FormatInt(fi.Size(), 10)
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if cert != nil && now == stamp {
+			return cert, nil
+		}
+		c, err := tls.LoadX509KeyPair(certFile, keyFile)
+		if err != nil {
+			return nil, fmt.Errorf("metrics TLS: %w", err)
+		}
+		cert, stamp = &c, now
+		return cert, nil
+	}
 }

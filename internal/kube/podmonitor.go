@@ -31,6 +31,17 @@ func podMonitor(c *cluster.Cluster) *unstructured.Unstructured {
 	}
 	m := c.Spec.Monitoring
 	endpoint := map[string]any{"port": pc.PortNameMetrics}
+	if c.Spec.MetricsTLS() {
+		// /metrics over TLS with the instance's server certificate:
+		// verified with the cluster's CA (the NAME-ca ConfigMap, public),
+		// under the name every instance's certificate carries.
+		n := NamesOf(c)
+		endpoint["scheme"] = "https"
+		endpoint["tlsConfig"] = map[string]any{
+			"ca":         map[string]any{"configMap": map[string]any{"name": n.CAConfigMap(), "key": pc.CACertKey}},
+			"serverName": n.RW(),
+		}
+	}
 	if r := relabelings(m.PodMonitorRelabelings); r != nil {
 		endpoint["relabelings"] = r
 	}

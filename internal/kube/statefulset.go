@@ -192,6 +192,7 @@ func podSpec(c *cluster.Cluster, opts Options) (corev1.PodSpec, error) {
 	}
 	if c.Spec.MetricsOn() {
 		run.MetricsAddr, run.NoDefaultQueries = ":"+strconv.Itoa(pc.MetricsPort), !c.Spec.DefaultQueries()
+		run.MetricsQueries, run.MetricsTLS = metricsQueryFiles(c), c.Spec.MetricsTLS()
 		ports = append(ports, corev1.ContainerPort{Name: pc.PortNameMetrics, ContainerPort: pc.MetricsPort, Protocol: corev1.ProtocolTCP})
 	}
 	postgres := corev1.Container{
@@ -326,6 +327,7 @@ func podSpec(c *cluster.Cluster, opts Options) (corev1.PodSpec, error) {
 	}
 	applyPodSecurity(c, spec.SecurityContext)
 	mountRoleSecrets(c, &spec)
+	mountMetricsQueries(c, &spec)
 	mountUserCertificates(c, &spec)
 	return spec, nil
 }

@@ -291,6 +291,10 @@ type Run struct {
 	// metrics out.
 	MetricsAddr      string
 	NoDefaultQueries bool
+	// MetricsQueries are the custom queries' files (MetricsQueriesPath),
+	// in order; MetricsTLS serves /metrics over TLS.
+	MetricsQueries []string
+	MetricsTLS     bool
 }
 
 // RunCommand is the postgres container's command.
@@ -315,6 +319,12 @@ func (r Run) Args() []string {
 		args = append(args, "--"+FlagMetricsAddr+"="+r.MetricsAddr)
 		if r.NoDefaultQueries {
 			args = append(args, "--"+FlagMetricsDefaultQueries+"=false")
+		}
+		for _, q := range r.MetricsQueries {
+			args = append(args, "--"+FlagMetricsQueries+"="+q)
+		}
+		if r.MetricsTLS {
+			args = append(args, "--"+FlagMetricsTLS)
 		}
 	}
 	return args

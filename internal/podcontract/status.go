@@ -74,6 +74,10 @@ type Status struct {
 	// ManagedRoles is the primary's last reconciliation of
 	// spec.managed.roles (roles.go); nil on standbys and without roles.
 	ManagedRoles *ManagedRolesStatus `json:"managedRoles,omitempty"`
+	// CustomQueries is the last scrape's run of the custom metrics
+	// queries (spec.monitoring.customQueriesConfigMap, customQueriesSecret);
+	// nil without them, and before the first scrape.
+	CustomQueries *CustomQueriesStatus `json:"customQueries,omitempty"`
 	// CA is the cluster CA as this instance sees it (carotation.go); nil
 	// without TLS.
 	CA *CAStatus `json:"ca,omitempty"`

@@ -60,6 +60,19 @@ func restartFields(c *cluster.Cluster) []string {
 		if !s.DefaultQueries() {
 			f.add("monitoring.disableDefaultQueries", "true")
 		}
+		// The custom queries' objects are projected into the pods and
+		// named on the manager's command line: naming another is a
+		// restart (their content is read at every scrape: none).
+		m := s.Monitoring
+		for i, r := range m.CustomQueriesConfigMap {
+			f.add("monitoring.customQueriesConfigMap["+strconv.Itoa(i)+"]", r.Name+"/"+r.Key)
+		}
+		for i, r := range m.CustomQueriesSecret {
+			f.add("monitoring.customQueriesSecret["+strconv.Itoa(i)+"]", r.Name+"/"+r.Key)
+		}
+		if s.MetricsTLS() {
+			f.add("monitoring.tls.enabled", "true")
+		}
 	}
 	// The server certificates' extra names reach the managers in their
 	// environment: a restart. Omitted when not set.
