@@ -22,7 +22,10 @@ var PodMonitorResource = PodMonitorKind.GroupVersion().WithResource("podmonitors
 // podMonitor is CloudNativePG's PodMonitor for the cluster: the cluster's
 // pods (pgsync.io/cluster, which only the instances' pods carry), their
 // metrics port (the manager's /metrics, 9187) and the relabelings of
-// spec.monitoring as written. nil without enablePodMonitor. Unstructured:
+// spec.monitoring as written; with monitoring.tls, over HTTPS verified
+// with the cluster's CA (the NAME-ca ConfigMap) and the name NAME-rw,
+// which every instance's certificate carries (CloudNativePG skips the
+// verification). nil without enablePodMonitor. Unstructured:
 // k8s.io/api has no type for it, and pgsync needs no module of the
 // operator's for one object.
 func podMonitor(c *cluster.Cluster) *unstructured.Unstructured {
@@ -30,7 +33,15 @@ func podMonitor(c *cluster.Cluster) *unstructured.Unstructured {
 		return nil
 	}
 	m := c.Spec.Monitoring
+	n := NamesOf(c)
 	endpoint := map[string]any{"port": pc.PortNameMetrics}
+	if c.Spec.MetricsTLS() {
+		endpoint["scheme"] = "https"
+		endpoint["tlsConfig"] = map[string]any{
+			"ca":         map[string]any{"configMap": map[string]any{"name": n.CAConfigMap(), "key": pc.CACertKey}},
+			"serverName": n.RW(),
+		}
+	}
 	if c.Spec.MetricsTLS() {
 		// /metrics over TLS with the instance's server certificate:
 		// verified with the cluster's CA (the NAME-ca ConfigMap, public),
@@ -53,7 +64,7 @@ func podMonitor(c *cluster.Cluster) *unstructured.Unstructured {
 		lbls[k] = v
 	}
 	u := &unstructured.Unstructured{Object: map[string]any{
-		"metadata": map[string]any{"name": NamesOf(c).PodMonitor(), "namespace": c.Metadata.Namespace, "labels": lbls},
+		"metadata": map[string]any{"name": n.PodMonitor(), "namespace": c.Metadata.Namespace, "labels": lbls},
 		"spec": map[string]any{
 			"selector":            map[string]any{"matchLabels": map[string]any{pc.LabelCluster: c.Metadata.Name}},
 			"podMetricsEndpoints": []any{endpoint},

@@ -74,6 +74,17 @@ func TestRenderPodMonitor(t *testing.T) {
 	}
 }
 
+// TestRenderPodMonitorTLS: with monitoring.tls the PodMonitor scrapes
+// over HTTPS, verifying with the cluster's CA and the name NAME-rw.
+func TestRenderPodMonitorTLS(t *testing.T) {
+	o := render(t, loadCluster(t, func(y string) string { return y + "  monitoring:\n    enablePodMonitor: true\n    tls: {enabled: true}\n" }))
+	raw, _ := json.Marshal(o.PodMonitor.Object["spec"])
+	want := `{"podMetricsEndpoints":[{"port":"metrics","scheme":"https","tlsConfig":{"ca":{"configMap":{"key":"ca.crt","name":"web-ca"}},"serverName":"web-rw"}}],"selector":{"matchLabels":{"pgsync.io/cluster":"web"}}}`
+	if string(raw) != want {
+		t.Errorf("PodMonitor spec\n%s\nwant\n%s", raw, want)
+	}
+}
+
 // TestPodMonitorRelabelingsRoundTrip: what the applied spec records reads
 // back to the same PodMonitor (observe re-renders it for drift).
 func TestPodMonitorRelabelingsRoundTrip(t *testing.T) {
