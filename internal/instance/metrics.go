@@ -411,16 +411,20 @@ func (m *Manager) serveMetrics(addr string, defaults bool, log *slog.Logger) (fu
 	}, nil
 }
 
-// metricsCertificate serves the instance's own server certificate, the
-// one postgres serves (tls.go), read again when its files change: the
-// loop re-issues it (a new CA, a renewal, a new address) and the next
-// TLS handshake has the new one.
+// metricsCertificate serves the server certificate postgres serves: the
+// user's (spec.certificates.serverTLSSecret) once installed, or the one
+// the instance issues itself (tls.go); read again when its files change
+// — the loop re-issues it (a new CA, a renewal, a new address) or
+// installs a changed Secret — so the next TLS handshake has the new one.
 func (m *Manager) metricsCertificate() func(*tls.ClientHelloInfo) (*tls.Certificate, error) {
 	var mu sync.Mutex
 	var cert *tls.Certificate
 	var stamp string
 	return func(*tls.ClientHelloInfo) (*tls.Certificate, error) {
 		certFile, keyFile := m.tlsPath(tlsServerCert), m.tlsPath(tlsServerKey)
+		if _, err := os.Stat(m.tlsPath(userServerCertFile)); err == nil {
+			certFile, keyFile = m.tlsPath(userServerCertFile), m.tlsPath(userServerKeyFile)
+		}
 		var now string
 		for _, f := range []string{certFile, keyFile} {
 			fi, err := os.Stat(f)

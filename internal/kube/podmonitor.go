@@ -23,8 +23,10 @@ var PodMonitorResource = PodMonitorKind.GroupVersion().WithResource("podmonitors
 // pods (pgsync.io/cluster, which only the instances' pods carry), their
 // metrics port (the manager's /metrics, 9187) and the relabelings of
 // spec.monitoring as written; with monitoring.tls, over HTTPS verified
-// with the cluster's CA (the NAME-ca ConfigMap) and the name NAME-rw,
-// which every instance's certificate carries (CloudNativePG skips the
+// with the server CA — the NAME-ca ConfigMap's, or the ca.crt of
+// spec.certificates.serverCASecret, which clients use instead — and the
+// name NAME-rw.NS.svc, which every certificate pgsync issues carries and
+// one of the user's should (docs/security.md; CloudNativePG skips the
 // verification). nil without enablePodMonitor. Unstructured:
 // k8s.io/api has no type for it, and pgsync needs no module of the
 // operator's for one object.
@@ -37,21 +39,11 @@ func podMonitor(c *cluster.Cluster) *unstructured.Unstructured {
 	endpoint := map[string]any{"port": pc.PortNameMetrics}
 	if c.Spec.MetricsTLS() {
 		endpoint["scheme"] = "https"
-		endpoint["tlsConfig"] = map[string]any{
-			"ca":         map[string]any{"configMap": map[string]any{"name": n.CAConfigMap(), "key": pc.CACertKey}},
-			"serverName": n.RW(),
+		ca := map[string]any{"configMap": map[string]any{"name": n.CAConfigMap(), "key": pc.CACertKey}}
+		if s := c.UserCertificates().ServerCASecret; s != "" {
+			ca = map[string]any{"secret": map[string]any{"name": s, "key": pc.CACertKey}}
 		}
-	}
-	if c.Spec.MetricsTLS() {
-		// /metrics over TLS with the instance's server certificate:
-		// verified with the cluster's CA (the NAME-ca ConfigMap, public),
-		// under the name every instance's certificate carries.
-		n := NamesOf(c)
-		endpoint["scheme"] = "https"
-		endpoint["tlsConfig"] = map[string]any{
-			"ca":         map[string]any{"configMap": map[string]any{"name": n.CAConfigMap(), "key": pc.CACertKey}},
-			"serverName": n.RW(),
-		}
+		endpoint["tlsConfig"] = map[string]any{"ca": ca, "serverName": n.RW() + "." + c.Metadata.Namespace + ".svc"}
 	}
 	if r := relabelings(m.PodMonitorRelabelings); r != nil {
 		endpoint["relabelings"] = r
