@@ -6,7 +6,6 @@ import (
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	pc "github.com/pgsync/pgsync/internal/podcontract"
 )
@@ -79,29 +78,5 @@ func TestRenderMetricsQueries(t *testing.T) {
 		return m.Name == pc.MetricsQueriesVolume && m.MountPath == pc.MetricsQueriesDir && m.ReadOnly
 	}) {
 		t.Errorf("mounts %v", p.Containers[0].VolumeMounts)
-	}
-}
-
-// TestPodMonitorTLS: with tls.enabled the PodMonitor scrapes https,
-// verifying with the NAME-ca ConfigMap's ca.crt under NAME-rw; without
-// it, plain http as before.
-func TestPodMonitorTLS(t *testing.T) {
-	endpoint := func(extra string) map[string]any {
-		pm := podMonitor(loadDoc(t, extra))
-		if pm == nil {
-			t.Fatal("no PodMonitor")
-		}
-		eps, _, _ := unstructured.NestedSlice(pm.Object, "spec", "podMetricsEndpoints")
-		return eps[0].(map[string]any)
-	}
-	plain := endpoint("  monitoring: {enablePodMonitor: true}\n")
-	if _, ok := plain["scheme"]; ok || plain["tlsConfig"] != nil {
-		t.Errorf("without tls: %v", plain)
-	}
-	tlsEP := endpoint("  monitoring: {enablePodMonitor: true, tls: {enabled: true}}\n")
-	ca, _, _ := unstructured.NestedStringMap(tlsEP, "tlsConfig", "ca", "configMap")
-	server, _, _ := unstructured.NestedString(tlsEP, "tlsConfig", "serverName")
-	if tlsEP["scheme"] != "https" || ca["key"] != pc.CACertKey || ca["name"] == "" || !strings.HasSuffix(server, "-rw") {
-		t.Errorf("with tls: %v", tlsEP)
 	}
 }
