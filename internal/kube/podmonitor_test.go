@@ -75,13 +75,20 @@ func TestRenderPodMonitor(t *testing.T) {
 }
 
 // TestRenderPodMonitorTLS: with monitoring.tls the PodMonitor scrapes
-// over HTTPS, verifying with the cluster's CA and the name NAME-rw.
+// over HTTPS, verifying with the server CA (pgsync's NAME-ca, or the
+// user's serverCASecret) and the name NAME-rw.NS.svc.
 func TestRenderPodMonitorTLS(t *testing.T) {
-	o := render(t, loadCluster(t, func(y string) string { return y + "  monitoring:\n    enablePodMonitor: true\n    tls: {enabled: true}\n" }))
-	raw, _ := json.Marshal(o.PodMonitor.Object["spec"])
-	want := `{"podMetricsEndpoints":[{"port":"metrics","scheme":"https","tlsConfig":{"ca":{"configMap":{"key":"ca.crt","name":"web-ca"}},"serverName":"web-rw"}}],"selector":{"matchLabels":{"pgsync.io/cluster":"web"}}}`
-	if string(raw) != want {
-		t.Errorf("PodMonitor spec\n%s\nwant\n%s", raw, want)
+	tls := "  monitoring:\n    enablePodMonitor: true\n    tls: {enabled: true}\n"
+	for _, tc := range []struct{ name, yaml, ca string }{
+		{"pgsync's CA", tls, `{"configMap":{"key":"ca.crt","name":"web-ca"}}`},
+		{"the user's CA", tls + "  certificates: {serverCASecret: my-ca}\n", `{"secret":{"key":"ca.crt","name":"my-ca"}}`},
+	} {
+		o := render(t, loadCluster(t, func(y string) string { return y + tc.yaml }))
+		raw, _ := json.Marshal(o.PodMonitor.Object["spec"])
+		want := `{"podMetricsEndpoints":[{"port":"metrics","scheme":"https","tlsConfig":{"ca":` + tc.ca + `,"serverName":"web-rw.shop.svc"}}],"selector":{"matchLabels":{"pgsync.io/cluster":"web"}}}`
+		if string(raw) != want {
+			t.Errorf("%s: PodMonitor spec\n%s\nwant\n%s", tc.name, raw, want)
+		}
 	}
 }
 
