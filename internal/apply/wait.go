@@ -75,6 +75,11 @@ func (e *Executor) waitInstance(ctx context.Context, t Target, ordinal int, role
 			return false, fmt.Sprintf("pod %s has revision %s, want %s", name, got, want), nil
 		}
 		if why := podProblem(p); why != "" {
+			if p.Status.Phase == corev1.PodRunning {
+				if st, err := e.Status.Status(ctx, p); err == nil {
+					why = withManagerError(why, st)
+				}
+			}
 			why = withCertificateSecrets(why, p, kube.UserCertificateSecrets(spec))
 			return false, why, nil
 		}
@@ -114,6 +119,17 @@ func podProblem(p *corev1.Pod) string {
 		}
 	}
 	return why
+}
+
+// withManagerError adds to why a running pod is not Ready its manager's
+// last error: a bootstrap waiting for a post-init SQL file (its
+// ConfigMap or Secret missing) or one whose SQL failed says so there,
+// and nowhere the wait's timeout message would show otherwise.
+func withManagerError(why string, st pc.Status) string {
+	if st.LastError == "" {
+		return why
+	}
+	return why + "; its instance manager (" + st.Role + "): " + st.LastError
 }
 
 // observeOne observes the target's cluster alone.

@@ -46,6 +46,11 @@ type BootstrapInitDB struct {
 	PostInitSQL            []string `json:"postInitSQL"`
 	PostInitApplicationSQL []string `json:"postInitApplicationSQL"`
 	PostInitTemplateSQL    []string `json:"postInitTemplateSQL"`
+	// The Refs name SQL files in ConfigMaps and Secrets, each run after
+	// its inline list in the same database (sqlrefs.go).
+	PostInitSQLRefs            *SQLRefs `json:"postInitSQLRefs"`
+	PostInitApplicationSQLRefs *SQLRefs `json:"postInitApplicationSQLRefs"`
+	PostInitTemplateSQLRefs    *SQLRefs `json:"postInitTemplateSQLRefs"`
 }
 
 // LocalObjectReference names an object of the cluster's namespace.
@@ -164,4 +169,5 @@ func validateInitDB(c *Cluster, major int, bad func(field, format string, args .
 			}
 		}
 	}
+	validateSQLRefs(i, bad)
 }

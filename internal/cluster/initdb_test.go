@@ -60,8 +60,16 @@ func TestInitDBValidation(t *testing.T) {
 			`c.yaml:17:21: spec.bootstrap.initdb.postInitSQL[0]: empty statement`,
 			`c.yaml:18:23: spec.bootstrap.initdb.localeProvider: invalid value "glibc" (allowed: libc, icu, builtin)`,
 		}},
-		{"refs refused by name", "16", "      postInitSQLRefs:\n        configMapRefs: [{name: x, key: y}]\n", []string{
-			`c.yaml:13:7: spec.bootstrap.initdb.postInitSQLRefs: post-init SQL from ConfigMaps or Secrets (postInitSQLRefs) is not supported by pgsync yet: write the statements in postInitSQL`,
+		{"refs", "16", "      postInitSQLRefs:\n        configMapRefs: [{name: x, key: y.sql}]\n        secretRefs: [{name: s, key: a.sql}, {name: s, key: b.sql}]\n", nil},
+		{"refs checked in one pass", "16", "      postInitSQLRefs:\n        configMapRefs:\n        - {key: y}\n        - {name: Bad_Name, key: 'a/b'}\n" +
+			"      postInitTemplateSQLRefs:\n        secretRefs:\n        - {name: s}\n        - {name: s, key: k}\n        - {name: s, key: k}\n" +
+			"      postInitApplicationSQLRefs:\n        secretRefs: [{name: s, key: k}]\n        configMapRefs: [{name: s, key: k}]\n        bogus: []\n", []string{
+			`c.yaml:15:11: spec.bootstrap.initdb.postInitSQLRefs.configMapRefs[0].name: required: the ConfigMap holding the SQL file`,
+			`c.yaml:16:33: spec.bootstrap.initdb.postInitSQLRefs.configMapRefs[1].key: "a/b" is not a valid ConfigMap key (letters, digits, '-', '_', '.')`,
+			`c.yaml:16:18: spec.bootstrap.initdb.postInitSQLRefs.configMapRefs[1].name: "Bad_Name" is not a valid ConfigMap name`,
+			`c.yaml:19:11: spec.bootstrap.initdb.postInitTemplateSQLRefs.secretRefs[0].key: required: the key of the Secret holding the SQL file`,
+			`c.yaml:21:11: spec.bootstrap.initdb.postInitTemplateSQLRefs.secretRefs[2]: Secret s key k is listed already at spec.bootstrap.initdb.postInitTemplateSQLRefs.secretRefs[1] (it would run twice)`,
+			`c.yaml:25:9: spec.bootstrap.initdb.postInitApplicationSQLRefs.bogus: unknown field "bogus" (allowed: configMapRefs, secretRefs)`,
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -30,10 +30,7 @@ var unsupported = map[string]string{
 	"metadata.generateName":               "generated names are not supported by pgsync: a cluster needs a fixed metadata.name",
 
 	// spec.bootstrap.initdb: what pgsync does not read of it.
-	"spec.bootstrap.initdb.options":                    "raw initdb options are not supported by pgsync (CloudNativePG deprecates them): use the named fields (encoding, locale, dataChecksums, walSegmentSize, …)",
-	"spec.bootstrap.initdb.postInitSQLRefs":            "post-init SQL from ConfigMaps or Secrets (postInitSQLRefs) is not supported by pgsync yet: write the statements in postInitSQL",
-	"spec.bootstrap.initdb.postInitApplicationSQLRefs": "post-init SQL from ConfigMaps or Secrets (postInitApplicationSQLRefs) is not supported by pgsync yet: write the statements in postInitApplicationSQL",
-	"spec.bootstrap.initdb.postInitTemplateSQLRefs":    "post-init SQL from ConfigMaps or Secrets (postInitTemplateSQLRefs) is not supported by pgsync yet: write the statements in postInitTemplateSQL",
+	"spec.bootstrap.initdb.options": "raw initdb options are not supported by pgsync (CloudNativePG deprecates them): use the named fields (encoding, locale, dataChecksums, walSegmentSize, …)",
 
 	// spec
 	"spec.inheritedMetadata":         "inherited metadata (labels and annotations on every object of the cluster) is not supported by pgsync yet",

@@ -29,6 +29,11 @@ func (m *Manager) initPrimary(ctx context.Context) error {
 		defer os.Remove(pw)
 	}
 	m.status.update(func(s *Status) { s.Role = "bootstrapping" })
+	// A post-init SQL file missing holds the bootstrap before initdb,
+	// so that nothing is half done (postinit.go).
+	if err := m.postInitFilesPresent(ctx); err != nil {
+		return err
+	}
 	if m.cfg.WALDir != "" {
 		// initdb refuses a non-empty WAL directory: what an earlier,
 		// interrupted initdb left there (PGDATA is new) goes.
@@ -55,19 +60,9 @@ func (m *Manager) initPrimary(ctx context.Context) error {
 	if err := m.waitAccepting(ctx, 60*time.Second); err != nil {
 		return err
 	}
-	// Post-init SQL (spec.bootstrap.initdb), CloudNativePG's order:
-	// postgres, then template1 (so the application database inherits
-	// it), then the application database once created.
-	if err := m.db.runIn(ctx, "postgres", "postInitSQL", m.cfg.InitDB.PostInitSQL); err != nil {
-		return err
-	}
-	if err := m.db.runIn(ctx, "template1", "postInitTemplateSQL", m.cfg.InitDB.PostInitTemplateSQL); err != nil {
-		return err
-	}
-	if err := m.db.ensureRoles(ctx, m.cfg.Credentials); err != nil {
-		return err
-	}
-	if err := m.db.runIn(ctx, m.cfg.Credentials.AppDatabase, "postInitApplicationSQL", m.cfg.InitDB.PostInitApplicationSQL); err != nil {
+	// The post-init SQL (spec.bootstrap.initdb) and the roles, once
+	// (postinit.go).
+	if err := m.postInit(ctx); err != nil {
 		return err
 	}
 	return m.route(ctx, "")

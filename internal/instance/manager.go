@@ -199,6 +199,9 @@ func (m *Manager) whileHolding(ctx context.Context) (context.Context, context.Ca
 // align is the loop: observe, decide, act, wait for a change.
 func (m *Manager) align(ctx context.Context) {
 	for ctx.Err() == nil {
+		if m.holdFailedBootstrap(ctx) {
+			continue
+		}
 		m.reloadParameters(ctx)
 		m.reloadTLS(ctx)
 		in, err := m.observe(ctx)

@@ -327,6 +327,7 @@ func podSpec(c *cluster.Cluster, opts Options) (corev1.PodSpec, error) {
 	}
 	applyPodSecurity(c, spec.SecurityContext)
 	mountRoleSecrets(c, &spec)
+	mountPostInitSQL(c, &spec)
 	mountMetricsQueries(c, &spec)
 	mountUserCertificates(c, &spec)
 	return spec, nil

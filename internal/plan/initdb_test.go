@@ -17,6 +17,12 @@ func TestInitDBChangeRefused(t *testing.T) {
 		{"changed", website(img131, 2, initdb("shop")), website(img131, 2, initdb("store"))},
 		{"added", website(img131, 2), website(img131, 2, initdb("shop"))},
 		{"removed", website(img131, 2, initdb("shop")), website(img131, 2)},
+		// A file of post-init SQL named later ran never; one no longer
+		// named ran already.
+		{"sql refs added", website(img131, 2, initdb("shop")),
+			website(img131, 2, initdb("shop")+"      postInitApplicationSQLRefs:\n        configMapRefs: [{name: sql, key: a.sql}]\n")},
+		{"sql refs changed", website(img131, 2, initdb("shop")+"      postInitSQLRefs:\n        secretRefs: [{name: sql, key: a.sql}]\n"),
+			website(img131, 2, initdb("shop")+"      postInitSQLRefs:\n        secretRefs: [{name: sql, key: b.sql}]\n")},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := Make(mustLoad(t, tt.head), Converged(mustLoad(t, tt.base)), Options{})
@@ -38,7 +44,7 @@ func TestInitDBChangeRefused(t *testing.T) {
 // TestInitDBFilesPlanOffline: the CloudNativePG-style files plan as new
 // clusters (initdb on the first instance).
 func TestInitDBFilesPlanOffline(t *testing.T) {
-	for _, f := range []string{"initdb-app.yaml", "initdb-locale.yaml", "initdb-icu.yaml"} {
+	for _, f := range []string{"initdb-app.yaml", "initdb-locale.yaml", "initdb-icu.yaml", "initdb-sql-refs.yaml"} {
 		data, err := os.ReadFile("../cluster/testdata/cnpg/" + f)
 		if err != nil {
 			t.Fatal(err)

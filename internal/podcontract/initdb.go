@@ -1,5 +1,7 @@
 package podcontract
 
+import "strconv"
+
 // EnvInitDB carries spec.bootstrap.initdb's initdb options and post-init
 // SQL to the instance manager, as the JSON of InitDB. Set only when the
 // Cluster writes spec.bootstrap.initdb, so that other clusters keep their
@@ -31,4 +33,44 @@ type InitDB struct {
 	PostInitSQL            []string `json:"postInitSQL,omitempty"`
 	PostInitTemplateSQL    []string `json:"postInitTemplateSQL,omitempty"`
 	PostInitApplicationSQL []string `json:"postInitApplicationSQL,omitempty"`
+	// The files of spec.bootstrap.initdb's SQLRefs, each list in the
+	// order the files run (the Secrets' first, then the ConfigMaps').
+	PostInitSQLRefs            []SQLFile `json:"postInitSQLRefs,omitempty"`
+	PostInitTemplateSQLRefs    []SQLFile `json:"postInitTemplateSQLRefs,omitempty"`
+	PostInitApplicationSQLRefs []SQLFile `json:"postInitApplicationSQLRefs,omitempty"`
+	// SQLRefsDir is where the files are; empty (as rendered):
+	// PostInitSQLDir. A manager run outside a pod (the PostgreSQL test
+	// tier) is given its own.
+	SQLRefsDir string `json:"sqlRefsDir,omitempty"`
+}
+
+// Post-init SQL files (spec.bootstrap.initdb.postInitSQLRefs,
+// postInitTemplateSQLRefs, postInitApplicationSQLRefs): each {name, key}
+// is projected into the post-init-sql volume at
+// PostInitSQLDir/PostInitSQLPath(field, n). Optional: a missing object or
+// key is a missing file, which the bootstrapping manager names (and waits
+// for) in its status, rather than a pod the kubelet holds; and once
+// bootstrapped, a ConfigMap or Secret deleted cannot keep a later pod
+// (a new standby, a restart) from starting.
+const (
+	PostInitSQLVolume = "post-init-sql"
+	PostInitSQLDir    = "/etc/pgsync/post-init-sql"
+)
+
+// SQLFile is one projected post-init SQL file and where it comes from
+// (for the manager's messages).
+type SQLFile struct {
+	// Path is relative to PostInitSQLDir.
+	Path string `json:"path"`
+	// Secret: the file is a Secret's key, whose text PostgreSQL's
+	// messages may quote, so the manager reports none of them.
+	Secret bool   `json:"secret,omitempty"`
+	Name   string `json:"name"`
+	Key    string `json:"key"`
+}
+
+// PostInitSQLPath is where the n-th file (in run order) of field
+// (postInitSQLRefs…) is projected, relative to PostInitSQLDir.
+func PostInitSQLPath(field string, n int) string {
+	return field + "/" + strconv.Itoa(n) + ".sql"
 }
