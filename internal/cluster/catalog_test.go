@@ -151,7 +151,7 @@ func TestImageResolution(t *testing.T) {
 				`catalog.yaml:19:7: spec.images[5].imagen: unknown field "imagen" (allowed: image, major)`,
 				"catalog.yaml:12:14: spec.images[2].major: major 16 is listed twice: here and at catalog.yaml:10:14",
 				`catalog.yaml:13:14: spec.images[2].image: cannot read a PostgreSQL version from tag "latest"; use a tag that starts with MAJOR.MINOR (e.g. 16.4) or pin the image by digest`,
-				"catalog.yaml:14:14: spec.images[3].major: PostgreSQL 12 is not supported; supported major versions are 13 to 18",
+				"catalog.yaml:14:14: spec.images[3].major: PostgreSQL 12 is not supported; supported major versions are 13 to 19",
 				"catalog.yaml:17:14: spec.images[4].image: the tag says PostgreSQL 16, the entry is for major 17",
 				"catalog.yaml:18:7: spec.images[5].image: required: the image of PostgreSQL 14",
 			},

@@ -199,7 +199,7 @@ func TestLoadErrors(t *testing.T) {
 		{
 			name: "unsupported major",
 			yaml: strings.Replace(valid, ":16.4", ":12.9", 1),
-			want: []string{`c.yaml:7:14: spec.imageName: PostgreSQL 12 (tag "12.9") is not supported; supported major versions are 13 to 18`},
+			want: []string{`c.yaml:7:14: spec.imageName: PostgreSQL 12 (tag "12.9") is not supported; supported major versions are 13 to 19`},
 		},
 		{
 			name: "bad name",

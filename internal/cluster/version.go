@@ -10,7 +10,7 @@ import (
 // Supported PostgreSQL major versions.
 const (
 	MinMajor = 13
-	MaxMajor = 18
+	MaxMajor = 19
 )
 
 // Version is the PostgreSQL version an image carries in its tag.
@@ -104,8 +104,9 @@ func CheckDigest(d string) error {
 // (17.6-system-trixie, 18.1-minimal-bookworm, 16-standard-bookworm) or by
 // an immutable build stamp (17.2-202411251, 18.3-202605110912-minimal-trixie);
 // older ones 16.4-30-bookworm; Docker's postgres 17-bullseye, 15.18.
-// Betas and release candidates (17beta2, 18rc1) do not match: pgsync's
-// parameter tables are for released versions.
+// Betas and release candidates (17beta2, 19rc1) do not match: pgsync's
+// parameter tables are for released versions (19's, taken from 19rc1, are
+// the exception docs/parameters.md records).
 var versionTag = regexp.MustCompile(`^(\d+)(?:\.(\d+))?(?:[-_+.].*)?$`)
 
 // ParseVersion returns the PostgreSQL version of an image reference.

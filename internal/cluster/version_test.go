@@ -38,7 +38,16 @@ func TestParseVersion(t *testing.T) {
 		{image: "registry:5000/pg", wantErr: `image "registry:5000/pg" has neither a tag nor a digest`},
 		{image: "postgres:latest", wantErr: `cannot read a PostgreSQL version from tag "latest"`},
 		{image: "postgres:9.6", wantErr: "PostgreSQL 9 (tag \"9.6\") is not supported"},
-		{image: "postgres:19.0", wantErr: "PostgreSQL 19 (tag \"19.0\") is not supported; supported major versions are 13 to 18"},
+		// PostgreSQL 19 (parameter tables from 19rc1), in CloudNativePG's
+		// tag forms; 20 is refused by name; a release candidate's own tag
+		// is not a release.
+		{image: "ghcr.io/cloudnative-pg/postgresql:19", want: Version{Major: 19, Known: true}},
+		{image: "ghcr.io/cloudnative-pg/postgresql:19.0", want: Version{Major: 19, Minor: 0, Known: true, MinorKnown: true}},
+		{image: "ghcr.io/cloudnative-pg/postgresql:19-minimal-trixie", want: Version{Major: 19, Known: true}},
+		{image: "ghcr.io/cloudnative-pg/postgresql:19.1-202612010000-standard-trixie", want: Version{Major: 19, Minor: 1, Known: true, MinorKnown: true}},
+		{image: "ghcr.io/cloudnative-pg/postgresql:19rc1-minimal-trixie", wantErr: `cannot read a PostgreSQL version from tag "19rc1-minimal-trixie"`},
+		{image: "postgres:20.0", wantErr: "PostgreSQL 20 (tag \"20.0\") is not supported; supported major versions are 13 to 19"},
+		{image: "postgres:20-minimal-trixie", wantErr: "PostgreSQL 20 (tag \"20-minimal-trixie\") is not supported; supported major versions are 13 to 19"},
 		{image: "postgres:18.1", want: Version{Major: 18, Minor: 1, Known: true, MinorKnown: true}},
 		{image: "postgres@sha256", wantErr: `invalid digest "sha256"`},
 		{image: "postgres@sha256:", wantErr: `invalid digest "sha256:" (expected ALGORITHM:HEX`},

@@ -180,6 +180,17 @@ func TestParseControlFile(t *testing.T) {
 	if !ok || cd.State != "shut down" || cd.Checkpoint.String() != "0/473BC48" || cd.TimeLineID != 13 || cd.SystemID != "7441234567890123456" {
 		t.Errorf("parsed %+v ok=%v", cd, ok)
 	}
+	// The head of the pg_control of a running PostgreSQL 19rc1, as its
+	// pg_controldata printed it (version 1905, in production, 0/01784AA8).
+	le.PutUint64(b[0:], 7714574136997371487)
+	le.PutUint32(b[8:], 1905)
+	le.PutUint32(b[16:], 6)
+	le.PutUint64(b[32:], 0x01784AA8)
+	le.PutUint32(b[48:], 1)
+	cd, ok = parseControlFile(b)
+	if !ok || cd.State != "in production" || cd.Checkpoint.String() != "0/1784AA8" || cd.TimeLineID != 1 || cd.SystemID != "7714574136997371487" {
+		t.Errorf("PostgreSQL 19: parsed %+v ok=%v", cd, ok)
+	}
 	le.PutUint32(b[8:], 1201)
 	if _, ok := parseControlFile(b); ok {
 		t.Error("an unknown pg_control_version was decoded")

@@ -248,7 +248,8 @@ var dbStates = []string{"starting up", "shut down", "shut down in recovery", "sh
 	"in crash recovery", "in archive recovery", "in production"}
 
 // parseControlFile decodes the head of ControlFileData, whose layout has
-// been the same from PostgreSQL 13 (pg_control_version 1300) to 18:
+// been the same from PostgreSQL 13 (pg_control_version 1300) to 19 (1905,
+// checked against a 19rc1 data directory and its pg_controldata):
 // system_identifier u64 @0, pg_control_version u32 @8, state i32 @16,
 // checkPoint u64 @32, checkPointCopy.ThisTimeLineID u32 @48. ok is false
 // for any other version, which then goes through pg_controldata.
@@ -258,7 +259,7 @@ func parseControlFile(b []byte) (controlData, bool) {
 	}
 	le := binary.NativeEndian
 	switch le.Uint32(b[8:]) {
-	case 1300, 1700, 1800:
+	case 1300, 1700, 1800, 1905:
 	default:
 		return controlData{}, false
 	}

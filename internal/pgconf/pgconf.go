@@ -13,13 +13,14 @@ import (
 )
 
 // Source says in one line where the tables come from.
-const Source = "PostgreSQL 15: live pg_settings of PostgreSQL 15.18; 13, 14, 16, 17, 18: GUC tables of upstream " +
+const Source = "PostgreSQL 15: live pg_settings of PostgreSQL 15.18; 19: live pg_settings of the release candidate 19rc1 " +
+	"(Debian 19~rc1-1); 13, 14, 16, 17, 18: GUC tables of upstream " +
 	"release sources (guc.c 13.1/14.5, guc_tables.c 16.2/17.4/18.3) plus later minor-release additions; see docs/parameters.md"
 
 // MinMajor and MaxMajor bound the supported PostgreSQL major versions.
 const (
 	MinMajor = 13
-	MaxMajor = 18
+	MaxMajor = 19
 )
 
 // Context is the `context` column of pg_settings: when a parameter can be

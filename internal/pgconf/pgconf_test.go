@@ -111,7 +111,7 @@ func TestLookupUnknownAndCase(t *testing.T) {
 			}
 		}
 	}
-	for _, m := range []int{0, 9, 12, 19, 150} {
+	for _, m := range []int{0, 9, 12, 20, 150} {
 		if _, ok := Lookup(m, "shared_buffers"); ok {
 			t.Errorf("Lookup(%d, shared_buffers) found in unsupported major", m)
 		}
@@ -123,12 +123,12 @@ func TestLookupUnknownAndCase(t *testing.T) {
 
 func TestSupported(t *testing.T) {
 	for m := 0; m < 30; m++ {
-		want := m >= 13 && m <= 18
+		want := m >= 13 && m <= 19
 		if got := Supported(m); got != want {
 			t.Errorf("Supported(%d) = %v, want %v", m, got, want)
 		}
 	}
-	if diff := cmp.Diff([]int{13, 14, 15, 16, 17, 18}, Majors()); diff != "" {
+	if diff := cmp.Diff([]int{13, 14, 15, 16, 17, 18, 19}, Majors()); diff != "" {
 		t.Errorf("Majors() (-want +got):\n%s", diff)
 	}
 }
@@ -217,10 +217,18 @@ func TestCheck(t *testing.T) {
 		{15, "shared_bufers", ErrUnknownParameter, "", `did you mean "shared_buffers"`},
 		{15, "completely_unknown_name", ErrUnknownParameter, "", "PostgreSQL 15"},
 		{12, "shared_buffers", ErrUnsupportedMajor, "", "12"},
-		{19, "shared_buffers", ErrUnsupportedMajor, "", "19 (supported: 13 to 18)"},
+		{20, "shared_buffers", ErrUnsupportedMajor, "", "20 (supported: 13 to 19)"},
+		// PostgreSQL 19 (tables from 19rc1): new parameters are known,
+		// removed ones are refused naming the majors that have them.
+		{19, "io_min_workers", nil, ContextSighup, ""},
+		{18, "io_min_workers", ErrUnknownParameter, "", `"io_min_workers" does not exist in PostgreSQL 18 (it exists in 19)`},
+		{19, "io_workers", ErrUnknownParameter, "", `"io_workers" does not exist in PostgreSQL 19 (it exists in 18)`},
+		{19, "escape_string_warning", ErrUnknownParameter, "", `does not exist in PostgreSQL 19 (it exists in 13, 14, 15, 16, 17, 18)`},
+		{19, "wal_receiver_timeout", nil, ContextUser, ""},
+		{18, "wal_receiver_timeout", nil, ContextSighup, ""},
 		// Renamed in 18 (ssl_ecdh_curve -> ssl_groups) and added in 18.
 		{18, "ssl_ecdh_curve", ErrUnknownParameter, "", `"ssl_ecdh_curve" does not exist in PostgreSQL 18 (it exists in 13, 14, 15, 16, 17)`},
-		{17, "ssl_groups", ErrUnknownParameter, "", `"ssl_groups" does not exist in PostgreSQL 17 (it exists in 18)`},
+		{17, "ssl_groups", ErrUnknownParameter, "", `"ssl_groups" does not exist in PostgreSQL 17 (it exists in 18, 19)`},
 		{16, "io_method", ErrUnknownParameter, "", "it exists in 18"},
 		{18, "io_method", nil, ContextPostmaster, ""},
 		{18, "autovacuum_max_workers", nil, ContextSighup, ""},
@@ -371,6 +379,37 @@ func TestVersionDiffsMatchReleaseNotes(t *testing.T) {
 			Changed: map[string]string{
 				"autovacuum_max_workers": "postmaster/integer -> sighup/integer",
 				"log_connections":        "superuser-backend/bool -> superuser-backend/string",
+			},
+		},
+		// PostgreSQL 19 release notes of 19rc1 ("AS OF 2026-10-09", in
+		// Debian's postgresql-doc-19 19~rc1-1): the autovacuum score
+		// weights and autovacuum_max_parallel_workers, the io_min_workers/
+		// io_max_workers/io_worker_idle_timeout/io_worker_launch_interval
+		// that replace io_workers, escape_string_warning removed,
+		// log_min_messages per process type (a list), wal_receiver_timeout
+		// settable per user and subscription, debug_exec_backend,
+		// debug_print_raw_parse, effective_wal_level,
+		// log_autoanalyze_min_duration, max_repack_replication_slots,
+		// password_expiration_warning_threshold, timing_clock_source,
+		// wal_sender_shutdown_timeout, hosts_file and ssl_sni (server-side
+		// SNI, pg_hosts.conf). Not named in those notes, taken from the
+		// 19rc1 server only: enable_eager_aggregate,
+		// min_eager_agg_group_size, output_plugin_libraries.
+		19: {
+			Added: []string{"autovacuum_analyze_score_weight", "autovacuum_freeze_score_weight",
+				"autovacuum_max_parallel_workers", "autovacuum_multixact_freeze_score_weight",
+				"autovacuum_vacuum_insert_score_weight", "autovacuum_vacuum_score_weight",
+				"debug_exec_backend", "debug_print_raw_parse", "effective_wal_level",
+				"enable_eager_aggregate", "hosts_file", "io_max_workers", "io_min_workers",
+				"io_worker_idle_timeout", "io_worker_launch_interval",
+				"log_autoanalyze_min_duration", "max_repack_replication_slots",
+				"min_eager_agg_group_size", "output_plugin_libraries",
+				"password_expiration_warning_threshold", "ssl_sni", "timing_clock_source",
+				"wal_sender_shutdown_timeout"},
+			Removed: []string{"escape_string_warning", "io_workers"},
+			Changed: map[string]string{
+				"log_min_messages":     "superuser/enum -> superuser/string",
+				"wal_receiver_timeout": "sighup/integer -> user/integer",
 			},
 		},
 	}

@@ -28,6 +28,7 @@ var managedParameters = map[string]string{
 	"config_file":                 "the instance manager writes the configuration",
 	"hba_file":                    "use spec.postgresql.pg_hba",
 	"ident_file":                  "the instance manager writes the configuration",
+	"hosts_file":                  "a file location for SNI's pg_hosts.conf (PostgreSQL 19): TLS is configured by pgsync",
 	"external_pid_file":           "the instance manager supervises postgres",
 	"primary_conninfo":            "the instance manager points standbys at the primary",
 	"primary_slot_name":           "the instance manager manages replication",
@@ -92,6 +93,8 @@ var libraryLists = map[string]bool{
 	"session_preload_libraries": true,
 	"local_preload_libraries":   true,
 	"jit_provider":              true,
+	// PostgreSQL 19: the libraries logical decoding may load as output plugins.
+	"output_plugin_libraries": true,
 }
 
 // libraryName is a file name in $libdir without path or extension

@@ -11,6 +11,7 @@ import (
 // reports every problem.
 func TestCheckParameterValues(t *testing.T) {
 	const img15 = "localhost:5000/postgresql:15.18"
+	const img19 = "ghcr.io/cloudnative-pg/postgresql:19-minimal-trixie"
 	for _, tc := range []struct {
 		name, value string
 		image       string // default img15
@@ -58,6 +59,17 @@ func TestCheckParameterValues(t *testing.T) {
 		{"local_preload_libraries", "plugins/x", "", "not a plain library name"},
 		{"jit_provider", "/tmp/jit", "", "not a plain library name"},
 		{"jit_provider", "llvmjit", "", ""},
+		// PostgreSQL 19 (tables from 19rc1): its own parameters and bounds.
+		{"io_min_workers", "2", img19, ""},
+		{"io_min_workers", "2", "", `"io_min_workers" does not exist in PostgreSQL 15 (it exists in 19)`},
+		{"io_workers", "3", img19, `"io_workers" does not exist in PostgreSQL 19 (it exists in 18)`},
+		{"escape_string_warning", "off", img19, "does not exist in PostgreSQL 19"},
+		{"log_min_messages", "warning, checkpointer:debug1", img19, ""},
+		{"autovacuum_vacuum_score_weight", "lots", img19, "is not a number"},
+		{"hosts_file", "/tmp/pg_hosts.conf", img19, "TLS is configured by pgsync"},
+		{"ssl_sni", "on", img19, "TLS is configured by pgsync"},
+		{"output_plugin_libraries", "pgoutput, wal2json", img19, ""},
+		{"output_plugin_libraries", "/tmp/evil.so", img19, "not a plain library name"},
 		{"wal_level", "minimal", "", `"minimal" cannot stream to standbys`},
 		{"wal_level", "logical", "", ""},
 		{"max_wal_senders", "3", "", "3 is too few for 3 instances"},

@@ -325,7 +325,7 @@ func TestPlanRefusals(t *testing.T) {
 		{
 			name: "parameter of a later major",
 			head: website(img131, 3, "  postgresql:\n    parameters:\n      transaction_timeout: 10s\n"),
-			want: `spec.postgresql.parameters.transaction_timeout: unknown configuration parameter: "transaction_timeout" does not exist in PostgreSQL 13 (it exists in 17, 18)`,
+			want: `spec.postgresql.parameters.transaction_timeout: unknown configuration parameter: "transaction_timeout" does not exist in PostgreSQL 13 (it exists in 17, 18, 19)`,
 		},
 		// The differences between majors that a user meets: a parameter
 		// added in 17 on a 16 image, one added in 18 on a 17 image, one
@@ -334,12 +334,12 @@ func TestPlanRefusals(t *testing.T) {
 		{
 			name: "17-only parameter on a 16 image",
 			head: website("ghcr.io/cloudnative-pg/postgresql:16.4", 3, "  postgresql:\n    parameters:\n      transaction_timeout: 10s\n"),
-			want: `c0.yaml:15:28: spec.postgresql.parameters.transaction_timeout: unknown configuration parameter: "transaction_timeout" does not exist in PostgreSQL 16 (it exists in 17, 18)`,
+			want: `c0.yaml:15:28: spec.postgresql.parameters.transaction_timeout: unknown configuration parameter: "transaction_timeout" does not exist in PostgreSQL 16 (it exists in 17, 18, 19)`,
 		},
 		{
 			name: "18-only parameter on a 17 image",
 			head: website("ghcr.io/cloudnative-pg/postgresql:17.6", 3, "  postgresql:\n    parameters:\n      io_method: worker\n"),
-			want: `spec.postgresql.parameters.io_method: unknown configuration parameter: "io_method" does not exist in PostgreSQL 17 (it exists in 18)`,
+			want: `spec.postgresql.parameters.io_method: unknown configuration parameter: "io_method" does not exist in PostgreSQL 17 (it exists in 18, 19)`,
 		},
 		{
 			name: "parameter removed in 17",

@@ -50,12 +50,20 @@ func main() {
 	extra := flag.String("extra", "", "with -guc: parameters added by later minor releases, NAME:CONTEXT:bool, NAME:CONTEXT:string or NAME:CONTEXT:enum:V1|V2, comma-separated, with -note saying so")
 	omit := flag.String("omit", "", "with -guc: NAME,... entries of the source that are not upstream PostgreSQL (a fork's additions), with -note saying so")
 	note := flag.String("note", "", "with -guc: a header line saying what -extra adds and why")
+	host := flag.String("host", "", "read pg_settings from a server already running on this Unix socket directory (psql from -bindir), instead of starting one; needs -cite")
 	flag.Parse()
 
 	logger := slog.New(slog.NewTextHandler(os.Stderr, nil))
 	if *gucFile != "" {
 		if err := runSource(sourceOptions{GUC: *gucFile, Tree: *tree, Major: *major, VersionNum: *versionNum, Cite: *cite, Extra: *extra, Omit: *omit, Note: *note, Values: *values, Out: *out}); err != nil {
 			logger.Error("transcribe pgconf data", "err", err)
+			os.Exit(1)
+		}
+		return
+	}
+	if *host != "" {
+		if err := runRunning(context.Background(), *binDir, *host, *cite, *out, *values); err != nil {
+			logger.Error("generate pgconf data", "err", err)
 			os.Exit(1)
 		}
 		return
@@ -71,9 +79,36 @@ func run(ctx context.Context, binDir, runAs, out string, values bool) error {
 	if err != nil {
 		return fmt.Errorf("read pg_settings from %s: %w", binDir, err)
 	}
-	body, err := render(res, binDir)
+	src := live{
+		from: fmt.Sprintf("live pg_settings of a throwaway PostgreSQL server (server_version_num %d,\n#   binaries %s)", res.ServerVersionNum, filepath.Clean(binDir)),
+		cmd:  "go run ./gen -bindir " + filepath.Clean(binDir),
+	}
+	return write(res, src, out, values)
+}
+
+// runRunning is run for a server started by someone else (-host).
+func runRunning(ctx context.Context, binDir, host, cite, out string, values bool) error {
+	if cite == "" {
+		return fmt.Errorf("-host needs -cite: the header must say exactly which binaries the server runs")
+	}
+	res, err := pgsettings.DumpRunning(ctx, binDir, host)
+	if err != nil {
+		return fmt.Errorf("read pg_settings at %s: %w", host, err)
+	}
+	src := live{
+		from: fmt.Sprintf("live pg_settings of a throwaway PostgreSQL server (server_version_num %d),\n#   %s", res.ServerVersionNum, cite),
+		cmd:  fmt.Sprintf("go run ./gen -bindir PSQLBINDIR -host SOCKETDIR -cite %q", cite),
+	}
+	return write(res, src, out, values)
+}
+
+// live says where a live dump came from, for the header.
+type live struct{ from, cmd string }
+
+func write(res pgsettings.Result, src live, out string, values bool) error {
+	body, err := render(res, src)
 	if values {
-		body, err = renderValues(res, binDir)
+		body, err = renderValues(res, src)
 	}
 	if err != nil {
 		return err
@@ -92,16 +127,15 @@ func run(ctx context.Context, binDir, runAs, out string, values bool) error {
 	return nil
 }
 
-func render(res pgsettings.Result, binDir string) ([]byte, error) {
+func render(res pgsettings.Result, src live) ([]byte, error) {
 	major := res.Major()
 	if !pgconf.Supported(major) {
-		return nil, fmt.Errorf("server at %s is PostgreSQL %d, not one of %v", binDir, major, pgconf.Majors())
+		return nil, fmt.Errorf("server is PostgreSQL %d, not one of %v", major, pgconf.Majors())
 	}
 	var b bytes.Buffer
 	fmt.Fprintf(&b, "# PostgreSQL %d core configuration parameters: name<TAB>context<TAB>vartype, as pg_settings lists them.\n", major)
-	fmt.Fprintf(&b, "# Source: live pg_settings of a throwaway PostgreSQL server (server_version_num %d,\n", res.ServerVersionNum)
-	fmt.Fprintf(&b, "#   binaries %s), read by internal/pgconf/gen. Generated file; regenerate, do not edit:\n", filepath.Clean(binDir))
-	fmt.Fprintf(&b, "#   cd internal/pgconf && go run ./gen -bindir %s -o data/pg%d.tsv\n", filepath.Clean(binDir), major)
+	fmt.Fprintf(&b, "# Source: %s, read by internal/pgconf/gen. Generated file; regenerate, do not edit:\n", src.from)
+	fmt.Fprintf(&b, "#   cd internal/pgconf && %s -o data/pg%d.tsv\n", src.cmd, major)
 	fmt.Fprintf(&b, "# Left out: custom (dotted) names and distribution-added parameters (%s).\n",
 		strings.Join(pgconf.DistributionParameters(), ", "))
 	n := 0
@@ -119,21 +153,20 @@ func render(res pgsettings.Result, binDir string) ([]byte, error) {
 		n++
 	}
 	if n == 0 {
-		return nil, fmt.Errorf("pg_settings at %s returned no core parameters", binDir)
+		return nil, fmt.Errorf("pg_settings returned no core parameters")
 	}
 	return b.Bytes(), nil
 }
 
-func renderValues(res pgsettings.Result, binDir string) ([]byte, error) {
+func renderValues(res pgsettings.Result, src live) ([]byte, error) {
 	major := res.Major()
 	if !pgconf.Supported(major) {
-		return nil, fmt.Errorf("server at %s is PostgreSQL %d, not one of %v", binDir, major, pgconf.Majors())
+		return nil, fmt.Errorf("server is PostgreSQL %d, not one of %v", major, pgconf.Majors())
 	}
 	var b bytes.Buffer
 	fmt.Fprintf(&b, "# PostgreSQL %d value domains: name<TAB>vartype<TAB>unit<TAB>min_val<TAB>max_val<TAB>enumvals ('|'-separated), as pg_settings lists them.\n", major)
-	fmt.Fprintf(&b, "# Source: live pg_settings of a throwaway PostgreSQL server (server_version_num %d,\n", res.ServerVersionNum)
-	fmt.Fprintf(&b, "#   binaries %s), read by internal/pgconf/gen. Generated file; regenerate, do not edit:\n", filepath.Clean(binDir))
-	fmt.Fprintf(&b, "#   cd internal/pgconf && go run ./gen -bindir %s -values -o data/pg%d.values.tsv\n", filepath.Clean(binDir), major)
+	fmt.Fprintf(&b, "# Source: %s, read by internal/pgconf/gen. Generated file; regenerate, do not edit:\n", src.from)
+	fmt.Fprintf(&b, "#   cd internal/pgconf && %s -values -o data/pg%d.values.tsv\n", src.cmd, major)
 	fmt.Fprintf(&b, "# Left out: custom (dotted) names and distribution-added parameters (%s).\n",
 		strings.Join(pgconf.DistributionParameters(), ", "))
 	n := 0
@@ -150,7 +183,7 @@ func renderValues(res pgsettings.Result, binDir string) ([]byte, error) {
 		n++
 	}
 	if n == 0 {
-		return nil, fmt.Errorf("pg_settings at %s returned no core parameters", binDir)
+		return nil, fmt.Errorf("pg_settings returned no core parameters")
 	}
 	return b.Bytes(), nil
 }

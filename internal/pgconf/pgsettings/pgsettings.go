@@ -195,7 +195,29 @@ func Dump(ctx context.Context, opt Options) (res Result, err error) {
 			err = serr
 		}
 	}()
-	out, err := s.Query("SELECT current_setting('server_version_num')")
+	return read(s.Query)
+}
+
+// DumpRunning reads pg_settings from a server that is already running,
+// through psql from binDir on the Unix socket directory host, as the
+// calling account, user postgres. It is for a server pgsync's tools cannot
+// start themselves, e.g. a distribution package's binaries started in a
+// chroot because they need a newer C library than the build machine's.
+func DumpRunning(ctx context.Context, binDir, host string) (Result, error) {
+	if _, err := os.Stat(filepath.Join(binDir, "psql")); err != nil {
+		return Result{}, fmt.Errorf("%w: %s: %v", ErrNoBinaries, binDir, err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	return read(func(query string) ([]byte, error) {
+		return identity{}.run(ctx, binDir, "psql", "-X", "-q", "-A", "-t", "-F", "\t",
+			"-h", host, "-U", "postgres", "-d", "postgres", "-v", "ON_ERROR_STOP=1", "-c", query)
+	})
+}
+
+// read runs the pg_settings queries through query.
+func read(query func(string) ([]byte, error)) (res Result, err error) {
+	out, err := query("SELECT current_setting('server_version_num')")
 	if err != nil {
 		return Result{}, err
 	}
@@ -203,7 +225,7 @@ func Dump(ctx context.Context, opt Options) (res Result, err error) {
 	if err != nil {
 		return Result{}, fmt.Errorf("parse server_version_num %q: %w", out, err)
 	}
-	out, err = s.Query("SELECT name, context, vartype FROM pg_settings")
+	out, err = query("SELECT name, context, vartype FROM pg_settings")
 	if err != nil {
 		return Result{}, err
 	}
@@ -211,7 +233,7 @@ func Dump(ctx context.Context, opt Options) (res Result, err error) {
 	if err != nil {
 		return Result{}, err
 	}
-	out, err = s.Query(domainQuery)
+	out, err = query(domainQuery)
 	if err != nil {
 		return Result{}, err
 	}
