@@ -277,6 +277,7 @@ func validate(c *Cluster) (warnings, problems []Diagnostic) {
 	validateProbes(s.Probes, bad)
 	validateCertificates(c, bad)
 	validateSecurity(s, bad)
+	validateScheduling(s, bad)
 
 	for _, name := range sortedKeys(s.PostgreSQL.Parameters) {
 		if !paramName.MatchString(name) {

@@ -119,6 +119,14 @@ type Spec struct {
 	Monitoring *MonitoringConfiguration `json:"monitoring"`
 	// Certificates is spec.certificates (certificates.go).
 	Certificates *CertificatesConfiguration `json:"certificates"`
+
+	// Pod scheduling and pulling, copied into the pod template
+	// (scheduling.go).
+	ImagePullSecrets          []LocalObjectReference      `json:"imagePullSecrets"`
+	PriorityClassName         string                      `json:"priorityClassName"`
+	SchedulerName             string                      `json:"schedulerName"`
+	TopologySpreadConstraints []TopologySpreadConstraint  `json:"topologySpreadConstraints"`
+	EphemeralVolumesSizeLimit *EphemeralVolumesSizeLimits `json:"ephemeralVolumesSizeLimit"`
 }
 
 // ProbesConfiguration is CloudNativePG's spec.probes.
@@ -321,6 +329,12 @@ type AffinityConfiguration struct {
 	PodAntiAffinityType string            `json:"podAntiAffinityType"`
 	NodeSelector        map[string]string `json:"nodeSelector"`
 	Tolerations         []Toleration      `json:"tolerations"`
+	// NodeAffinity is the pods' node affinity; the two additional sets
+	// of pod (anti-)affinity terms are added to pgsync's own
+	// anti-affinity (scheduling.go).
+	NodeAffinity              *NodeAffinity `json:"nodeAffinity"`
+	AdditionalPodAntiAffinity *PodAffinity  `json:"additionalPodAntiAffinity"`
+	AdditionalPodAffinity     *PodAffinity  `json:"additionalPodAffinity"`
 }
 
 // Toleration is a Kubernetes pod toleration.

@@ -326,6 +326,7 @@ func podSpec(c *cluster.Cluster, opts Options) (corev1.PodSpec, error) {
 		Affinity:     affinity(c),
 	}
 	applyPodSecurity(c, spec.SecurityContext)
+	applyScheduling(c, &spec)
 	mountRoleSecrets(c, &spec)
 	mountPostInitSQL(c, &spec)
 	mountMetricsQueries(c, &spec)

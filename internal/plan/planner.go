@@ -575,9 +575,10 @@ func restartReason(before, after *cluster.Cluster) string {
 	if !jsonEqual(before.Spec.Resources, after.Spec.Resources) {
 		what = append(what, "resources")
 	}
-	if !jsonEqual(before.Spec.Affinity, after.Spec.Affinity) {
+	if !jsonEqual(ownAffinity(before), ownAffinity(after)) {
 		what = append(what, "affinity")
 	}
+	what = append(what, schedulingChanges(before, after)...)
 	if b, a := before.Spec.RolePasswordSecrets(), after.Spec.RolePasswordSecrets(); !sameList(b, a) {
 		what = append(what, fmt.Sprintf("managed roles' password Secrets mounted: %s → %s", orNone(b), orNone(a)))
 	}

@@ -95,6 +95,7 @@ func restartFields(c *cluster.Cluster) []string {
 	// The superuser's Secret of the user's is projected into the pods
 	// too. Omitted when not written (NAME-superuser).
 	f.addUnlessDefault("superuserSecret", c.Spec.SuperuserSecretName(), "")
+	addScheduling(&f, &c.Spec)
 	return f.lines
 }
 

@@ -68,6 +68,21 @@ var full = minimal(`  postgresql:
     tolerations:
     - {key: dedicated, operator: Exists, effect: NoExecute, tolerationSeconds: 30}
     - {key: spot, value: "yes", effect: NoSchedule}
+    nodeAffinity:
+      requiredDuringSchedulingIgnoredDuringExecution:
+        nodeSelectorTerms: [{matchExpressions: [{key: pool, operator: In, values: [db]}]}]
+    additionalPodAffinity:
+      preferredDuringSchedulingIgnoredDuringExecution:
+        - {weight: 20, podAffinityTerm: {topologyKey: topology.kubernetes.io/zone, labelSelector: {matchLabels: {app: shop}}}}
+    additionalPodAntiAffinity:
+      requiredDuringSchedulingIgnoredDuringExecution:
+        - {topologyKey: kubernetes.io/hostname, labelSelector: {matchLabels: {workload: batch}}}
+  imagePullSecrets: [{name: regcred}]
+  priorityClassName: db-high
+  schedulerName: my-scheduler
+  topologySpreadConstraints:
+    - {maxSkew: 1, topologyKey: topology.kubernetes.io/zone, whenUnsatisfiable: DoNotSchedule, labelSelector: {matchLabels: {pgsync.io/cluster: web}}}
+  ephemeralVolumesSizeLimit: {temporaryData: 1Gi}
 `)
 
 func load(t *testing.T, doc string) *cluster.Cluster {
@@ -216,6 +231,15 @@ func TestChanges(t *testing.T) {
 		{"affinity.tolerations.value", restart, `value: "yes"`, `value: "no"`},
 		{"affinity.tolerations.effect", restart, "effect: NoSchedule", "effect: PreferNoSchedule"},
 		{"affinity.tolerations.tolerationSeconds", restart, "tolerationSeconds: 30", "tolerationSeconds: 60"},
+		{"imagePullSecrets", restart, "[{name: regcred}]", "[{name: regcred}, {name: mirror}]"},
+		{"priorityClassName", restart, "priorityClassName: db-high", "priorityClassName: db-low"},
+		{"schedulerName", restart, "schedulerName: my-scheduler", "schedulerName: other-scheduler"},
+		{"topologySpreadConstraints", restart, "{maxSkew: 1, topologyKey", "{maxSkew: 2, topologyKey"},
+		{"topologySpreadConstraints", restart, "whenUnsatisfiable: DoNotSchedule", "whenUnsatisfiable: ScheduleAnyway"},
+		{"ephemeralVolumesSizeLimit.temporaryData", restart, "temporaryData: 1Gi", "temporaryData: 2Gi"},
+		{"affinity.nodeAffinity", restart, "values: [db]", "values: [db, olap]"},
+		{"affinity.additionalPodAffinity", restart, "{weight: 20,", "{weight: 30,"},
+		{"affinity.additionalPodAntiAffinity", restart, "{workload: batch}", "{workload: olap}"},
 		// The same tolerations in another order.
 		{"affinity.tolerations", restart, tolerations,
 			"    - {key: spot, value: \"yes\", effect: NoSchedule}\n    - {key: dedicated, operator: Exists, effect: NoExecute, tolerationSeconds: 30}\n"},
