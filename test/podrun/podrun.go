@@ -368,8 +368,9 @@ func pick(items []corev1.KeyToPath, data map[string][]byte) (map[string][]byte, 
 		if !ok {
 			return nil, fmt.Errorf("key %q not found", it.Key)
 		}
-		if it.Mode != nil || strings.Contains(it.Path, "/") {
-			return nil, fmt.Errorf("item %s: per-item modes and nested paths are not supported", it.Key)
+		// A nested path is written as the kubelet does (kubeletvol).
+		if it.Mode != nil {
+			return nil, fmt.Errorf("item %s: per-item modes are not supported", it.Key)
 		}
 		out[it.Path] = b
 	}
