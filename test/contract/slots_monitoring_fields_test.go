@@ -42,8 +42,4 @@ func init() {
 		},
 		render: func(o *kube.Objects) any { return postgres(o).Args },
 	}
-	// Only false has an effect (none): pgsync renders no PodMonitor.
-	refusals["spec.monitoring.enablePodMonitor"] = func(s *cluster.Spec) {
-		s.Monitoring = &cluster.MonitoringConfiguration{EnablePodMonitor: true}
-	}
 }
