@@ -15,7 +15,7 @@ import (
 // Source says in one line where the tables come from.
 const Source = "PostgreSQL 15: live pg_settings of PostgreSQL 15.18; 19: live pg_settings of the release candidate 19rc1 " +
 	"(Debian 19~rc1-1); 13, 14, 16, 17, 18: GUC tables of upstream " +
-	"release sources (guc.c 13.1/14.5, guc_tables.c 16.2/17.4/18.3) plus later minor-release additions; see docs/parameters.md"
+	"release sources (guc.c 13.1/14.5, guc_tables.c 16.2/17.4/18.6) plus later minor-release additions; see docs/parameters.md"
 
 // MinMajor and MaxMajor bound the supported PostgreSQL major versions.
 const (
