@@ -59,6 +59,7 @@ spec:
   stopDelay: 3
   switchoverDelay: 7
   failoverDelay: 5
+  enableSuperuserAccess: true
   postgresql:
     parameters:
       work_mem: 7MB
