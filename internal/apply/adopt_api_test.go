@@ -55,6 +55,8 @@ func TestNoCreateOverAnUnmanagedStatefulSet(t *testing.T) {
 func TestNoCreateOverAPlantedSecret(t *testing.T) {
 	ctx, env := newAPIEnv(t)
 	ns, cs, dyn, c := env.ns, env.cs, env.dyn, env.c
+	access := true // pgsync generates web-superuser only while the superuser has access
+	c.Spec.EnableSuperuserAccess = &access
 	e := &Executor{Client: cs, Dynamic: dyn, Random: rand.Reader, InstanceImage: "localhost:5000/pgsync:dev"}
 	planted := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "web-superuser", Namespace: ns},
 		StringData: map[string]string{"username": "postgres", "password": "chosen-by-someone-else"}}
