@@ -42,7 +42,7 @@ func main() {
 	out := flag.String("o", "", "output file (default: stdout)")
 	runAs := flag.String("user", "postgres", "account to run postgres as when invoked as root")
 	values := flag.Bool("values", false, "write the value domains (unit, bounds, enum values) instead of the contexts")
-	gucFile := flag.String("guc", "", "transcribe from this guc_tables.c (guc.c before 16) instead of a live server")
+	gucFile := flag.String("guc", "", "transcribe from this guc_tables.c (guc.c before 16; guc_parameters.dat from 19) instead of a live server")
 	tree := flag.String("tree", "", "with -guc: the source tree's src directory, searched for enum option arrays defined outside the GUC file")
 	major := flag.Int("major", 0, "with -guc: the PostgreSQL major of the source")
 	versionNum := flag.Int("version-num", 0, "with -guc: the source's server_version_num (e.g. 180003), the bounds of server_version_num")

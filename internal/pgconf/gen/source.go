@@ -749,7 +749,12 @@ func runSource(o sourceOptions) error {
 		return fmt.Errorf("-version-num %d is not a PostgreSQL %d release", o.VersionNum, o.Major)
 	}
 	constants["PG_VERSION_NUM"] = float64(o.VersionNum)
-	gs, err := transcribe(o.GUC, o.Tree)
+	read, from := transcribe, "the GUC tables (ConfigureNamesBool/Int/Real/String/Enum and\n#   their enum option arrays)"
+	if strings.HasSuffix(o.GUC, ".dat") {
+		// PostgreSQL 19 on: guc_parameters.dat.
+		read, from = transcribeDat, "guc_parameters.dat (and the enum option\n#   arrays it names)"
+	}
+	gs, err := read(o.GUC, o.Tree)
 	if err != nil {
 		return err
 	}
@@ -809,8 +814,7 @@ func runSource(o sourceOptions) error {
 		fmt.Fprintf(&b, "# PostgreSQL %d core configuration parameters: name<TAB>context<TAB>vartype, as pg_settings lists them.\n", o.Major)
 	}
 	fmt.Fprintf(&b, "# Source: %s\n", o.Cite)
-	b.WriteString("#   Transcribed by internal/pgconf/gen from the GUC tables (ConfigureNamesBool/Int/Real/String/Enum and\n")
-	b.WriteString("#   their enum option arrays) for a Linux build (OpenSSL, LZ4, zstd, no assertions or debug macros),\n")
+	fmt.Fprintf(&b, "#   Transcribed by internal/pgconf/gen from %s for a Linux build (OpenSSL, LZ4, zstd, no assertions or debug macros),\n", from)
 	b.WriteString("#   leaving out GUC_NO_SHOW_ALL entries. Generated file; regenerate, do not edit:\n")
 	fmt.Fprintf(&b, "#   cd internal/pgconf && %s -o FILE\n", cmd)
 	if o.Note != "" {
