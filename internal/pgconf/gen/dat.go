@@ -21,8 +21,8 @@ type datRecord struct {
 	Fields map[string]string
 }
 
-// parseDat reads the Perl data syntax guc_parameters.dat uses: '#'
-// comments, one [ … ] array of { key => 'value', … } hashes, trailing
+// parseDat reads the Perl data syntax guc_parameters.dat uses: '#' (and
+// a few C) comments, one [ … ] array of { key => 'value', … } hashes, trailing
 // commas allowed, values in single quotes (\\ and \' are the only escapes
 // in a Perl single-quoted string). Anything else is an error naming the
 // line, so a change of format is noticed rather than half-read.
@@ -106,6 +106,16 @@ func (p *datParser) skip() {
 			for p.i < len(p.s) && p.s[p.i] != '\n' {
 				p.i++
 			}
+		case strings.HasPrefix(p.s[p.i:], "/*"):
+			// The file has a few C comments between records
+			// ("/* see max_wal_senders */"); skipped as comments too.
+			end := strings.Index(p.s[p.i+2:], "*/")
+			if end < 0 {
+				p.i = len(p.s)
+				return
+			}
+			p.line += strings.Count(p.s[p.i:p.i+2+end], "\n")
+			p.i += end + 4
 		default:
 			return
 		}

@@ -30,6 +30,13 @@ func TestParseDat(t *testing.T) {
 		}},
 		{name: "single-quote escapes", src: `[{ name => 'q', short_desc => 'Sets the server\'s "x" to \\ or #, not a comment.' }]`,
 			want: []map[string]string{{"name": "q", "short_desc": `Sets the server's "x" to \ or #, not a comment.`}}},
+		// Forms the real file has: a C comment between records, one
+		// inside a value (evalNum's tokens drop it), a # comment after
+		// a value's comma.
+		{name: "C comments and trailing comments", src: "[\n/* see max_wal_senders */\n{ name => 'max_replication_slots', max => 'MAX_BACKENDS /* XXX? */',\n" +
+			"  options => 'ssl_protocol_versions_info + 1', # don't allow PG_TLS_ANY\n},\n]\n",
+			want: []map[string]string{{"name": "max_replication_slots", "max": "MAX_BACKENDS /* XXX? */", "options": "ssl_protocol_versions_info + 1"}}},
+		{name: "unterminated C comment", src: "[\n/* open", err: "want { opening a record, or ]"},
 		{name: "other backslashes are literal", src: `[{ name => 'r', boot_val => '\n' }]`,
 			want: []map[string]string{{"name": "r", "boot_val": `\n`}}},
 		{name: "no array", src: "{ name => 'a' }", err: "line 1: want [ opening the array"},
@@ -75,12 +82,13 @@ const datExcerpt = `
   boot_val => 'true',
 },
 
+/* see max_wal_senders */
 { name => 'io_max_workers', type => 'int', context => 'PGC_SIGHUP', group => 'RESOURCES_IO',
   short_desc => 'Maximum number of I/O worker processes.',
   variable => 'io_max_workers',
   boot_val => '8',
   min => '1',
-  max => 'MAX_IO_WORKERS',
+  max => 'MAX_IO_WORKERS /* XXX? */',
 },
 
 { name => 'archive_timeout', type => 'int', context => 'PGC_SIGHUP', group => 'WAL_ARCHIVING',
@@ -111,7 +119,15 @@ const datExcerpt = `
   short_desc => 'Sets the level of information written to the WAL.',
   variable => 'wal_level',
   boot_val => 'WAL_LEVEL_REPLICA',
-  options => 'wal_level_options',
+  options => 'wal_level_options', # a trailing comment
+},
+
+{ name => 'ssl_min_protocol_version', type => 'enum', context => 'PGC_SIGHUP', group => 'CONN_AUTH_SSL',
+  short_desc => 'Sets the minimum SSL/TLS protocol version to use.',
+  flags => 'GUC_SUPERUSER_ONLY',
+  variable => 'ssl_min_protocol_version',
+  boot_val => 'PG_TLS1_2_VERSION',
+  options => 'ssl_protocol_versions_info + 1', # don't allow PG_TLS_ANY
 },
 
 { name => 'is_superuser', type => 'bool', context => 'PGC_INTERNAL', group => 'UNGROUPED',
@@ -161,6 +177,14 @@ func TestTranscribeDat(t *testing.T) {
 	{NULL, 0, false}
 };
 `)
+	write("backend/utils/misc/guc_tables.c", `static const struct config_enum_entry ssl_protocol_versions_info[] = {
+	{"", PG_TLS_ANY, false},
+	{"TLSv1", PG_TLS1_VERSION, false},
+	{"TLSv1.2", PG_TLS1_2_VERSION, false},
+	{"TLSv1.3", PG_TLS1_3_VERSION, false},
+	{NULL, 0, false}
+};
+`)
 	write("backend/utils/misc/guc_parameters.dat", datExcerpt)
 	got, err := transcribeDat(filepath.Join(tree, "backend/utils/misc/guc_parameters.dat"), tree)
 	if err != nil {
@@ -173,6 +197,7 @@ func TestTranscribeDat(t *testing.T) {
 		{Name: "hosts_file", Context: "postmaster", VarType: "string"},
 		{Name: "io_max_workers", Context: "sighup", VarType: "integer", Min: "1", Max: "32"},
 		{Name: "ssl_library", Context: "internal", VarType: "string"},
+		{Name: "ssl_min_protocol_version", Context: "sighup", VarType: "enum", Enum: []string{"TLSv1", "TLSv1.2", "TLSv1.3"}},
 		{Name: "wal_level", Context: "postmaster", VarType: "enum", Enum: []string{"minimal", "replica", "logical"}},
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
