@@ -414,6 +414,7 @@ func finish(c *Cluster) {
 			SyncListed: listed[in.Name], NoTLS: in.NoTLS}
 		if in.Status != nil {
 			oi.Config = in.Status.ConfigRevision
+			oi.TLSProblem = in.Status.TLSProblem
 			if ca := in.Status.CA; ca != nil {
 				oi.CA = &plan.ObservedCA{Mounted: ca.Mounted, Newest: ca.Newest, RotationDue: ca.RotationDue}
 			}

@@ -243,6 +243,9 @@ type ObservedInstance struct {
 	// NoTLS: the instance's pod was created before pgsync's TLS (its
 	// template had no CA): it serves without TLS until it is re-created.
 	NoTLS bool
+	// TLSProblem is what the instance's manager finds wrong with
+	// spec.certificates' Secrets of the user's ("" when nothing is).
+	TLSProblem string
 	// Revision identifies everything the instance's process was started
 	// with that only a restart can change (revision.Restart).
 	Revision string

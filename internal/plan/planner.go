@@ -178,6 +178,7 @@ func planUpdate(d *cluster.Cluster, o *ObservedCluster) (ClusterPlan, []cluster.
 	if w := noTLSWarning(d, o); w != "" {
 		cp.Warnings = append(cp.Warnings, w)
 	}
+	cp.Warnings = append(cp.Warnings, certificateWarnings(d, o)...)
 	if w := superuserDriftWarning(d, o); w != "" {
 		cp.Warnings = append(cp.Warnings, w)
 	}
@@ -342,6 +343,21 @@ func noTLSWarning(d *cluster.Cluster, o *ObservedCluster) string {
 		return ""
 	}
 	return fmt.Sprintf("TLS: %s run without TLS (created before pgsync's TLS) until their pods are re-created, at the next rolling restart or a pod deletion; nothing restarts for it", strings.Join(names, ", "))
+}
+
+// certificateWarnings repeat what each instance's manager finds wrong with
+// spec.certificates' Secrets of the user's (a certificate that does not
+// name the address the instances verify each other by, say): pgsync cannot
+// read those Secrets, the managers can. Nothing is planned for it: a
+// corrected Secret reaches the pods by itself.
+func certificateWarnings(d *cluster.Cluster, o *ObservedCluster) []string {
+	var out []string
+	for _, in := range o.Instances {
+		if in.TLSProblem != "" {
+			out = append(out, fmt.Sprintf("TLS: %s-%d: spec.certificates: %s", d.Metadata.Name, in.Ordinal, in.TLSProblem))
+		}
+	}
+	return out
 }
 
 // cutOffByTLS says whether standby in can stream from o's primary at all:

@@ -85,3 +85,24 @@ func TestPlanRecreatesStandbysCutOffByTLS(t *testing.T) {
 		t.Errorf("steps %v under a primary without TLS: want none", steps(p.Clusters[0]))
 	}
 }
+
+// An instance whose manager reports a problem with spec.certificates'
+// Secrets (its /status tlsProblem) is named in a plan warning with it;
+// nothing is planned for it.
+func TestPlanWarnsOfCertificateProblems(t *testing.T) {
+	c := mustLoad(t, website(img131, 2))[0]
+	observed := Converged([]*cluster.Cluster{c})
+	observed.Clusters[0].Instances[1].TLSProblem = "serverTLSSecret: the certificate does not name website-1.website-hl.shop.svc"
+	p, err := Make([]*cluster.Cluster{c}, observed, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cp := p.Clusters[0]
+	if cp.Action != ActionNoOp || len(cp.Steps) != 0 {
+		t.Errorf("action %s, steps %v: want a no-op", cp.Action, steps(cp))
+	}
+	want := "TLS: website-1: spec.certificates: serverTLSSecret: the certificate does not name website-1.website-hl.shop.svc"
+	if len(cp.Warnings) != 1 || cp.Warnings[0] != want {
+		t.Errorf("warnings %q, want [%q]", cp.Warnings, want)
+	}
+}
