@@ -278,6 +278,7 @@ func validate(c *Cluster) (warnings, problems []Diagnostic) {
 	validateCertificates(c, bad)
 	validateSecurity(s, bad)
 	validateScheduling(s, bad)
+	warnings = append(warnings, schedulingWarnings(c)...)
 
 	for _, name := range sortedKeys(s.PostgreSQL.Parameters) {
 		if !paramName.MatchString(name) {

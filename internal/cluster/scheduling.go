@@ -3,6 +3,7 @@ package cluster
 import (
 	"fmt"
 	"slices"
+	"strings"
 
 	"k8s.io/apimachinery/pkg/util/validation"
 )
@@ -352,3 +353,54 @@ func integer(s string) bool {
 
 func labelKey(k string) bool   { return len(validation.IsQualifiedName(k)) == 0 }
 func labelValue(v string) bool { return len(validation.IsValidLabelValue(v)) == 0 }
+
+// schedulingWarnings warns of a selector of the pods' placement that
+// names one of CloudNativePG's pod labels (cnpg.io/cluster,
+// cnpg.io/instanceRole, …): a file moved over from CloudNativePG selects
+// its pods so, but pgsync's pods carry pgsync.io/ labels, so the term
+// matches none of them — valid, and silently not what was meant.
+func schedulingWarnings(c *Cluster) []Diagnostic {
+	var out []Diagnostic
+	check := func(field string, sel *LabelSelector) {
+		if sel == nil {
+			return
+		}
+		warn := func(f, key string) {
+			out = append(out, Diagnostic{Pos: c.Pos(f), Field: f, Message: fmt.Sprintf(
+				"%q is a label of CloudNativePG's pods, which pgsync's pods do not carry: this selects none of them (the cluster's pods carry pgsync.io/cluster: %s)", key, c.Metadata.Name)})
+		}
+		for _, k := range sortedKeys(sel.MatchLabels) {
+			if cnpgLabel(k) {
+				warn(field+".matchLabels."+k, k)
+			}
+		}
+		for i, e := range sel.MatchExpressions {
+			if cnpgLabel(e.Key) {
+				warn(fmt.Sprintf("%s.matchExpressions[%d].key", field, i), e.Key)
+			}
+		}
+	}
+	s := &c.Spec
+	for i, t := range s.TopologySpreadConstraints {
+		check(fmt.Sprintf("spec.topologySpreadConstraints[%d].labelSelector", i), t.LabelSelector)
+	}
+	for _, pa := range []struct {
+		field string
+		p     *PodAffinity
+	}{{"spec.affinity.additionalPodAffinity", s.Affinity.AdditionalPodAffinity}, {"spec.affinity.additionalPodAntiAffinity", s.Affinity.AdditionalPodAntiAffinity}} {
+		if pa.p == nil {
+			continue
+		}
+		for i, t := range pa.p.Required {
+			check(fmt.Sprintf("%s.requiredDuringSchedulingIgnoredDuringExecution[%d].labelSelector", pa.field, i), t.LabelSelector)
+		}
+		for i, w := range pa.p.Preferred {
+			check(fmt.Sprintf("%s.preferredDuringSchedulingIgnoredDuringExecution[%d].podAffinityTerm.labelSelector", pa.field, i), w.PodAffinityTerm.LabelSelector)
+		}
+	}
+	return out
+}
+
+func cnpgLabel(k string) bool {
+	return strings.HasPrefix(k, "cnpg.io/") || strings.HasPrefix(k, "k8s.enterprisedb.io/")
+}

@@ -3,6 +3,7 @@ package cluster
 import (
 	"os"
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -78,5 +79,32 @@ func TestSchedulingCorpus(t *testing.T) {
 		if !slices.Equal(got, want) {
 			t.Errorf("%s: %v, want %v", p, got, want)
 		}
+	}
+}
+
+// TestSchedulingWarnsOfCNPGLabels: a spread constraint or an additional
+// pod (anti-)affinity term selecting CloudNativePG's pod labels loads, with
+// a warning at the label that it selects none of pgsync's pods.
+func TestSchedulingWarnsOfCNPGLabels(t *testing.T) {
+	doc := "apiVersion: postgresql.cnpg.io/v1\nkind: Cluster\nmetadata: {name: pg, namespace: x}\nspec:\n  instances: 3\n  storage: {size: 1Gi}\n" +
+		"  topologySpreadConstraints:\n    - {maxSkew: 1, topologyKey: zone, whenUnsatisfiable: ScheduleAnyway, labelSelector: {matchLabels: {cnpg.io/cluster: pg}}}\n" +
+		"  affinity:\n    additionalPodAntiAffinity:\n      requiredDuringSchedulingIgnoredDuringExecution:\n" +
+		"        - {topologyKey: zone, labelSelector: {matchExpressions: [{key: cnpg.io/instanceRole, operator: Exists}]}}\n" +
+		"        - {topologyKey: zone, labelSelector: {matchLabels: {pgsync.io/cluster: pg}}}\n"
+	set, errs := load(t, File{Path: "c.yaml", Data: []byte(doc)})
+	if len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	var got []string
+	for _, w := range set.Warnings {
+		got = append(got, w.Pos.String()+": "+w.Field)
+	}
+	want := []string{"c.yaml:8:121: spec.topologySpreadConstraints[0].labelSelector.matchLabels.cnpg.io/cluster",
+		"c.yaml:12:72: spec.affinity.additionalPodAntiAffinity.requiredDuringSchedulingIgnoredDuringExecution[0].labelSelector.matchExpressions[0].key"}
+	if !slices.Equal(got, want) {
+		t.Errorf("warnings %q, want %q", got, want)
+	}
+	if len(set.Warnings) > 0 && !strings.Contains(set.Warnings[0].Message, "pgsync.io/cluster: pg") {
+		t.Errorf("warning %q does not say which label to select", set.Warnings[0].Message)
 	}
 }
