@@ -90,11 +90,15 @@ type customCollector struct {
 	log       *slog.Logger
 	errors    *prometheus.CounterVec
 
-	mu       sync.Mutex
-	conns    map[string]*pgx.Conn
-	version  int // server_version_num, 0 until read
-	cache    map[string]cachedRun
-	reported map[string]string // what was logged, by source/query/db
+	mu      sync.Mutex
+	conns   map[string]*pgx.Conn
+	version int // server_version_num, 0 until read
+	// roleTried is when the role was last set up: once a minute at most,
+	// so a login refused for another reason (a pg_hba rule of the
+	// user's) does not rewrite the role at every scrape.
+	roleTried time.Time
+	cache     map[string]cachedRun
+	reported  map[string]string // what was logged, by source/query/db
 }
 
 type cachedRun struct {
@@ -445,7 +449,8 @@ func (c *customCollector) conn(ctx context.Context, db string) (*pgx.Conn, error
 	cc.RuntimeParams["application_name"] = metricsAppName
 	cc.RuntimeParams["search_path"] = "pg_catalog, public, pg_temp"
 	conn, err := pgx.ConnectConfig(ctx, cc)
-	if err != nil && loginRefused(err) {
+	if err != nil && loginRefused(err) && time.Since(c.roleTried) > time.Minute {
+		c.roleTried = time.Now()
 		if perr := c.ensureRole(ctx, password); perr != nil {
 			return nil, fmt.Errorf("%w (and %s could not be set up: %v)", err, pc.MetricsRole, perr)
 		}
