@@ -202,6 +202,11 @@ func TestLoadErrors(t *testing.T) {
 			want: []string{`c.yaml:7:14: spec.imageName: PostgreSQL 12 (tag "12.9") is not supported; supported major versions are 13 to 19`},
 		},
 		{
+			name: "a major newer than the tables",
+			yaml: strings.Replace(valid, ":16.4", ":20-minimal-trixie", 1),
+			want: []string{`c.yaml:7:14: spec.imageName: PostgreSQL 20 (tag "20-minimal-trixie") is not supported; supported major versions are 13 to 19`},
+		},
+		{
 			name: "bad name",
 			yaml: strings.Replace(valid, "name: shop", "name: Shop_1", 1),
 			want: []string{`c.yaml:4:9: metadata.name: "Shop_1" is not a valid name: lower-case letters, digits and '-', starting with a letter and ending with a letter or digit`},
@@ -328,6 +333,17 @@ func TestDigestOnlyImageWarns(t *testing.T) {
 	}
 	if len(set.Warnings) != 1 || set.Warnings[0].Pos.String() != "d.yaml:7:14" || !strings.Contains(set.Warnings[0].Message, "version checks") {
 		t.Errorf("warnings = %v", set.Warnings)
+	}
+}
+
+// TestLoadAcceptsPostgres19: 19's tags (tables from 19rc1) load cleanly.
+func TestLoadAcceptsPostgres19(t *testing.T) {
+	for _, tag := range []string{"19", "19.0", "19-minimal-trixie", "19.1-standard-trixie"} {
+		y := strings.Replace(valid, ":16.4", ":"+tag, 1)
+		set, errs := load(t, File{Path: "c.yaml", Data: []byte(y)})
+		if errs != nil || len(set.Warnings) != 0 || len(set.Clusters) != 1 {
+			t.Errorf("%s: errors %v, warnings %v", tag, errs, set.Warnings)
+		}
 	}
 }
 
