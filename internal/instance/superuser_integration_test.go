@@ -159,3 +159,52 @@ func postmasterPIDOf(t *testing.T, c *insttest.Cluster, i int) string {
 	pid, _, _ := strings.Cut(string(b), "\n")
 	return pid
 }
+
+// TestRejoinWithoutPgCheckpoint (real PostgreSQL 15, TLS on): the rejoin
+// as on PostgreSQL 13 and 14, where streaming_replica cannot be granted
+// pg_checkpoint — here revoked on the new primary after its promotion: the
+// old primary's CHECKPOINT there is refused, so it waits for the new
+// primary's own checkpoint on its timeline (pg_control_checkpoint) rather
+// than use the superuser, and rewinds as streaming_replica.
+func TestRejoinWithoutPgCheckpoint(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts PostgreSQL and a kube-apiserver")
+	}
+	ctx := context.Background()
+	c := insttest.NewCluster(t, "nockpt", 2)
+	app := c.DSN("app", insttest.AppPassword, "app")
+	c.Start(0)
+	c.WaitStatus(0, bootTimeout, "primary", isPrimary)
+	if err := insttest.CreateProbeTable(ctx, app); err != nil {
+		t.Fatal(err)
+	}
+	c.Start(1)
+	c.WaitStatus(1, bootTimeout, "streaming standby", isStreamingStandbyOf(c.Instances[0].Address()))
+
+	to, _, _ := killPrimary(t, c, app, 0)
+	if to != 1 {
+		t.Fatalf("nockpt-%d promoted", to)
+	}
+	conn, err := pgx.Connect(ctx, c.SuperuserDSN(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.Exec(ctx, `REVOKE pg_checkpoint FROM streaming_replica`); err != nil {
+		t.Fatal(err)
+	}
+	conn.Close(ctx)
+	c.Start(0)
+	s := c.WaitStatus(0, stepTimeout, "rejoined as a standby", isStreamingStandbyOf(c.Instances[1].Address()))
+	if r := s.LastRejoin; r == nil || r.Method != "pg_rewind" {
+		t.Fatalf("lastRejoin %+v, want pg_rewind", r)
+	}
+	logs := readLog(t, c, 0)
+	for _, want := range []string{"CHECKPOINT as streaming_replica refused", `"msg":"rejoin: pg_rewind","as":"streaming_replica"`} {
+		if !strings.Contains(logs, want) {
+			t.Errorf("the old primary's log does not say %q", want)
+		}
+	}
+	if strings.Contains(logs, "trying the superuser") || strings.Contains(logs, "as the superuser") {
+		t.Error("the rejoin fell back to the superuser")
+	}
+}
