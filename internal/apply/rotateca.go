@@ -46,4 +46,3 @@ func (e *Executor) rotateCA(ctx context.Context, t Target, s plan.Step) error {
 		return len(behind) == 0, strings.Join(behind, "; "), nil
 	})
 }
-
