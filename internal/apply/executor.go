@@ -272,6 +272,11 @@ func (e *Executor) applyObjects(ctx context.Context, t Target, objs *kube.Object
 			return err
 		}
 	}
+	if leaseLast {
+		// Nothing more after the Lease's new target during a hand-over;
+		// the objects step that applied the spec pruned already.
+		return nil
+	}
 	return e.pruneServices(ctx, t.spec())
 }
 
