@@ -2,7 +2,6 @@ package cluster
 
 import (
 	"fmt"
-	"regexp"
 )
 
 // MonitoringConfiguration is CloudNativePG's spec.monitoring, the part
@@ -54,9 +53,6 @@ func (s *Spec) MetricsTLS() bool {
 	return s.Monitoring != nil && s.Monitoring.TLS != nil && s.Monitoring.TLS.Enabled
 }
 
-// configKey is a ConfigMap's and Secret's key (Kubernetes' rule).
-var configKey = regexp.MustCompile(`^[-._a-zA-Z0-9]+$`)
-
 // MetricsOn says whether the instances serve /metrics.
 func (s *Spec) MetricsOn() bool { return s.Monitoring != nil }
 
@@ -87,7 +83,7 @@ func validateMonitoring(c *Cluster, bad func(field, format string, args ...any))
 			switch {
 			case r.Key == "":
 				bad(p+".key", "required: the key of %s holding the queries", r.Name)
-			case len(r.Key) > 253 || !configKey.MatchString(r.Key) || r.Key == "." || r.Key == "..":
+			case !validObjectKey(r.Key):
 				bad(p+".key", "%q is not a valid %s key (letters, digits, '-', '_', '.')", r.Key, l.kind)
 			}
 			if j, dup := seen[r]; dup && r.Name != "" {

@@ -47,6 +47,11 @@ func (i *BootstrapInitDB) PostInitPhases() []PostInitPhase {
 // objectKey is Kubernetes' rule for a ConfigMap's and a Secret's keys.
 var objectKey = regexp.MustCompile(`^[-._a-zA-Z0-9]+$`)
 
+// validObjectKey: k can be a key of a ConfigMap or a Secret.
+func validObjectKey(k string) bool {
+	return len(k) <= 253 && objectKey.MatchString(k) && k != "." && k != ".."
+}
+
 // validateSQLRefs checks the three Refs: each entry names an object and a
 // key, valid in Kubernetes, and is not listed twice in one phase (it
 // would run twice).
@@ -72,7 +77,7 @@ func validateSQLRefs(i *BootstrapInitDB, bad func(field, format string, args ...
 				switch {
 				case r.Key == "":
 					bad(p+".key", "required: the key of the %s holding the SQL file", l.kind)
-				case len(r.Key) > 253 || !objectKey.MatchString(r.Key) || r.Key == "." || r.Key == "..":
+				case !validObjectKey(r.Key):
 					bad(p+".key", "%q is not a valid %s key (letters, digits, '-', '_', '.')", r.Key, l.kind)
 				}
 				if j, dup := seen[r]; dup && r.Name != "" && r.Key != "" {
