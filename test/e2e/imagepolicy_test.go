@@ -21,6 +21,7 @@ import (
 // reports it as the image it runs), the instance image pinned too; a
 // second apply with the policy has nothing to do.
 func TestApplyImagePolicyRealPods(t *testing.T) {
+	t.Parallel()
 	regtest.Require(t)
 	ctx, env, repo := websiteTest(t, 10*time.Minute)
 	ns := env.Namespace

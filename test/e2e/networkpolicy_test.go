@@ -26,6 +26,7 @@ import (
 // come from the node, which every network plugin lets in) the
 // application writes through website-rw to the new primary.
 func TestNetworkPolicyRealPods(t *testing.T) {
+	t.Parallel()
 	ctx, env, repo := websiteTest(t, 15*time.Minute)
 	cs, ns := env.Client, env.Namespace
 	createWebsite(ctx, t, env, repo, websiteYAML(ns, image1518, 2, ""), "website, two instances")

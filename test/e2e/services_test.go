@@ -15,6 +15,7 @@ import (
 // the new primary; removed from Git, the additional Services are deleted
 // and website-ro is back.
 func TestManagedServicesRealPods(t *testing.T) {
+	t.Parallel()
 	ctx, env, repo := websiteTest(t, 15*time.Minute)
 	cs, ns := env.Client, env.Namespace
 	services := `  managed:

@@ -18,6 +18,7 @@ import (
 // is refused, and a name the certificate does not carry fails
 // verification.
 func TestTLSRealPods(t *testing.T) {
+	t.Parallel()
 	ctx, env, repo := websiteTest(t, 10*time.Minute)
 	cs, ns := env.Client, env.Namespace
 	createWebsite(ctx, t, env, repo, websiteYAML(ns, image1518, 1, ""), "website, one instance")

@@ -23,6 +23,7 @@ import (
 // CA connects through website-rw with verify-full, and given pgsync's
 // published CA it fails verification.
 func TestUserCertificatesRealPods(t *testing.T) {
+	t.Parallel()
 	ctx, env, repo := websiteTest(t, 12*time.Minute)
 	cs, ns := env.Client, env.Namespace
 	now := time.Now()
