@@ -11,6 +11,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/pgsync/pgsync/internal/instance"
 	pc "github.com/pgsync/pgsync/internal/podcontract"
 	"github.com/pgsync/pgsync/test/insttest"
 )
@@ -211,6 +212,9 @@ func TestReplicationSlots(t *testing.T) {
 	// had it would lack it), and slots-2 streams on without it rather
 	// than ask for a slot that is gone.
 	slotsVolume(t, c, pc.Replication{Instances: all[:2], Slots: slots}, "r2")
+	// The primary must have the scale down before the slot is dropped:
+	// until then slots-2 is a member whose slot it creates again.
+	c.WaitStatus(1, stepTimeout, "the primary on config r2", func(s instance.Status) bool { return s.ConfigRevision == "r2" })
 	conn, err := pgx.Connect(context.Background(), c.InstanceDSN(1, "postgres", insttest.SuperuserPassword, "postgres"))
 	if err != nil {
 		t.Fatal(err)

@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -192,7 +193,15 @@ func TestRenderedPodUserCertificates(t *testing.T) {
 		return conn.PgConn().Conn().(*tls.Conn).ConnectionState().PeerCertificates[0].SerialNumber.String(), nil
 	}
 	want, _ := tlscert.ParseCert(leaf.CertPEM)
-	if got, err := serial("user"); err != nil || got != want.SerialNumber.String() {
+	// The primary accepts connections a moment before its manager has
+	// created the application database (it does before routing -rw):
+	// this test connects to the pod itself, so it waits for that.
+	got, err := serial("user")
+	for deadline := time.Now().Add(30 * time.Second); err != nil && strings.Contains(err.Error(), "SQLSTATE 3D000") && time.Now().Before(deadline); {
+		time.Sleep(200 * time.Millisecond)
+		got, err = serial("user")
+	}
+	if err != nil || got != want.SerialNumber.String() {
 		t.Errorf("verify-full against the user's CA at the pod IP: serial %s (%v), want the user's certificate %s\n%s", got, err, want.SerialNumber, tail(mgr.Log, 30))
 	}
 	if _, err := serial("published"); err == nil {
