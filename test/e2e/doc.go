@@ -10,7 +10,7 @@
 // after the serial ones, so they never disturb a measurement and the tier
 // stays within CI's budget. A test that needs a quiet node stays serial.
 // `make check` (hack/test-tiers.sh) runs the tier beside the other
-// packages, those at a lower CPU priority, with -parallel 4.
+// packages, with -parallel 4.
 //
 // The package owns no production code; it may import any pgsync package.
 package e2e
