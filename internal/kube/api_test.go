@@ -53,6 +53,24 @@ func (w *warnings) take() []string {
 	return out
 }
 
+// warnedClients is a namespace of its own on the test API server and
+// clients to it whose warnings (PodSecurity's) w collects.
+func warnedClients(t *testing.T) (ns string, cs kubernetes.Interface, dyn dynamic.Interface, w *warnings) {
+	t.Helper()
+	cfg := rest.CopyConfig(kubeenv.APIServer(t))
+	ns = kubeenv.Namespace(t, cfg)
+	w = &warnings{}
+	cfg.WarningHandler = w
+	typed, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if dyn, err = dynamic.NewForConfig(cfg); err != nil {
+		t.Fatal(err)
+	}
+	return ns, typed, dyn, w
+}
+
 type apiEnv struct {
 	ns   string
 	cs   kubernetes.Interface

@@ -8,12 +8,8 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/dynamic"
-	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/rest"
 
 	pc "github.com/pgsync/pgsync/internal/podcontract"
-	"github.com/pgsync/pgsync/test/kubeenv"
 )
 
 // TestAPIMetricsQueries: the objects of a cluster with custom queries and
@@ -22,18 +18,7 @@ import (
 // ConfigMaps and a Secret that do not exist (optional) — is admitted
 // under PodSecurity restricted.
 func TestAPIMetricsQueries(t *testing.T) {
-	cfg := rest.CopyConfig(kubeenv.APIServer(t))
-	ns := kubeenv.Namespace(t, cfg)
-	w := &warnings{}
-	cfg.WarningHandler = w
-	cs, err := kubernetes.NewForConfig(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dyn, err := dynamic.NewForConfig(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ns, cs, dyn, w := warnedClients(t)
 	c := loadCluster(t, func(y string) string {
 		return strings.Replace(y, "namespace: shop", "namespace: "+ns, 1) + `  monitoring:
     customQueriesConfigMap:

@@ -9,12 +9,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/dynamic"
-	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/rest"
 
 	pc "github.com/pgsync/pgsync/internal/podcontract"
-	"github.com/pgsync/pgsync/test/kubeenv"
 )
 
 // TestAPIStorageAndPodFeatures: a cluster with walStorage, a pvcTemplate,
@@ -23,18 +19,7 @@ import (
 // `restricted`, with no warning, and a pod from its template (both claims
 // as volumes, as the StatefulSet controller makes them) is admitted.
 func TestAPIStorageAndPodFeatures(t *testing.T) {
-	cfg := rest.CopyConfig(kubeenv.APIServer(t))
-	ns := kubeenv.Namespace(t, cfg)
-	w := &warnings{}
-	cfg.WarningHandler = w
-	cs, err := kubernetes.NewForConfig(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dyn, err := dynamic.NewForConfig(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ns, cs, dyn, w := warnedClients(t)
 	c := loadCluster(t, func(y string) string {
 		return strings.Replace(withFeatures(y), "namespace: shop", "namespace: "+ns, 1)
 	})

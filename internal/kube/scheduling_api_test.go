@@ -11,12 +11,8 @@ import (
 	schedulingv1 "k8s.io/api/scheduling/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/dynamic"
-	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/rest"
 
 	pc "github.com/pgsync/pgsync/internal/podcontract"
-	"github.com/pgsync/pgsync/test/kubeenv"
 )
 
 // TestAPIScheduling: a cluster setting imagePullSecrets, a priority
@@ -27,18 +23,7 @@ import (
 // (dry run: Priority admission resolves the class); the same pod naming a
 // PriorityClass that does not exist is refused, as docs/compat.md says.
 func TestAPIScheduling(t *testing.T) {
-	cfg := rest.CopyConfig(kubeenv.APIServer(t))
-	ns := kubeenv.Namespace(t, cfg)
-	w := &warnings{}
-	cfg.WarningHandler = w
-	cs, err := kubernetes.NewForConfig(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dyn, err := dynamic.NewForConfig(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ns, cs, dyn, w := warnedClients(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	// PriorityClasses are cluster-wide: one of this test's own.
